@@ -1,0 +1,30 @@
+import type { Observable } from "rxjs";
+import type { WireRecord } from "../codec/wire.ts";
+import type { Delivery, RawRecord } from "../core/delivery.ts";
+
+/** Options of {@link Transport.consume}. */
+export interface ConsumeOptions {
+  /** Consumer group: the members of one group split the partitions between them. */
+  readonly groupId: string;
+  readonly topics: ReadonlyArray<string>;
+  /** Start from the earliest offset when the group has no committed offset. Default `true`. */
+  readonly fromBeginning?: boolean;
+  /** At most this many emitted, unsettled deliveries; the source pauses at the bound. Default 1024. */
+  readonly maxInFlight?: number;
+}
+
+/**
+ * A message transport: the in-process {@link memoryBroker} or Kafka. The event bus and the
+ * conformance suite need nothing more.
+ */
+export interface Transport {
+  readonly name: string;
+  /** Writes records to `topic`; resolves once they are durable (broker-confirmed), in order per key. */
+  send(topic: string, records: ReadonlyArray<WireRecord>): Promise<void>;
+  /** Joins `groupId` and emits deliveries of raw records; unsubscribing commits and leaves the group. */
+  consume(options: ConsumeOptions): Observable<Delivery<RawRecord>>;
+  /** Ensures topics exist (a no-op where the broker auto-creates them). */
+  createTopics?(topics: ReadonlyArray<{ readonly name: string; readonly partitions?: number }>): Promise<void>;
+  /** Releases connections. */
+  close(): Promise<void>;
+}

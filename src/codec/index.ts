@@ -1,0 +1,29 @@
+import type * as E from "fp-ts/lib/Either.js";
+import type { RawRecord } from "../core/delivery.ts";
+import type { Envelope } from "../core/envelope.ts";
+import type { DecodeError } from "../core/errors.ts";
+import { CeHeader, cloudEventsBinary } from "./cloudevents.ts";
+import { jsonFormat } from "./json.ts";
+import type { WireFormat } from "./wire.ts";
+
+/**
+ * Reads either format: CloudEvents binary mode when the record has a `ce_specversion`
+ * header, the JSON envelope otherwise.
+ */
+export const autoFormat: WireFormat = {
+  name: "auto",
+  encode: cloudEventsBinary.encode,
+  decode: (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> =>
+    r.headers[CeHeader.specversion] !== undefined ? cloudEventsBinary.decode(r) : jsonFormat.decode(r),
+};
+
+/** Formats by name. */
+export const formats = { json: jsonFormat, "cloudevents-binary": cloudEventsBinary, auto: autoFormat } as const;
+export type FormatName = keyof typeof formats;
+
+/** Resolves a format name or object. */
+export const resolveFormat = (f: FormatName | WireFormat): WireFormat => (typeof f === "string" ? formats[f] : f);
+
+export { CeHeader, cloudEventsBinary, isReservedHeader } from "./cloudevents.ts";
+export { CLOUDEVENTS_JSON, fromJsonEnvelope, type JsonEnvelope, jsonFormat, toJsonEnvelope } from "./json.ts";
+export { asRaw, headerText, toBytes, toText, type WireFormat, type WireRecord } from "./wire.ts";

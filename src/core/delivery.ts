@@ -1,0 +1,225 @@
+import type { EvflowError } from "./errors.ts";
+
+/** Where a delivery came from. For the outbox relay, `topic` is the outbox table and `offset` the row id. */
+export interface Origin {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  /** The record key as text, when it has one. */
+  readonly key?: string;
+}
+
+/** A raw record as a source receives it. Header values are bytes or text, as the client gives them. */
+export interface RawRecord {
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array | null;
+  readonly headers: Readonly<Record<string, string | Uint8Array | undefined>>;
+  /** Epoch milliseconds. */
+  readonly timestamp: number;
+}
+
+/** What the source does when a delivery is settled. Called at most once, in total. */
+export interface SettleHandlers {
+  ack(): void;
+  nack(error: unknown): void;
+}
+
+/** The one-shot settlement that a delivery and everything derived from it share. */
+export class Settlement {
+  /** 0 = pending, 1 = acked, 2 = nacked. */
+  state: 0 | 1 | 2 = 0;
+  readonly #handlers: SettleHandlers;
+  constructor(handlers: SettleHandlers) {
+    this.#handlers = handlers;
+  }
+  ack(): void {
+    if (this.state !== 0) return;
+    this.state = 1;
+    this.#handlers.ack();
+  }
+  nack(error: unknown): void {
+    if (this.state !== 0) return;
+    this.state = 2;
+    this.#handlers.nack(error);
+  }
+}
+
+interface Settleable {
+  /** The record is handled (or safely dead-lettered): the source may commit past it. Idempotent. */
+  ack(): void;
+  /** The record must be redelivered. Idempotent; a no-op after `ack`. */
+  nack(error?: unknown): void;
+  /** True once acked or nacked. */
+  readonly settled: boolean;
+  /** The shared settlement (for operators that derive deliveries). */
+  readonly settlement: Settlement;
+  readonly origin: Origin;
+}
+
+/**
+ * A value received from a source, with its origin and one settlement.
+ *
+ * @example
+ * ```ts
+ * source.pipe(tap((d) => { console.log(d.origin.offset, d.value); d.ack(); }));
+ * ```
+ */
+export interface Delivery<A> extends Settleable {
+  readonly ok: true;
+  readonly value: A;
+}
+
+/**
+ * A delivery that failed for good somewhere in the pipeline (decode error, retries exhausted,
+ * non-retryable handler error). It flows past the remaining operators to `deadLetter`,
+ * which writes it to a DLQ and acks it, or to `settle`, which nacks it.
+ */
+export interface FailedDelivery extends Settleable {
+  readonly ok: false;
+  /** The value that failed: the raw record, or the envelope the handler failed on. */
+  readonly value: unknown;
+  readonly error: EvflowError;
+  /** How many times the work was attempted (1 for decode failures). */
+  readonly attempts: number;
+}
+
+/** What flows through a consumer pipeline: deliveries and the failures travelling to the dead-letter path. */
+export type Flow<A> = Delivery<A> | FailedDelivery;
+
+class DeliveryImpl<A> implements Delivery<A> {
+  readonly ok = true as const;
+  constructor(
+    readonly value: A,
+    readonly origin: Origin,
+    readonly settlement: Settlement,
+  ) {}
+  ack(): void {
+    this.settlement.ack();
+  }
+  nack(error?: unknown): void {
+    this.settlement.nack(error);
+  }
+  get settled(): boolean {
+    return this.settlement.state !== 0;
+  }
+}
+
+class FailedDeliveryImpl implements FailedDelivery {
+  readonly ok = false as const;
+  constructor(
+    readonly value: unknown,
+    readonly origin: Origin,
+    readonly settlement: Settlement,
+    readonly error: EvflowError,
+    readonly attempts: number,
+  ) {}
+  ack(): void {
+    this.settlement.ack();
+  }
+  nack(error?: unknown): void {
+    this.settlement.nack(error ?? this.error);
+  }
+  get settled(): boolean {
+    return this.settlement.state !== 0;
+  }
+}
+
+/**
+ * Creates a delivery. Sources call this; `handlers` run at most once in total.
+ *
+ * @example
+ * ```ts
+ * const d = createDelivery(record, { topic: "t", partition: 0, offset: 7 }, { ack: () => commit(7), nack: () => seek(7) });
+ * ```
+ */
+export const createDelivery = <A>(value: A, origin: Origin, handlers: SettleHandlers): Delivery<A> =>
+  new DeliveryImpl(value, origin, new Settlement(handlers));
+
+/**
+ * A delivery of a new value with the same origin and the same settlement: settling one settles both.
+ *
+ * @example
+ * ```ts
+ * import { map } from "rxjs";
+ * source.pipe(map((d) => (d.ok ? mapDelivery(d, (v) => v.data) : d)));
+ * ```
+ */
+export const mapDelivery = <A, B>(d: Delivery<A>, f: (a: A) => B): Delivery<B> =>
+  new DeliveryImpl(f(d.value), d.origin, d.settlement);
+
+/** A delivery carrying `value` with the origin and settlement of `d`. */
+export const replaceValue = <B>(d: Settleable, value: B): Delivery<B> => new DeliveryImpl(value, d.origin, d.settlement);
+
+/**
+ * Marks a delivery as failed for good: it keeps its origin and settlement and travels to the dead-letter path.
+ *
+ * @example
+ * ```ts
+ * const failed = failDelivery(d, new DecodeError("bad json", { field: "value" }));
+ * ```
+ */
+export const failDelivery = (d: Settleable & { readonly value: unknown }, error: EvflowError, attempts = 1): FailedDelivery =>
+  new FailedDeliveryImpl(d.value, d.origin, d.settlement, error, attempts);
+
+/**
+ * Splits one delivery into several derived ones. The original is acked once every derived
+ * delivery is acked, and nacked (once) as soon as any of them is nacked. No values = acked now.
+ *
+ * @example
+ * ```ts
+ * import { mergeMap } from "rxjs";
+ * // one order delivery -> one delivery per line item; the order's offset commits when all are done
+ * source.pipe(mergeMap((d) => (d.ok ? fanOut(d, d.value.data.items) : [d])));
+ * ```
+ */
+export const fanOut = <A, B>(d: Delivery<A>, values: ReadonlyArray<B>): Delivery<B>[] => {
+  if (values.length === 0) {
+    d.ack();
+    return [];
+  }
+  let pending = values.length;
+  const parent = d.settlement;
+  return values.map(
+    (v) =>
+      new DeliveryImpl(
+        v,
+        d.origin,
+        new Settlement({
+          ack: () => {
+            if (--pending === 0) parent.ack();
+          },
+          nack: (e) => parent.nack(e),
+        }),
+      ),
+  );
+};
+
+/**
+ * One delivery standing for several: acking it acks every member, nacking it nacks every member.
+ * Its origin is the first member's.
+ *
+ * @example
+ * ```ts
+ * const batchDelivery = joinDeliveries(members, members.map((m) => m.value));
+ * ```
+ */
+export const joinDeliveries = <B>(members: ReadonlyArray<Settleable>, value: B): Delivery<B> => {
+  const first = members[0];
+  if (first === undefined) throw new RangeError("joinDeliveries needs at least one delivery");
+  return new DeliveryImpl(
+    value,
+    first.origin,
+    new Settlement({
+      ack: () => {
+        for (const m of members) m.ack();
+      },
+      nack: (e) => {
+        for (const m of members) m.nack(e);
+      },
+    }),
+  );
+};
+
+/** True for a {@link Delivery} or {@link FailedDelivery} (anything with a shared settlement). */
+export const isDelivery = (u: unknown): u is Flow<unknown> =>
+  u instanceof DeliveryImpl || u instanceof FailedDeliveryImpl;

@@ -1,0 +1,123 @@
+import dc from "node:diagnostics_channel";
+
+/**
+ * evflow's diagnostics channels, named `evflow:<area>:<op>`. Publishing costs one
+ * `hasSubscribers` check until somebody subscribes (metrics, tracing, your own probes).
+ *
+ * @example
+ * ```ts
+ * import dc from "node:diagnostics_channel";
+ * dc.subscribe("evflow:backpressure:drop", (msg) => console.warn("dropped", msg));
+ * ```
+ */
+export const ChannelName = {
+  /** {@link PublishedMessage}: an event was handed to a sink/transport and confirmed. */
+  published: "evflow:sink:published",
+  /** {@link ProcessedMessage}: a delivery finished processing (ack, nack, dead-letter). */
+  processed: "evflow:consumer:processed",
+  /** {@link DropMessage}: backpressure dropped or rejected an event. */
+  backpressureDrop: "evflow:backpressure:drop",
+  /** {@link QueueMessage}: a bounded queue changed size. */
+  queue: "evflow:queue:size",
+  /** {@link RetryMessage}: a retry was scheduled. */
+  retry: "evflow:retry:scheduled",
+  /** {@link DeadLetterMessage}: a delivery was written to the dead-letter sink. */
+  deadLetter: "evflow:dead-letter:written",
+  /** {@link LagMessage}: consumer lag of a partition. */
+  lag: "evflow:kafka:lag",
+  /** {@link OutboxPendingMessage}: rows pending in an outbox. */
+  outboxPending: "evflow:outbox:pending",
+} as const;
+
+export interface PublishedMessage {
+  readonly type: string;
+  readonly service: string;
+  readonly topic?: string;
+}
+export interface ProcessedMessage {
+  readonly type: string;
+  readonly service: string;
+  readonly outcome: "success" | "failure" | "dead-lettered" | "skipped" | "retried";
+  readonly seconds?: number;
+}
+export interface DropMessage {
+  readonly name: string;
+  readonly policy: string;
+  readonly reason: string;
+  readonly capacity: number;
+}
+export interface QueueMessage {
+  /** Which queue: e.g. `"backpressure"`, `"ordered-by-key"`, or a user-given name. */
+  readonly name: string;
+  readonly size: number;
+}
+export interface RetryMessage {
+  readonly attempt: number;
+  readonly delayMs: number;
+  readonly error: unknown;
+  readonly key?: string;
+}
+export interface DeadLetterMessage {
+  readonly reason: string;
+  readonly type?: string;
+  readonly topic?: string;
+}
+export interface LagMessage {
+  readonly topic: string;
+  readonly partition: number;
+  readonly lag: number;
+}
+export interface OutboxPendingMessage {
+  readonly table: string;
+  readonly pending: number;
+  readonly oldestAgeSeconds?: number;
+}
+
+type Messages = {
+  [ChannelName.published]: PublishedMessage;
+  [ChannelName.processed]: ProcessedMessage;
+  [ChannelName.backpressureDrop]: DropMessage;
+  [ChannelName.queue]: QueueMessage;
+  [ChannelName.retry]: RetryMessage;
+  [ChannelName.deadLetter]: DeadLetterMessage;
+  [ChannelName.lag]: LagMessage;
+  [ChannelName.outboxPending]: OutboxPendingMessage;
+};
+export type ChannelMessages = Messages;
+
+const cache = new Map<string, dc.Channel>();
+const get = (name: string): dc.Channel => {
+  let ch = cache.get(name);
+  if (ch === undefined) {
+    ch = dc.channel(name);
+    cache.set(name, ch);
+  }
+  return ch;
+};
+
+/** The diagnostics channel of `name`. */
+export const channel = (name: keyof Messages): dc.Channel => get(name);
+
+/** Publishes `message` on channel `name`; nearly free when nobody listens. Pass a thunk to skip building the message. */
+export const emit = <N extends keyof Messages>(name: N, message: Messages[N] | (() => Messages[N])): void => {
+  const ch = get(name);
+  if (!ch.hasSubscribers) return;
+  ch.publish(typeof message === "function" ? (message as () => Messages[N])() : message);
+};
+
+/**
+ * Subscribes to a channel; returns the unsubscribe function.
+ *
+ * @example
+ * ```ts
+ * const off = onChannel(ChannelName.deadLetter, (m) => console.log(m.reason));
+ * off();
+ * ```
+ */
+export const onChannel = <N extends keyof Messages>(name: N, f: (message: Messages[N]) => void): (() => void) => {
+  const handler = (m: unknown) => f(m as Messages[N]);
+  dc.subscribe(name, handler);
+  return () => {
+    dc.unsubscribe(name, handler);
+  };
+};

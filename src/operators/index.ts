@@ -1,0 +1,15 @@
+export * from "./backpressure.ts";
+export * from "./batch.ts";
+export * from "./dead-letter.ts";
+export * from "./decode.ts";
+export * from "./dedup.ts";
+export type * from "./dedup-store.ts";
+export * from "./encode.ts";
+export * from "./memory-dedup-store.ts";
+export * from "./metrics.ts";
+export * from "./ordered-by-key.ts";
+export * from "./retry.ts";
+export * from "./route.ts";
+export * from "./settle.ts";
+export * from "./trace.ts";
+export * from "./upcast.ts";
