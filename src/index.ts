@@ -18,6 +18,7 @@ export * from "./core/errors.ts";
 export * from "./core/event.ts";
 export * from "./core/ids.ts";
 export * from "./core/registry.ts";
+export * from "./core/sink.ts";
 export { isStandardSchema, type StandardSchemaV1 } from "./core/standard-schema.ts";
 export * from "./observability/channels.ts";
 export * from "./observability/metrics.ts";
