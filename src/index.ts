@@ -11,6 +11,7 @@ export * from "./bus/event-bus.ts";
 export * from "./bus/memory-broker.ts";
 export type * from "./bus/transport.ts";
 export * from "./codec/index.ts";
+export * from "./config/define-config.ts";
 export * from "./core/delivery.ts";
 export * from "./core/envelope.ts";
 export { decodeEnvelopeShape } from "./core/envelope-shape.ts";
