@@ -2,10 +2,18 @@
  * mock-kafka: librdkafka's mock Kafka cluster as a standalone process.
  *
  * Usage: mock-kafka [--brokers N] [--group-initial-rebalance-delay-ms MS]
+ *                   [--first-broker-id 0|1]
  *
  * On start it prints one line on stdout:
  *
- *     ready <bootstrap servers, comma separated>
+ *     ready <bootstrap servers, comma separated, in broker id order>
+ *
+ * Broker ids are 0..N-1 by default. librdkafka's mock numbers its brokers
+ * 1..N but reports controller id 0 in Metadata, so clients that talk to the
+ * controller (KafkaJS's idempotent producer sends InitProducerId there) fail
+ * with "broker 0 not found". The helper therefore adds broker 0 and removes
+ * broker N before anything connects. --first-broker-id 1 keeps librdkafka's
+ * own numbering (and its dangling controller id).
  *
  * then reads one command per line on stdin and answers exactly one line per
  * command on stdout: "ok", "ok <value>" or "err <message>". Commands:
@@ -40,6 +48,7 @@
 #define MAX_TOKENS 256
 
 static rd_kafka_mock_cluster_t *mcluster;
+static char bootstraps[8192];
 
 static int parse_long(const char *s, long min, long max, long *out) {
         char *end;
@@ -79,8 +88,7 @@ static int run(char **tok, int n) {
                 fputs("ok\n", stdout);
                 return 1;
         } else if (!strcmp(cmd, "bootstrap")) {
-                fprintf(stdout, "ok %s\n",
-                        rd_kafka_mock_cluster_bootstraps(mcluster));
+                fprintf(stdout, "ok %s\n", bootstraps);
         } else if (!strcmp(cmd, "topic")) {
                 if (n != 4 || !parse_long(tok[2], 1, 100000, &a) ||
                     !parse_long(tok[3], 1, 1000, &b))
@@ -169,8 +177,67 @@ static int run(char **tok, int n) {
         return 0;
 }
 
+static int cmp_broker(const void *a, const void *b) {
+        const rd_kafka_metadata_broker_t *x = a, *y = b;
+        return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Adds broker 0 (the id the mock reports as controller) and removes broker
+ * n, so the ids are 0..n-1; rewrites `bootstraps` from a Metadata request.
+ * Returns NULL on success, else why it failed. */
+static const char *renumber_from_zero(int32_t n) {
+        static char why[512];
+        char errstr[512];
+        rd_kafka_conf_t *conf;
+        rd_kafka_t *probe;
+        const rd_kafka_metadata_t *md;
+        rd_kafka_resp_err_t err;
+        size_t of = 0;
+        int i;
+
+        if ((err = rd_kafka_mock_broker_add(mcluster, 0))) {
+                snprintf(why, sizeof(why), "adding broker 0: %s",
+                         rd_kafka_err2str(err));
+                return why;
+        }
+        /* Learn broker 0's address from the cluster itself. */
+        conf = rd_kafka_conf_new();
+        if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, errstr,
+                              sizeof(errstr)) ||
+            rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr)) ||
+            !(probe = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr,
+                                   sizeof(errstr)))) {
+                snprintf(why, sizeof(why), "metadata client: %s", errstr);
+                return why;
+        }
+        err = rd_kafka_metadata(probe, 0, NULL, &md, 10000);
+        if (err) {
+                rd_kafka_destroy(probe);
+                snprintf(why, sizeof(why), "metadata: %s", rd_kafka_err2str(err));
+                return why;
+        }
+        qsort(md->brokers, (size_t)md->broker_cnt, sizeof(*md->brokers),
+              cmp_broker);
+        bootstraps[0] = '\0';
+        for (i = 0; i < md->broker_cnt && of < sizeof(bootstraps); i++) {
+                if (md->brokers[i].id == n)
+                        continue;
+                of += (size_t)snprintf(bootstraps + of, sizeof(bootstraps) - of,
+                                       "%s%s:%d", of ? "," : "",
+                                       md->brokers[i].host, md->brokers[i].port);
+        }
+        rd_kafka_metadata_destroy(md);
+        rd_kafka_destroy(probe);
+        if ((err = rd_kafka_mock_broker_decommission(mcluster, n))) {
+                snprintf(why, sizeof(why), "removing broker %d: %s", (int)n,
+                         rd_kafka_err2str(err));
+                return why;
+        }
+        return NULL;
+}
+
 int main(int argc, char **argv) {
-        long brokers = 3, rebalance_delay = -1;
+        long brokers = 3, rebalance_delay = -1, first_id = 0;
         char errstr[512], line[MAX_LINE];
         rd_kafka_conf_t *conf;
         rd_kafka_t *rk;
@@ -184,10 +251,14 @@ int main(int argc, char **argv) {
                          i + 1 < argc &&
                          parse_long(argv[i + 1], 0, INT_MAX, &rebalance_delay))
                         i++;
+                else if (!strcmp(argv[i], "--first-broker-id") && i + 1 < argc &&
+                         parse_long(argv[i + 1], 0, 1, &first_id))
+                        i++;
                 else {
                         fprintf(stderr,
                                 "usage: %s [--brokers N] "
-                                "[--group-initial-rebalance-delay-ms MS]\n",
+                                "[--group-initial-rebalance-delay-ms MS] "
+                                "[--first-broker-id 0|1]\n",
                                 argv[0]);
                         return 2;
                 }
@@ -215,7 +286,19 @@ int main(int argc, char **argv) {
                 rd_kafka_mock_group_initial_rebalance_delay_ms(
                     mcluster, (int32_t)rebalance_delay);
 
-        fprintf(stdout, "ready %s\n", rd_kafka_mock_cluster_bootstraps(mcluster));
+        snprintf(bootstraps, sizeof(bootstraps), "%s",
+                 rd_kafka_mock_cluster_bootstraps(mcluster));
+        if (first_id == 0) {
+                const char *why = renumber_from_zero((int32_t)brokers);
+                if (why) {
+                        fprintf(stdout, "err %s\n", why);
+                        rd_kafka_mock_cluster_destroy(mcluster);
+                        rd_kafka_destroy(rk);
+                        return 1;
+                }
+        }
+
+        fprintf(stdout, "ready %s\n", bootstraps);
 
         while (!quit && fgets(line, sizeof(line), stdin)) {
                 char *tok[MAX_TOKENS], *save = NULL, *t;
