@@ -1,0 +1,285 @@
+import { describe, expect, it } from "bun:test";
+import { NEVER, type Observable, Subject } from "rxjs";
+import {
+  BUS_GROUP_HEADER,
+  ClosedError,
+  createEventBus,
+  EncodeError,
+  type Envelope,
+  type Flow,
+  InvalidOptionsError,
+  memoryBroker,
+  type Transport,
+  TransportError,
+  type WireRecord,
+} from "../../src/index.ts";
+import { OrderPlaced, testRegistry, UserRegistered } from "./flow-helpers.ts";
+
+const TOPIC = "evflow.events";
+
+/** Polls `cond` between event-loop turns until it holds, failing after `ms`. */
+const until = async (cond: () => boolean, what: string, ms = 5000): Promise<void> => {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise<void>((r) => setTimeout(r, 0));
+  }
+};
+/** Lets the broker's queued microtasks and timers run (it emits on microtasks). */
+const drain = async (): Promise<void> => {
+  for (let i = 0; i < 3; i++) await new Promise<void>((r) => setTimeout(r, 0));
+};
+
+const collect = <A>(stream: Observable<Flow<A>>, autoAck = true) => {
+  const got: Flow<A>[] = [];
+  const sub = stream.subscribe((f) => {
+    got.push(f);
+    if (autoAck) f.ack();
+  });
+  return { got, sub };
+};
+
+const user = (id: string) => UserRegistered.create({ userId: id, email: `${id}@x.y` }, { key: id });
+const committedSum = (broker: ReturnType<typeof memoryBroker>, group: string): number =>
+  broker.committed(group, TOPIC).reduce((a, b) => a + Math.max(b, 0), 0);
+const endSum = (broker: ReturnType<typeof memoryBroker>): number => broker.endOffsets(TOPIC).reduce((a, b) => a + b, 0);
+
+describe("createEventBus", () => {
+  it("rejects invalid options synchronously", () => {
+    const transport = memoryBroker();
+    // @ts-expect-error missing service on purpose
+    expect(() => createEventBus({ transport })).toThrow(InvalidOptionsError);
+    // @ts-expect-error not a transport
+    expect(() => createEventBus({ service: "s", transport: {} })).toThrow(InvalidOptionsError);
+    expect(() => createEventBus({ service: "s", transport, topic: "" })).toThrow(InvalidOptionsError);
+    expect(() => createEventBus({ service: "s", transport, maxPendingPublishes: 0 })).toThrow(InvalidOptionsError);
+    expect(() => createEventBus({ service: "s", transport, maxInFlight: -1 })).toThrow(InvalidOptionsError);
+    const bus = createEventBus({ service: "s", transport });
+    expect(() => bus.subscribe([])).toThrow(InvalidOptionsError);
+    // @ts-expect-error not a type
+    expect(() => bus.subscribe(42)).toThrow(InvalidOptionsError);
+  });
+
+  it("delivers a local publish to local subscribers at once, stamped with the service, and never twice", async () => {
+    const broker = memoryBroker();
+    const bus = createEventBus({ service: "users", transport: broker });
+    const typed = collect(bus.subscribe(UserRegistered));
+    const other = collect(bus.subscribe(OrderPlaced));
+    const e = user("u1");
+    const published = bus.publish(e);
+    expect(typed.got.length).toBe(1); // before the transport confirmed
+    const first = typed.got[0] as Flow<Envelope<{ userId: string }>>;
+    expect(first.ok).toBe(true);
+    if (first.ok) {
+      expect(first.value.source).toBe("users");
+      expect(first.value.id).toBe(e.id);
+      expect(first.value.data.userId).toBe("u1");
+      expect(first.value.headers[BUS_GROUP_HEADER]).toBeUndefined();
+    }
+    await published;
+    expect(endSum(broker)).toBe(1);
+    // The echo comes back from the transport and is skipped (acked), not delivered again.
+    await until(() => committedSum(broker, "users") === 1, "the echo to be acked");
+    await drain();
+    expect(typed.got.length).toBe(1);
+    expect(other.got.length).toBe(0);
+    await bus.close();
+  });
+
+  it("delivers remote events to another service once and never forwards them again", async () => {
+    const broker = memoryBroker();
+    const a = createEventBus({ service: "a", transport: broker });
+    const b = createEventBus({ service: "b", transport: broker });
+    const atB = collect(b.subscribe("user.registered"));
+    const atA = collect(a.subscribe("*"));
+    await a.publish(user("u1"));
+    await until(() => atB.got.length === 1, "the event at b");
+    const got = atB.got[0] as Flow<Envelope<unknown>>;
+    expect(got.ok && got.value.source).toBe("a");
+    expect(got.ok && got.value.headers[BUS_GROUP_HEADER]).toBeUndefined();
+    await until(() => committedSum(broker, "b") === 1 && committedSum(broker, "a") === 1, "both groups to commit");
+    await drain();
+    expect(endSum(broker)).toBe(1); // b did not re-publish it
+    expect(atA.got.length).toBe(1); // a saw it locally only
+    expect(atB.got.length).toBe(1);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it("filters by destination: other services' events are acked, not delivered", async () => {
+    const broker = memoryBroker();
+    const a = createEventBus({ service: "a", transport: broker });
+    const b = createEventBus({ service: "b", transport: broker });
+    const c = createEventBus({ service: "c", transport: broker });
+    const atA = collect(a.subscribe(UserRegistered));
+    const atB = collect(b.subscribe(UserRegistered));
+    const atC = collect(c.subscribe(UserRegistered));
+    await a.publishTo(user("u1"), "c");
+    await until(() => atC.got.length === 1, "the event at c");
+    const atCFirst = atC.got[0] as Flow<Envelope<unknown>>;
+    expect(atCFirst.ok && atCFirst.value.destination).toBe("c");
+    await until(() => committedSum(broker, "b") === 1, "b to ack it");
+    await drain();
+    expect(atB.got.length).toBe(0);
+    expect(atA.got.length).toBe(0); // not for a either, not even locally
+    await a.publishTo(user("u2"), "a"); // for itself: local delivery only
+    expect(atA.got.length).toBe(1);
+    await expect(a.publishTo(user("u3"), "")).rejects.toBeInstanceOf(InvalidOptionsError);
+    await Promise.all([a.close(), b.close(), c.close()]);
+  });
+
+  it("acks a fanned-out delivery once every local subscriber acked, redelivers after a nack", async () => {
+    const broker = memoryBroker({ partitions: 1 });
+    const a = createEventBus({ service: "a", transport: broker });
+    const b = createEventBus({ service: "b", transport: broker });
+    const s1 = collect(b.subscribe(UserRegistered), false);
+    const s2 = collect(b.subscribe(["user.registered", OrderPlaced]), false);
+    await a.publish(user("u1"));
+    await until(() => s1.got.length === 1 && s2.got.length === 1, "both subscribers");
+    s1.got[0]?.ack();
+    await drain();
+    expect(broker.committed("b", TOPIC)).toEqual([0]);
+    s2.got[0]?.nack(new Error("later"));
+    await until(() => s1.got.length === 2 && s2.got.length === 2, "redelivery to both");
+    s1.got[1]?.ack();
+    s2.got[1]?.ack();
+    expect(broker.committed("b", TOPIC)).toEqual([1]);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it("acks events nobody is interested in", async () => {
+    const broker = memoryBroker({ partitions: 1 });
+    const a = createEventBus({ service: "a", transport: broker });
+    const b = createEventBus({ service: "b", transport: broker });
+    const orders = collect(b.subscribe(OrderPlaced));
+    await a.publish(user("u1"));
+    await until(() => broker.committed("b", TOPIC)[0] === 1, "b to ack the uninteresting event");
+    expect(orders.got.length).toBe(0);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it("decodes with the registry: invalid payloads and undecodable records arrive as FailedDelivery", async () => {
+    const broker = memoryBroker({ partitions: 1 });
+    const b = createEventBus({ service: "b", transport: broker, registry: testRegistry() });
+    const typed = collect(b.subscribe(UserRegistered), false);
+    const all = collect(b.subscribe("*"), false);
+    const a = createEventBus({ service: "a", transport: broker });
+    // A payload that does not match the schema (built by hand, bypassing create's validation).
+    const bad: Envelope<unknown> = { ...user("u1"), data: { userId: 7 } };
+    await a.publish(bad);
+    await a.publish(user("u2"));
+    await broker.send(TOPIC, [{ key: null, value: new TextEncoder().encode("garbage"), headers: {} }]);
+    // A record whose type cannot be read goes to every subscriber.
+    await until(() => typed.got.length === 3 && all.got.length === 3, "all deliveries");
+    const [badAtTyped, goodAtTyped] = typed.got;
+    expect(badAtTyped?.ok).toBe(false);
+    if (badAtTyped !== undefined && !badAtTyped.ok) {
+      expect(badAtTyped.error.code).toBe("EVFLOW_DECODE");
+      expect(badAtTyped.origin.offset).toBe(0);
+    }
+    expect(goodAtTyped?.ok && goodAtTyped.value.data.userId).toBe("u2");
+    for (const garbage of [all.got[2], typed.got[2]]) {
+      expect(garbage?.ok).toBe(false);
+      expect(garbage?.ok === false && garbage.error.code).toBe("EVFLOW_DECODE");
+    }
+    for (const f of [...typed.got, ...all.got]) f.ack();
+    expect(broker.committed("b", TOPIC)).toEqual([3]);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it("acks what an unsubscribing subscriber held when others remain", async () => {
+    const broker = memoryBroker({ partitions: 1 });
+    const a = createEventBus({ service: "a", transport: broker });
+    const b = createEventBus({ service: "b", transport: broker });
+    const stays = collect(b.subscribe(UserRegistered), true);
+    const leaves = collect(b.subscribe(UserRegistered), false);
+    await a.publish(user("u1"));
+    await until(() => leaves.got.length === 1 && stays.got.length === 1, "both subscribers");
+    expect(broker.committed("b", TOPIC)).toEqual([0]);
+    leaves.sub.unsubscribe();
+    expect(broker.committed("b", TOPIC)).toEqual([1]);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it("leaves the group when its last subscriber goes, so held records come back to the next one", async () => {
+    const broker = memoryBroker({ partitions: 1 });
+    const a = createEventBus({ service: "a", transport: broker });
+    const b = createEventBus({ service: "b", transport: broker });
+    const first = collect(b.subscribe(UserRegistered), false);
+    await a.publish(user("u1"));
+    await until(() => first.got.length === 1, "the first subscriber");
+    first.sub.unsubscribe();
+    expect(broker.members("b")).toEqual([]);
+    const second = collect(b.subscribe(UserRegistered), true);
+    await until(() => second.got.length === 1, "the redelivery");
+    expect(broker.committed("b", TOPIC)).toEqual([1]);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it("rejects a publish that cannot be encoded, without delivering it locally", async () => {
+    const bus = createEventBus({ service: "a", transport: memoryBroker() });
+    const local = collect(bus.subscribe("*"));
+    const e: Envelope<unknown> = { ...user("u1"), headers: { ce_id: "reserved" } };
+    await expect(bus.publish(e)).rejects.toBeInstanceOf(EncodeError);
+    expect(local.got.length).toBe(0);
+    await bus.close();
+  });
+
+  it("rejects a publish the transport refused with a TransportError", async () => {
+    const failing: Transport = {
+      name: "failing",
+      send: () => Promise.reject(new Error("broker down")),
+      consume: () => NEVER,
+      close: async () => {},
+    };
+    const bus = createEventBus({ service: "a", transport: failing });
+    const err = await bus.publish(user("u1")).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(TransportError);
+    expect((err as TransportError).cause).toBeInstanceOf(Error);
+    await bus.close();
+  });
+
+  it("makes publish wait when maxPendingPublishes are unconfirmed", async () => {
+    const sends: Array<{ records: ReadonlyArray<WireRecord>; confirm: () => void }> = [];
+    const slow: Transport = {
+      name: "slow",
+      send: (_topic, records) => new Promise<void>((resolve) => sends.push({ records, confirm: resolve })),
+      consume: () => new Subject<never>(),
+      close: async () => {},
+    };
+    const bus = createEventBus({ service: "a", transport: slow, maxPendingPublishes: 2 });
+    let resolved = 0;
+    const ps = [user("1"), user("2"), user("3")].map((e) => bus.publish(e).then(() => resolved++));
+    await until(() => sends.length === 1, "the first send");
+    await drain();
+    // Two publishes went into one batch; the third waits for a permit.
+    expect(sends.map((s) => s.records.length)).toEqual([2]);
+    sends[0]?.confirm();
+    await until(() => sends.length === 2, "the third publish to be sent");
+    expect(resolved).toBe(2);
+    sends[1]?.confirm();
+    await Promise.all(ps);
+    expect(resolved).toBe(3);
+    await bus.close();
+  });
+
+  it("close waits for pending publishes, completes subscriptions and refuses further use", async () => {
+    const broker = memoryBroker();
+    const bus = createEventBus({ service: "a", transport: broker });
+    let completed = false;
+    bus.subscribe("*").subscribe({ complete: () => (completed = true) });
+    const p = bus.publish(user("u1"));
+    await bus.close();
+    await p;
+    expect(endSum(broker)).toBe(1);
+    expect(completed).toBe(true);
+    await expect(bus.publish(user("u2"))).rejects.toBeInstanceOf(ClosedError);
+    let error: unknown;
+    bus.subscribe("*").subscribe({ error: (e) => (error = e) });
+    expect(error).toBeInstanceOf(ClosedError);
+    expect(broker.members("a")).toEqual([]);
+    await bus.close(); // idempotent
+  });
+});
