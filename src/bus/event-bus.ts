@@ -37,6 +37,15 @@ export interface EventBusOptions {
   readonly maxInFlight?: number;
   /** Publishes waiting for the transport at most; `publish` awaits a free slot beyond that. Default 1024. */
   readonly maxPendingPublishes?: number;
+  /**
+   * Deliver this service's own publishes to its local subscribers at once, in process (default `true`).
+   * A local delivery that is nacked is redelivered in process with backoff while the bus is open; it is
+   * not durable across a crash of this process. With `false`, own events make the round trip through
+   * the transport like everybody else's (durable, at-least-once, one hop slower).
+   */
+  readonly localDelivery?: boolean;
+  /** Backoff of in-process redelivery after a local nack: first delay in ms, doubled up to 30 s. Default 100. */
+  readonly localRedeliveryMs?: number;
 }
 
 /** What {@link EventBus.subscribe} takes: a type, a definition, `"*"` (everything), or a list of types/definitions. */
@@ -86,7 +95,8 @@ const withoutMarker = (raw: RawRecord): RawRecord => {
  * Creates an event bus over a transport.
  *
  * - `publish` stamps `source`, encodes, hands the event to local subscribers at once (in process,
- *   without the round trip; these local deliveries have no-op settlement), then sends it; the
+ *   without the round trip; a nacked local delivery is redelivered in process with backoff while the
+ *   bus is open — not durable across a crash; use `localDelivery: false` for that), then sends it; the
  *   promise resolves when the transport confirmed (rejects with the `EncodeError`/`TransportError`).
  *   More than `maxPendingPublishes` unconfirmed publishes make `publish` wait (a semaphore).
  * - The bus consumes the topic as group `groupId` while it has at least one subscriber. A record
@@ -151,6 +161,9 @@ export const createEventBus = (options: EventBusOptions): EventBus => {
   const fromBeginning = options.fromBeginning ?? true;
   const maxInFlight = requireInt("maxInFlight", options.maxInFlight ?? 1024, 1);
   const maxPending = requireInt("maxPendingPublishes", options.maxPendingPublishes ?? 1024, 1);
+  const localDelivery = options.localDelivery ?? true;
+  const localRedeliveryMs = requireInt("localRedeliveryMs", options.localRedeliveryMs ?? 100, 1);
+  const redeliveryTimers = new Set<ReturnType<typeof setTimeout>>();
 
   let closed = false;
 
@@ -189,14 +202,16 @@ export const createEventBus = (options: EventBusOptions): EventBus => {
     const stamped = event.source === service ? event : withFields(event, { source: service });
     const encoded = format.encode(stamped);
     if (E.isLeft(encoded)) throw encoded.left;
-    const wire: WireRecord = { ...encoded.right, headers: { ...encoded.right.headers, [BUS_GROUP_HEADER]: groupId } };
+    const wire: WireRecord = localDelivery
+      ? { ...encoded.right, headers: { ...encoded.right.headers, [BUS_GROUP_HEADER]: groupId } }
+      : encoded.right;
     const wait = acquire();
     if (wait !== undefined) await wait;
     if (closed && drained === undefined) {
       release();
       throw new ClosedError(`event bus "${service}" is closed`);
     }
-    if (stamped.destination === undefined || stamped.destination === service) deliverLocal(stamped);
+    if (localDelivery && (stamped.destination === undefined || stamped.destination === service)) deliverLocal(stamped);
     return new Promise<void>((resolve, reject) => {
       outgoing.next(
         createDelivery(wire, localOrigin(stamped), {
@@ -249,16 +264,26 @@ export const createEventBus = (options: EventBusOptions): EventBus => {
   };
 
   const deliverLocal = (e: Envelope<unknown>): void => {
-    const targets = targetsOf(e.type);
-    for (const sub of targets) {
-      if (sub.closed) continue;
-      const v = valueFor(sub, e, true);
-      const d = createDelivery<Envelope<unknown>>(E.isRight(v) ? v.right : e, localOrigin(e), {
-        ack: noop,
-        nack: noop,
-      });
-      sub.subscriber.next(E.isRight(v) ? d : failDelivery(d, v.left));
-    }
+    for (const sub of targetsOf(e.type)) deliverLocalTo(sub, e, 0);
+  };
+
+  /** One in-process delivery; a nack schedules another (backoff doubling up to 30 s) while the bus and subscriber are open. */
+  const deliverLocalTo = (sub: LocalSub, e: Envelope<unknown>, redeliveries: number): void => {
+    if (sub.closed || closed) return;
+    const v = valueFor(sub, e, true);
+    const d = createDelivery<Envelope<unknown>>(E.isRight(v) ? v.right : e, localOrigin(e), {
+      ack: noop,
+      nack: () => {
+        if (sub.closed || closed) return;
+        const delay = Math.min(30_000, localRedeliveryMs * 2 ** Math.min(redeliveries, 20));
+        const timer = setTimeout(() => {
+          redeliveryTimers.delete(timer);
+          deliverLocalTo(sub, e, redeliveries + 1);
+        }, delay);
+        redeliveryTimers.add(timer);
+      },
+    });
+    sub.subscriber.next(E.isRight(v) ? d : failDelivery(d, v.left));
   };
 
   // ---- receiving ----------------------------------------------------------------------------------
@@ -443,6 +468,8 @@ export const createEventBus = (options: EventBusOptions): EventBus => {
         });
       }
       drained = undefined;
+      for (const t of redeliveryTimers) clearTimeout(t);
+      redeliveryTimers.clear();
       publishSub.unsubscribe();
       outgoing.complete();
       disconnect();

@@ -283,3 +283,58 @@ describe("createEventBus", () => {
     await bus.close(); // idempotent
   });
 });
+
+describe("event bus: local nack and localDelivery", () => {
+  it("redelivers a nacked local delivery in process until it is acked", async () => {
+    const { createEventBus, memoryBroker, envelope } = await import("../../src/index.ts");
+    const broker = memoryBroker({ partitions: 1 });
+    const bus = createEventBus({
+      service: "svc",
+      transport: broker,
+      topic: `local-nack-${Math.random()}`,
+      localRedeliveryMs: 1,
+    });
+    const seen: string[] = [];
+    const done = new Promise<void>((resolve) => {
+      const sub = bus.subscribe("thing.happened").subscribe((d) => {
+        seen.push(d.ok ? (d.value.data as string) : "failed");
+        if (seen.length < 3) d.nack(new Error("not yet"));
+        else {
+          d.ack();
+          sub.unsubscribe();
+          resolve();
+        }
+      });
+    });
+    await bus.publish(envelope({ type: "thing.happened", data: "x" }));
+    await done;
+    expect(seen).toEqual(["x", "x", "x"]);
+    await bus.close();
+    await broker.close();
+  });
+
+  it("with localDelivery: false, own events come back through the transport and a nack redelivers them durably", async () => {
+    const { createEventBus, memoryBroker, envelope } = await import("../../src/index.ts");
+    const broker = memoryBroker({ partitions: 1 });
+    const topic = `no-local-${Math.random()}`;
+    const bus = createEventBus({ service: "svc", transport: broker, topic, localDelivery: false });
+    const origins: number[] = [];
+    const done = new Promise<void>((resolve) => {
+      const sub = bus.subscribe("thing.happened").subscribe((d) => {
+        origins.push(d.origin.offset);
+        if (origins.length === 1) d.nack(new Error("again"));
+        else {
+          d.ack();
+          sub.unsubscribe();
+          resolve();
+        }
+      });
+    });
+    await bus.publish(envelope({ type: "thing.happened", data: "x" }));
+    await done;
+    // Both deliveries came from the transport (real offsets, not the -1 of in-process delivery).
+    expect(origins).toEqual([0, 0]);
+    await bus.close();
+    await broker.close();
+  });
+});
