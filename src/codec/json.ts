@@ -3,6 +3,7 @@ import type { RawRecord } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { decodeEnvelopeShape } from "../core/envelope-shape.ts";
 import { DecodeError, EncodeError } from "../core/errors.ts";
+import { isReservedHeader } from "./cloudevents.ts";
 import { toBytes, toText, type WireFormat, type WireRecord } from "./wire.ts";
 
 /** The content type of the JSON envelope (CloudEvents structured mode). */
@@ -56,7 +57,9 @@ export const fromJsonEnvelope = (u: unknown): E.Either<DecodeError, Envelope<unk
   }
   const time = typeof o.time === "string" ? Date.parse(o.time) : Number.NaN;
   if (Number.isNaN(time)) {
-    return E.left(new DecodeError(`time: expected an RFC 3339 timestamp, got ${JSON.stringify(o.time)}`, { field: "time" }));
+    return E.left(
+      new DecodeError(`time: expected an RFC 3339 timestamp, got ${JSON.stringify(o.time)}`, { field: "time" }),
+    );
   }
   return decodeEnvelopeShape({
     id: o.id,
@@ -73,6 +76,17 @@ export const fromJsonEnvelope = (u: unknown): E.Either<DecodeError, Envelope<unk
 };
 
 const encode = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
+  // the same envelope must be writable in every format: reserved names are refused here too
+  for (const name of Object.keys(e.headers)) {
+    if (isReservedHeader(name)) {
+      return E.left(
+        new EncodeError(`headers.${name}: "ce_*" and "content-type" are reserved by the CloudEvents binding`, {
+          field: `headers.${name}`,
+          context: { eventId: e.id, type: e.type },
+        }),
+      );
+    }
+  }
   let text: string | undefined;
   try {
     text = JSON.stringify(toJsonEnvelope(e));

@@ -1,8 +1,8 @@
 import * as E from "fp-ts/lib/Either.js";
 import type * as t from "io-ts";
-import { DecodeError, InvalidOptionsError } from "./errors.ts";
 import { type Envelope, envelope, type Headers } from "./envelope.ts";
 import { decodeEnvelopeShape } from "./envelope-shape.ts";
+import { DecodeError, InvalidOptionsError } from "./errors.ts";
 import { isStandardSchema, type StandardSchemaV1 } from "./standard-schema.ts";
 
 /** A payload validator: an io-ts codec or a synchronous Standard Schema (zod, valibot, ...). */
@@ -77,7 +77,9 @@ export const defineEvent = <A>(type: string, version: number, codec: PayloadCode
     version,
     codec,
     create(data, options = {}) {
-      const checked = validate(data);
+      // an io-ts value already of type A (e.g. a Date for DateFromISOString) is valid as is;
+      // decoding it would check its wire form instead
+      const checked = !isStandardSchema(codec) && codec.is(data) ? E.right(data) : validate(data);
       if (E.isLeft(checked)) throw checked.left;
       return envelope({ ...options, type, version, data: checked.right });
     },

@@ -1,8 +1,9 @@
 import * as E from "fp-ts/lib/Either.js";
-import { DecodeError, InvalidOptionsError } from "./errors.ts";
 import { type Envelope, envelope } from "./envelope.ts";
 import { decodeEnvelopeShape } from "./envelope-shape.ts";
+import { DecodeError, InvalidOptionsError } from "./errors.ts";
 import type { AnyEventDefinition, EventDefinition } from "./event.ts";
+import { isStandardSchema } from "./standard-schema.ts";
 
 /** Brings the payload of version `n` to version `n + 1`. */
 export type Upcaster<A = unknown, B = unknown> = (data: A, envelope: Envelope<A>) => B;
@@ -154,7 +155,11 @@ export class EventRegistry {
         );
       }
       const next = this.get(e.type, current.version + 1);
-      const checked = next ? next.decodeData(data) : E.right(data);
+      // an upcaster returns the next version's value type: an io-ts value that passes `is` is valid as is
+      const checked =
+        next === undefined || (!isStandardSchema(next.codec) && next.codec.is(data))
+          ? E.right(data)
+          : next.decodeData(data);
       if (E.isLeft(checked)) return E.left(checked.left);
       current = envelope({ ...current, version: current.version + 1, data: checked.right });
     }

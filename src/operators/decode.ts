@@ -1,2 +1,126 @@
-// Placeholder: being written.
-export {};
+import * as E from "fp-ts/lib/Either.js";
+import { map, type OperatorFunction } from "rxjs";
+import { type FormatName, resolveFormat } from "../codec/index.ts";
+import type { WireFormat, WireRecord } from "../codec/wire.ts";
+import {
+  type Delivery,
+  type FailedDelivery,
+  type Flow,
+  failDelivery,
+  type Origin,
+  type RawRecord,
+  replaceValue,
+} from "../core/delivery.ts";
+import type { Envelope } from "../core/envelope.ts";
+import { DecodeError, InvalidOptionsError, requireInt } from "../core/errors.ts";
+import type { EventRegistry } from "../core/registry.ts";
+
+/** Options of {@link decode}. */
+export interface DecodeOptions {
+  /**
+   * The wire format. Default `"auto"`: CloudEvents binary mode when the record has a
+   * `ce_specversion` header, the JSON envelope otherwise. Also `"json"`, `"cloudevents-binary"`
+   * or any {@link WireFormat}.
+   */
+  readonly format?: FormatName | WireFormat;
+  /**
+   * The largest accepted record value, in bytes. Default 1 MiB (1_048_576). A larger value is a
+   * `DecodeError` on `"value"` (a bad-input case, sent to the dead-letter path), not a crash.
+   */
+  readonly maxBytes?: number;
+}
+
+/** What {@link decode} reads: raw records from a source, or wire records (no timestamp) from a sink or test. */
+export type DecodeInput = RawRecord | WireRecord;
+
+/** 1 MiB, the default {@link DecodeOptions.maxBytes}. */
+export const DEFAULT_MAX_BYTES = 1_048_576;
+
+/**
+ * Turns raw records (bytes + headers) into envelopes: the wire format reads the envelope, then the
+ * registry validates its type, version and payload. Each delivery keeps its origin and settlement.
+ *
+ * A record that cannot be decoded (garbage bytes, invalid UTF-8, JSON that is no envelope, missing
+ * `id`/`type`, unknown type or version, wrong payload shape, a header that is not text, a value over
+ * `maxBytes`) is never thrown into the stream: it becomes a `FailedDelivery` carrying a
+ * {@link DecodeError} whose `field` names what is wrong and whose context holds the origin
+ * (topic, partition, offset). The stream goes on; `deadLetter` or `settle` takes it from there.
+ *
+ * ```
+ * in:   --r1--garbage--r3--|
+ * out:  --e1--F(value)-e3--|     F = FailedDelivery(DecodeError { field: "value" })
+ * ```
+ *
+ * Synchronous, one pass, no allocation beyond the envelope and its delivery.
+ *
+ * @param registry - the event definitions; nothing outside it is ever accepted
+ * @param options - {@link DecodeOptions}: `format` (default `"auto"`), `maxBytes` (default 1 MiB)
+ *
+ * @example
+ * ```ts
+ * import { decode, deadLetter, settle } from "evflow";
+ * transport
+ *   .consume({ groupId: "order-service", topics: ["app-events"] })
+ *   .pipe(decode(registry), handle, deadLetter(dlqSink), settle())
+ *   .subscribe();
+ * ```
+ *
+ * @see encode for the other direction, upcast to bring old versions to the latest.
+ */
+export const decode = (
+  registry: EventRegistry,
+  options: DecodeOptions = {},
+): OperatorFunction<Flow<DecodeInput>, Flow<Envelope<unknown>>> => {
+  const format = checkFormat(options.format ?? "auto");
+  const maxBytes = options.maxBytes === undefined ? DEFAULT_MAX_BYTES : requireInt("maxBytes", options.maxBytes, 0);
+
+  const step = (d: Flow<DecodeInput>): Flow<Envelope<unknown>> => {
+    if (!d.ok) return d;
+    const r = d.value;
+    if (r === null || typeof r !== "object" || (r.value !== null && !(r.value instanceof Uint8Array))) {
+      return fail(d, new DecodeError("value: expected a record with a byte value", { field: "value" }));
+    }
+    if (r.headers === null || typeof r.headers !== "object") {
+      return fail(d, new DecodeError("headers: expected an object", { field: "headers" }));
+    }
+    if (r.value !== null && r.value.byteLength > maxBytes) {
+      return fail(
+        d,
+        new DecodeError(`value: ${r.value.byteLength} bytes exceed maxBytes ${maxBytes}`, {
+          field: "value",
+          context: { size: r.value.byteLength, maxBytes },
+        }),
+      );
+    }
+    const raw: RawRecord =
+      (r as RawRecord).timestamp === undefined ? { ...r, timestamp: Date.now() } : (r as RawRecord);
+    const shape = format.decode(raw);
+    if (E.isLeft(shape)) return fail(d, shape.left);
+    const valid = registry.validate(shape.right);
+    if (E.isLeft(valid)) return fail(d, valid.left);
+    return replaceValue(d, valid.right);
+  };
+  return (source) => source.pipe(map(step));
+};
+
+const checkFormat = (f: FormatName | WireFormat): WireFormat => {
+  const format = resolveFormat(f);
+  if (format === undefined || typeof format.decode !== "function" || typeof format.encode !== "function") {
+    throw new InvalidOptionsError(`option "format" must be "auto", "json", "cloudevents-binary" or a WireFormat`, {
+      option: "format",
+    });
+  }
+  return format;
+};
+
+/** The failure with the delivery's origin added to the error context. */
+const fail = (d: Delivery<unknown>, err: DecodeError): FailedDelivery => failDelivery(d, withOrigin(err, d.origin));
+
+const withOrigin = (err: DecodeError, o: Origin): DecodeError => {
+  const context = { ...err.context, topic: o.topic, partition: o.partition, offset: o.offset };
+  if (o.key !== undefined) (context as { key?: string }).key = o.key;
+  return new DecodeError(
+    err.message,
+    err.cause === undefined ? { field: err.field, context } : { field: err.field, context, cause: err.cause },
+  );
+};

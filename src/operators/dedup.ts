@@ -1,2 +1,279 @@
-// Placeholder: being written.
-export {};
+import { Observable, type OperatorFunction, type Subscriber } from "rxjs";
+import { createDelivery, type Delivery, type Flow, failDelivery, type SettleHandlers } from "../core/delivery.ts";
+import type { Envelope } from "../core/envelope.ts";
+import { DecodeError, InvalidOptionsError, TransportError, toEvflowError } from "../core/errors.ts";
+import { ChannelName, emit } from "../observability/channels.ts";
+import type { DedupStore } from "./dedup-store.ts";
+import { memoryDedupStore } from "./memory-dedup-store.ts";
+
+/** Options of {@link dedup}. */
+export interface DedupOptions<A> {
+  /** How to key a value. Default: the envelope id (`(e) => e.id`). */
+  readonly key?: (value: A) => string;
+  /** The consumer's service name, reported with skipped duplicates on `evflow:consumer:processed`. Default `"unknown"`. */
+  readonly service?: string;
+}
+
+const envelopeId = (v: unknown): string => (v as Envelope<unknown>).id;
+
+/**
+ * Skips events this consumer has already processed: a delivery whose key (default: the envelope id)
+ * is in `store` is acked and not emitted.
+ *
+ * An id is recorded as processed only when its delivery is acked downstream (the emitted delivery's
+ * ack calls `store.add(id)`, then acks the original): marking on arrival would lose an event whose
+ * processing fails and which is then redelivered. A nacked delivery is not recorded.
+ *
+ * A duplicate that arrives while the first copy is still in flight is held until that copy settles:
+ * acked -> the duplicate is acked and skipped; nacked -> the first held duplicate goes through in
+ * its place. So one copy at most is in flight per id, and no id passes again after a copy of it was
+ * acked (within the store's window). The output completes when the source completes (after pending
+ * asynchronous lookups); a duplicate still held then is settled when its first copy settles: acked
+ * with it, or nacked with it (it cannot go through any more, so the source redelivers it).
+ *
+ * With an asynchronous store (the Postgres inbox), lookups run one at a time, so arrival order is
+ * kept; a failing lookup turns that delivery into a `FailedDelivery` with a `TransportError`
+ * (retryable: it will be redelivered). A failing `add` still acks: the work was done; the id may
+ * then be processed again if redelivered (at-least-once). Failures pass through, in order.
+ *
+ * ```
+ * in:   --a--b--a'-----------|       (a' = duplicate of a, arriving while a is in flight)
+ * out:  --a--b---------------|       a acked downstream -> a' acked and skipped
+ * ```
+ *
+ * @param store - where processed ids are kept; default a new {@link memoryDedupStore} (single-process)
+ * @param options - {@link DedupOptions}: `key` (default envelope id), `service` (default `"unknown"`)
+ *
+ * @example
+ * ```ts
+ * import { decode, dedup, memoryDedupStore, settle } from "evflow";
+ * source.pipe(decode(registry), dedup(memoryDedupStore({ maxSize: 50_000 })), handle, settle()).subscribe();
+ * ```
+ */
+export const dedup = <A = Envelope<unknown>>(
+  store: DedupStore = memoryDedupStore(),
+  options: DedupOptions<A> = {},
+): OperatorFunction<Flow<A>, Flow<A>> => {
+  if (
+    store === null ||
+    typeof store !== "object" ||
+    typeof store.has !== "function" ||
+    typeof store.add !== "function"
+  ) {
+    throw new InvalidOptionsError(`dedup needs a store with has(id) and add(id)`, { option: "store" });
+  }
+  if (options.key !== undefined && typeof options.key !== "function") {
+    throw new InvalidOptionsError(`option "key" must be a function`, { option: "key" });
+  }
+  const key: (value: A) => string = options.key ?? envelopeId;
+  const service = options.service ?? "unknown";
+
+  return (source) =>
+    new Observable<Flow<A>>((subscriber) => new DedupRun(store, key, service, subscriber).start(source));
+};
+
+/** One subscription's state. */
+class DedupRun<A> {
+  /** Ids emitted and not yet released (in flight, or acked with `add` still running). */
+  readonly inFlight = new Map<string, InFlight<A>>();
+  /** Arrivals waiting behind an asynchronous lookup. */
+  queue: Flow<A>[] = [];
+  /** An asynchronous lookup is running. */
+  busy = false;
+  /** How many duplicates are held in total (for tests and debugging). */
+  held = 0;
+  sourceDone = false;
+  closed = false;
+
+  constructor(
+    readonly store: DedupStore,
+    readonly key: (value: A) => string,
+    readonly service: string,
+    readonly out: Subscriber<Flow<A>>,
+  ) {}
+
+  start(source: Observable<Flow<A>>): () => void {
+    const sub = source.subscribe({
+      next: (d) => {
+        if (this.busy || this.queue.length > 0) this.queue.push(d);
+        else this.process(d);
+      },
+      error: (e) => {
+        this.close();
+        this.out.error(e);
+      },
+      complete: () => {
+        this.sourceDone = true;
+        this.maybeComplete();
+      },
+    });
+    return () => {
+      sub.unsubscribe();
+      this.close();
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    this.queue = [];
+    this.inFlight.clear(); // entries still settle through the deliveries that hold them
+  }
+
+  process(d: Flow<A>): void {
+    if (!d.ok) {
+      this.out.next(d);
+      return;
+    }
+    let id: string;
+    try {
+      id = this.key(d.value);
+    } catch (e) {
+      this.out.next(failDelivery(d, toEvflowError(e, { topic: d.origin.topic, offset: d.origin.offset })));
+      return;
+    }
+    if (typeof id !== "string") {
+      this.out.next(
+        failDelivery(d, new DecodeError(`id: the dedup key must be a string, got ${typeof id}`, { field: "id" })),
+      );
+      return;
+    }
+    const entry = this.inFlight.get(id);
+    if (entry !== undefined) {
+      if (entry.acked) this.skip(d);
+      else {
+        entry.hold(d);
+        this.held++;
+      }
+      return;
+    }
+    let seen: boolean | Promise<boolean>;
+    try {
+      seen = this.store.has(id);
+    } catch (e) {
+      this.out.next(failDelivery(d, storeError(e, id)));
+      return;
+    }
+    if (typeof seen === "boolean") {
+      this.decide(d, id, seen);
+      return;
+    }
+    this.busy = true;
+    Promise.resolve(seen).then(
+      (s) => this.resume(() => this.decide(d, id, s === true)),
+      (e) => this.resume(() => this.out.next(failDelivery(d, storeError(e, id)))),
+    );
+  }
+
+  resume(f: () => void): void {
+    this.busy = false;
+    if (this.closed) return;
+    f();
+    while (!this.busy && !this.closed && this.queue.length > 0) this.process(this.queue.shift()!);
+    this.maybeComplete();
+  }
+
+  decide(d: Delivery<A>, id: string, seen: boolean): void {
+    if (seen) {
+      this.skip(d);
+      return;
+    }
+    const entry = new InFlight(this, id, d);
+    this.inFlight.set(id, entry);
+    this.out.next(createDelivery(d.value, d.origin, entry));
+  }
+
+  skip(d: Delivery<A>): void {
+    d.ack();
+    emit(ChannelName.processed, () => ({ type: typeOf(d.value), service: this.service, outcome: "skipped" }));
+  }
+
+  maybeComplete(): void {
+    if (this.sourceDone && !this.closed && !this.busy && this.queue.length === 0) {
+      this.close();
+      this.out.complete();
+    }
+  }
+}
+
+/** The settlement handlers of the one copy of `id` in flight; later copies wait in `waiting`. */
+class InFlight<A> implements SettleHandlers {
+  acked = false;
+  waiting: Delivery<A>[] | undefined;
+
+  constructor(
+    readonly run: DedupRun<A>,
+    readonly id: string,
+    public current: Delivery<A>,
+  ) {}
+
+  hold(d: Delivery<A>): void {
+    if (this.waiting === undefined) this.waiting = [d];
+    else this.waiting.push(d);
+  }
+
+  ack(): void {
+    this.acked = true;
+    let added: void | Promise<void>;
+    try {
+      added = this.run.store.add(this.id);
+    } catch {
+      added = undefined;
+    }
+    if (added instanceof Promise) {
+      const done = () => this.release();
+      added.then(done, done);
+    } else this.release();
+  }
+
+  /** The copy was recorded: ack it, then ack and skip the duplicates held behind it. */
+  release(): void {
+    this.current.ack();
+    const run = this.run;
+    // no other copy of this id can be in flight: one replaces this entry only after it was nacked
+    run.inFlight.delete(this.id);
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    if (waiting !== undefined) {
+      run.held -= waiting.length;
+      for (const w of waiting) run.skip(w);
+    }
+  }
+
+  nack(error: unknown): void {
+    this.current.nack(error);
+    const run = this.run;
+    if (run.closed) {
+      // the output has completed (or was unsubscribed): the held copies cannot go through now, so
+      // they are nacked like the first copy and the source redelivers them
+      const waiting = this.waiting ?? [];
+      this.waiting = undefined;
+      run.held -= waiting.length;
+      for (const w of waiting) w.nack(error);
+      if (run.inFlight.get(this.id) === this) run.inFlight.delete(this.id);
+      return;
+    }
+    const next = this.waiting?.shift();
+    if (next === undefined) {
+      if (run.inFlight.get(this.id) === this) run.inFlight.delete(this.id);
+      return;
+    }
+    run.held--;
+    // the first held duplicate goes through in place of the nacked copy, with a fresh settlement
+    const entry = new InFlight(run, this.id, next);
+    entry.waiting = this.waiting !== undefined && this.waiting.length > 0 ? this.waiting : undefined;
+    this.waiting = undefined;
+    run.inFlight.set(this.id, entry);
+    run.out.next(createDelivery(next.value, next.origin, entry));
+  }
+}
+
+const storeError = (e: unknown, id: string): TransportError =>
+  new TransportError(`dedup store lookup failed: ${e instanceof Error ? e.message : String(e)}`, {
+    cause: e,
+    context: { eventId: id },
+  });
+
+const typeOf = (v: unknown): string =>
+  typeof v === "object" && v !== null && typeof (v as { type?: unknown }).type === "string"
+    ? (v as { type: string }).type
+    : "unknown";

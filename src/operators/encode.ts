@@ -1,2 +1,96 @@
-// Placeholder: being written.
-export {};
+import * as E from "fp-ts/lib/Either.js";
+import { map, type Observable } from "rxjs";
+import { type FormatName, resolveFormat } from "../codec/index.ts";
+import type { WireFormat, WireRecord } from "../codec/wire.ts";
+import { type Flow, failDelivery, replaceValue } from "../core/delivery.ts";
+import { type Envelope, withFields } from "../core/envelope.ts";
+import { EncodeError, InvalidOptionsError } from "../core/errors.ts";
+import type { EventRegistry } from "../core/registry.ts";
+
+/** Options of {@link encode}. */
+export interface EncodeOptions {
+  /**
+   * When given, an envelope whose `(type, version)` the registry knows has its payload put in wire
+   * form with the definition's `encodeData` (io-ts `encode`, e.g. `Date` -> ISO string) before the
+   * format serialises it. Unknown types are written as they are. Default: none.
+   */
+  readonly registry?: EventRegistry;
+}
+
+/** What {@link encode} emits for an input: a wire record for a plain envelope, a flow for a delivery. */
+export type Encoded<In> = In extends Envelope<unknown> ? WireRecord : Flow<WireRecord>;
+
+/** The operator returned by {@link encode}: plain envelopes or flows of envelopes in, wire records out. */
+export type EncodeOperator = <In extends Flow<Envelope<unknown>> | Envelope<unknown>>(
+  source: Observable<In>,
+) => Observable<Encoded<In>>;
+
+/**
+ * Puts envelopes on the wire: each becomes a {@link WireRecord} (key, value bytes, string headers)
+ * in `format`. Works on plain envelopes (publish side) and on deliveries of envelopes (relays, sinks).
+ *
+ * An envelope that cannot be encoded (a reserved `ce_*`/`content-type` header name, data that is
+ * not JSON-serialisable, a throwing `encodeData`) is an {@link EncodeError}:
+ * - in a delivery, it becomes a `FailedDelivery` and the stream goes on;
+ * - as a plain envelope, it errors the stream (there is no delivery to carry the failure; the
+ *   publisher's caller gets the error).
+ *
+ * Law: `decode(encode(x)) = x` for every valid envelope with JSON-safe data.
+ *
+ * @param format - `"cloudevents-binary"` (default), `"json"`, `"auto"` (= CloudEvents binary) or a {@link WireFormat}
+ * @param options - {@link EncodeOptions}: `registry` (default none)
+ *
+ * @example
+ * ```ts
+ * import { from } from "rxjs";
+ * import { encode } from "evflow";
+ * from([UserRegistered.create({ userId: "u1", email: "a@b.c" })]).pipe(encode("json")).subscribe((w) => send(w));
+ * ```
+ */
+export const encode = (
+  format: FormatName | WireFormat = "cloudevents-binary",
+  options: EncodeOptions = {},
+): EncodeOperator => {
+  const wire = resolveFormat(format);
+  if (wire === undefined || typeof wire.encode !== "function") {
+    throw new InvalidOptionsError(`option "format" must be "auto", "json", "cloudevents-binary" or a WireFormat`, {
+      option: "format",
+    });
+  }
+  const registry = options.registry;
+
+  const toWire = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
+    if (registry !== undefined) {
+      const def = registry.get(e.type, e.version);
+      if (def !== undefined) {
+        let data: unknown;
+        try {
+          data = def.encodeData(e.data);
+        } catch (cause) {
+          return E.left(
+            new EncodeError(`data: encodeData of "${e.type}" v${e.version} failed: ${String(cause)}`, {
+              field: "data",
+              cause,
+              context: { eventId: e.id, type: e.type },
+            }),
+          );
+        }
+        if (data !== e.data) e = withFields(e, { data });
+      }
+    }
+    return wire.encode(e);
+  };
+
+  const step = (x: Flow<Envelope<unknown>> | Envelope<unknown>): Flow<WireRecord> | WireRecord => {
+    if (!("ok" in x)) {
+      const r = toWire(x);
+      if (E.isLeft(r)) throw r.left;
+      return r.right;
+    }
+    if (!x.ok) return x;
+    const r = toWire(x.value);
+    return E.isLeft(r) ? failDelivery(x, r.left) : replaceValue(x, r.right);
+  };
+  return ((source: Observable<Flow<Envelope<unknown>> | Envelope<unknown>>) =>
+    source.pipe(map(step))) as EncodeOperator;
+};

@@ -1,2 +1,100 @@
-// Placeholder: being written.
-export {};
+import type { SchedulerLike } from "rxjs";
+import { InvalidOptionsError, requireInt, requireNumber } from "../core/errors.ts";
+import type { DedupStore } from "./dedup-store.ts";
+
+/** Options of {@link memoryDedupStore}. */
+export interface MemoryDedupStoreOptions {
+  /** The most ids remembered; beyond it the least recently seen id is forgotten. Default 100_000. */
+  readonly maxSize?: number;
+  /** How long an id is remembered after it was added, in ms. Default 3_600_000 (1 hour). */
+  readonly ttlMs?: number;
+  /** The clock, as a scheduler (`scheduler.now()`). Default: `now`, or `Date.now`. */
+  readonly scheduler?: SchedulerLike;
+  /** The clock, as a function. Default `Date.now` (ignored when `scheduler` is given). */
+  readonly now?: () => number;
+}
+
+/** The in-memory {@link DedupStore}, with its size for monitoring and tests. */
+export interface MemoryDedupStore extends DedupStore {
+  has(id: string): boolean;
+  add(id: string): void;
+  /** The number of ids remembered now (<= `maxSize`). */
+  readonly size: number;
+  /** Forgets every id. */
+  clear(): void;
+}
+
+/**
+ * The default dedup store: a bounded map from event id to the time it was added, in this process's
+ * memory. Bounded by count (least recently seen first out) and by age (`ttlMs`), so memory does not
+ * grow with the number of events seen. Single-process: two consumers in two processes do not see
+ * each other's ids, and a restart forgets everything — use the Postgres inbox for that.
+ *
+ * @param options - {@link MemoryDedupStoreOptions}: `maxSize` (default 100_000), `ttlMs` (default 1 h), `scheduler`/`now` (default `Date.now`)
+ *
+ * @example
+ * ```ts
+ * import { dedup, memoryDedupStore } from "evflow";
+ * source.pipe(decode(registry), dedup(memoryDedupStore({ maxSize: 10_000, ttlMs: 600_000 })), handle, settle());
+ * ```
+ */
+export const memoryDedupStore = (options: MemoryDedupStoreOptions = {}): MemoryDedupStore => {
+  const maxSize = options.maxSize === undefined ? 100_000 : requireInt("maxSize", options.maxSize, 1);
+  const ttlMs = options.ttlMs === undefined ? 3_600_000 : requireNumber("ttlMs", options.ttlMs, 0);
+  if (options.now !== undefined && typeof options.now !== "function") {
+    throw new InvalidOptionsError(`option "now" must be a function`, { option: "now" });
+  }
+  const scheduler = options.scheduler;
+  const now: () => number = scheduler !== undefined ? () => scheduler.now() : (options.now ?? Date.now);
+
+  // Map iteration order is insertion order: re-inserting on use makes the first key the least recently seen.
+  const added = new Map<string, number>();
+
+  const expired = (at: number, t: number): boolean => t - at >= ttlMs;
+
+  /** No id at the front can expire before this time (so most adds skip the sweep). */
+  let nextSweepAt = Number.NEGATIVE_INFINITY;
+  /** Drops expired ids from the front (the least recently seen; usually the oldest). */
+  const sweep = (t: number): void => {
+    for (const [id, at] of added) {
+      if (!expired(at, t)) {
+        nextSweepAt = at + ttlMs;
+        return;
+      }
+      added.delete(id);
+    }
+    nextSweepAt = Number.NEGATIVE_INFINITY;
+  };
+
+  return {
+    has(id) {
+      const at = added.get(id);
+      if (at === undefined) return false;
+      if (expired(at, now())) {
+        added.delete(id);
+        return false;
+      }
+      added.delete(id);
+      added.set(id, at);
+      return true;
+    },
+    add(id) {
+      const t = now();
+      added.delete(id);
+      added.set(id, t);
+      if (t >= nextSweepAt) sweep(t);
+      while (added.size > maxSize) {
+        const oldest = added.keys().next();
+        if (oldest.done) break;
+        added.delete(oldest.value);
+      }
+    },
+    get size() {
+      return added.size;
+    },
+    clear() {
+      added.clear();
+      nextSweepAt = Number.NEGATIVE_INFINITY;
+    },
+  };
+};

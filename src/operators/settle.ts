@@ -1,2 +1,49 @@
-// Placeholder: being written.
-export {};
+import { map, type OperatorFunction } from "rxjs";
+import type { Flow } from "../core/delivery.ts";
+import { InvalidOptionsError } from "../core/errors.ts";
+
+/** Options of {@link settle}. */
+export interface SettleOptions {
+  /**
+   * What to do with a `FailedDelivery` that reaches the end of the pipeline. Default `"nack"`:
+   * it is redelivered (put `deadLetter` before `settle` to take failures out of the way).
+   * `"ack"`: it is dropped for good (use only when losing failed events is acceptable).
+   */
+  readonly onFailure?: "nack" | "ack";
+}
+
+/**
+ * The end of a consumer pipeline: acks every delivery that reaches it and nacks every
+ * `FailedDelivery` (or acks it with `onFailure: "ack"`), then emits the settled item so you can
+ * count or log it. Settling twice is a no-op, so deliveries already settled upstream pass unchanged.
+ *
+ * ```
+ * in:   --d1--f2--d3--|        (f = FailedDelivery)
+ * out:  --d1--f2--d3--|        d1, d3 acked; f2 nacked, each before it is emitted
+ * ```
+ *
+ * @param options - {@link SettleOptions}; `onFailure` defaults to `"nack"`
+ *
+ * @example
+ * ```ts
+ * import { decode, settle } from "evflow";
+ * transport.consume({ groupId: "g", topics: ["t"] }).pipe(decode(registry), settle()).subscribe();
+ * ```
+ */
+export const settle = <T extends Flow<unknown>>(options: SettleOptions = {}): OperatorFunction<T, T> => {
+  const onFailure = options.onFailure ?? "nack";
+  if (onFailure !== "nack" && onFailure !== "ack") {
+    throw new InvalidOptionsError(`option "onFailure" must be "nack" or "ack", got ${String(onFailure)}`, {
+      option: "onFailure",
+    });
+  }
+  const ackFailures = onFailure === "ack";
+  return (source) =>
+    source.pipe(
+      map((d: T): T => {
+        if (d.ok || ackFailures) d.ack();
+        else d.nack(d.error);
+        return d;
+      }),
+    );
+};
