@@ -1,0 +1,273 @@
+/**
+ * Internals shared by `orderedByKey`, `retry` and `backpressure`: running a user's work result
+ * (value, promise, Observable or fp-ts TaskEither) through callbacks without wrapping synchronous
+ * values in promises, and the retry policy (attempts, exponential backoff with jitter).
+ *
+ * @internal
+ * @module
+ */
+import type { TaskEither } from "fp-ts/lib/TaskEither.js";
+import { isObservable, type Observable, type Subscription } from "rxjs";
+import { isDelivery } from "../core/delivery.ts";
+import { HandlerError, InvalidOptionsError, isRetryable, requireInt, requireNumber } from "../core/errors.ts";
+
+/**
+ * What a work function may return:
+ * - a plain value (used at once: no promise is created),
+ * - a Promise / thenable (its resolved value),
+ * - an Observable (its LAST value on completion; `undefined` when it completes empty; unsubscribed on teardown or timeout),
+ * - an fp-ts `TaskEither` (called once per attempt; `Right` is the value, `Left` the error).
+ *
+ * A function that is not a TaskEither (does not return a promise of an `Either`) is a
+ * non-retryable {@link HandlerError}.
+ */
+export type WorkResult<B> = B | PromiseLike<B> | Observable<B> | TaskEither<unknown, B>;
+
+const garbage = (message: string): HandlerError => new HandlerError(message, { retryable: false });
+
+const isEither = (u: unknown): u is { _tag: "Left"; left: unknown } | { _tag: "Right"; right: unknown } =>
+  u !== null &&
+  typeof u === "object" &&
+  (((u as { _tag?: unknown })._tag === "Right" && "right" in u) ||
+    ((u as { _tag?: unknown })._tag === "Left" && "left" in u));
+
+/** True when `r` needs no asynchronous handling (the sync fast path). */
+export const isSyncResult = (r: unknown): boolean => {
+  if (r === null || r === undefined) return true;
+  if (r instanceof Promise) return false;
+  const t = typeof r;
+  if (t === "function") return false;
+  if (t !== "object") return true;
+  // Reading `then` on an exotic object may throw: the async path handles that.
+  try {
+    if (typeof (r as { then?: unknown }).then === "function") return false;
+  } catch {
+    return false;
+  }
+  return !isObservable(r) && !isDelivery(r);
+};
+
+/**
+ * Runs an asynchronous work result (anything for which {@link isSyncResult} is false), calling
+ * `ok` or `fail` (maybe synchronously; the caller guards against a misbehaving thenable calling
+ * them twice). Returns the inner subscription of an Observable result, so the caller can cancel it.
+ */
+export const runWork = (
+  r: unknown,
+  ok: (value: unknown) => void,
+  fail: (error: unknown) => void,
+): Subscription | undefined => {
+  if (r instanceof Promise) {
+    r.then(ok, fail);
+    return undefined;
+  }
+  if (typeof r === "function") {
+    let p: unknown;
+    try {
+      p = (r as () => unknown)();
+    } catch (e) {
+      fail(e);
+      return undefined;
+    }
+    const notTe = () => garbage("work returned a function that is not an fp-ts TaskEither (a promise of an Either)");
+    let then: unknown;
+    try {
+      then = (p as { then?: unknown } | null)?.then;
+    } catch (e) {
+      fail(e);
+      return undefined;
+    }
+    if (typeof then !== "function") {
+      fail(notTe());
+      return undefined;
+    }
+    try {
+      (p as PromiseLike<unknown>).then((e) => {
+        if (!isEither(e)) fail(notTe());
+        else if (e._tag === "Right") ok(e.right);
+        else fail(e.left);
+      }, fail);
+    } catch (e) {
+      fail(e);
+    }
+    return undefined;
+  }
+  if (isObservable(r)) {
+    let last: unknown;
+    return r.subscribe({
+      next: (v) => {
+        last = v;
+      },
+      error: fail,
+      complete: () => ok(last),
+    });
+  }
+  if (isDelivery(r)) {
+    ok(r);
+    return undefined;
+  }
+  try {
+    (r as PromiseLike<unknown>).then(ok, fail);
+  } catch (e) {
+    fail(e);
+  }
+  return undefined;
+};
+
+/** Exponential backoff between attempts. */
+export interface BackoffOptions {
+  /** Delay before the 2nd attempt, in ms. Default `100`. */
+  readonly initialMs?: number;
+  /** Upper bound of any delay, in ms. Default `30_000`. */
+  readonly maxMs?: number;
+  /** Each further delay is the previous one times `factor` (>= 1). Default `2`. */
+  readonly factor?: number;
+  /**
+   * Jitter in `0..1`: the delay is drawn uniformly from `[base * (1 - jitter), base]`.
+   * `0` = no jitter (deterministic), `1` = "full jitter" (`[0, base]`), `0.5` = "equal jitter".
+   * Default `0.2`.
+   */
+  readonly jitter?: number;
+}
+
+/** How failed work is retried. */
+export interface RetryOptions {
+  /** Total attempts including the first (`1` = no retry). Default `3`. */
+  readonly attempts?: number;
+  /** Delays between attempts. Defaults as in {@link BackoffOptions}. */
+  readonly backoff?: BackoffOptions;
+  /**
+   * Which errors are worth another attempt; receives what the work threw/rejected/errored with,
+   * or a `TimeoutError`. Default: `isRetryable` (the error's own `retryable` flag, else `true`).
+   */
+  readonly retryable?: (error: unknown) => boolean;
+  /** Random source in `[0, 1)` for jitter. Default `Math.random`. */
+  readonly random?: () => number;
+}
+
+/** A resolved {@link RetryOptions}. */
+export interface RetryPolicy {
+  readonly attempts: number;
+  readonly initialMs: number;
+  readonly maxMs: number;
+  readonly factor: number;
+  readonly jitter: number;
+  readonly retryable: (error: unknown) => boolean;
+  readonly random: () => number;
+}
+
+/** Throws an {@link InvalidOptionsError} for `option`. */
+export const invalid = (option: string, message: string): never => {
+  throw new InvalidOptionsError(`option "${option}" ${message}`, { option });
+};
+
+/** Throws an {@link InvalidOptionsError} unless `f` is a function. */
+export const requireFunction = (option: string, f: unknown): void => {
+  if (typeof f !== "function") invalid(option, `must be a function, got ${f === null ? "null" : typeof f}`);
+};
+
+/** No retry: one attempt. */
+export const NO_RETRY: RetryPolicy = {
+  attempts: 1,
+  initialMs: 100,
+  maxMs: 30_000,
+  factor: 2,
+  jitter: 0.2,
+  retryable: isRetryable,
+  random: Math.random,
+};
+
+/** Validates and fills defaults; throws `InvalidOptionsError` (option names prefixed by `prefix`). */
+export const resolveRetry = (o: RetryOptions | undefined, prefix: string): RetryPolicy => {
+  if (o === undefined) return NO_RETRY;
+  const b = o.backoff ?? {};
+  const jitter = requireNumber(`${prefix}backoff.jitter`, b.jitter ?? 0.2, 0);
+  if (jitter > 1) invalid(`${prefix}backoff.jitter`, `must be <= 1, got ${jitter}`);
+  const initialMs = requireNumber(`${prefix}backoff.initialMs`, b.initialMs ?? 100, 0);
+  const maxMs = requireNumber(`${prefix}backoff.maxMs`, b.maxMs ?? 30_000, 0);
+  if (maxMs < initialMs) invalid(`${prefix}backoff.maxMs`, `must be >= initialMs (${initialMs}), got ${maxMs}`);
+  const retryable = o.retryable ?? isRetryable;
+  const random = o.random ?? Math.random;
+  requireFunction(`${prefix}retryable`, retryable);
+  requireFunction(`${prefix}random`, random);
+  return {
+    attempts: requireInt(`${prefix}attempts`, o.attempts ?? 3, 1),
+    initialMs,
+    maxMs,
+    factor: requireNumber(`${prefix}backoff.factor`, b.factor ?? 2, 1),
+    jitter,
+    retryable,
+    random,
+  };
+};
+
+/**
+ * The delay in ms before the attempt after `failedAttempt` (1-based):
+ * `base = min(maxMs, initialMs * factor^(failedAttempt-1))`, drawn from `[base*(1-jitter), base]`.
+ */
+export const backoffDelay = (p: RetryPolicy, failedAttempt: number): number => {
+  const base = Math.min(p.maxMs, p.initialMs * p.factor ** (failedAttempt - 1));
+  if (p.jitter === 0) return base;
+  return Math.round(base - base * p.jitter * p.random());
+};
+
+/** Applies the user's retry predicate; a predicate that throws counts as "not retryable". */
+export const shouldRetry = (p: RetryPolicy, error: unknown): boolean => {
+  try {
+    return p.retryable(error) === true;
+  } catch {
+    return false;
+  }
+};
+
+/** A growable ring buffer (FIFO with O(1) push, shift and pop; never `Array.shift`). */
+export class Ring<T> {
+  #buf: Array<T | undefined> = new Array(16);
+  #head = 0;
+  #mask = 15;
+  length = 0;
+
+  push(v: T): void {
+    if (this.length === this.#buf.length) this.#grow();
+    this.#buf[(this.#head + this.length) & this.#mask] = v;
+    this.length++;
+  }
+
+  /** Removes and returns the oldest item. */
+  shift(): T | undefined {
+    if (this.length === 0) return undefined;
+    const v = this.#buf[this.#head];
+    this.#buf[this.#head] = undefined;
+    this.#head = (this.#head + 1) & this.#mask;
+    this.length--;
+    return v;
+  }
+
+  /** Removes and returns the newest item. */
+  pop(): T | undefined {
+    if (this.length === 0) return undefined;
+    const i = (this.#head + this.length - 1) & this.#mask;
+    const v = this.#buf[i];
+    this.#buf[i] = undefined;
+    this.length--;
+    return v;
+  }
+
+  /** Empties the ring, returning what it held (oldest first). */
+  drain(): T[] {
+    const out: T[] = [];
+    while (this.length > 0) out.push(this.shift() as T);
+    this.#buf = new Array(16);
+    this.#head = 0;
+    this.#mask = 15;
+    return out;
+  }
+
+  #grow(): void {
+    const n: Array<T | undefined> = new Array(this.#buf.length * 2);
+    for (let i = 0; i < this.length; i++) n[i] = this.#buf[(this.#head + i) & this.#mask];
+    this.#buf = n;
+    this.#head = 0;
+    this.#mask = n.length - 1;
+  }
+}
