@@ -1,2 +1,425 @@
-// Placeholder: being written.
-export {};
+/**
+ * evflow's metrics behind structural interfaces: prom-client (via {@link promMetrics}), an in-memory
+ * registry ({@link memoryMetrics}) or OpenTelemetry (`otelMetrics` in `evflow/otel`). Nothing here
+ * imports prom-client. {@link bindMetrics} feeds them from the diagnostics channels, so
+ * backpressure, ordered processing, Kafka and the outbox report without knowing about metrics.
+ *
+ * @module
+ */
+import { InvalidOptionsError } from "../core/errors.ts";
+import { type ChannelMessages, ChannelName, onChannel } from "./channels.ts";
+
+/** Label values of one series. */
+export type LabelValues = Readonly<Record<string, string | number>>;
+
+/** A monotonic counter; prom-client's `Counter` fits. */
+export interface CounterLike {
+  inc(labels: LabelValues, value?: number): void;
+}
+/** A gauge; prom-client's `Gauge` fits. */
+export interface GaugeLike {
+  set(labels: LabelValues, value: number): void;
+}
+/** A histogram; prom-client's `Histogram` fits. */
+export interface HistogramLike {
+  observe(labels: LabelValues, value: number): void;
+}
+
+/** The instruments evflow writes. Build them with {@link promMetrics}, {@link memoryMetrics} or `otelMetrics`. */
+export interface EvflowMetrics {
+  /** `evflow_events_published_total{type,service}` */
+  readonly eventsPublished: CounterLike;
+  /** `evflow_events_processed_total{type,service,outcome}` */
+  readonly eventsProcessed: CounterLike;
+  /** `evflow_event_processing_seconds{type,service,outcome}` (histogram) */
+  readonly processingSeconds: HistogramLike;
+  /** `evflow_backpressure_total{name,policy,reason}` */
+  readonly backpressure: CounterLike;
+  /** `evflow_queue_size{name}` */
+  readonly queueSize: GaugeLike;
+  /** `evflow_consumer_lag{topic,partition}` */
+  readonly consumerLag: GaugeLike;
+  /** `evflow_outbox_pending{table}` */
+  readonly outboxPending: GaugeLike;
+  /** `evflow_outbox_oldest_pending_seconds{table}` */
+  readonly outboxOldestPendingSeconds: GaugeLike;
+  /** `evflow_dead_letters_total{type,reason}` */
+  readonly deadLetters: CounterLike;
+  /** `evflow_retries_total` */
+  readonly retries: CounterLike;
+}
+
+/** The definition of one metric: its Prometheus name, kind, labels and help text. */
+export interface MetricDefinition {
+  readonly key: keyof EvflowMetrics;
+  readonly name: string;
+  readonly kind: "counter" | "gauge" | "histogram";
+  readonly labelNames: ReadonlyArray<string>;
+  readonly help: string;
+}
+
+/**
+ * Every metric evflow exports, with its exact name and labels (docs/alerts.yml refers to these).
+ *
+ * @example
+ * ```ts
+ * metricDefinitions.map((d) => d.name); // ["evflow_events_published_total", ...]
+ * ```
+ */
+export const metricDefinitions: ReadonlyArray<MetricDefinition> = [
+  {
+    key: "eventsPublished",
+    name: "evflow_events_published_total",
+    kind: "counter",
+    labelNames: ["type", "service"],
+    help: "Events published (confirmed by the sink).",
+  },
+  {
+    key: "eventsProcessed",
+    name: "evflow_events_processed_total",
+    kind: "counter",
+    labelNames: ["type", "service", "outcome"],
+    help: "Deliveries settled, by outcome: success, failure (nacked), dead-lettered.",
+  },
+  {
+    key: "processingSeconds",
+    name: "evflow_event_processing_seconds",
+    kind: "histogram",
+    labelNames: ["type", "service", "outcome"],
+    help: "Time from receipt to settlement of a delivery, in seconds.",
+  },
+  {
+    key: "backpressure",
+    name: "evflow_backpressure_total",
+    kind: "counter",
+    labelNames: ["name", "policy", "reason"],
+    help: "Events dropped or rejected by a bounded buffer.",
+  },
+  {
+    key: "queueSize",
+    name: "evflow_queue_size",
+    kind: "gauge",
+    labelNames: ["name"],
+    help: "Current size of a bounded queue (label name = which queue).",
+  },
+  {
+    key: "consumerLag",
+    name: "evflow_consumer_lag",
+    kind: "gauge",
+    labelNames: ["topic", "partition"],
+    help: "Records between the committed offset and the end of a partition.",
+  },
+  {
+    key: "outboxPending",
+    name: "evflow_outbox_pending",
+    kind: "gauge",
+    labelNames: ["table"],
+    help: "Outbox rows waiting to be published.",
+  },
+  {
+    key: "outboxOldestPendingSeconds",
+    name: "evflow_outbox_oldest_pending_seconds",
+    kind: "gauge",
+    labelNames: ["table"],
+    help: "Age of the oldest pending outbox row, in seconds.",
+  },
+  {
+    key: "deadLetters",
+    name: "evflow_dead_letters_total",
+    kind: "counter",
+    labelNames: ["type", "reason"],
+    help: "Deliveries written to a dead-letter sink.",
+  },
+  {
+    key: "retries",
+    name: "evflow_retries_total",
+    kind: "counter",
+    labelNames: [],
+    help: "Retries scheduled.",
+  },
+];
+
+/** Default histogram buckets of `evflow_event_processing_seconds`: 1 ms .. 10 s. */
+export const DEFAULT_BUCKETS: ReadonlyArray<number> = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10];
+
+/**
+ * The constructor config prom-client's `Counter`, `Gauge` and `Histogram` take. `registers` is typed
+ * `never[]` so that prom-client's constructors (which want its own `Registry[]`) fit this shape.
+ */
+export interface PromMetricConfig {
+  name: string;
+  help: string;
+  labelNames: string[];
+  registers?: never[];
+  buckets?: number[];
+}
+
+/** What {@link promMetrics} needs from prom-client: pass the module itself (`import * as prom from "prom-client"`). */
+export interface PromClientLike {
+  readonly Counter: new (config: PromMetricConfig) => CounterLike;
+  readonly Gauge: new (config: PromMetricConfig) => GaugeLike;
+  readonly Histogram: new (config: PromMetricConfig) => HistogramLike;
+  /** prom-client's default registry, used when no `registry` is given. */
+  readonly register?: PromRegistryLike;
+}
+
+/** What {@link promMetrics} needs from a prom-client `Registry`. */
+export interface PromRegistryLike {
+  getSingleMetric(name: string): unknown;
+}
+
+/** Options of {@link promMetrics}. */
+export interface PromMetricsOptions {
+  /** The prom-client module (or any object with prom-client-shaped `Counter`, `Gauge`, `Histogram`). Required. */
+  readonly client: PromClientLike;
+  /** Where the metrics register. Default: prom-client's default registry (`client.register`). */
+  readonly registry?: PromRegistryLike;
+  /** Buckets of the processing-time histogram, in seconds, ascending. Default {@link DEFAULT_BUCKETS}. */
+  readonly buckets?: ReadonlyArray<number>;
+}
+
+const validBuckets = (buckets: ReadonlyArray<number>): number[] => {
+  const ok =
+    Array.isArray(buckets) &&
+    buckets.length > 0 &&
+    buckets.every((b, i) => typeof b === "number" && Number.isFinite(b) && b > 0 && (i === 0 || b > buckets[i - 1]!));
+  if (!ok) {
+    throw new InvalidOptionsError('option "buckets" must be a non-empty ascending list of positive numbers', {
+      option: "buckets",
+    });
+  }
+  return [...buckets];
+};
+
+/**
+ * evflow's metrics on a prom-client registry, built through the constructors you pass (no
+ * dependency on prom-client). Metrics already registered under the same name are reused, so calling
+ * it twice on one registry is safe.
+ *
+ * @param options see {@link PromMetricsOptions}.
+ * @example
+ * ```ts
+ * import * as prom from "prom-client";
+ * const registry = new prom.Registry();
+ * const m = promMetrics({ client: prom, registry });
+ * source.pipe(decode(reg), metrics(m, { service: "orders" }), orderedByKey(work), settle()).subscribe();
+ * await registry.metrics(); // "# HELP evflow_events_processed_total ..."
+ * ```
+ */
+export const promMetrics = (options: PromMetricsOptions): EvflowMetrics => {
+  const client = options?.client;
+  if (
+    client === undefined ||
+    typeof client.Counter !== "function" ||
+    typeof client.Gauge !== "function" ||
+    typeof client.Histogram !== "function"
+  ) {
+    throw new InvalidOptionsError('option "client" must provide Counter, Gauge and Histogram constructors', {
+      option: "client",
+    });
+  }
+  const registry = options.registry ?? client.register;
+  if (registry !== undefined && typeof registry.getSingleMetric !== "function") {
+    throw new InvalidOptionsError('option "registry" must be a prom-client Registry', { option: "registry" });
+  }
+  const buckets = validBuckets(options.buckets ?? DEFAULT_BUCKETS);
+  const out: Record<string, unknown> = {};
+  for (const d of metricDefinitions) {
+    const existing = registry?.getSingleMetric(d.name);
+    if (existing !== undefined) {
+      out[d.key] = existing;
+      continue;
+    }
+    const config: PromMetricConfig = { name: d.name, help: d.help, labelNames: [...d.labelNames] };
+    if (options.registry !== undefined) config.registers = [options.registry as never];
+    if (d.kind === "counter") out[d.key] = new client.Counter(config);
+    else if (d.kind === "gauge") out[d.key] = new client.Gauge(config);
+    else out[d.key] = new client.Histogram({ ...config, buckets });
+  }
+  return out as unknown as EvflowMetrics;
+};
+
+/** A series of a {@link MemoryMetrics}: its labels and value (counters, gauges) or observations (histograms). */
+export interface MemorySeries {
+  readonly labels: LabelValues;
+  readonly value: number;
+  /** Histograms: how many observations and their sum. */
+  readonly count: number;
+  readonly sum: number;
+}
+
+/** In-memory {@link EvflowMetrics} you can read back. */
+export interface MemoryMetrics extends EvflowMetrics {
+  /** The value of a counter or gauge series (by its Prometheus name), or a histogram's observation count; 0 if unseen. */
+  value(name: string, labels?: LabelValues): number;
+  /** Every series of a metric. */
+  series(name: string): ReadonlyArray<MemorySeries>;
+  /** Forgets every value. */
+  reset(): void;
+}
+
+const keyOf = (labels: LabelValues): string =>
+  Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${String(labels[k])}`)
+    .join(",");
+
+/**
+ * In-memory metrics: the default registry for tests and for reading figures in-process.
+ *
+ * @example
+ * ```ts
+ * const m = memoryMetrics();
+ * const off = bindMetrics(m);
+ * m.value("evflow_queue_size", { name: "backpressure" }); // 0 until a queue reports
+ * off();
+ * ```
+ */
+export const memoryMetrics = (): MemoryMetrics => {
+  const store = new Map<string, Map<string, { labels: LabelValues; value: number; count: number; sum: number }>>();
+  const seriesOf = (name: string, labels: LabelValues) => {
+    let m = store.get(name);
+    if (m === undefined) {
+      m = new Map();
+      store.set(name, m);
+    }
+    const k = keyOf(labels);
+    let s = m.get(k);
+    if (s === undefined) {
+      s = { labels: { ...labels }, value: 0, count: 0, sum: 0 };
+      m.set(k, s);
+    }
+    return s;
+  };
+  const out: Record<string, unknown> = {};
+  for (const d of metricDefinitions) {
+    if (d.kind === "counter") {
+      out[d.key] = {
+        inc: (labels: LabelValues = {}, value = 1) => {
+          if (value < 0) throw new RangeError("counters only go up");
+          seriesOf(d.name, labels).value += value;
+        },
+      } satisfies CounterLike;
+    } else if (d.kind === "gauge") {
+      out[d.key] = {
+        set: (labels: LabelValues, value: number) => {
+          seriesOf(d.name, labels).value = value;
+        },
+      } satisfies GaugeLike;
+    } else {
+      out[d.key] = {
+        observe: (labels: LabelValues, value: number) => {
+          const s = seriesOf(d.name, labels);
+          s.count += 1;
+          s.sum += value;
+          s.value = s.count;
+        },
+      } satisfies HistogramLike;
+    }
+  }
+  return Object.assign(out as unknown as EvflowMetrics, {
+    value: (name: string, labels: LabelValues = {}) => store.get(name)?.get(keyOf(labels))?.value ?? 0,
+    series: (name: string) => [...(store.get(name)?.values() ?? [])].map((s) => ({ ...s })),
+    reset: () => store.clear(),
+  });
+};
+
+/** The channels {@link bindMetrics} can subscribe to. */
+export type MetricsChannel = keyof typeof ChannelName;
+
+const handlers: {
+  readonly [K in MetricsChannel]: (m: EvflowMetrics, msg: ChannelMessages[(typeof ChannelName)[K]]) => void;
+} = {
+  published: (m, msg) => m.eventsPublished.inc({ type: msg.type, service: msg.service }),
+  processed: (m, msg) => {
+    const labels = { type: msg.type, service: msg.service, outcome: msg.outcome };
+    m.eventsProcessed.inc(labels);
+    if (msg.seconds !== undefined) m.processingSeconds.observe(labels, msg.seconds);
+  },
+  backpressureDrop: (m, msg) => m.backpressure.inc({ name: msg.name, policy: msg.policy, reason: msg.reason }),
+  queue: (m, msg) => m.queueSize.set({ name: msg.name }, msg.size),
+  retry: (m) => m.retries.inc({}),
+  deadLetter: (m, msg) => m.deadLetters.inc({ type: msg.type ?? "unknown", reason: msg.reason }),
+  lag: (m, msg) => m.consumerLag.set({ topic: msg.topic, partition: String(msg.partition) }, msg.lag),
+  outboxPending: (m, msg) => {
+    m.outboxPending.set({ table: msg.table }, msg.pending);
+    if (msg.oldestAgeSeconds !== undefined)
+      m.outboxOldestPendingSeconds.set({ table: msg.table }, msg.oldestAgeSeconds);
+  },
+};
+
+/** Every channel; the default of {@link bindMetrics}. */
+export const ALL_METRICS_CHANNELS: ReadonlyArray<MetricsChannel> = Object.keys(handlers) as MetricsChannel[];
+
+/** Options of {@link bindMetrics}. */
+export interface BindMetricsOptions {
+  /** Which channels to count. Default: all ({@link ALL_METRICS_CHANNELS}). */
+  readonly channels?: ReadonlyArray<MetricsChannel>;
+  /** Called when a metric throws (e.g. a label prom-client rejects). Default: ignore. */
+  readonly onError?: (error: unknown) => void;
+}
+
+// One subscription per (metrics, channel), reference-counted: binding twice never counts twice.
+const bindings = new WeakMap<EvflowMetrics, Map<MetricsChannel, { refs: number; off: () => void }>>();
+
+/**
+ * Feeds `metrics` from evflow's diagnostics channels (published, processed, backpressure drops,
+ * queue sizes, retries, dead letters, consumer lag, outbox pending) until the returned function is
+ * called. Binding the same metrics object twice subscribes once (reference-counted), so nothing is
+ * counted twice. The `metrics` operator binds the infrastructure channels while it is subscribed.
+ *
+ * @example
+ * ```ts
+ * const off = bindMetrics(promMetrics({ client: prom, registry }));
+ * // ... backpressure, orderedByKey, kafkaSource and outboxRelay now report ...
+ * off();
+ * ```
+ */
+export const bindMetrics = (metrics: EvflowMetrics, options: BindMetricsOptions = {}): (() => void) => {
+  if (metrics === null || typeof metrics !== "object" || typeof metrics.eventsProcessed?.inc !== "function") {
+    throw new InvalidOptionsError("bindMetrics needs an EvflowMetrics (promMetrics, memoryMetrics, otelMetrics)", {
+      option: "metrics",
+    });
+  }
+  const channels = options.channels ?? ALL_METRICS_CHANNELS;
+  for (const c of channels) {
+    if (!(c in handlers)) throw new InvalidOptionsError(`unknown metrics channel ${String(c)}`, { option: "channels" });
+  }
+  const onError = options.onError;
+  let mine = bindings.get(metrics);
+  if (mine === undefined) {
+    mine = new Map();
+    bindings.set(metrics, mine);
+  }
+  const table = mine;
+  const taken = [...new Set(channels)];
+  for (const c of taken) {
+    const b = table.get(c);
+    if (b !== undefined) {
+      b.refs++;
+      continue;
+    }
+    const handle = handlers[c] as (m: EvflowMetrics, msg: unknown) => void;
+    const off = onChannel(ChannelName[c], (msg: unknown) => {
+      try {
+        handle(metrics, msg);
+      } catch (e) {
+        onError?.(e);
+      }
+    });
+    table.set(c, { refs: 1, off });
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    for (const c of taken) {
+      const b = table.get(c);
+      if (b === undefined) continue;
+      if (--b.refs === 0) {
+        b.off();
+        table.delete(c);
+      }
+    }
+  };
+};

@@ -25,4 +25,27 @@ export interface TraceRecord {
  */
 export interface Tracer {
   record(record: TraceRecord): void | Promise<void>;
+  /**
+   * Optional: called when the `trace` operator starts a hop (a `"published"` or `"received"` stage),
+   * before that hop's records. Returns the trace and span ids the hop will carry in its `traceparent`,
+   * so a tracer that creates its own spans (OpenTelemetry: `evflow/otel`) exports the very span that
+   * downstream services name as their parent. Without it, evflow draws the ids itself.
+   */
+  startSpan?(start: SpanStart): { readonly traceId: string; readonly spanId: string };
+}
+
+/** What a {@link Tracer} learns when a hop starts. */
+export interface SpanStart {
+  readonly stage: "published" | "received";
+  readonly eventId: string;
+  readonly eventType: string;
+  /** The trace id evflow chose (continued from the parent, or derived for a new trace). */
+  readonly traceId: string;
+  /** The parent's span id, when the trace is continued from a `traceparent`. */
+  readonly parentSpanId?: string;
+  /** The `tracestate` header, passed through untouched. */
+  readonly traceState?: string;
+  /** Epoch milliseconds. */
+  readonly time: number;
+  readonly attributes?: Readonly<Record<string, string>>;
 }

@@ -1,2 +1,140 @@
-// Placeholder: being written.
-export {};
+import { Observable, type SchedulerLike } from "rxjs";
+import { InvalidOptionsError } from "../core/errors.ts";
+import {
+  clockOf,
+  instrumentedBy,
+  isEnvelopeLike,
+  isFlowLike,
+  noteFailure,
+  requireName,
+  typeOf,
+  wrapSettlement,
+} from "../observability/instrument-internals.ts";
+import {
+  ALL_METRICS_CHANNELS,
+  bindMetrics,
+  type EvflowMetrics,
+  type MetricsChannel,
+} from "../observability/metrics.ts";
+
+/** Options of {@link metrics}. */
+export interface MetricsOptions {
+  /** This service's name (the `service` label). Required. */
+  readonly service: string;
+  /**
+   * Channels bound with `bindMetrics` while subscribed (reference-counted: never counted twice, even
+   * with your own `bindMetrics`). Default: all of them — published (sinks report it), processed
+   * (dedup and route report skips), backpressure drops, queue sizes, retries, dead letters, lag,
+   * outbox pending. `[]` binds none.
+   */
+  readonly channels?: ReadonlyArray<MetricsChannel>;
+  /** Clock for processing durations. Default `performance.now`. */
+  readonly scheduler?: SchedulerLike;
+}
+
+/**
+ * Counts processed events and processing time on an {@link EvflowMetrics} (`promMetrics`,
+ * `memoryMetrics`, `otelMetrics`), and while subscribed feeds the other metrics from the diagnostics
+ * channels (published by sinks, skips by dedup/route, queue sizes, drops, retries, dead letters, lag,
+ * outbox pending).
+ *
+ * Place it right after `decode` and `dedup` (before the work): each delivery gets a settlement of
+ * its own, and when it is settled downstream the operator counts
+ * `evflow_events_processed_total{outcome}` and observes `evflow_event_processing_seconds` (receipt ->
+ * settlement): `ack` = `success`, `nack` = `failure`, `ack` after a FailedDelivery of it went past a
+ * `metrics` or `trace` operator = `dead-lettered`. (Before `dedup`, the duplicates dedup acks would
+ * count as successes on top of dedup's own `skipped`.)
+ *
+ * ```
+ * source:   --d1----------d2---------|
+ * metrics:  --d1'---------d2'--------|    d' = d with a settlement that reports
+ * settle:   -------ack(d1')----nack(d2')
+ * counted:         ^success    ^failure   + processing seconds (receipt -> settlement)
+ * ```
+ *
+ * Failures pass through untouched (a FailedDelivery not wrapped by this operator upstream is counted
+ * where it passes: `dead-lettered` if already acked, else `failure`); a delivery already wrapped by
+ * an upstream `metrics` on the same registry is not counted twice.
+ *
+ * @param registry the instruments to write.
+ * @param options see {@link MetricsOptions}.
+ * @example
+ * ```ts
+ * import * as prom from "prom-client";
+ * const m = promMetrics({ client: prom, registry: new prom.Registry() });
+ * source.pipe(decode(registry), metrics(m, { service: "orders" }), orderedByKey(work), deadLetter(dlq), settle());
+ * // producer side: sinks report published events; bind the channels for the life of the app
+ * const off = bindMetrics(m);
+ * ```
+ * @see promMetrics, bindMetrics, trace
+ */
+export const metrics = (
+  registry: EvflowMetrics,
+  options: MetricsOptions,
+): (<T>(source: Observable<T>) => Observable<T>) => {
+  if (registry === null || typeof registry !== "object" || typeof registry.eventsProcessed?.inc !== "function") {
+    throw new InvalidOptionsError("metrics needs an EvflowMetrics (promMetrics, memoryMetrics, otelMetrics)", {
+      option: "registry",
+    });
+  }
+  if (options === null || typeof options !== "object") {
+    throw new InvalidOptionsError("metrics needs an options object with a service", { option: "options" });
+  }
+  const service = requireName("service", options.service);
+  const channels = options.channels ?? ALL_METRICS_CHANNELS;
+  if (!Array.isArray(channels))
+    throw new InvalidOptionsError('option "channels" must be an array', { option: "channels" });
+  const clock = clockOf(options.scheduler);
+
+  const processed = (type: string, outcome: string, seconds: number | undefined): void => {
+    const labels = { type, service, outcome };
+    registry.eventsProcessed.inc(labels);
+    if (seconds !== undefined) registry.processingSeconds.observe(labels, seconds);
+  };
+
+  const countProcessed = (v: unknown): unknown => {
+    if (isFlowLike(v)) {
+      if (!v.ok) {
+        if (instrumentedBy(v.settlement, registry)) noteFailure(v);
+        else {
+          noteFailure(v);
+          processed(typeOf(v.value), v.settled ? "dead-lettered" : "failure", undefined);
+        }
+        return v;
+      }
+      if (instrumentedBy(v.settlement, registry)) return v;
+      const type = typeOf(v.value);
+      const m0 = clock.mono();
+      return wrapSettlement(v, v.value, registry, (acked, _error, failure) => {
+        const seconds = (clock.mono() - m0) / 1000;
+        processed(type, !acked ? "failure" : failure === undefined ? "success" : "dead-lettered", seconds);
+      });
+    }
+    if (isEnvelopeLike(v)) processed(v.type, "success", undefined);
+    return v;
+  };
+
+  const step = countProcessed;
+  return <T>(source: Observable<T>) =>
+    new Observable<T>((subscriber) => {
+      const unbind = channels.length > 0 ? bindMetrics(registry, { channels }) : undefined;
+      const sub = source.subscribe({
+        next: (v) => {
+          let out: T;
+          try {
+            out = step(v) as T;
+          } catch {
+            // a metrics failure (e.g. a rejected label) must not lose the event
+            out = v;
+          }
+          subscriber.next(out);
+        },
+        error: (e) => subscriber.error(e),
+        complete: () => subscriber.complete(),
+      });
+      return () => {
+        sub.unsubscribe();
+        unbind?.();
+      };
+    });
+};

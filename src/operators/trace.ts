@@ -1,2 +1,290 @@
-// Placeholder: being written.
-export {};
+import { map, type Observable, type SchedulerLike } from "rxjs";
+import { type Delivery, replaceValue } from "../core/delivery.ts";
+import type { Envelope } from "../core/envelope.ts";
+import type { EvflowError } from "../core/errors.ts";
+import { InvalidOptionsError } from "../core/errors.ts";
+import {
+  clockOf,
+  describeError,
+  instrumentedBy,
+  isEnvelopeLike,
+  isFlowLike,
+  noteFailure,
+  requireName,
+  requireRate,
+  stampTraceparent,
+  traceparentOf,
+  wrapSettlement,
+} from "../observability/instrument-internals.ts";
+import type { TraceRecord, Tracer, TraceStage } from "../observability/tracer.ts";
+import {
+  formatTraceparent,
+  newSpanId,
+  parseTraceparent,
+  sampleEvent,
+  traceIdForEvent,
+} from "../observability/tracing.ts";
+
+/** Options of {@link trace}. */
+export interface TraceOptions {
+  /** This service's name, written on every record. Required. */
+  readonly service: string;
+  /**
+   * Which side of the wire this operator sits on. Default `"received"`.
+   * - `"received"` (consumer side, right after `decode`): continues the event's trace as a new child
+   *   span, records `received` at once and `processed` / `failed` / `dead-lettered` with the
+   *   processing duration when the delivery is settled.
+   * - `"published"` (producer side, before the sink): stamps the event's `traceparent` and records
+   *   `published` — at once for plain envelopes, on `ack` (= the sink confirmed) for deliveries.
+   */
+  readonly stage?: "received" | "published";
+  /**
+   * Share of NEW traces recorded, in [0, 1]. Default 1. A continued trace (valid `traceparent`)
+   * follows its sampled flag instead, and a new trace's decision is a function of its trace id, so
+   * every service agrees. `0` turns the operator off: it returns its source unchanged.
+   */
+  readonly sampling?: number;
+  /** Clock for record times and durations. Default: `Date.now` and `performance.now`. */
+  readonly scheduler?: SchedulerLike;
+  /** Called when the tracer throws or rejects (records are best-effort). Default: ignore. */
+  readonly onError?: (error: unknown) => void;
+}
+
+interface Hop {
+  readonly traceId: string;
+  readonly parentSpanId: string | undefined;
+  readonly flags: number;
+}
+
+const noop = (): void => {};
+
+/**
+ * A version-00 `traceparent` (right length and dashes) whose flags say "not sampled". Its hex is not
+ * checked: such a trace is left untouched either way (the spec would restart a malformed one, which
+ * at worst samples it less often).
+ */
+const unsampledShape = (tp: string): boolean => {
+  if (tp.length !== 55 || tp.charCodeAt(0) !== 48 || tp.charCodeAt(1) !== 48) return false;
+  if (tp.charCodeAt(2) !== 45 || tp.charCodeAt(35) !== 45 || tp.charCodeAt(52) !== 45) return false;
+  const c = tp.charCodeAt(54); // the low hex digit of the flags: bit 0 = sampled
+  return c >= 48 && c <= 57 ? (c & 1) === 0 : c >= 97 && c <= 102 ? (c & 1) === 1 : false;
+};
+
+/**
+ * Propagates W3C trace context through envelope headers and records each event's timeline on a
+ * {@link Tracer} (`memoryTracer()`, `pgTraceStore(sql)`, `otelTracer(...)` from `evflow/otel`).
+ *
+ * On the consumer side it sits right after `decode`: a sampled delivery comes out with a new child
+ * span in its `traceparent` (so events the handler publishes with `traceContextHeaders(d.value)`
+ * become children of this hop) and a settlement of its own, which records the outcome when the
+ * delivery is settled downstream: `ack` = `processed`, `nack` = `failed`, and `ack` after a
+ * `FailedDelivery` of it went past any `trace` operator = `dead-lettered`. Failures and unsampled
+ * deliveries pass through untouched; a delivery already traced by an upstream `trace` with the same
+ * tracer is not traced twice (so a second `trace` after `deadLetter` only notes failures).
+ *
+ * ```
+ * source:    --d1------------d2-------|
+ * trace:     --d1'-----------d2'------|     d' = d with a child traceparent
+ *              ^received       ^received
+ * settle:    --------ack(d1')----nack(d2')
+ * records:           ^processed  ^failed    (durationMs = receipt -> settlement)
+ * ```
+ *
+ * Cost: with no tracer or `sampling: 0` it is the identity; an unsampled event costs one header
+ * parse (or one look at its id) per event.
+ *
+ * @param tracer where records go; `undefined` turns tracing off.
+ * @param options see {@link TraceOptions}.
+ * @example
+ * ```ts
+ * import { memoryTracer, trace } from "evflow";
+ * const tracer = memoryTracer();
+ * kafkaSource({ brokers, groupId: "orders", topics: ["app-events"] })
+ *   .pipe(decode(registry), trace(tracer, { service: "orders", sampling: 0.01 }), orderedByKey(work), settle())
+ *   .subscribe();
+ * // producer side
+ * outboxRelay(sql).pipe(trace(tracer, { service: "users", stage: "published" }), kafkaSink(opts), settle());
+ * ```
+ * @see memoryTracer, traceContextHeaders, metrics
+ */
+export const trace = (
+  tracer: Tracer | undefined,
+  options: TraceOptions,
+): (<T>(source: Observable<T>) => Observable<T>) => {
+  if (options === null || typeof options !== "object") {
+    throw new InvalidOptionsError("trace needs an options object with a service", { option: "options" });
+  }
+  const service = requireName("service", options.service);
+  const stage = options.stage ?? "received";
+  if (stage !== "received" && stage !== "published") {
+    throw new InvalidOptionsError(`option "stage" must be "received" or "published", got ${String(stage)}`, {
+      option: "stage",
+    });
+  }
+  const rate = requireRate("sampling", options.sampling ?? 1);
+  if (tracer !== undefined && (typeof tracer !== "object" || typeof tracer.record !== "function")) {
+    throw new InvalidOptionsError("tracer must have a record(record) method", { option: "tracer" });
+  }
+  if (tracer === undefined || rate === 0) return <T>(source: Observable<T>) => source;
+
+  const clock = clockOf(options.scheduler);
+  const onError = options.onError ?? noop;
+  const emitRecord = (r: TraceRecord): void => {
+    try {
+      const p = tracer.record(r);
+      if (p !== undefined) p.then(undefined, onError);
+    } catch (e) {
+      onError(e);
+    }
+  };
+
+  /** The sampled hop of an event, or undefined when its trace is not recorded. */
+  const decide = (e: Envelope<unknown>): Hop | undefined => {
+    const tp = e.headers.traceparent;
+    if (tp !== undefined) {
+      if (unsampledShape(tp)) return undefined; // hot path: nothing recorded or rewritten, so no full parse
+      const p = parseTraceparent(tp);
+      if (p !== undefined)
+        return p.sampled ? { traceId: p.traceId, parentSpanId: p.spanId, flags: p.flags } : undefined;
+    }
+    return sampleEvent(e.id, rate) ? { traceId: traceIdForEvent(e.id), parentSpanId: undefined, flags: 1 } : undefined;
+  };
+
+  /** Starts the hop: asks the tracer for ids (OpenTelemetry) or draws a span id. */
+  const start = (
+    e: Envelope<unknown>,
+    hop: Hop,
+    time: number,
+    attributes: Record<string, string>,
+  ): { traceId: string; spanId: string; traceparent: string } => {
+    const flags = hop.flags | 1;
+    if (tracer.startSpan !== undefined) {
+      try {
+        const ts = e.headers.tracestate;
+        const ids = tracer.startSpan({
+          stage,
+          eventId: e.id,
+          eventType: e.type,
+          traceId: hop.traceId,
+          ...(hop.parentSpanId === undefined ? {} : { parentSpanId: hop.parentSpanId }),
+          ...(ts === undefined ? {} : { traceState: ts }),
+          time,
+          attributes,
+        });
+        // ids from elsewhere are validated (formatTraceparent throws on bad ones)
+        const traceparent = formatTraceparent({ traceId: ids.traceId, spanId: ids.spanId, sampled: true, flags });
+        return { traceId: ids.traceId, spanId: ids.spanId, traceparent };
+      } catch (err) {
+        onError(err);
+      }
+    }
+    const spanId = newSpanId();
+    return { traceId: hop.traceId, spanId, traceparent: traceparentOf(hop.traceId, spanId, flags) };
+  };
+
+  const recordOf = (
+    e: Envelope<unknown>,
+    ids: { traceId: string; spanId: string },
+    hop: Hop,
+    s: TraceStage,
+    time: number,
+    attributes: Record<string, string>,
+  ): TraceRecord => {
+    const r: {
+      -readonly [K in keyof TraceRecord]: TraceRecord[K];
+    } = {
+      eventId: e.id,
+      eventType: e.type,
+      traceId: ids.traceId,
+      spanId: ids.spanId,
+      stage: s,
+      service,
+      time,
+      attributes,
+    };
+    if (hop.parentSpanId !== undefined) r.parentSpanId = hop.parentSpanId;
+    return r;
+  };
+
+  const attributesOf = (e: Envelope<unknown>, d: Delivery<unknown> | undefined): Record<string, string> => {
+    const a: Record<string, string> = { source: e.source };
+    if (e.key !== undefined) a.key = e.key;
+    if (e.destination !== undefined) a.destination = e.destination;
+    if (d !== undefined && stage === "received") {
+      a.topic = d.origin.topic;
+      a.partition = String(d.origin.partition);
+      a.offset = String(d.origin.offset);
+    }
+    return a;
+  };
+
+  /** Traces one envelope: returns the re-stamped envelope and the settlement hook, if sampled. */
+  const traceEnvelope = (
+    e: Envelope<unknown>,
+    d: Delivery<unknown> | undefined,
+  ):
+    | {
+        e: Envelope<unknown>;
+        settled: (acked: boolean, error: unknown, failure: EvflowError | undefined) => void;
+      }
+    | Envelope<unknown> => {
+    const hop = decide(e);
+    if (hop !== undefined && d !== undefined && instrumentedBy(d.settlement, tracer)) return e; // traced upstream
+    if (hop === undefined) {
+      if (stage === "published" && parseTraceparent(e.headers.traceparent) === undefined) {
+        // unsampled: still propagate the decision, so consumers with other rates agree
+        return stampTraceparent(e, traceparentOf(traceIdForEvent(e.id), newSpanId(), 0));
+      }
+      return e;
+    }
+    const t0 = clock.wall();
+    const m0 = clock.mono();
+    const attributes = attributesOf(e, d);
+    const ids = start(e, hop, t0, attributes);
+    const traced = stampTraceparent(e, ids.traceparent);
+    if (d === undefined) {
+      emitRecord(recordOf(e, ids, hop, stage, t0, attributes));
+      return traced;
+    }
+    if (stage === "received") emitRecord(recordOf(e, ids, hop, "received", t0, attributes));
+    const done: TraceStage = stage === "received" ? "processed" : "published";
+    return {
+      e: traced,
+      settled: (acked, error, failure) => {
+        const r = recordOf(e, ids, hop, done, t0, attributes) as { -readonly [K in keyof TraceRecord]: TraceRecord[K] };
+        r.durationMs = clock.mono() - m0;
+        if (!acked) {
+          r.stage = "failed";
+          r.error = describeError(error ?? failure);
+        } else if (failure !== undefined) {
+          r.stage = "dead-lettered";
+          r.error = describeError(failure);
+        }
+        emitRecord(r);
+      },
+    };
+  };
+
+  const step = (v: unknown): unknown => {
+    if (isFlowLike(v)) {
+      if (!v.ok) {
+        noteFailure(v);
+        return v;
+      }
+      const e = v.value;
+      if (!isEnvelopeLike(e)) return v;
+      const out = traceEnvelope(e, v);
+      if (out === e) return v;
+      if ("settled" in out) return wrapSettlement(v, out.e, tracer, out.settled);
+      // unsampled on the publish side: same settlement, re-stamped envelope
+      return replaceValue(v, out);
+    }
+    if (isEnvelopeLike(v)) {
+      const out = traceEnvelope(v, undefined);
+      return "settled" in out ? out.e : out;
+    }
+    return v;
+  };
+
+  return <T>(source: Observable<T>) => source.pipe(map(step as (v: T) => T));
+};

@@ -64,8 +64,16 @@ describe("defineConfig", () => {
       "consumer.concurrency",
       /EVFLOW_CONSUMER_CONCURRENCY/,
     );
-    rejects(() => defineConfig({ service: "s", env: { EVFLOW_TRACING_SAMPLING: "2" } }), "tracing.sampling", /\[0, 1\]/);
-    rejects(() => defineConfig({ service: "s", env: { EVFLOW_TRACING_ENABLED: "maybe" } }), "tracing.enabled", /true or false/);
+    rejects(
+      () => defineConfig({ service: "s", env: { EVFLOW_TRACING_SAMPLING: "2" } }),
+      "tracing.sampling",
+      /\[0, 1\]/,
+    );
+    rejects(
+      () => defineConfig({ service: "s", env: { EVFLOW_TRACING_ENABLED: "maybe" } }),
+      "tracing.enabled",
+      /true or false/,
+    );
   });
 
   it("rejects unknown keys, bad enums, profiles and presets", () => {

@@ -1,0 +1,135 @@
+/**
+ * Internals shared by the `trace` and `metrics` operators (not exported from the package).
+ *
+ * Both wrap a delivery's settlement in a layer of their own, so that they learn when the delivery is
+ * acked or nacked and how long it took. A FailedDelivery keeps the settlement of the delivery it came
+ * from, so when one flows past any instrumenting operator, every layer of its chain learns the failure:
+ * a later `ack` of that delivery then means "dead-lettered", not "processed".
+ *
+ * @module
+ */
+import type { SchedulerLike } from "rxjs";
+import { createDelivery, type Delivery, type FailedDelivery, type Settlement } from "../core/delivery.ts";
+import type { Envelope } from "../core/envelope.ts";
+import { type EvflowError, InvalidOptionsError, isEvflowError } from "../core/errors.ts";
+
+interface Layer {
+  readonly owner: object;
+  readonly inner: Settlement;
+  failure: EvflowError | undefined;
+}
+
+const layers = new WeakMap<Settlement, Layer>();
+
+/** True when `owner` already wrapped this settlement or one it wraps. */
+export const instrumentedBy = (s: Settlement, owner: object): boolean => {
+  for (let l = layers.get(s); l !== undefined; l = layers.get(l.inner)) if (l.owner === owner) return true;
+  return false;
+};
+
+/** How a wrapped delivery was settled. `failure` is set when a FailedDelivery of it passed an instrumenting operator. */
+export type SettledHook = (acked: boolean, error: unknown, failure: EvflowError | undefined) => void;
+
+const safely = (hook: SettledHook, acked: boolean, error: unknown, failure: EvflowError | undefined): void => {
+  try {
+    hook(acked, error, failure);
+  } catch {
+    // instrumentation is best-effort: it never blocks a settlement
+  }
+};
+
+/**
+ * A delivery of `value` with the origin of `d` and a settlement of its own that calls `hook` (errors
+ * swallowed) and then settles `d`.
+ */
+export const wrapSettlement = <A>(d: Delivery<unknown>, value: A, owner: object, hook: SettledHook): Delivery<A> => {
+  const layer: Layer = { owner, inner: d.settlement, failure: undefined };
+  const w = createDelivery(value, d.origin, {
+    ack: () => {
+      safely(hook, true, undefined, layer.failure);
+      d.ack();
+    },
+    nack: (e) => {
+      safely(hook, false, e, layer.failure);
+      d.nack(e);
+    },
+  });
+  layers.set(w.settlement, layer);
+  return w;
+};
+
+/** Tells every layer of the failed delivery's chain about its failure (the first failure wins). */
+export const noteFailure = (f: FailedDelivery): void => {
+  for (let l = layers.get(f.settlement); l !== undefined; l = layers.get(l.inner)) l.failure ??= f.error;
+};
+
+/** True for a value shaped like an {@link Envelope} (cheap check). */
+export const isEnvelopeLike = (u: unknown): u is Envelope<unknown> =>
+  typeof u === "object" &&
+  u !== null &&
+  typeof (u as Envelope<unknown>).id === "string" &&
+  typeof (u as Envelope<unknown>).type === "string" &&
+  typeof (u as Envelope<unknown>).headers === "object";
+
+/** True for a Delivery or FailedDelivery (structural: an `ok` flag and a settlement). */
+export const isFlowLike = (u: unknown): u is Delivery<unknown> | FailedDelivery =>
+  typeof u === "object" && u !== null && typeof (u as Delivery<unknown>).ok === "boolean" && "settlement" in u;
+
+/** The event type of whatever failed: an envelope's type, a raw record's `ce_type` header, else `"unknown"`. */
+export const typeOf = (u: unknown): string => {
+  if (isEnvelopeLike(u)) return u.type;
+  if (typeof u === "object" && u !== null && "headers" in u) {
+    const h = (u as { headers: unknown }).headers;
+    if (typeof h === "object" && h !== null) {
+      const t = (h as Record<string, unknown>).ce_type;
+      if (typeof t === "string") return t;
+      if (t instanceof Uint8Array) return new TextDecoder().decode(t);
+    }
+  }
+  return "unknown";
+};
+
+/** A short description of an error for records and labels. */
+export const describeError = (e: unknown): string => {
+  if (isEvflowError(e)) return `${e.code}: ${e.message}`;
+  if (e instanceof Error) return e.message;
+  return String(e);
+};
+
+/** Clocks: wall time (epoch ms) and a monotonic clock (ms) for durations; both the scheduler's when given. */
+export interface Clock {
+  readonly wall: () => number;
+  readonly mono: () => number;
+}
+
+/** The clock of an optional scheduler. */
+export const clockOf = (scheduler: SchedulerLike | undefined): Clock =>
+  scheduler === undefined
+    ? { wall: Date.now, mono: () => performance.now() }
+    : { wall: () => scheduler.now(), mono: () => scheduler.now() };
+
+/** Validates a sampling rate option (a number in [0, 1]). */
+export const requireRate = (option: string, rate: unknown): number => {
+  if (typeof rate !== "number" || !Number.isFinite(rate) || rate < 0 || rate > 1) {
+    throw new InvalidOptionsError(`option "${option}" must be a number in [0, 1], got ${String(rate)}`, { option });
+  }
+  return rate;
+};
+
+/** Throws InvalidOptionsError unless `s` is a non-empty string. */
+export const requireName = (option: string, s: unknown): string => {
+  if (typeof s !== "string" || s.length === 0) {
+    throw new InvalidOptionsError(`option "${option}" must be a non-empty string, got ${String(s)}`, { option });
+  }
+  return s;
+};
+
+const FLAGS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+/** `formatTraceparent` without validation, for ids evflow made or already validated (hot path). */
+export const traceparentOf = (traceId: string, spanId: string, flags: number): string =>
+  `00-${traceId}-${spanId}-${FLAGS[flags & 0xff]}`;
+
+/** A copy of `e` with its `traceparent` replaced (what `withHeaders` does, without re-validating the envelope). */
+export const stampTraceparent = <T>(e: Envelope<T>, traceparent: string): Envelope<T> =>
+  Object.freeze({ ...e, headers: Object.freeze({ ...e.headers, traceparent }) });
