@@ -5,6 +5,7 @@ export * from "./decode.ts";
 export * from "./dedup.ts";
 export type * from "./dedup-store.ts";
 export * from "./encode.ts";
+export * from "./for-destination.ts";
 export * from "./map-flow.ts";
 export * from "./memory-dedup-store.ts";
 export * from "./metrics.ts";

@@ -1,0 +1,47 @@
+import { Observable, type OperatorFunction } from "rxjs";
+import type { Flow } from "../core/delivery.ts";
+import type { Envelope } from "../core/envelope.ts";
+import { InvalidOptionsError } from "../core/errors.ts";
+import { ChannelName, emit } from "../observability/channels.ts";
+
+/**
+ * The consumer side of {@link route}: keeps broadcast events (no `destination`) and events addressed
+ * to `service`; an event addressed to another service is acked (it is not ours: its offset may
+ * commit) and not emitted. Failures pass through. Skips are reported as `processed` with outcome
+ * `"skipped"` on the diagnostics channel.
+ *
+ * ```
+ * source: --a--b(dest=email)--c(dest=order)--|
+ * forDestination("order-service")
+ * output: --a-------------------c------------|   (b acked)
+ * ```
+ *
+ * @param service - this service's id
+ *
+ * @example
+ * ```ts
+ * kafkaSource({ brokers, groupId: "order-service", topics: ["app-events"] })
+ *   .pipe(decode(registry), forDestination("order-service"), orderedByKey(handle), settle())
+ *   .subscribe();
+ * ```
+ * @see route
+ */
+export const forDestination = <E extends Envelope<unknown>>(service: string): OperatorFunction<Flow<E>, Flow<E>> => {
+  if (typeof service !== "string" || service.length === 0) {
+    throw new InvalidOptionsError("forDestination needs a service id", { option: "service" });
+  }
+  return (source) =>
+    new Observable<Flow<E>>((subscriber) =>
+      source.subscribe({
+        next: (f) => {
+          if (!f.ok) return subscriber.next(f);
+          const destination = f.value.destination;
+          if (destination === undefined || destination === service) return subscriber.next(f);
+          f.ack();
+          emit(ChannelName.processed, () => ({ type: f.value.type, service, outcome: "skipped" as const }));
+        },
+        error: (e) => subscriber.error(e),
+        complete: () => subscriber.complete(),
+      }),
+    );
+};
