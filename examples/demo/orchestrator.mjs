@@ -11,7 +11,12 @@ const bin = (name) => path.join(root, "node_modules", ".bin", name);
 export const SERVICES = ["user-service", "order-service", "email-service"];
 export const TOPIC = "app-events";
 export const DLQ_TOPIC = "app-events.dlq";
-const DATABASES = { "user-service": "evflow_demo_users", "order-service": "evflow_demo_orders", "email-service": "evflow_demo_emails", traces: "evflow_demo_traces" };
+const DATABASES = {
+  "user-service": "evflow_demo_users",
+  "order-service": "evflow_demo_orders",
+  "email-service": "evflow_demo_emails",
+  traces: "evflow_demo_traces",
+};
 
 const newest = (dir) => {
   let t = 0;
@@ -39,8 +44,16 @@ export const serviceCommand = (service, runtime) => {
   const outDir = path.join(root, ".evflow", "demo");
   mkdirSync(outDir, { recursive: true });
   const out = path.join(outDir, `${service}.mjs`);
-  if (!existsSync(out) || statSync(out).mtimeMs < Math.max(statSync(src).mtimeMs, statSync(path.join(root, "examples", "demo", "shared.ts")).mtimeMs)) {
-    const b = spawnSync(bin("bun"), ["build", src, "--target=node", "--packages=external", "--format=esm", `--outfile=${out}`], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+  if (
+    !existsSync(out) ||
+    statSync(out).mtimeMs <
+      Math.max(statSync(src).mtimeMs, statSync(path.join(root, "examples", "demo", "shared.ts")).mtimeMs)
+  ) {
+    const b = spawnSync(
+      bin("bun"),
+      ["build", src, "--target=node", "--packages=external", "--format=esm", `--outfile=${out}`],
+      { cwd: root, stdio: ["ignore", "ignore", "inherit"] },
+    );
     if (b.status !== 0) throw new Error(`bundling ${service} for Node failed`);
   }
   return ["node", [out]];
@@ -75,7 +88,13 @@ export const startInfrastructure = async ({ log = console.log } = {}) => {
   let brokers = process.env.KAFKA_BROKERS;
   let mock;
   if (!brokers) {
-    mock = await startMockKafka({ brokers: 3, topics: [{ name: TOPIC, partitions: 4 }, { name: DLQ_TOPIC, partitions: 1 }] });
+    mock = await startMockKafka({
+      brokers: 3,
+      topics: [
+        { name: TOPIC, partitions: 4 },
+        { name: DLQ_TOPIC, partitions: 1 },
+      ],
+    });
     stops.push(() => mock.stop());
     brokers = mock.bootstrap;
     log(`kafka: librdkafka mock cluster, 3 brokers (${brokers})`);
@@ -105,7 +124,11 @@ export class ServiceProcess {
   start() {
     const [cmd, args] = serviceCommand(this.name, this.runtime);
     this.starts++;
-    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...this.env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, {
+      cwd: root,
+      env: { ...process.env, ...this.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     this.child = child;
     this.exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
     const lines = (stream, f) => {
@@ -174,11 +197,173 @@ export const readTopic = async (brokers, topic, expected, timeoutMs = 15_000) =>
   const deadline = Date.now() + timeoutMs;
   await consumer.run({
     eachMessage: async ({ message }) => {
-      const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString("utf8") : String(v)]));
+      const headers = Object.fromEntries(
+        Object.entries(message.headers ?? {}).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString("utf8") : String(v)]),
+      );
       records.push({ key: message.key?.toString("utf8") ?? null, headers });
     },
   });
   while (records.length < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   await consumer.disconnect();
   return records;
+};
+
+const q = async (sql, query, fallback) => {
+  try {
+    return await query(sql);
+  } catch {
+    return fallback;
+  }
+};
+
+/** Opens (once) a small connection per demo database. */
+const pools = new Map();
+const db = async (url) => {
+  let sql = pools.get(url);
+  if (!sql) {
+    const postgres = (await import("postgres")).default;
+    sql = postgres(url, { max: 2, onnotice: () => {}, idle_timeout: 5 });
+    pools.set(url, sql);
+  }
+  return sql;
+};
+export const closeDatabases = async () => {
+  for (const sql of pools.values()) await sql.end({ timeout: 2 }).catch(() => {});
+  pools.clear();
+};
+
+const statsOf = async (sql) =>
+  Object.fromEntries(
+    (await q(sql, (s) => s`select name, sum(value)::int as value from demo_stats group by name`, [])).map((r) => [r.name, r.value]),
+  );
+
+/** Counts of effects and the services' counters, read from the databases. */
+export const collect = async (urls) => {
+  const users = await db(urls["user-service"]);
+  const orders = await db(urls["order-service"]);
+  const emails = await db(urls["email-service"]);
+  const one = (rows) => rows[0]?.n ?? 0;
+  return {
+    effects: {
+      users: one(await q(users, (s) => s`select count(*)::int as n from users`, [])),
+      profiles: one(await q(orders, (s) => s`select count(*)::int as n from profiles`, [])),
+      orders: one(await q(orders, (s) => s`select count(*)::int as n from orders`, [])),
+      welcome: one(await q(emails, (s) => s`select count(*)::int as n from emails where kind = 'welcome'`, [])),
+      orderEmails: one(await q(emails, (s) => s`select count(*)::int as n from emails where kind = 'order'`, [])),
+    },
+    stats: {
+      "user-service": await statsOf(users),
+      "order-service": await statsOf(orders),
+      "email-service": await statsOf(emails),
+    },
+  };
+};
+
+/**
+ * Compares the sources of truth (users, orders) with the effects (profiles, emails), checks per-key
+ * order and the dead-letter topic, prints the report; returns true when every check holds.
+ */
+export const checkAndReport = async ({ infra, users: expectedUsers, ordersPerUser, poison, metricsText, restarts, jsonFile, extra = {} }) => {
+  const usersDb = await db(infra.urls["user-service"]);
+  const ordersDb = await db(infra.urls["order-service"]);
+  const emailsDb = await db(infra.urls["email-service"]);
+  const userIds = (await usersDb`select id from users order by id`).map((r) => r.id);
+  const profiles = await ordersDb`select user_id, count(*)::int as n from profiles group by user_id`;
+  const orders = await ordersDb`select id, user_id, seq from orders`;
+  const emails = await emailsDb`select id, kind, event_id, user_id, order_seq from emails order by id`;
+  const { stats } = await collect(infra.urls);
+
+  const profileCount = new Map(profiles.map((r) => [r.user_id, r.n]));
+  const missingProfiles = userIds.filter((u) => !profileCount.has(u));
+  const duplicateProfiles = profiles.filter((r) => r.n > 1).length;
+  const welcomeBy = new Map();
+  const orderEmailBy = new Map();
+  const sequence = new Map();
+  for (const e of emails) {
+    if (e.kind === "welcome") welcomeBy.set(e.user_id, (welcomeBy.get(e.user_id) ?? 0) + 1);
+    else orderEmailBy.set(`${e.user_id}#${e.order_seq}`, (orderEmailBy.get(`${e.user_id}#${e.order_seq}`) ?? 0) + 1);
+    const list = sequence.get(e.user_id) ?? [];
+    list.push(e.kind === "welcome" ? 0 : e.order_seq);
+    sequence.set(e.user_id, list);
+  }
+  const missingWelcome = userIds.filter((u) => !welcomeBy.has(u));
+  const duplicateWelcome = [...welcomeBy.values()].filter((n) => n > 1).length;
+  const missingOrderEmails = orders.filter((o) => !orderEmailBy.has(`${o.user_id}#${o.seq}`));
+  const duplicateOrderEmails = [...orderEmailBy.values()].filter((n) => n > 1).length;
+  let orderViolations = 0;
+  for (const list of sequence.values()) for (let i = 1; i < list.length; i++) if (list[i] <= list[i - 1]) orderViolations++;
+  const expectedOrders = userIds.length * ordersPerUser;
+  const expectedDlq = poison * 2; // each consuming service's group dead-letters each poison record
+  const dlq = expectedDlq > 0 ? await readTopic(infra.brokers, DLQ_TOPIC, expectedDlq) : [];
+
+  // The trace timeline of one event across the services.
+  const first = userIds[0];
+  let timeline = [];
+  if (first) {
+    const usersOutbox = await q(usersDb, (s) => s`select event_id from evflow.outbox where key = ${first} order by id limit 1`, []);
+    const eventId = usersOutbox[0]?.event_id;
+    if (eventId) {
+      const { pgTraceStore } = await import("evflow/postgres");
+      const traceSql = await db(infra.urls.traces);
+      timeline = await pgTraceStore(traceSql).traces(eventId);
+      timeline.eventId = eventId;
+    }
+  }
+
+  const checks = [
+    ["users registered", userIds.length === expectedUsers, `${userIds.length}/${expectedUsers}`],
+    ["no event lost: every user has a profile", missingProfiles.length === 0, `${missingProfiles.length} missing`],
+    ["no event lost: every user got a welcome email", missingWelcome.length === 0, `${missingWelcome.length} missing`],
+    ["no event lost: every order was created", orders.length === expectedOrders, `${orders.length}/${expectedOrders}`],
+    ["no event lost: every order got a confirmation", missingOrderEmails.length === 0, `${missingOrderEmails.length} missing`],
+    ["exactly-once effects (no duplicate profile or email)", duplicateProfiles + duplicateWelcome + duplicateOrderEmails === 0, `${duplicateProfiles + duplicateWelcome + duplicateOrderEmails} duplicates`],
+    ["per-key order kept (welcome, then orders 1..n)", orderViolations === 0, `${orderViolations} violations`],
+    ["poison records dead-lettered (and nothing else)", dlq.length === expectedDlq, `${dlq.length}/${expectedDlq} in ${DLQ_TOPIC}`],
+  ];
+
+  const line = (s = "") => console.log(s);
+  line();
+  line("Counts per service");
+  const cols = ["published", "received", "processed", "duplicates_skipped", "retried", "dead_lettered"];
+  line(`  ${"service".padEnd(15)}${cols.map((c) => c.replace("_", " ").padStart(19)).join("")}`);
+  for (const [service, s] of Object.entries(stats)) {
+    line(`  ${service.padEnd(15)}${cols.map((c) => String(s[c] ?? 0).padStart(19)).join("")}${restarts[service] ? `   (restarted ${restarts[service]}×)` : ""}`);
+  }
+  line();
+  line(`Dead-letter topic ${DLQ_TOPIC}`);
+  for (const r of dlq) line(`  key=${r.key}  ${r.headers.evflow_dlq_service ?? "?"}: ${r.headers.evflow_dlq_reason ?? "?"} on ${r.headers.evflow_dlq_field ?? "?"} — ${(r.headers.evflow_dlq_message ?? "").slice(0, 70)}`);
+  line();
+  if (timeline.length > 0) {
+    line(`Trace of user.registered ${timeline.eventId} (${first})`);
+    const t0 = timeline[0].time;
+    for (const r of timeline) {
+      const took = r.durationMs !== undefined ? `  took ${r.durationMs.toFixed(1)} ms` : "";
+      line(`  +${String(Math.round(r.time - t0)).padStart(5)} ms  ${r.stage.padEnd(13)} ${r.service.padEnd(14)} span ${r.spanId}${r.parentSpanId ? ` ← ${r.parentSpanId}` : ""}${took}`);
+    }
+    line();
+  }
+  line("Metrics snapshot (Prometheus text, evflow_* series)");
+  for (const [service, text] of Object.entries(metricsText)) {
+    const series = text
+      .split("\n")
+      .filter((l) => l.startsWith("evflow_") && !l.includes("_bucket{") && !/ 0$/.test(l))
+      .slice(0, 8);
+    line(`  ${service}:`);
+    for (const s of series) line(`    ${s}`);
+  }
+  line();
+  line("Checks");
+  for (const [name, ok, detail] of checks) line(`  ${ok ? "✓" : "✗"} ${name} (${detail})`);
+  const ok = checks.every(([, pass]) => pass);
+  line();
+  line(ok ? "demo: all checks passed" : "demo: CHECKS FAILED");
+  if (jsonFile) {
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(
+      jsonFile,
+      `${JSON.stringify({ ok, checks: checks.map(([name, pass, detail]) => ({ name, pass, detail })), stats, restarts, dlq: dlq.length, ...extra }, null, 2)}\n`,
+    );
+  }
+  await closeDatabases();
+  return ok;
 };

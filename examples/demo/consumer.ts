@@ -1,0 +1,125 @@
+/**
+ * The consumer pipeline both downstream services run, piped onto a Kafka source:
+ *
+ *   kafkaSource -> decode(registry) -> forDestination(service) -> upcast(registry) -> trace
+ *     -> metrics -> orderedByKey(inbox.handleOnce(handler), retry) -> deadLetter(kafkaSink(dlq)) -> settle
+ *
+ * Bad bytes and schema failures become FailedDelivery values that flow to the dead-letter topic;
+ * the inbox makes effects exactly-once on top of at-least-once delivery; orderedByKey keeps per-key
+ * order through retries.
+ */
+import {
+  ChannelName,
+  deadLetter,
+  decode,
+  type Envelope,
+  forDestination,
+  metrics as metricsOperator,
+  onChannel,
+  orderedByKey,
+  settle,
+  type Tracer,
+  trace,
+  upcast,
+} from "evflow";
+import { kafkaSink, kafkaSource } from "evflow/kafka";
+import { type InboxTx, inbox, migrate } from "evflow/postgres";
+import type postgres from "postgres";
+import { tap } from "rxjs";
+import {
+  brokers,
+  configFor,
+  connect,
+  dumpMetrics,
+  metricsRegistry,
+  onShutdown,
+  registry,
+  report,
+  requireEnv,
+  statsFor,
+  tracing,
+} from "./shared.ts";
+
+export interface ConsumerService {
+  readonly service: string;
+  /** Creates the service's tables. */
+  readonly setup: (sql: postgres.Sql) => Promise<void>;
+  /** The effect of one event, inside the inbox transaction. */
+  readonly handle: (tx: InboxTx, event: Envelope<unknown>, sql: postgres.Sql) => Promise<void>;
+  /** Extra pipelines (e.g. the service's own outbox relay); returns their teardown. */
+  readonly extra?: (sql: postgres.Sql, tracer: Tracer) => () => void;
+}
+
+export const runConsumer = async (spec: ConsumerService) => {
+  const { service } = spec;
+  const config = configFor(service);
+  const sql = connect(requireEnv("DATABASE_URL"));
+  await migrate(sql);
+  await spec.setup(sql);
+  const stats = await statsFor(sql, service);
+  const { sql: traceSql, tracer } = await tracing();
+  const { registry: promRegistry, metrics } = metricsRegistry();
+  const kafka = { brokers: brokers(config), client: config.kafka.client, clientId: service } as const;
+  const box = inbox(sql, service);
+  const offRetry = onChannel(ChannelName.retry, () => stats.inc("retried"));
+  const offDlq = onChannel(ChannelName.deadLetter, () => stats.inc("dead_lettered"));
+
+  const pipeline = kafkaSource({
+    ...kafka,
+    groupId: config.kafka.groupId,
+    topics: [config.kafka.topic],
+    fromBeginning: config.kafka.fromBeginning,
+    maxInFlight: config.kafka.maxInFlight,
+    commitInterval: config.kafka.commitIntervalMs,
+  })
+    .pipe(
+      tap(() => stats.inc("received")),
+      decode(registry),
+      forDestination(service),
+      upcast(registry),
+      trace(tracer, { service, sampling: config.tracing.sampling }),
+      metricsOperator(metrics, { service }),
+      orderedByKey(
+        async (d) => {
+          let ran = false;
+          await box.handleOnce(d, async (tx, event) => {
+            await spec.handle(tx, event, sql);
+            ran = true;
+          });
+          stats.inc(ran ? "processed" : "duplicates_skipped");
+          return d;
+        },
+        {
+          concurrency: config.consumer.concurrency,
+          timeoutMs: config.consumer.timeoutMs,
+          retry: {
+            attempts: config.consumer.retry.attempts,
+            backoff: {
+              initialMs: config.consumer.retry.initialMs,
+              maxMs: config.consumer.retry.maxMs,
+              factor: config.consumer.retry.factor,
+              jitter: config.consumer.retry.jitter,
+            },
+          },
+        },
+      ),
+      deadLetter(kafkaSink({ ...kafka, topic: config.kafka.dlqTopic }), { service, topic: config.kafka.dlqTopic }),
+      settle(),
+    )
+    .subscribe({ error: (e) => console.error(`${service} pipeline failed`, e) });
+  const stopExtra = spec.extra?.(sql, tracer);
+
+  report({ service, event: "started", pid: process.pid });
+
+  onShutdown(async () => {
+    pipeline.unsubscribe();
+    stopExtra?.();
+    offRetry();
+    offDlq();
+    await stats.close();
+    await tracer.flush();
+    await dumpMetrics(service, promRegistry);
+    await sql.end({ timeout: 5 });
+    await traceSql.end({ timeout: 5 });
+  });
+};

@@ -1,0 +1,33 @@
+/**
+ * email-service: sends (records) a welcome email per `user.registered` and a confirmation per
+ * `order.created` — which arrives as v1 or v2 and is upcast to v2 before the handler sees it.
+ * Its mail gateway is flaky (a few first attempts fail with a retryable error) to show retries
+ * keeping per-key order: a user's welcome email always precedes their order confirmations.
+ *
+ * Env: DATABASE_URL, TRACE_DATABASE_URL, KAFKA_BROKERS, DEMO_FLAKY (share of first attempts that fail, default 0.05).
+ */
+import { TransportError } from "evflow";
+import { runConsumer } from "./consumer.ts";
+import { OrderCreatedV2, UserRegistered } from "./shared.ts";
+
+const flaky = Number(process.env.DEMO_FLAKY ?? 0.05);
+const failedOnce = new Set<string>();
+
+await runConsumer({
+  service: "email-service",
+  setup: async (sql) => {
+    await sql`create table if not exists emails (id bigserial primary key, kind text not null, event_id text not null, user_id text not null, order_seq int, amount_cents int)`;
+  },
+  handle: async (tx, event) => {
+    if (!failedOnce.has(event.id) && Math.random() < flaky) {
+      failedOnce.add(event.id);
+      throw new TransportError("mail gateway timed out (simulated)");
+    }
+    if (UserRegistered.is(event)) {
+      await tx`insert into emails (kind, event_id, user_id) values ('welcome', ${event.id}, ${event.data.userId})`;
+    } else if (OrderCreatedV2.is(event)) {
+      const { userId, seq, amountCents } = event.data;
+      await tx`insert into emails (kind, event_id, user_id, order_seq, amount_cents) values ('order', ${event.id}, ${userId}, ${seq}, ${amountCents})`;
+    }
+  },
+});
