@@ -67,7 +67,7 @@ export const startInfrastructure = async ({ log = console.log } = {}) => {
   let baseUrl = process.env.DATABASE_URL;
   let embedded;
   if (!baseUrl) {
-    embedded = await startEmbeddedPostgres({ databases: ["postgres"] });
+    embedded = await startEmbeddedPostgres({ databases: ["evflow_demo"] });
     stops.push(() => embedded.stop());
     baseUrl = embedded.url;
     log(`postgres: embedded server on port ${embedded.port}`);
@@ -216,6 +216,26 @@ const q = async (sql, query, fallback) => {
   }
 };
 
+/** Per consumer group, records of `topic` not covered by its committed offsets (0 = everything settled). */
+export const uncommitted = async (brokers, topic, groups) => {
+  const { Kafka, logLevel } = await import("kafkajs");
+  const admin = new Kafka({ brokers: brokers.split(","), clientId: "evflow-demo-check", logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
+    const out = {};
+    for (const groupId of groups) {
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      let behind = 0;
+      for (const p of committed.partitions) behind += Math.max(0, (ends.get(p.partition) ?? 0) - Math.max(0, Number(p.offset)));
+      out[groupId] = behind;
+    }
+    return out;
+  } finally {
+    await admin.disconnect();
+  }
+};
+
 /** Opens (once) a small connection per demo database. */
 const pools = new Map();
 const db = async (url) => {
@@ -295,6 +315,8 @@ export const checkAndReport = async ({ infra, users: expectedUsers, ordersPerUse
   const expectedOrders = userIds.length * ordersPerUser;
   const expectedDlq = poison * 2; // each consuming service's group dead-letters each poison record
   const dlq = expectedDlq > 0 ? await readTopic(infra.brokers, DLQ_TOPIC, expectedDlq) : [];
+  const behind = await uncommitted(infra.brokers, TOPIC, ["order-service", "email-service"]);
+  const unsettled = Object.values(behind).reduce((a, b) => a + b, 0);
 
   // The trace timeline of one event across the services.
   const first = userIds[0];
@@ -319,6 +341,7 @@ export const checkAndReport = async ({ infra, users: expectedUsers, ordersPerUse
     ["exactly-once effects (no duplicate profile or email)", duplicateProfiles + duplicateWelcome + duplicateOrderEmails === 0, `${duplicateProfiles + duplicateWelcome + duplicateOrderEmails} duplicates`],
     ["per-key order kept (welcome, then orders 1..n)", orderViolations === 0, `${orderViolations} violations`],
     ["poison records dead-lettered (and nothing else)", dlq.length === expectedDlq, `${dlq.length}/${expectedDlq} in ${DLQ_TOPIC}`],
+    ["every delivery settled: offsets committed to the end of the topic", unsettled === 0, Object.entries(behind).map(([g, n]) => `${g} ${n} behind`).join(", ")],
   ];
 
   const line = (s = "") => console.log(s);

@@ -116,6 +116,9 @@ export const emit = <N extends keyof Messages>(name: N, message: Messages[N] | (
  */
 export const onChannel = <N extends keyof Messages>(name: N, f: (message: Messages[N]) => void): (() => void) => {
   const handler = (m: unknown) => f(m as Messages[N]);
+  // Hold the channel object strongly first: Bun garbage-collects a channel that only
+  // `dc.subscribe` created, after which publishers get a fresh channel with no subscribers.
+  get(name);
   dc.subscribe(name, handler);
   return () => {
     dc.unsubscribe(name, handler);
