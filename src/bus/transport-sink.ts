@@ -120,9 +120,13 @@ export const transportSink = (transport: Transport, options: TransportSinkOption
         for (const item of batch) {
           const f = item.flow;
           if (item.wire === undefined || error === undefined) {
-            if (item.wire !== undefined && f.ok && !isWireRecord(f.value)) {
-              const env = f.value as Envelope<unknown>;
-              emit(ChannelName.published, () => ({ type: env.type, service: env.source, topic }));
+            if (item.wire !== undefined && f.ok) {
+              const v = f.value;
+              emit(ChannelName.published, () =>
+                isWireRecord(v)
+                  ? { type: v.headers.ce_type ?? "unknown", service: v.headers.ce_source ?? "unknown", topic }
+                  : { type: (v as Envelope<unknown>).type, service: (v as Envelope<unknown>).source, topic },
+              );
             }
             subscriber.next(f);
           } else {

@@ -43,6 +43,10 @@ export interface ProcessedMessage {
 export interface DropMessage {
   readonly name: string;
   readonly policy: string;
+  /**
+   * A short code (a metrics label): `dropped-newest`, `dropped-oldest`, `dropped-newest-priority`,
+   * `dropped-oldest-priority`, `displaced-by-priority`, `rejected`.
+   */
   readonly reason: string;
   readonly capacity: number;
 }

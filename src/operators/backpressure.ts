@@ -283,25 +283,25 @@ export function backpressure<T, B>(
             return;
           case "drop-newest":
             if (hi && normal.length > 0) {
-              drop(normal.pop(), "buffer full: dropped the newest normal-priority item for a high-priority one");
+              drop(normal.pop(), "displaced-by-priority");
               high.push(item);
             } else {
-              drop(item, "buffer full: dropped the arriving item");
+              drop(item, "dropped-newest");
             }
             return;
           case "drop-oldest":
             if (normal.length > 0) {
-              drop(normal.shift(), "buffer full: dropped the oldest item");
+              drop(normal.shift(), "dropped-oldest");
               (hi ? high : normal).push(item);
             } else if (hi) {
-              drop(high.shift(), "buffer full: dropped the oldest high-priority item");
+              drop(high.shift(), "dropped-oldest-priority");
               high.push(item);
             } else {
-              drop(item, "buffer full of high-priority items: dropped the arriving item");
+              drop(item, "dropped-newest-priority");
             }
             return;
           case "error": {
-            emit(ChannelName.backpressureDrop, () => ({ name, policy, reason: "buffer full: rejected", capacity }));
+            emit(ChannelName.backpressureDrop, () => ({ name, policy, reason: "rejected", capacity }));
             const err = new BackpressureOverflow(`${name}: buffer full (capacity ${capacity})`, { capacity });
             if (isDelivery(item)) {
               out.next(failDelivery(item, err, 0));

@@ -6,6 +6,7 @@ import type { Envelope } from "../core/envelope.ts";
 import { DeadLetterError } from "../core/errors.ts";
 import type { Sink } from "../core/sink.ts";
 import { ChannelName, emit } from "../observability/channels.ts";
+import { noteFailure } from "../observability/instrument-internals.ts";
 import { requireFunction } from "./work-internals.ts";
 
 /**
@@ -247,6 +248,8 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
           if (entry === undefined) return;
           const { failed } = entry;
           if (r.ok) {
+            // Tell trace/metrics layers wrapping this delivery that its ack means "dead-lettered".
+            noteFailure(failed);
             emit(ChannelName.deadLetter, () => {
               const topic = options.topic ?? failed.origin.topic;
               return entry.type === undefined

@@ -1,4 +1,5 @@
 import { Observable, type SchedulerLike } from "rxjs";
+import { type Delivery, failDelivery } from "../core/delivery.ts";
 import { InvalidOptionsError } from "../core/errors.ts";
 import {
   clockOf,
@@ -95,12 +96,19 @@ export const metrics = (
   const countProcessed = (v: unknown): unknown => {
     if (isFlowLike(v)) {
       if (!v.ok) {
-        if (instrumentedBy(v.settlement, registry)) noteFailure(v);
-        else {
-          noteFailure(v);
-          processed(typeOf(v.value), v.settled ? "dead-lettered" : "failure", undefined);
+        noteFailure(v);
+        if (instrumentedBy(v.settlement, registry)) return v;
+        const type = typeOf(v.value);
+        if (v.settled) {
+          processed(type, "dead-lettered", undefined);
+          return v;
         }
-        return v;
+        // Counted when settled: acked = dead-lettered (deadLetter acks once the DLQ confirmed), nacked = failure.
+        const m0 = clock.mono();
+        const w = wrapSettlement(v as unknown as Delivery<unknown>, v.value, registry, (acked) => {
+          processed(type, acked ? "dead-lettered" : "failure", (clock.mono() - m0) / 1000);
+        });
+        return failDelivery(w, v.error, v.attempts);
       }
       if (instrumentedBy(v.settlement, registry)) return v;
       const type = typeOf(v.value);

@@ -338,3 +338,21 @@ describe("event bus: local nack and localDelivery", () => {
     await broker.close();
   });
 });
+
+describe("event bus: observability", () => {
+  it("reports each confirmed publish on the published channel with the event's type and the bus' service", async () => {
+    const { createEventBus, memoryBroker, envelope, onChannel, ChannelName } = await import("../../src/index.ts");
+    const broker = memoryBroker({ partitions: 1 });
+    const topic = `published-${Math.random()}`;
+    const bus = createEventBus({ service: "svc", transport: broker, topic });
+    const seen: string[] = [];
+    const off = onChannel(ChannelName.published, (m) => {
+      if (m.topic === topic) seen.push(`${m.type}@${m.service}`);
+    });
+    await bus.publish(envelope({ type: "thing.happened", data: 1 }));
+    off();
+    expect(seen).toEqual(["thing.happened@svc"]);
+    await bus.close();
+    await broker.close();
+  });
+});

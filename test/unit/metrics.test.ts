@@ -1,9 +1,16 @@
 import { describe, expect, it } from "bun:test";
 import * as prom from "prom-client";
 import { from, lastValueFrom, of, Subject, toArray, VirtualTimeScheduler } from "rxjs";
-import { createDelivery, type Flow, failDelivery } from "../../src/core/delivery.ts";
+import {
+  createDelivery,
+  type Delivery,
+  type FailedDelivery,
+  type Flow,
+  failDelivery,
+} from "../../src/core/delivery.ts";
 import { type Envelope, envelope } from "../../src/core/envelope.ts";
 import { DecodeError, HandlerError, InvalidOptionsError } from "../../src/core/errors.ts";
+import type { Sink } from "../../src/core/sink.ts";
 import { ChannelName, channel, emit } from "../../src/observability/channels.ts";
 import {
   ALL_METRICS_CHANNELS,
@@ -14,6 +21,7 @@ import {
   promMetrics,
 } from "../../src/observability/metrics.ts";
 import { memoryTracer } from "../../src/observability/tracing.ts";
+import { deadLetter } from "../../src/operators/dead-letter.ts";
 import { metrics } from "../../src/operators/metrics.ts";
 import { trace } from "../../src/operators/trace.ts";
 
@@ -94,25 +102,63 @@ describe("metrics operator (processed)", () => {
     ]);
   });
 
-  it("counts a failure it did not wrap where it passes (decode errors)", async () => {
+  it("counts a failure it did not wrap when it is settled: acked = dead-lettered, nacked = failure", async () => {
     const m = memoryMetrics();
-    const raw = createDelivery(
-      { key: null, value: null, headers: { ce_type: "user.registered" }, timestamp: 0 },
-      { topic: "t", partition: 0, offset: 0 },
-      { ack: () => {}, nack: () => {} },
+    const raw = () => {
+      const log: string[] = [];
+      const d = createDelivery(
+        { key: null, value: null, headers: { ce_type: "user.registered" }, timestamp: 0 },
+        { topic: "t", partition: 0, offset: 0 },
+        { ack: () => log.push("ack"), nack: () => log.push("nack") },
+      );
+      return { d, log };
+    };
+    const count = (outcome: string) =>
+      m.value("evflow_events_processed_total", { type: "user.registered", service: "s", outcome });
+    const first = raw();
+    const [out] = await collect(
+      [failDelivery(first.d, new DecodeError("bad", { field: "value" }))],
+      metrics(m, { service: "s", channels: [] }),
     );
-    const failed = failDelivery(raw, new DecodeError("bad", { field: "value" }));
-    const [out] = await collect([failed], metrics(m, { service: "s", channels: [] }));
-    expect(out).toBe(failed);
-    expect(
-      m.value("evflow_events_processed_total", { type: "user.registered", service: "s", outcome: "failure" }),
-    ).toBe(1);
-    const acked = failDelivery(raw, new DecodeError("bad", { field: "value" }));
+    const passed = out as FailedDelivery;
+    expect(passed.ok).toBe(false);
+    expect(passed.error.code).toBe("EVFLOW_DECODE");
+    expect(count("failure") ?? 0).toBe(0); // not counted before it is settled
+    passed.ack(); // what deadLetter does once the DLQ confirmed
+    expect(first.log).toEqual(["ack"]);
+    expect(count("dead-lettered")).toBe(1);
+    const second = raw();
+    const [out2] = await collect(
+      [failDelivery(second.d, new DecodeError("bad", { field: "value" }))],
+      metrics(m, { service: "s", channels: [] }),
+    );
+    (out2 as FailedDelivery).nack();
+    expect(second.log).toEqual(["nack"]);
+    expect(count("failure")).toBe(1);
+    // Already settled when it passes: counted at once.
+    const third = raw();
+    const acked = failDelivery(third.d, new DecodeError("bad", { field: "value" }));
     acked.ack();
     await collect([acked], metrics(m, { service: "s", channels: [] }));
+    expect(count("dead-lettered")).toBe(2);
+  });
+
+  it("counts work that failed after it and was dead-lettered as dead-lettered, not success", async () => {
+    const m = memoryMetrics();
+    const a = deliveryOf(ev());
+    const [wrapped] = await lastValueFrom(
+      of(a.d as Flow<Envelope<unknown>>).pipe(metrics(m, { service: "s", channels: [] }), toArray()),
+    );
+    // orderedByKey (after metrics) turns it into a failure that shares its settlement; deadLetter acks it.
+    const failed = failDelivery(wrapped as Delivery<Envelope<unknown>>, new HandlerError("boom", { retryable: false }));
+    const sink: Sink = (source) => source;
+    await lastValueFrom(of(failed as Flow<Envelope<unknown>>).pipe(deadLetter(sink), toArray()));
     expect(
-      m.value("evflow_events_processed_total", { type: "user.registered", service: "s", outcome: "dead-lettered" }),
+      m.value("evflow_events_processed_total", { type: "order.placed", service: "s", outcome: "dead-lettered" }),
     ).toBe(1);
+    expect(
+      m.value("evflow_events_processed_total", { type: "order.placed", service: "s", outcome: "success" }) ?? 0,
+    ).toBe(0);
   });
 
   it("does not count a delivery twice behind two metrics operators on one registry, and works next to trace", async () => {
