@@ -187,7 +187,7 @@ export const progress = () => {
 };
 
 /** Reads every record of a topic from the beginning with KafkaJS (for the dead-letter report). */
-export const readTopic = async (brokers, topic, expected, timeoutMs = 15_000) => {
+export const readTopic = async (brokers, topic, expected, timeoutMs = 15_000, readAll = false) => {
   const { Kafka, logLevel } = await import("kafkajs");
   const kafka = new Kafka({ brokers: brokers.split(","), clientId: "evflow-demo-check", logLevel: logLevel.NOTHING });
   const consumer = kafka.consumer({ groupId: `evflow-demo-check-${Date.now()}`, maxWaitTimeInMs: 100 });
@@ -203,7 +203,8 @@ export const readTopic = async (brokers, topic, expected, timeoutMs = 15_000) =>
       records.push({ key: message.key?.toString("utf8") ?? null, headers });
     },
   });
-  while (records.length < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  // Wait for the expected count; with readAll, keep reading until the deadline (there may be more).
+  while ((readAll || records.length < expected) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   await consumer.disconnect();
   return records;
 };
@@ -283,7 +284,7 @@ export const collect = async (urls) => {
  * Compares the sources of truth (users, orders) with the effects (profiles, emails), checks per-key
  * order and the dead-letter topic, prints the report; returns true when every check holds.
  */
-export const checkAndReport = async ({ infra, users: expectedUsers, ordersPerUser, poison, metricsText, restarts, jsonFile, extra = {} }) => {
+export const checkAndReport = async ({ infra, users: expectedUsers, ordersPerUser, poison, metricsText, restarts, jsonFile, chaos = false, extra = {} }) => {
   const usersDb = await db(infra.urls["user-service"]);
   const ordersDb = await db(infra.urls["order-service"]);
   const emailsDb = await db(infra.urls["email-service"]);
@@ -314,7 +315,14 @@ export const checkAndReport = async ({ infra, users: expectedUsers, ordersPerUse
   for (const list of sequence.values()) for (let i = 1; i < list.length; i++) if (list[i] <= list[i - 1]) orderViolations++;
   const expectedOrders = userIds.length * ordersPerUser;
   const expectedDlq = poison * 2; // each consuming service's group dead-letters each poison record
-  const dlq = expectedDlq > 0 ? await readTopic(infra.brokers, DLQ_TOPIC, expectedDlq) : [];
+  const dlq = expectedDlq > 0 ? await readTopic(infra.brokers, DLQ_TOPIC, expectedDlq, chaos ? 5000 : 15_000, chaos) : [];
+  // Under chaos a poison record may be dead-lettered twice (a consumer killed after the DLQ write,
+  // before its offset commit) or injected twice (the user service killed before it noted the
+  // injection): then every DLQ record must still be an injected one, each dead-lettered by both groups.
+  const dlqKeys = new Set(dlq.map((r) => `${r.headers.evflow_dlq_service}/${r.key}`));
+  const dlqOk = chaos
+    ? dlq.length >= expectedDlq && dlq.every((r) => r.key?.startsWith("poison-")) && dlqKeys.size >= expectedDlq
+    : dlq.length === expectedDlq;
   const behind = await uncommitted(infra.brokers, TOPIC, ["order-service", "email-service"]);
   const unsettled = Object.values(behind).reduce((a, b) => a + b, 0);
 
@@ -340,7 +348,7 @@ export const checkAndReport = async ({ infra, users: expectedUsers, ordersPerUse
     ["no event lost: every order got a confirmation", missingOrderEmails.length === 0, `${missingOrderEmails.length} missing`],
     ["exactly-once effects (no duplicate profile or email)", duplicateProfiles + duplicateWelcome + duplicateOrderEmails === 0, `${duplicateProfiles + duplicateWelcome + duplicateOrderEmails} duplicates`],
     ["per-key order kept (welcome, then orders 1..n)", orderViolations === 0, `${orderViolations} violations`],
-    ["poison records dead-lettered (and nothing else)", dlq.length === expectedDlq, `${dlq.length}/${expectedDlq} in ${DLQ_TOPIC}`],
+    ["poison records dead-lettered (and nothing else)", dlqOk, `${dlq.length}/${expectedDlq} in ${DLQ_TOPIC}`],
     ["every delivery settled: offsets committed to the end of the topic", unsettled === 0, Object.entries(behind).map(([g, n]) => `${g} ${n} behind`).join(", ")],
   ];
 
@@ -375,6 +383,17 @@ export const checkAndReport = async ({ infra, users: expectedUsers, ordersPerUse
     for (const s of series) line(`    ${s}`);
   }
   line();
+  const produced = userIds.length + orders.length;
+  const lost = missingProfiles.length + missingWelcome.length + missingOrderEmails.length + Math.max(0, expectedOrders - orders.length);
+  const duplicateEffects = duplicateProfiles + duplicateWelcome + duplicateOrderEmails;
+  const redelivered = (stats["order-service"].duplicates_skipped ?? 0) + (stats["email-service"].duplicates_skipped ?? 0);
+  const summary = { produced, lost, duplicateEffects, redeliveredSkipped: redelivered, orderViolations, deadLettered: dlq.length, unsettled };
+  if (chaos) {
+    line("Chaos summary");
+    line(`  events produced ${produced} (users ${userIds.length}, orders ${orders.length}) · lost ${lost} · effects applied twice ${duplicateEffects}`);
+    line(`  deliveries redelivered and skipped by the inbox ${redelivered} · per-key order violations ${orderViolations} · dead-lettered ${dlq.length} (all poison: ${dlq.every((r) => r.key?.startsWith("poison-"))})`);
+    line();
+  }
   line("Checks");
   for (const [name, ok, detail] of checks) line(`  ${ok ? "✓" : "✗"} ${name} (${detail})`);
   const ok = checks.every(([, pass]) => pass);
@@ -384,7 +403,7 @@ export const checkAndReport = async ({ infra, users: expectedUsers, ordersPerUse
     const { writeFileSync } = await import("node:fs");
     writeFileSync(
       jsonFile,
-      `${JSON.stringify({ ok, checks: checks.map(([name, pass, detail]) => ({ name, pass, detail })), stats, restarts, dlq: dlq.length, ...extra }, null, 2)}\n`,
+      `${JSON.stringify({ ok, summary, checks: checks.map(([name, pass, detail]) => ({ name, pass, detail })), stats, restarts, ...extra }, null, 2)}\n`,
     );
   }
   await closeDatabases();

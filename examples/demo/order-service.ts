@@ -51,6 +51,7 @@ await runConsumer({
       batchSize: config.outbox.batchSize,
       pollInterval: config.outbox.pollIntervalMs,
       retention: 3600_000,
+      leaseMs: Number(process.env.DEMO_LEASE_MS ?? 30_000),
     })
       .pipe(
         route(interests, { self: service }),

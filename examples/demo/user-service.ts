@@ -44,6 +44,7 @@ const relay = outboxRelay(sql, {
   pollInterval: config.outbox.pollIntervalMs,
   maxAttempts: config.outbox.maxAttempts,
   retention: 3600_000,
+  leaseMs: Number(process.env.DEMO_LEASE_MS ?? 30_000),
 })
   .pipe(
     trace(tracer, { service, stage: "published", sampling: config.tracing.sampling }),

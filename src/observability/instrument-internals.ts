@@ -12,11 +12,14 @@ import type { SchedulerLike } from "rxjs";
 import { createDelivery, type Delivery, type FailedDelivery, type Settlement } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { type EvflowError, InvalidOptionsError, isEvflowError } from "../core/errors.ts";
+import { ChannelName, emit, type ProcessedMessage } from "./channels.ts";
 
 interface Layer {
   readonly owner: object;
   readonly inner: Settlement;
   failure: EvflowError | undefined;
+  /** Set when a component acked the delivery without processing it (inbox/dedup duplicate, not our destination). */
+  skipped: boolean;
 }
 
 const layers = new WeakMap<Settlement, Layer>();
@@ -27,12 +30,15 @@ export const instrumentedBy = (s: Settlement, owner: object): boolean => {
   return false;
 };
 
-/** How a wrapped delivery was settled. `failure` is set when a FailedDelivery of it passed an instrumenting operator. */
-export type SettledHook = (acked: boolean, error: unknown, failure: EvflowError | undefined) => void;
+/**
+ * How a wrapped delivery was settled. `failure` is set when a FailedDelivery of it passed an
+ * instrumenting operator; `skipped` when a component acked it without processing it.
+ */
+export type SettledHook = (acked: boolean, error: unknown, failure: EvflowError | undefined, skipped: boolean) => void;
 
-const safely = (hook: SettledHook, acked: boolean, error: unknown, failure: EvflowError | undefined): void => {
+const safely = (hook: SettledHook, acked: boolean, error: unknown, layer: Layer): void => {
   try {
-    hook(acked, error, failure);
+    hook(acked, error, layer.failure, layer.skipped);
   } catch {
     // instrumentation is best-effort: it never blocks a settlement
   }
@@ -43,14 +49,14 @@ const safely = (hook: SettledHook, acked: boolean, error: unknown, failure: Evfl
  * swallowed) and then settles `d`.
  */
 export const wrapSettlement = <A>(d: Delivery<unknown>, value: A, owner: object, hook: SettledHook): Delivery<A> => {
-  const layer: Layer = { owner, inner: d.settlement, failure: undefined };
+  const layer: Layer = { owner, inner: d.settlement, failure: undefined, skipped: false };
   const w = createDelivery(value, d.origin, {
     ack: () => {
-      safely(hook, true, undefined, layer.failure);
+      safely(hook, true, undefined, layer);
       d.ack();
     },
     nack: (e) => {
-      safely(hook, false, e, layer.failure);
+      safely(hook, false, e, layer);
       d.nack(e);
     },
   });
@@ -61,6 +67,23 @@ export const wrapSettlement = <A>(d: Delivery<unknown>, value: A, owner: object,
 /** Tells every layer of the failed delivery's chain about its failure (the first failure wins). */
 export const noteFailure = (f: FailedDelivery): void => {
   for (let l = layers.get(f.settlement); l !== undefined; l = layers.get(l.inner)) l.failure ??= f.error;
+};
+
+/**
+ * Reports a delivery's processing outcome exactly once. When a `trace`/`metrics` layer wraps the
+ * delivery, that layer counts it when it is settled (a skip is noted on the layer so it counts
+ * "skipped", not "success"); otherwise the outcome goes to the `processed` diagnostics channel.
+ * Components that settle deliveries themselves (inbox, dedup, forDestination) call this.
+ */
+export const reportProcessed = (settlement: Settlement, message: ProcessedMessage | (() => ProcessedMessage)): void => {
+  let layer = layers.get(settlement);
+  if (layer === undefined) {
+    emit(ChannelName.processed, message);
+    return;
+  }
+  const m = typeof message === "function" ? message() : message;
+  if (m.outcome !== "skipped") return;
+  for (; layer !== undefined; layer = layers.get(layer.inner)) layer.skipped = true;
 };
 
 /** True for a value shaped like an {@link Envelope} (cheap check). */

@@ -2,7 +2,7 @@ import { Observable, type OperatorFunction } from "rxjs";
 import type { Flow } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { InvalidOptionsError } from "../core/errors.ts";
-import { ChannelName, emit } from "../observability/channels.ts";
+import { reportProcessed } from "../observability/instrument-internals.ts";
 
 /**
  * The consumer side of {@link route}: keeps broadcast events (no `destination`) and events addressed
@@ -37,8 +37,8 @@ export const forDestination = <E extends Envelope<unknown>>(service: string): Op
           if (!f.ok) return subscriber.next(f);
           const destination = f.value.destination;
           if (destination === undefined || destination === service) return subscriber.next(f);
+          reportProcessed(f.settlement, () => ({ type: f.value.type, service, outcome: "skipped" as const }));
           f.ack();
-          emit(ChannelName.processed, () => ({ type: f.value.type, service, outcome: "skipped" as const }));
         },
         error: (e) => subscriber.error(e),
         complete: () => subscriber.complete(),

@@ -113,9 +113,13 @@ export const metrics = (
       if (instrumentedBy(v.settlement, registry)) return v;
       const type = typeOf(v.value);
       const m0 = clock.mono();
-      return wrapSettlement(v, v.value, registry, (acked, _error, failure) => {
+      return wrapSettlement(v, v.value, registry, (acked, _error, failure, skipped) => {
         const seconds = (clock.mono() - m0) / 1000;
-        processed(type, !acked ? "failure" : failure === undefined ? "success" : "dead-lettered", seconds);
+        processed(
+          type,
+          !acked ? "failure" : failure !== undefined ? "dead-lettered" : skipped ? "skipped" : "success",
+          seconds,
+        );
       });
     }
     if (isEnvelopeLike(v)) processed(v.type, "success", undefined);

@@ -348,3 +348,30 @@ describe("promMetrics with a real prom-client registry", () => {
     );
   });
 });
+
+describe("metrics: each delivery counted once", () => {
+  it("a delivery skipped behind a metrics layer counts as skipped, once, and nothing goes to the channel", async () => {
+    const { forDestination } = await import("../../src/operators/for-destination.ts");
+    const { onChannel } = await import("../../src/observability/channels.ts");
+    const m = memoryMetrics();
+    const seenOnChannel: string[] = [];
+    const off = onChannel(ChannelName.processed, (msg) => seenOnChannel.push(msg.outcome));
+    const other = deliveryOf(envelope({ type: "order.placed", data: {}, destination: "someone-else" }));
+    await lastValueFrom(
+      of(other.d as Flow<Envelope<unknown>>).pipe(
+        metrics(m, { service: "s", channels: [] }),
+        forDestination("s"),
+        toArray(),
+      ),
+    );
+    off();
+    expect(other.log).toEqual(["ack"]);
+    expect(m.value("evflow_events_processed_total", { type: "order.placed", service: "s", outcome: "skipped" })).toBe(
+      1,
+    );
+    expect(
+      m.value("evflow_events_processed_total", { type: "order.placed", service: "s", outcome: "success" }) ?? 0,
+    ).toBe(0);
+    expect(seenOnChannel).toEqual([]);
+  });
+});
