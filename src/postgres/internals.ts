@@ -1,0 +1,108 @@
+/**
+ * Helpers shared by the `evflow/postgres` units: identifier validation, the structural client
+ * type, row <-> envelope mapping and error classification. Not part of the public API.
+ */
+import type postgres from "postgres";
+import { InvalidOptionsError, TransportError } from "../core/errors.ts";
+
+/** The client or a transaction of it: both run tagged queries (`sql.begin` hands the same shape). */
+export type Sql = postgres.Sql<Record<string, unknown>>;
+/** A transaction handed by `sql.begin`, or the client itself (autocommit). */
+export type Tx = postgres.TransactionSql<Record<string, unknown>> | postgres.Sql<Record<string, unknown>>;
+
+/** The default schema of evflow's tables. */
+export const DEFAULT_SCHEMA = "evflow";
+
+const IDENT = /^[a-z_][a-z0-9_]{0,47}$/;
+
+/**
+ * Validates a schema name: lower-case letters, digits and `_`, at most 48 characters (the NOTIFY
+ * channel `<schema>.outbox` must stay below Postgres' 63-byte identifier limit). Throws
+ * {@link InvalidOptionsError} otherwise.
+ */
+export const requireSchema = (schema: unknown, option = "schema"): string => {
+  if (typeof schema !== "string" || !IDENT.test(schema)) {
+    throw new InvalidOptionsError(
+      `option "${option}" must match ${IDENT.source} (a lower-case SQL identifier), got ${JSON.stringify(schema)}`,
+      { option },
+    );
+  }
+  return schema;
+};
+
+/** Throws {@link InvalidOptionsError} unless `v` is a non-empty string of at most `max` characters. */
+export const requireText = (option: string, v: unknown, max = 200): string => {
+  if (typeof v !== "string" || v.length === 0 || v.length > max) {
+    throw new InvalidOptionsError(`option "${option}" must be a non-empty string of at most ${max} characters`, {
+      option,
+    });
+  }
+  return v;
+};
+
+/** Throws {@link InvalidOptionsError} unless `sql` looks like a porsager `postgres` client. */
+export const requireSql = (sql: unknown): Sql => {
+  if (typeof sql !== "function" || typeof (sql as { begin?: unknown }).begin !== "function") {
+    throw new InvalidOptionsError("expected a `postgres` (porsager) client as first argument", { option: "sql" });
+  }
+  return sql as Sql;
+};
+
+/** The NOTIFY channel the outbox insert trigger signals on. */
+export const outboxChannel = (schema: string): string => `${schema}.outbox`;
+
+/** The advisory-lock key space: one lock per (purpose, schema), hashed by the server. */
+export const lockName = (purpose: "migrate" | "claim", schema: string): string => `evflow.${purpose}.${schema}`;
+
+/** Connection-level failures: worth retrying on a fresh connection. */
+export const isConnectionError = (e: unknown): boolean => {
+  if (e === null || typeof e !== "object") return false;
+  const code = String((e as { code?: unknown }).code ?? "");
+  return (
+    code.startsWith("08") ||
+    code === "57P01" || // admin_shutdown (pg_terminate_backend)
+    code === "57P02" ||
+    code === "57P03" ||
+    code === "CONNECTION_ENDED" ||
+    code === "CONNECTION_CLOSED" ||
+    code === "CONNECTION_DESTROYED" ||
+    code === "CONNECT_TIMEOUT" ||
+    code === "ECONNRESET" ||
+    code === "ECONNREFUSED" ||
+    code === "EPIPE"
+  );
+};
+
+/** Errors that retrying cannot fix: missing tables (forgot `migrate`), syntax, permissions. */
+export const isFatalSqlError = (e: unknown): boolean => {
+  if (e === null || typeof e !== "object") return false;
+  const code = String((e as { code?: unknown }).code ?? "");
+  // Syntax/undefined object/privilege (42), invalid schema (3F), authorisation (28).
+  return code.startsWith("42") || code.startsWith("3F") || code.startsWith("28");
+};
+
+/** Wraps a driver error into a retryable {@link TransportError}, keeping the server's fields as `cause`. */
+export const transportError = (what: string, e: unknown, context: Record<string, unknown> = {}): TransportError =>
+  new TransportError(`${what}: ${e instanceof Error ? e.message : String(e)}`, {
+    cause: e,
+    context,
+    retryable: !isFatalSqlError(e),
+  });
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export const delay = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }, ms);
+    const done = () => {
+      clearTimeout(t);
+      resolve();
+    };
+    signal?.addEventListener("abort", done, { once: true });
+  });
+
+/** Epoch ms from a bigint column (porsager returns int8 as text). */
+export const toNumber = (v: unknown): number => (typeof v === "number" ? v : Number(v));

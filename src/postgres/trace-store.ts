@@ -1,0 +1,175 @@
+import { InvalidOptionsError, requireInt, requireNumber } from "../core/errors.ts";
+import type { TraceRecord, Tracer, TraceStage } from "../observability/tracer.ts";
+import { DEFAULT_SCHEMA, requireSchema, requireSql, type Sql, transportError } from "./internals.ts";
+
+/** Options of {@link pgTraceStore}. */
+export interface PgTraceStoreOptions {
+  /** Schema of the `event_trace` table. Default `"evflow"`. */
+  readonly schema?: string;
+  /** Records per insert; a full batch is written at once. Default 100. */
+  readonly batchSize?: number;
+  /** Longest time a record waits in the buffer, ms. Default 1000. */
+  readonly flushInterval?: number;
+  /** Most records buffered while the database is unreachable; the oldest are dropped beyond. Default 10000. */
+  readonly maxBuffer?: number;
+}
+
+/** A Postgres-backed {@link Tracer}: the `event_trace` table. */
+export interface PgTraceStore extends Tracer {
+  /** Buffers a record (never blocks the pipeline); written in batches. */
+  record(record: TraceRecord): void;
+  /** Writes every buffered record now. */
+  flush(): Promise<void>;
+  /** The timeline of an event across services (published, received, processed, ...), ordered by time. */
+  traces(eventId: string): Promise<TraceRecord[]>;
+  /** Records dropped because the buffer was full. */
+  readonly dropped: number;
+  /** Flushes and stops the background timer. */
+  close(): Promise<void>;
+}
+
+const checkRecord = (r: TraceRecord): void => {
+  if (
+    r === null ||
+    typeof r !== "object" ||
+    typeof r.eventId !== "string" ||
+    typeof r.eventType !== "string" ||
+    typeof r.traceId !== "string" ||
+    typeof r.spanId !== "string" ||
+    typeof r.stage !== "string" ||
+    typeof r.service !== "string" ||
+    typeof r.time !== "number" ||
+    !Number.isFinite(r.time)
+  ) {
+    throw new InvalidOptionsError("not a trace record", { option: "record" });
+  }
+};
+
+/**
+ * Stores trace records in `<schema>.event_trace` (created by `migrate`). `record` only buffers;
+ * a batch is inserted when `batchSize` records are waiting or `flushInterval` passed — one
+ * statement per batch. `traces(eventId)` flushes, then reads the event's timeline across services.
+ *
+ * @example
+ * ```ts
+ * import { pgTraceStore } from "evflow/postgres";
+ * const store = pgTraceStore(sql, { schema: "orders" });
+ * source.pipe(trace(store, { service: "order-service" }));
+ * const timeline = await store.traces(eventId); // [published, received, processed]
+ * ```
+ */
+export const pgTraceStore = (sql: Sql, options: PgTraceStoreOptions = {}): PgTraceStore => {
+  requireSql(sql);
+  const schema = requireSchema(options.schema ?? DEFAULT_SCHEMA);
+  const batchSize = requireInt("batchSize", options.batchSize ?? 100, 1);
+  const flushInterval = requireNumber("flushInterval", options.flushInterval ?? 1000, 1);
+  const maxBuffer = requireInt("maxBuffer", options.maxBuffer ?? 10_000, 1);
+  let buffer: TraceRecord[] = [];
+  let dropped = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running: Promise<void> | undefined;
+  let closed = false;
+
+  const write = async (batch: ReadonlyArray<TraceRecord>): Promise<void> => {
+    const rows = batch.map((r) => ({
+      e: r.eventId,
+      t: r.eventType,
+      tr: r.traceId,
+      sp: r.spanId,
+      pa: r.parentSpanId ?? null,
+      st: r.stage,
+      sv: r.service,
+      tm: r.time,
+      du: r.durationMs ?? null,
+      er: r.error ?? null,
+      at: r.attributes ?? null,
+    }));
+    await sql`
+      insert into ${sql(schema)}.event_trace
+        (event_id, event_type, trace_id, span_id, parent_span_id, stage, service, time_ms, duration_ms, error, attributes)
+      select e, t, tr, sp, pa, st, sv, tm, du, er, at
+      from json_to_recordset(${JSON.stringify(rows)}::text::json)
+        as x(e text, t text, tr text, sp text, pa text, st text, sv text, tm double precision,
+             du double precision, er text, at jsonb)`;
+  };
+
+  const drain = async (): Promise<void> => {
+    while (buffer.length > 0) {
+      const batch = buffer.slice(0, batchSize);
+      try {
+        await write(batch);
+      } catch (e) {
+        throw transportError("trace store write failed", e);
+      }
+      buffer = buffer.slice(batch.length);
+    }
+  };
+
+  /** One flush at a time; a caller arriving during a flush waits for it, then flushes what is left. */
+  const flush = async (): Promise<void> => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    while (running !== undefined) await running.catch(() => {});
+    running = drain().finally(() => {
+      running = undefined;
+    });
+    await running;
+  };
+
+  const arm = () => {
+    if (timer !== undefined || closed) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      flush().catch(() => arm());
+    }, flushInterval);
+    (timer as { unref?: () => void }).unref?.();
+  };
+
+  return {
+    record(record) {
+      checkRecord(record);
+      buffer.push(record);
+      if (buffer.length > maxBuffer) {
+        buffer.shift();
+        dropped++;
+      }
+      if (buffer.length >= batchSize && running === undefined) void flush().catch(() => arm());
+      else arm();
+    },
+    flush,
+    async traces(eventId) {
+      if (typeof eventId !== "string") throw new InvalidOptionsError("eventId must be a string", { option: "eventId" });
+      await flush();
+      const rows = await sql`
+        select event_id as eventid, event_type as eventtype, trace_id as traceid, span_id as spanid,
+               parent_span_id as parentspanid, stage, service, time_ms as timems, duration_ms as durationms,
+               error, attributes
+        from ${sql(schema)}.event_trace where event_id = ${eventId} order by time_ms, id`;
+      return rows.map((r) => {
+        const rec: {
+          -readonly [K in keyof TraceRecord]: TraceRecord[K];
+        } = {
+          eventId: r.eventid as string,
+          eventType: r.eventtype as string,
+          traceId: r.traceid as string,
+          spanId: r.spanid as string,
+          stage: r.stage as TraceStage,
+          service: r.service as string,
+          time: Number(r.timems),
+        };
+        if (r.parentspanid != null) rec.parentSpanId = r.parentspanid as string;
+        if (r.durationms != null) rec.durationMs = Number(r.durationms);
+        if (r.error != null) rec.error = r.error as string;
+        if (r.attributes != null) rec.attributes = r.attributes as Record<string, string>;
+        return rec;
+      });
+    },
+    get dropped() {
+      return dropped;
+    },
+    async close() {
+      closed = true;
+      await flush();
+    },
+  };
+};

@@ -1,0 +1,98 @@
+/** Shared by the postgres-* integration and fault tests (not a test file itself). */
+import postgres from "postgres";
+import { Observable, type Subscription } from "rxjs";
+import { type Delivery, type Flow, failDelivery } from "../../src/core/delivery.ts";
+import { type Envelope, envelope } from "../../src/core/envelope.ts";
+import { TransportError } from "../../src/core/errors.ts";
+import { testDatabaseUrl } from "../../src/testing/embedded-postgres.ts";
+
+export type Sql = postgres.Sql<Record<string, unknown>>;
+
+/** A client on the test database (DATABASE_URL, else the embedded server). */
+export const connect = async (opts: postgres.Options<Record<string, never>> = {}): Promise<Sql> =>
+  postgres(await testDatabaseUrl(), { onnotice: () => {}, max: 5, ...opts }) as unknown as Sql;
+
+/** A unique schema name per test file run. */
+export const freshSchema = (): string => `evflow_test_${Math.random().toString(36).slice(2, 10)}`;
+
+export const dropSchema = async (sql: Sql, schema: string): Promise<void> => {
+  await sql.unsafe(`drop schema if exists "${schema}" cascade`);
+};
+
+/** Polls `check` until it returns true or the deadline passes. */
+export const eventually = async (check: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = "condition") => {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+export const ev = (key: string | undefined, n: number, extra: Partial<{ data: unknown }> = {}) =>
+  envelope({ type: "test.happened", key, source: "test", data: extra.data ?? { n, key } });
+
+/**
+ * A tiny memory sink (the Sink shape): records each envelope, confirms asynchronously, and emits
+ * a FailedDelivery(TransportError) when `fail(env)` says so.
+ */
+export const memorySink =
+  (
+    out: Envelope<unknown>[],
+    fail: (e: Envelope<unknown>) => boolean = () => false,
+  ): (<A>(s: Observable<Flow<A>>) => Observable<Flow<A>>) =>
+  (source) =>
+    new Observable((sub) => {
+      let pending = 0;
+      let done = false;
+      const inner = source.subscribe({
+        next: (d) => {
+          if (!d.ok) return sub.next(d);
+          pending++;
+          queueMicrotask(() => {
+            pending--;
+            const env = d.value as Envelope<unknown>;
+            if (fail(env)) sub.next(failDelivery(d, new TransportError("sink down", { context: { eventId: env.id } })));
+            else {
+              out.push(env);
+              sub.next(d);
+            }
+            if (done && pending === 0) sub.complete();
+          });
+        },
+        error: (e) => sub.error(e),
+        complete: () => {
+          done = true;
+          if (pending === 0) sub.complete();
+        },
+      });
+      return () => inner.unsubscribe();
+    });
+
+/** End of a pipeline: acks deliveries, nacks failures. */
+export const settleAll = (source: Observable<Flow<unknown>>, onError?: (e: unknown) => void): Subscription =>
+  source.subscribe({
+    next: (d) => (d.ok ? d.ack() : d.nack(d.error)),
+    error: (e) => onError?.(e),
+  });
+
+/**
+ * Per-key order of published envelopes: the FIRST publication of each event must come in `data.n`
+ * order per key (a redelivered duplicate may repeat an earlier event later; that is not a violation).
+ */
+export const keyOrderViolations = (published: ReadonlyArray<Envelope<unknown>>): string[] => {
+  const last = new Map<string, number>();
+  const seen = new Set<string>();
+  const bad: string[] = [];
+  for (const e of published) {
+    if (seen.has(e.id)) continue;
+    seen.add(e.id);
+    const k = e.key ?? "";
+    const n = (e.data as { n: number }).n;
+    const prev = last.get(k);
+    if (prev !== undefined && n < prev) bad.push(`${k}: ${n} after ${prev}`);
+    last.set(k, n);
+  }
+  return bad;
+};
+
+export type { Delivery };

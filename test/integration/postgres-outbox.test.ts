@@ -1,0 +1,270 @@
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import type { Envelope } from "../../src/core/envelope.ts";
+import { InvalidOptionsError, TransportError } from "../../src/core/errors.ts";
+import { migrate, outbox, outboxRelay, retryFailed } from "../../src/postgres/index.ts";
+import {
+  connect,
+  dropSchema,
+  ev,
+  eventually,
+  freshSchema,
+  keyOrderViolations,
+  memorySink,
+  type Sql,
+  settleAll,
+} from "./postgres-helpers.ts";
+
+let sql: Sql;
+let other: Sql;
+const schemas: string[] = [];
+
+/** A schema of its own per test: relays of one test never see another test's rows. */
+const fresh = async () => {
+  const schema = freshSchema();
+  schemas.push(schema);
+  await migrate(sql, { schema });
+  return schema;
+};
+
+const count = async (schema: string, where = "true") =>
+  Number((await sql.unsafe(`select count(*)::int as n from "${schema}".outbox where ${where}`))[0]?.n);
+
+beforeAll(async () => {
+  sql = await connect();
+  other = await connect();
+});
+afterAll(async () => {
+  for (const s of schemas) await dropSchema(sql, s);
+  await sql.end();
+  await other.end();
+});
+
+describe("migrate", () => {
+  it("is idempotent and versioned", async () => {
+    const schema = freshSchema();
+    schemas.push(schema);
+    expect(await migrate(sql, { schema })).toEqual({ applied: [1], version: 1 });
+    expect(await migrate(sql, { schema })).toEqual({ applied: [], version: 1 });
+    const tables =
+      await sql`select table_name from information_schema.tables where table_schema = ${schema} order by 1`;
+    expect(tables.map((t) => t.table_name)).toEqual(["event_trace", "evflow_migrations", "inbox", "outbox"]);
+  });
+
+  it("is safe when two processes migrate at once", async () => {
+    const schema = freshSchema();
+    schemas.push(schema);
+    const results = await Promise.all([migrate(sql, { schema }), migrate(other, { schema })]);
+    expect(results.map((r) => r.applied.length).sort()).toEqual([0, 1]);
+  });
+
+  it("rejects invalid schema names before any I/O", async () => {
+    for (const bad of ["", "Evflow", "a-b", 'x"; drop table y; --', "1abc", "a".repeat(49), 42]) {
+      expect(migrate(sql, { schema: bad as string })).rejects.toBeInstanceOf(InvalidOptionsError);
+      expect(() => outbox(sql, { schema: bad as string })).toThrow(InvalidOptionsError);
+      expect(() => outboxRelay(sql, { schema: bad as string })).toThrow(InvalidOptionsError);
+    }
+    expect(() => outbox({} as Sql)).toThrow(InvalidOptionsError);
+  });
+});
+
+describe("outbox.write", () => {
+  it("commits events with the business transaction, in order, in one statement", async () => {
+    const schema = await fresh();
+    const box = outbox(sql, { schema });
+    const events = [ev("a", 1), ev("b", 1), ev("a", 2)];
+    await sql.begin(async (tx) => {
+      await box.write(tx, events);
+    });
+    const rows = await sql`select event_id, key, status, attempts, data, headers, xid::text as xid
+                           from ${sql(schema)}.outbox order by id`;
+    expect(rows.map((r) => r.event_id)).toEqual(events.map((e) => e.id));
+    expect(rows.every((r) => r.status === "PENDING" && r.attempts === 0)).toBe(true);
+    expect(new Set(rows.map((r) => r.xid)).size).toBe(1);
+    expect(rows[2]?.data).toEqual({ n: 2, key: "a" });
+  });
+
+  it("leaves no event behind when the transaction rolls back", async () => {
+    const schema = await fresh();
+    const box = outbox(sql, { schema });
+    await expect(
+      sql.begin(async (tx) => {
+        await box.write(tx, [ev("a", 1), ev("a", 2)]);
+        throw new Error("business rule violated");
+      }),
+    ).rejects.toThrow("business rule violated");
+    expect(await count(schema)).toBe(0);
+  });
+
+  it("writes nothing for an empty list and rejects values that are not envelopes", async () => {
+    const schema = await fresh();
+    const box = outbox(sql, { schema });
+    await box.write(sql, []);
+    await expect(box.write(sql, [{ id: "x" } as unknown as Envelope<unknown>])).rejects.toBeInstanceOf(
+      InvalidOptionsError,
+    );
+    await expect(box.write(sql, "nope" as unknown as Envelope<unknown>[])).rejects.toBeInstanceOf(InvalidOptionsError);
+    expect(await count(schema)).toBe(0);
+  });
+});
+
+describe("outboxRelay", () => {
+  it("publishes every event, woken by NOTIFY (poll interval far away), and deletes published rows", async () => {
+    const schema = await fresh();
+    const out: Envelope<unknown>[] = [];
+    const sub = settleAll(outboxRelay(sql, { schema, pollInterval: 60_000 }).pipe(memorySink(out)));
+    // Let the relay run its first (empty) claim and LISTEN, then write.
+    await eventually(async () => (await sql`select 1 from pg_stat_activity where query ilike 'listen%'`).length > 0);
+    const events = [ev("a", 1), ev(undefined, 1), ev("a", 2), ev("b", 1)];
+    await sql.begin((tx) => outbox(sql, { schema }).write(tx, events));
+    await eventually(() => out.length === 4, 10_000, "4 published");
+    expect(out.map((e) => e.id).sort()).toEqual(events.map((e) => e.id).sort());
+    expect(out[0]).toEqual(events[0] as Envelope<unknown>);
+    await eventually(async () => (await count(schema)) === 0, 5000, "rows deleted");
+    sub.unsubscribe();
+  });
+
+  it("keeps published rows for `retention` and cleans them in the background", async () => {
+    const schema = await fresh();
+    const out: Envelope<unknown>[] = [];
+    const sub = settleAll(
+      outboxRelay(sql, { schema, retention: 200, cleanupInterval: 100, pollInterval: 50 }).pipe(memorySink(out)),
+    );
+    await outbox(sql, { schema }).write(sql, [ev("a", 1), ev("a", 2)]);
+    await eventually(async () => (await count(schema, "status = 'PUBLISHED'")) === 2, 5000, "marked published");
+    await eventually(async () => (await count(schema)) === 0, 5000, "cleaned after retention");
+    expect(out.length).toBe(2);
+    sub.unsubscribe();
+  });
+
+  it("reschedules nacked rows with backoff, marks FAILED after maxAttempts, and retryFailed puts them back", async () => {
+    const schema = await fresh();
+    const out: Envelope<unknown>[] = [];
+    let failing = true;
+    const sub = settleAll(
+      outboxRelay(sql, { schema, pollInterval: 20, maxAttempts: 3, backoff: { initialMs: 30, jitter: 0 } }).pipe(
+        memorySink(out, () => failing),
+      ),
+    );
+    await outbox(sql, { schema }).write(sql, [ev("k", 1), ev("k", 2)]);
+    await eventually(async () => (await count(schema, "status = 'FAILED'")) === 1, 10_000, "FAILED");
+    const [row] = await sql`select attempts, last_error, key from ${sql(schema)}.outbox where status = 'FAILED'`;
+    expect(row?.attempts).toBe(3);
+    expect(String(row?.last_error)).toContain("sink down");
+    // The FAILED head blocks its key: k/2 was never attempted.
+    const [second] = await sql`select attempts, status from ${sql(schema)}.outbox order by id desc limit 1`;
+    expect(second).toEqual({ attempts: 0, status: "PENDING" });
+    failing = false;
+    expect(await retryFailed(sql, { schema })).toBe(1);
+    await eventually(() => out.length === 2, 10_000, "published after retryFailed");
+    expect(out.map((e) => (e.data as { n: number }).n)).toEqual([1, 2]);
+    expect(await retryFailed(sql, { schema })).toBe(0);
+    sub.unsubscribe();
+  });
+
+  it("keeps per-key order for a hot key across a batch and across retries", async () => {
+    const schema = await fresh();
+    const out: Envelope<unknown>[] = [];
+    const attempts = new Map<string, number>();
+    // Every third event fails on its first attempt.
+    const fail = (e: Envelope<unknown>) => {
+      const a = (attempts.get(e.id) ?? 0) + 1;
+      attempts.set(e.id, a);
+      return (e.data as { n: number }).n % 3 === 0 && a === 1;
+    };
+    const sub = settleAll(
+      outboxRelay(sql, { schema, pollInterval: 20, batchSize: 50, backoff: { initialMs: 10 } }).pipe(
+        memorySink(out, fail),
+      ),
+    );
+    const events = Array.from({ length: 60 }, (_, i) => ev(i % 2 === 0 ? "hot" : "cold", i));
+    await outbox(sql, { schema }).write(sql, events);
+    await eventually(() => out.length === 60, 20_000, "all published");
+    expect(keyOrderViolations(out)).toEqual([]);
+    expect(new Set(out.map((e) => e.id)).size).toBe(60);
+    sub.unsubscribe();
+  });
+
+  it("does not publish id 11 before id 10 when their transactions commit out of id order", async () => {
+    const schema = await fresh();
+    const box = outbox(sql, { schema });
+    const out: Envelope<unknown>[] = [];
+    const sub = settleAll(outboxRelay(sql, { schema, pollInterval: 20 }).pipe(memorySink(out)));
+    let releaseFirst!: () => void;
+    const firstMayCommit = new Promise<void>((r) => {
+      releaseFirst = r;
+    });
+    let firstWrote!: () => void;
+    const firstWritten = new Promise<void>((r) => {
+      firstWrote = r;
+    });
+    // T1 takes id 10 first, but commits last.
+    const t1 = sql.begin(async (tx) => {
+      await box.write(tx, [ev("k", 1)]);
+      firstWrote();
+      await firstMayCommit;
+    });
+    await firstWritten;
+    await other.begin((tx) => box.write(tx, [ev("k", 2)]));
+    const ids = await sql`select id from ${sql(schema)}.outbox`;
+    expect(ids.length).toBe(1); // only T2's row is visible, and it has the higher id
+    // The relay polls every 20 ms: give it ample chances to (wrongly) publish k/2.
+    const polls = await sql`select now()`;
+    await eventually(
+      async () => (await sql`select now() - ${polls[0]?.now as Date}::timestamptz > interval '300 ms' as ok`)[0]?.ok,
+    );
+    expect(out.length).toBe(0);
+    releaseFirst();
+    await t1;
+    await eventually(() => out.length === 2, 10_000, "both published");
+    expect(out.map((e) => (e.data as { n: number }).n)).toEqual([1, 2]);
+    sub.unsubscribe();
+  });
+
+  it("takes over rows leased by a relay that died, once the lease ends (startup recovery)", async () => {
+    const schema = await fresh();
+    await outbox(sql, { schema }).write(sql, [ev("k", 1), ev("k", 2), ev(undefined, 3)]);
+    // A relay that crashed after claiming: leases still running for 300 ms.
+    await sql`update ${sql(schema)}.outbox set locked_by = 'dead', locked_until = now() + interval '300 ms',
+              attempts = 1`;
+    const out: Envelope<unknown>[] = [];
+    const started = Date.now();
+    const sub = settleAll(outboxRelay(sql, { schema, pollInterval: 25 }).pipe(memorySink(out)));
+    await eventually(() => out.length === 3, 10_000, "taken over");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(out.filter((e) => e.key === "k").map((e) => (e.data as { n: number }).n)).toEqual([1, 2]);
+    sub.unsubscribe();
+  });
+
+  it("gives claimed rows back on unsubscribe", async () => {
+    const schema = await fresh();
+    await outbox(sql, { schema }).write(sql, [ev("k", 1), ev("k", 2)]);
+    const seen: unknown[] = [];
+    const sub = outboxRelay(sql, { schema, pollInterval: 25 }).subscribe((d) => seen.push(d)); // never settles
+    await eventually(() => seen.length === 1, 5000, "claimed");
+    sub.unsubscribe();
+    await eventually(async () => (await count(schema, "locked_by is null and attempts = 0")) === 2, 5000, "released");
+  });
+
+  it("errors the stream when the tables are missing (run migrate), and validates options synchronously", async () => {
+    const err = await new Promise<unknown>((resolve) => {
+      outboxRelay(sql, { schema: "evflow_test_missing_tables" }).subscribe({ error: resolve });
+    });
+    expect(err).toBeInstanceOf(TransportError);
+    expect((err as TransportError).retryable).toBe(false);
+    const bad: Array<Record<string, unknown>> = [
+      { batchSize: 0 },
+      { batchSize: 1.5 },
+      { pollInterval: 0 },
+      { maxAttempts: 0 },
+      { retention: -1 },
+      { leaseMs: 10 },
+      { maxInFlight: 0 },
+      { backoff: { initialMs: -1 } },
+      { backoff: { jitter: 2 } },
+      { backoff: 5 },
+      { relayId: "" },
+    ];
+    for (const o of bad) expect(() => outboxRelay(sql, o)).toThrow(InvalidOptionsError);
+    await expect(retryFailed(sql, { ids: [1.5] })).rejects.toBeInstanceOf(InvalidOptionsError);
+  });
+});
