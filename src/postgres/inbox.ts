@@ -2,7 +2,7 @@ import type postgres from "postgres";
 import type { Delivery } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { InvalidOptionsError, requireInt, toEvflowError } from "../core/errors.ts";
-import { ChannelName, emit } from "../observability/channels.ts";
+import { reportProcessed } from "../observability/instrument-internals.ts";
 import type { DedupStore } from "../operators/dedup-store.ts";
 import {
   DEFAULT_SCHEMA,
@@ -105,13 +105,13 @@ export const inbox = (sql: Sql, consumer: string, options: InboxOptions = {}): I
           }
           return true;
         });
-        delivery.ack();
-        emit(ChannelName.processed, () => ({
+        reportProcessed(delivery.settlement, () => ({
           type: event.type,
           service: consumer,
           outcome: ran ? "success" : "skipped",
           seconds: (performance.now() - started) / 1000,
         }));
+        delivery.ack();
         return delivery;
       } catch (e) {
         const cause = e instanceof HandlerFailure ? e.error : e;
