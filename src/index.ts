@@ -9,8 +9,8 @@
  */
 export * from "./bus/event-bus.ts";
 export * from "./bus/memory-broker.ts";
-export * from "./bus/transport-sink.ts";
 export type * from "./bus/transport.ts";
+export * from "./bus/transport-sink.ts";
 export * from "./codec/index.ts";
 export * from "./config/define-config.ts";
 export * from "./core/delivery.ts";

@@ -14,7 +14,16 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { checkAndReport, collect, ensureBuilt, progress, root, ServiceProcess, SERVICES, startInfrastructure } from "./orchestrator.mjs";
+import {
+  checkAndReport,
+  collect,
+  ensureBuilt,
+  progress,
+  root,
+  SERVICES,
+  ServiceProcess,
+  startInfrastructure,
+} from "./orchestrator.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -39,7 +48,9 @@ const users = Math.max(1, Math.round(rate * duration));
 const ordersPerUser = 2;
 const poison = 2;
 
-console.log(`evflow chaos: ${duration} s of faults every ~${interval} s, ${users} users at ${rate}/s, services on ${runtime}, seed ${seedShown}\n`);
+console.log(
+  `evflow chaos: ${duration} s of faults every ~${interval} s, ${users} users at ${rate}/s, services on ${runtime}, seed ${seedShown}\n`,
+);
 ensureBuilt();
 const infra = await startInfrastructure();
 const metricsDir = mkdtempSync(path.join(os.tmpdir(), "evflow-chaos-metrics-"));
@@ -49,7 +60,9 @@ const env = (name) => ({
   DEMO_METRICS_DIR: metricsDir,
   DATABASE_URL: infra.urls[name],
   DEMO_LEASE_MS: "3000",
-  ...(name === "user-service" ? { DEMO_USERS: String(users), DEMO_RATE: String(rate), DEMO_POISON: String(poison) } : {}),
+  ...(name === "user-service"
+    ? { DEMO_USERS: String(users), DEMO_RATE: String(rate), DEMO_POISON: String(poison) }
+    : {}),
   ...(name === "order-service" ? { DEMO_ORDERS_PER_USER: String(ordersPerUser) } : {}),
 });
 const procs = new Map(SERVICES.map((name) => [name, new ServiceProcess(name, runtime, env(name))]));
@@ -112,14 +125,24 @@ try {
   for (;;) {
     for (const [name, p] of procs) {
       if (p.child.exitCode !== null || p.child.signalCode !== null) {
-        console.log(`\n  ${name} exited on its own (${p.child.exitCode ?? p.child.signalCode}); restarting\n${p.stderrTail.slice(-5).join("\n")}`);
+        console.log(
+          `\n  ${name} exited on its own (${p.child.exitCode ?? p.child.signalCode}); restarting\n${p.stderrTail.slice(-5).join("\n")}`,
+        );
         restarts[name]++;
         p.start();
       }
     }
     const { effects: e } = await collect(infra.urls);
-    const done = Math.min(e.profiles, users) + Math.min(e.welcome, users) + Math.min(e.orders, users * ordersPerUser) + Math.min(e.orderEmails, users * ordersPerUser);
-    bar.update(done, expected, `users ${e.users}/${users} · profiles ${e.profiles} · orders ${e.orders} · emails ${e.welcome + e.orderEmails}`);
+    const done =
+      Math.min(e.profiles, users) +
+      Math.min(e.welcome, users) +
+      Math.min(e.orders, users * ordersPerUser) +
+      Math.min(e.orderEmails, users * ordersPerUser);
+    bar.update(
+      done,
+      expected,
+      `users ${e.users}/${users} · profiles ${e.profiles} · orders ${e.orders} · emails ${e.welcome + e.orderEmails}`,
+    );
     if (done >= expected) break;
     if (Date.now() > deadline) {
       bar.end();
@@ -132,7 +155,17 @@ try {
   for (const p of procs.values()) await p.stop();
   const metricsText = Object.fromEntries(SERVICES.map((s) => [s, readOr(path.join(metricsDir, `${s}.prom`))]));
   mkdirSync(path.dirname(jsonFile), { recursive: true });
-  const ok = await checkAndReport({ infra, users, ordersPerUser, poison, metricsText, restarts, jsonFile, chaos: true, extra: { seed: seedShown, duration, rate, runtime, faults } });
+  const ok = await checkAndReport({
+    infra,
+    users,
+    ordersPerUser,
+    poison,
+    metricsText,
+    restarts,
+    jsonFile,
+    chaos: true,
+    extra: { seed: seedShown, duration, rate, runtime, faults },
+  });
   console.log(`report written to ${path.relative(process.cwd(), jsonFile)}`);
   exitCode = ok ? 0 : 1;
 } catch (e) {

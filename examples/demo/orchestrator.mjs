@@ -2,7 +2,7 @@
 // DATABASE_URL / KAFKA_BROKERS), the three service processes on the chosen runtime, progress,
 // and the final checks. Used by run.mjs (`npm run demo`) and chaos.mjs (`npm run chaos`).
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -135,8 +135,7 @@ export class ServiceProcess {
       let buf = "";
       stream.on("data", (chunk) => {
         buf += chunk;
-        let i;
-        while ((i = buf.indexOf("\n")) >= 0) {
+        for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
           f(buf.slice(0, i));
           buf = buf.slice(i + 1);
         }
@@ -220,7 +219,11 @@ const q = async (sql, query, fallback) => {
 /** Per consumer group, records of `topic` not covered by its committed offsets (0 = everything settled). */
 export const uncommitted = async (brokers, topic, groups) => {
   const { Kafka, logLevel } = await import("kafkajs");
-  const admin = new Kafka({ brokers: brokers.split(","), clientId: "evflow-demo-check", logLevel: logLevel.NOTHING }).admin();
+  const admin = new Kafka({
+    brokers: brokers.split(","),
+    clientId: "evflow-demo-check",
+    logLevel: logLevel.NOTHING,
+  }).admin();
   await admin.connect();
   try {
     const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
@@ -228,7 +231,8 @@ export const uncommitted = async (brokers, topic, groups) => {
     for (const groupId of groups) {
       const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
       let behind = 0;
-      for (const p of committed.partitions) behind += Math.max(0, (ends.get(p.partition) ?? 0) - Math.max(0, Number(p.offset)));
+      for (const p of committed.partitions)
+        behind += Math.max(0, (ends.get(p.partition) ?? 0) - Math.max(0, Number(p.offset)));
       out[groupId] = behind;
     }
     return out;
@@ -255,7 +259,10 @@ export const closeDatabases = async () => {
 
 const statsOf = async (sql) =>
   Object.fromEntries(
-    (await q(sql, (s) => s`select name, sum(value)::int as value from demo_stats group by name`, [])).map((r) => [r.name, r.value]),
+    (await q(sql, (s) => s`select name, sum(value)::int as value from demo_stats group by name`, [])).map((r) => [
+      r.name,
+      r.value,
+    ]),
   );
 
 /** Counts of effects and the services' counters, read from the databases. */
@@ -284,7 +291,17 @@ export const collect = async (urls) => {
  * Compares the sources of truth (users, orders) with the effects (profiles, emails), checks per-key
  * order and the dead-letter topic, prints the report; returns true when every check holds.
  */
-export const checkAndReport = async ({ infra, users: expectedUsers, ordersPerUser, poison, metricsText, restarts, jsonFile, chaos = false, extra = {} }) => {
+export const checkAndReport = async ({
+  infra,
+  users: expectedUsers,
+  ordersPerUser,
+  poison,
+  metricsText,
+  restarts,
+  jsonFile,
+  chaos = false,
+  extra = {},
+}) => {
   const usersDb = await db(infra.urls["user-service"]);
   const ordersDb = await db(infra.urls["order-service"]);
   const emailsDb = await db(infra.urls["email-service"]);
@@ -312,10 +329,12 @@ export const checkAndReport = async ({ infra, users: expectedUsers, ordersPerUse
   const missingOrderEmails = orders.filter((o) => !orderEmailBy.has(`${o.user_id}#${o.seq}`));
   const duplicateOrderEmails = [...orderEmailBy.values()].filter((n) => n > 1).length;
   let orderViolations = 0;
-  for (const list of sequence.values()) for (let i = 1; i < list.length; i++) if (list[i] <= list[i - 1]) orderViolations++;
+  for (const list of sequence.values())
+    for (let i = 1; i < list.length; i++) if (list[i] <= list[i - 1]) orderViolations++;
   const expectedOrders = userIds.length * ordersPerUser;
   const expectedDlq = poison * 2; // each consuming service's group dead-letters each poison record
-  const dlq = expectedDlq > 0 ? await readTopic(infra.brokers, DLQ_TOPIC, expectedDlq, chaos ? 5000 : 15_000, chaos) : [];
+  const dlq =
+    expectedDlq > 0 ? await readTopic(infra.brokers, DLQ_TOPIC, expectedDlq, chaos ? 5000 : 15_000, chaos) : [];
   // Under chaos a poison record may be dead-lettered twice (a consumer killed after the DLQ write,
   // before its offset commit) or injected twice (the user service killed before it noted the
   // injection): then every DLQ record must still be an injected one, each dead-lettered by both groups.
@@ -330,7 +349,11 @@ export const checkAndReport = async ({ infra, users: expectedUsers, ordersPerUse
   const first = userIds[0];
   let timeline = [];
   if (first) {
-    const usersOutbox = await q(usersDb, (s) => s`select event_id from evflow.outbox where key = ${first} order by id limit 1`, []);
+    const usersOutbox = await q(
+      usersDb,
+      (s) => s`select event_id from evflow.outbox where key = ${first} order by id limit 1`,
+      [],
+    );
     const eventId = usersOutbox[0]?.event_id;
     if (eventId) {
       const { pgTraceStore } = await import("evflow/postgres");
@@ -345,11 +368,25 @@ export const checkAndReport = async ({ infra, users: expectedUsers, ordersPerUse
     ["no event lost: every user has a profile", missingProfiles.length === 0, `${missingProfiles.length} missing`],
     ["no event lost: every user got a welcome email", missingWelcome.length === 0, `${missingWelcome.length} missing`],
     ["no event lost: every order was created", orders.length === expectedOrders, `${orders.length}/${expectedOrders}`],
-    ["no event lost: every order got a confirmation", missingOrderEmails.length === 0, `${missingOrderEmails.length} missing`],
-    ["exactly-once effects (no duplicate profile or email)", duplicateProfiles + duplicateWelcome + duplicateOrderEmails === 0, `${duplicateProfiles + duplicateWelcome + duplicateOrderEmails} duplicates`],
+    [
+      "no event lost: every order got a confirmation",
+      missingOrderEmails.length === 0,
+      `${missingOrderEmails.length} missing`,
+    ],
+    [
+      "exactly-once effects (no duplicate profile or email)",
+      duplicateProfiles + duplicateWelcome + duplicateOrderEmails === 0,
+      `${duplicateProfiles + duplicateWelcome + duplicateOrderEmails} duplicates`,
+    ],
     ["per-key order kept (welcome, then orders 1..n)", orderViolations === 0, `${orderViolations} violations`],
     ["poison records dead-lettered (and nothing else)", dlqOk, `${dlq.length}/${expectedDlq} in ${DLQ_TOPIC}`],
-    ["every delivery settled: offsets committed to the end of the topic", unsettled === 0, Object.entries(behind).map(([g, n]) => `${g} ${n} behind`).join(", ")],
+    [
+      "every delivery settled: offsets committed to the end of the topic",
+      unsettled === 0,
+      Object.entries(behind)
+        .map(([g, n]) => `${g} ${n} behind`)
+        .join(", "),
+    ],
   ];
 
   const line = (s = "") => console.log(s);
@@ -358,18 +395,25 @@ export const checkAndReport = async ({ infra, users: expectedUsers, ordersPerUse
   const cols = ["published", "received", "processed", "duplicates_skipped", "retried", "dead_lettered"];
   line(`  ${"service".padEnd(15)}${cols.map((c) => c.replace("_", " ").padStart(19)).join("")}`);
   for (const [service, s] of Object.entries(stats)) {
-    line(`  ${service.padEnd(15)}${cols.map((c) => String(s[c] ?? 0).padStart(19)).join("")}${restarts[service] ? `   (restarted ${restarts[service]}×)` : ""}`);
+    line(
+      `  ${service.padEnd(15)}${cols.map((c) => String(s[c] ?? 0).padStart(19)).join("")}${restarts[service] ? `   (restarted ${restarts[service]}×)` : ""}`,
+    );
   }
   line();
   line(`Dead-letter topic ${DLQ_TOPIC}`);
-  for (const r of dlq) line(`  key=${r.key}  ${r.headers.evflow_dlq_service ?? "?"}: ${r.headers.evflow_dlq_reason ?? "?"} on ${r.headers.evflow_dlq_field ?? "?"} — ${(r.headers.evflow_dlq_message ?? "").slice(0, 70)}`);
+  for (const r of dlq)
+    line(
+      `  key=${r.key}  ${r.headers.evflow_dlq_service ?? "?"}: ${r.headers.evflow_dlq_reason ?? "?"} on ${r.headers.evflow_dlq_field ?? "?"} — ${(r.headers.evflow_dlq_message ?? "").slice(0, 70)}`,
+    );
   line();
   if (timeline.length > 0) {
     line(`Trace of user.registered ${timeline.eventId} (${first})`);
     const t0 = timeline[0].time;
     for (const r of timeline) {
       const took = r.durationMs !== undefined ? `  took ${r.durationMs.toFixed(1)} ms` : "";
-      line(`  +${String(Math.round(r.time - t0)).padStart(5)} ms  ${r.stage.padEnd(13)} ${r.service.padEnd(14)} span ${r.spanId}${r.parentSpanId ? ` ← ${r.parentSpanId}` : ""}${took}`);
+      line(
+        `  +${String(Math.round(r.time - t0)).padStart(5)} ms  ${r.stage.padEnd(13)} ${r.service.padEnd(14)} span ${r.spanId}${r.parentSpanId ? ` ← ${r.parentSpanId}` : ""}${took}`,
+      );
     }
     line();
   }
@@ -384,14 +428,31 @@ export const checkAndReport = async ({ infra, users: expectedUsers, ordersPerUse
   }
   line();
   const produced = userIds.length + orders.length;
-  const lost = missingProfiles.length + missingWelcome.length + missingOrderEmails.length + Math.max(0, expectedOrders - orders.length);
+  const lost =
+    missingProfiles.length +
+    missingWelcome.length +
+    missingOrderEmails.length +
+    Math.max(0, expectedOrders - orders.length);
   const duplicateEffects = duplicateProfiles + duplicateWelcome + duplicateOrderEmails;
-  const redelivered = (stats["order-service"].duplicates_skipped ?? 0) + (stats["email-service"].duplicates_skipped ?? 0);
-  const summary = { produced, lost, duplicateEffects, redeliveredSkipped: redelivered, orderViolations, deadLettered: dlq.length, unsettled };
+  const redelivered =
+    (stats["order-service"].duplicates_skipped ?? 0) + (stats["email-service"].duplicates_skipped ?? 0);
+  const summary = {
+    produced,
+    lost,
+    duplicateEffects,
+    redeliveredSkipped: redelivered,
+    orderViolations,
+    deadLettered: dlq.length,
+    unsettled,
+  };
   if (chaos) {
     line("Chaos summary");
-    line(`  events produced ${produced} (users ${userIds.length}, orders ${orders.length}) · lost ${lost} · effects applied twice ${duplicateEffects}`);
-    line(`  deliveries redelivered and skipped by the inbox ${redelivered} · per-key order violations ${orderViolations} · dead-lettered ${dlq.length} (all poison: ${dlq.every((r) => r.key?.startsWith("poison-"))})`);
+    line(
+      `  events produced ${produced} (users ${userIds.length}, orders ${orders.length}) · lost ${lost} · effects applied twice ${duplicateEffects}`,
+    );
+    line(
+      `  deliveries redelivered and skipped by the inbox ${redelivered} · per-key order violations ${orderViolations} · dead-lettered ${dlq.length} (all poison: ${dlq.every((r) => r.key?.startsWith("poison-"))})`,
+    );
     line();
   }
   line("Checks");

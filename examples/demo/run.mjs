@@ -12,7 +12,15 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { checkAndReport, collect, ensureBuilt, progress, ServiceProcess, SERVICES, startInfrastructure } from "./orchestrator.mjs";
+import {
+  checkAndReport,
+  collect,
+  ensureBuilt,
+  progress,
+  SERVICES,
+  ServiceProcess,
+  startInfrastructure,
+} from "./orchestrator.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -53,8 +61,16 @@ try {
   for (;;) {
     snapshot = await collect(infra.urls);
     const e = snapshot.effects;
-    const done = Math.min(e.profiles, users) + Math.min(e.welcome, users) + Math.min(e.orders, users * ordersPerUser) + Math.min(e.orderEmails, users * ordersPerUser);
-    bar.update(done, expected, `users ${e.users}/${users} · profiles ${e.profiles} · orders ${e.orders} · emails ${e.welcome + e.orderEmails}`);
+    const done =
+      Math.min(e.profiles, users) +
+      Math.min(e.welcome, users) +
+      Math.min(e.orders, users * ordersPerUser) +
+      Math.min(e.orderEmails, users * ordersPerUser);
+    bar.update(
+      done,
+      expected,
+      `users ${e.users}/${users} · profiles ${e.profiles} · orders ${e.orders} · emails ${e.welcome + e.orderEmails}`,
+    );
     if (done >= expected) break;
     const dead = procs.find((p) => p.child.exitCode !== null);
     if (dead) {

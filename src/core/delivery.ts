@@ -148,7 +148,8 @@ export const mapDelivery = <A, B>(d: Delivery<A>, f: (a: A) => B): Delivery<B> =
   new DeliveryImpl(f(d.value), d.origin, d.settlement);
 
 /** A delivery carrying `value` with the origin and settlement of `d`. */
-export const replaceValue = <B>(d: Settleable, value: B): Delivery<B> => new DeliveryImpl(value, d.origin, d.settlement);
+export const replaceValue = <B>(d: Settleable, value: B): Delivery<B> =>
+  new DeliveryImpl(value, d.origin, d.settlement);
 
 /**
  * Marks a delivery as failed for good: it keeps its origin and settlement and travels to the dead-letter path.
@@ -158,8 +159,11 @@ export const replaceValue = <B>(d: Settleable, value: B): Delivery<B> => new Del
  * const failed = failDelivery(d, new DecodeError("bad json", { field: "value" }));
  * ```
  */
-export const failDelivery = (d: Settleable & { readonly value: unknown }, error: EvflowError, attempts = 1): FailedDelivery =>
-  new FailedDeliveryImpl(d.value, d.origin, d.settlement, error, attempts);
+export const failDelivery = (
+  d: Settleable & { readonly value: unknown },
+  error: EvflowError,
+  attempts = 1,
+): FailedDelivery => new FailedDeliveryImpl(d.value, d.origin, d.settlement, error, attempts);
 
 /**
  * Splits one delivery into several derived ones. The original is acked once every derived

@@ -1,6 +1,6 @@
 import * as E from "fp-ts/lib/Either.js";
-import { DecodeError } from "./errors.ts";
 import { type Envelope, envelope } from "./envelope.ts";
+import { DecodeError } from "./errors.ts";
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u);
 

@@ -67,7 +67,13 @@ export abstract class EvflowError extends Error {
 
   /** A plain object for logs and dead-letter headers. */
   toJSON(): Record<string, unknown> {
-    return { name: this.name, code: this.code, message: this.message, retryable: this.retryable, context: this.context };
+    return {
+      name: this.name,
+      code: this.code,
+      message: this.message,
+      retryable: this.retryable,
+      context: this.context,
+    };
   }
 }
 
@@ -199,7 +205,7 @@ export const toEvflowError = (u: unknown, context?: ErrorContext): EvflowError =
 
 const safeString = (u: unknown): string => {
   try {
-    return typeof u === "string" ? u : JSON.stringify(u) ?? String(u);
+    return typeof u === "string" ? u : (JSON.stringify(u) ?? String(u));
   } catch {
     return String(u);
   }

@@ -7,7 +7,6 @@ export interface StandardSchemaV1<Input = unknown, Output = Input> {
   readonly "~standard": StandardSchemaV1.Props<Input, Output>;
 }
 
-// biome-ignore lint/style/noNamespace: the Standard Schema spec defines its types in a namespace.
 export declare namespace StandardSchemaV1 {
   interface Props<Input = unknown, Output = Input> {
     readonly version: 1;
