@@ -56,6 +56,16 @@ export const bench = (name: string, events: number, fn: () => unknown): void => 
   if (!smoke) mitata.bench(name, fn).gc("inner");
 };
 
+const measured: CaseResult[] = [];
+/**
+ * Records a case timed by the bench file itself (a run too long for mitata's repeated sampling,
+ * e.g. a 1M-event backlog): `ns` = wall time of one run of `events` events. Reported like a mitata case.
+ */
+export const record = (name: string, events: number, ns: number): void => {
+  if (filter && !filter.test(name)) return;
+  measured.push({ name, events, nsPerEvent: ns / events, eventsPerSec: (events / ns) * 1e9, p99NsPerIter: ns });
+};
+
 /** A target: `subject`'s ns/event divided by `baseline`'s must be <= `max` (or >= `min`). */
 export interface Target {
   readonly label: string;
@@ -117,7 +127,13 @@ export const runBench = async (options: { readonly file: string; readonly target
         const t0 = performance.now();
         await c.fn();
         const ns = (performance.now() - t0) * 1e6;
-        results.push({ name: c.name, events: c.events, nsPerEvent: ns / c.events, eventsPerSec: (c.events / ns) * 1e9, p99NsPerIter: ns });
+        results.push({
+          name: c.name,
+          events: c.events,
+          nsPerEvent: ns / c.events,
+          eventsPerSec: (c.events / ns) * 1e9,
+          p99NsPerIter: ns,
+        });
         sampleRss();
       }
     } else {
@@ -136,6 +152,7 @@ export const runBench = async (options: { readonly file: string; readonly target
         }
       }
     }
+    results.push(...measured);
   } finally {
     clearInterval(timer);
     sampleRss();
@@ -164,9 +181,13 @@ export const runBench = async (options: { readonly file: string; readonly target
   if (json) {
     console.log(JSON.stringify(report));
   } else {
-    console.log(`\n${options.file} on ${rt.name} ${rt.version} (${report.cpu}, ${report.cores} cores)${smoke ? " [smoke]" : ""}`);
+    console.log(
+      `\n${options.file} on ${rt.name} ${rt.version} (${report.cpu}, ${report.cores} cores)${smoke ? " [smoke]" : ""}`,
+    );
     for (const r of results) {
-      console.log(`  ${r.name.padEnd(58)} ${fmt(r.nsPerEvent).padStart(10)} ns/event ${fmt(r.eventsPerSec).padStart(12)} events/s`);
+      console.log(
+        `  ${r.name.padEnd(58)} ${fmt(r.nsPerEvent).padStart(10)} ns/event ${fmt(r.eventsPerSec).padStart(12)} events/s`,
+      );
     }
     for (const t of targets) {
       const bound = t.max !== undefined ? `<= ${t.max}` : `>= ${t.min}`;
@@ -180,5 +201,4 @@ export const runBench = async (options: { readonly file: string; readonly target
   return report;
 };
 
-const fmt = (n: number): string =>
-  n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(n >= 10 ? 1 : 2);
+const fmt = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(n >= 10 ? 1 : 2));

@@ -14,7 +14,13 @@ const values = Array.from({ length: N }, (_, i) => i);
 const last = <T>(o: Observable<T>): Promise<T> =>
   new Promise((resolve, reject) => {
     let v: T;
-    o.subscribe({ next: (x) => { v = x; }, error: reject, complete: () => resolve(v) });
+    o.subscribe({
+      next: (x) => {
+        v = x;
+      },
+      error: reject,
+      complete: () => resolve(v),
+    });
   });
 
 const hand = (): number => {
@@ -76,6 +82,11 @@ bench("effect Stream", N, effect);
 await runBench({
   file: "map-filter",
   targets: [
-    { label: "map/filter: evflow vs effect Stream", subject: "evflow mapDelivery chain", baseline: "effect Stream", max: 1 },
+    {
+      label: "map/filter: evflow vs effect Stream",
+      subject: "evflow mapDelivery chain",
+      baseline: "effect Stream",
+      max: 1,
+    },
   ],
 });

@@ -1,0 +1,125 @@
+/**
+ * Dedup window: evflow's `dedup(memoryDedupStore({ maxSize }))` + `settle()` over deliveries of
+ * decoded envelopes (5% redeliveries of an id seen 10 events earlier; a 10k-id window over 100k
+ * events, so the window evicts), against
+ * - a hand-written loop with a bounded Map window (refresh on hit, drop the oldest) — the practical limit;
+ * - plain RxJS `distinct(e => e.id)` over bare envelopes (unbounded Set, no settlement).
+ * Every implementation must process the same ids in the same order and ack every delivery.
+ */
+import { distinct, from, map, reduce } from "rxjs";
+import { createDelivery, dedup, type Envelope, memoryDedupStore, settle } from "../src/index.ts";
+import { collect, HandWindow, handDecode, paymentRecords } from "./fixtures.ts";
+import { assertSame, bench, runBench, size } from "./harness.ts";
+
+const N = size(100_000, 2_000);
+const WINDOW = size(10_000, 500);
+
+const events = paymentRecords(N).map((r) => {
+  const e = handDecode(r);
+  if (e === undefined) throw new Error("bad fixture");
+  return { ...e, source: "pay", headers: {} } as Envelope<{ amount: number }>;
+});
+const origin = (i: number) => ({ topic: "t", partition: 0, offset: i });
+
+interface Result {
+  processed: number;
+  sum: number;
+  acked: number;
+}
+
+const hand = (): Result => {
+  const r: Result = { processed: 0, sum: 0, acked: 0 };
+  const handlers = { ack: () => r.acked++, nack() {} };
+  const seen = new HandWindow(WINDOW);
+  for (let i = 0; i < N; i++) {
+    const d = createDelivery(events[i] as Envelope<{ amount: number }>, origin(i), handlers);
+    const id = d.value.id;
+    if (seen.has(id)) {
+      d.ack();
+      continue;
+    }
+    r.processed++;
+    r.sum += d.value.data.amount;
+    seen.add(id, i);
+    d.ack();
+  }
+  return r;
+};
+
+const evflow = (): Promise<Result> =>
+  new Promise((resolve) => {
+    const r: Result = { processed: 0, sum: 0, acked: 0 };
+    const handlers = { ack: () => r.acked++, nack() {} };
+    from(events)
+      .pipe(
+        map((e, i) => createDelivery(e, origin(i), handlers)),
+        dedup(memoryDedupStore({ maxSize: WINDOW })),
+        settle(),
+      )
+      .subscribe({
+        next: (d) => {
+          if (d.ok) {
+            r.processed++;
+            r.sum += (d.value as Envelope<{ amount: number }>).data.amount;
+          }
+        },
+        complete: () => resolve(r),
+      });
+  });
+
+const rxjsDistinct = (): Promise<Result> =>
+  new Promise((resolve) => {
+    from(events)
+      .pipe(
+        distinct((e) => e.id),
+        reduce(
+          (r: Result, e) => {
+            r.processed++;
+            r.sum += e.data.amount;
+            return r;
+          },
+          { processed: 0, sum: 0, acked: 0 },
+        ),
+      )
+      .subscribe((r) => resolve({ ...r, acked: N }));
+  });
+
+// Same events in the same order.
+const evflowIds = await collect(
+  from(events).pipe(
+    map((e, i) => createDelivery(e, origin(i), { ack() {}, nack() {} })),
+    dedup(memoryDedupStore({ maxSize: WINDOW })),
+    settle(),
+    map((d) => (d.value as Envelope<unknown>).id),
+  ),
+);
+const handIds: string[] = [];
+{
+  const seen = new HandWindow(WINDOW);
+  for (const [i, e] of events.entries()) {
+    if (seen.has(e.id)) continue;
+    handIds.push(e.id);
+    seen.add(e.id, i);
+  }
+}
+assertSame("dedup ids", evflowIds, handIds);
+const expected = hand();
+if (expected.acked !== N || expected.processed === N) throw new Error("fixture: expected duplicates, all acked");
+assertSame("evflow dedup", await evflow(), expected);
+assertSame("rxjs distinct", await rxjsDistinct(), expected);
+
+bench("hand loop: bounded Map window + ack", N, hand);
+bench("evflow dedup(memoryDedupStore) -> settle", N, evflow);
+bench("rxjs distinct (bare envelopes, no settlement)", N, rxjsDistinct);
+
+await runBench({
+  file: "dedup",
+  targets: [
+    {
+      label: "dedup: evflow / hand window loop",
+      subject: "evflow dedup(memoryDedupStore) -> settle",
+      baseline: "hand loop: bounded Map window + ack",
+      max: 3,
+    },
+  ],
+});
