@@ -1,7 +1,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import type { RawRecord } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
-import { decodeEnvelopeShape } from "../core/envelope-shape.ts";
+import { envelopeFromFields } from "../core/envelope-shape.ts";
 import { DecodeError, EncodeError } from "../core/errors.ts";
 import { headerText, toBytes, toText, type WireFormat, type WireRecord } from "./wire.ts";
 
@@ -87,7 +87,9 @@ const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
   const time = rawTime === undefined ? r.timestamp : Date.parse(rawTime);
   if (Number.isNaN(time)) {
     return E.left(
-      new DecodeError(`headers.ce_time: expected an RFC 3339 timestamp, got "${rawTime}"`, { field: "headers.ce_time" }),
+      new DecodeError(`headers.ce_time: expected an RFC 3339 timestamp, got "${rawTime}"`, {
+        field: "headers.ce_time",
+      }),
     );
   }
   const rawVersion = ce[CeHeader.dataversion];
@@ -107,17 +109,19 @@ const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
   } catch (cause) {
     return E.left(new DecodeError(`value: not JSON: ${(cause as Error).message}`, { field: "value", cause }));
   }
-  return decodeEnvelopeShape({
-    id: ce[CeHeader.id],
-    type: ce[CeHeader.type],
+  return envelopeFromFields(
+    ce[CeHeader.id],
+    ce[CeHeader.type],
     version,
-    source: ce[CeHeader.source],
+    ce[CeHeader.source],
     time,
     key,
-    destination: ce[CeHeader.destination],
+    ce[CeHeader.destination],
     headers,
+    true,
     data,
-  });
+    true,
+  );
 };
 
 /**

@@ -1,7 +1,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import type { RawRecord } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
-import { decodeEnvelopeShape } from "../core/envelope-shape.ts";
+import { envelopeFromFields } from "../core/envelope-shape.ts";
 import { DecodeError, EncodeError } from "../core/errors.ts";
 import { isReservedHeader } from "./cloudevents.ts";
 import { toBytes, toText, type WireFormat, type WireRecord } from "./wire.ts";
@@ -45,7 +45,7 @@ export const toJsonEnvelope = (e: Envelope<unknown>): JsonEnvelope => {
 };
 
 /** Reads a CloudEvents JSON object back into an envelope shape (payload unchecked). */
-export const fromJsonEnvelope = (u: unknown): E.Either<DecodeError, Envelope<unknown>> => {
+export const fromJsonEnvelope = (u: unknown, owned = false): E.Either<DecodeError, Envelope<unknown>> => {
   if (typeof u !== "object" || u === null || Array.isArray(u)) {
     return E.left(new DecodeError("value: expected a JSON object envelope", { field: "value" }));
   }
@@ -61,18 +61,20 @@ export const fromJsonEnvelope = (u: unknown): E.Either<DecodeError, Envelope<unk
       new DecodeError(`time: expected an RFC 3339 timestamp, got ${JSON.stringify(o.time)}`, { field: "time" }),
     );
   }
-  return decodeEnvelopeShape({
-    id: o.id,
-    type: o.type,
-    version: o.dataversion ?? 1,
-    source: o.source,
+  // `o` comes straight from JSON.parse in `decode` (owned); from a caller it may be shared.
+  return envelopeFromFields(
+    o.id,
+    o.type,
+    o.dataversion ?? 1,
+    o.source,
     time,
-    key: o.partitionkey,
-    destination: o.destination,
-    headers: o.evflowheaders,
-    data: o.data,
-    ...("data" in o ? {} : { data: undefined }),
-  });
+    o.partitionkey,
+    o.destination,
+    o.evflowheaders,
+    "data" in o,
+    o.data,
+    owned,
+  );
 };
 
 const encode = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
@@ -110,7 +112,7 @@ const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
   } catch (cause) {
     return E.left(new DecodeError(`value: not JSON: ${(cause as Error).message}`, { field: "value", cause }));
   }
-  return fromJsonEnvelope(parsed);
+  return fromJsonEnvelope(parsed, true);
 };
 
 /**

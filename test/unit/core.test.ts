@@ -450,3 +450,15 @@ describe("codec bad input", () => {
       expect({ field, got: fieldOf(jsonFormat.decode(raw)) }).toEqual({ field, got: field });
   });
 });
+
+describe("JSON envelope without data", () => {
+  it("is a DecodeError on data, not an envelope with undefined data", async () => {
+    const { jsonFormat, toBytes } = await import("../../src/index.ts");
+    const value = toBytes(
+      JSON.stringify({ specversion: "1.0", id: "x1", type: "t.x", source: "s", time: new Date(0).toISOString() }),
+    );
+    const r = jsonFormat.decode({ key: null, value, headers: {}, timestamp: 0 });
+    expect(r._tag).toBe("Left");
+    if (r._tag === "Left") expect(r.left.field).toBe("data");
+  });
+});
