@@ -1,10 +1,11 @@
 /**
- * Relay throughput, outbox -> memory sink, with 1 and 4 relays and batches of 500, against a
- * hand-written relay loop on the same database in the same run:
+ * Relay throughput, outbox -> memory sink, with 1 and 4 relays and batches of 500, in both claim
+ * modes (`"transaction"`, the default, and `"lease"`), against a hand-written relay loop on the
+ * same database in the same run:
  *   WITH c AS (SELECT id ... ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 500) DELETE ... USING c RETURNING ...
  * (claim + delete in one statement, published after: the practical limit, with none of the
- * relay's guarantees). Targets: evflow >= 0.9x the loop's events/s (ns/event ratio <= 1.11), and
- * >= 20k events/s. Then latency from the commit of a write to the sink at 1k events/s (pollInterval
+ * relay's guarantees). Targets (default mode): evflow >= 0.9x the loop's events/s (ns/event ratio
+ * <= 1.11), and >= 20k events/s. A note gives a hot-key backlog (10 keys) for both modes. Then latency from the commit of a write to the sink at 1k events/s (pollInterval
  * 1 s, so only NOTIFY can make it fast): p50/p99. Untimed check first: both deliver the same events
  * in per-key order. Each side drains N pre-written events; rounds alternate between the two.
  */
@@ -12,7 +13,7 @@ import postgres from "postgres";
 import { Observable } from "rxjs";
 import type { Delivery } from "../src/core/delivery.ts";
 import { type Envelope, envelope } from "../src/core/envelope.ts";
-import { migrate, outbox, outboxRelay } from "../src/postgres/index.ts";
+import { migrate, outbox, outboxRelay, type RelayClaimMode } from "../src/postgres/index.ts";
 import { testDatabaseUrl } from "../src/testing/embedded-postgres.ts";
 import { assertSame, note, record, runBench, size, smoke, type Target } from "./harness.ts";
 
@@ -24,11 +25,11 @@ const N = size(20_000, 1_000);
 const BATCH = 500;
 const KEYS = 1000;
 
-const fill = async () => {
+const fill = async (keys = KEYS) => {
   const box = outbox(admin, { schema });
   for (let i = 0; i < N; i += 1000) {
     const evs = Array.from({ length: Math.min(1000, N - i) }, (_, j) =>
-      envelope({ type: "order.placed", key: `k${(i + j) % KEYS}`, source: "bench", data: { n: i + j } }),
+      envelope({ type: "order.placed", key: `k${(i + j) % keys}`, source: "bench", data: { n: i + j } }),
     );
     await admin.begin((tx) => box.write(tx, evs));
   }
@@ -39,11 +40,11 @@ const waitFor = async (cond: () => boolean) => {
 };
 
 /** evflow: `relays` relays (own clients) -> memory sink -> settle, until N events are acked and flushed. */
-const runEvflow = async (relays: number): Promise<Envelope<unknown>[]> => {
+const runEvflow = async (relays: number, claim: RelayClaimMode = "transaction"): Promise<Envelope<unknown>[]> => {
   const out: Envelope<unknown>[] = [];
   const clients = Array.from({ length: relays }, () => postgres(url, { onnotice: () => {}, max: 2 }));
   const subs = clients.map((c) =>
-    outboxRelay(c, { schema, batchSize: BATCH, maxInFlight: 2 * BATCH, pollInterval: 1000 })
+    outboxRelay(c, { schema, claim, batchSize: BATCH, maxInFlight: 2 * BATCH, pollInterval: 1000 })
       .pipe(
         (s: Observable<Delivery<Envelope<unknown>>>) =>
           new Observable<Delivery<Envelope<unknown>>>((sub) =>
@@ -116,29 +117,31 @@ const summary = (out: Envelope<unknown>[]) => {
 
 // ---- untimed: same events, per-key order ----------------------------------------------------
 await fill();
-const a = summary(await runEvflow(1));
-await fill();
 const b = summary(await runHand(1));
-assertSame("relay delivers what the hand loop delivers", a, b);
-assertSame("relay: every event once, in key order", a, { count: N, distinct: N, violations: 0 });
+for (const claim of ["transaction", "lease"] as const) {
+  await fill();
+  const a = summary(await runEvflow(1, claim));
+  assertSame(`relay (${claim}) delivers what the hand loop delivers`, a, b);
+  assertSame(`relay (${claim}): every event once, in key order`, a, { count: N, distinct: N, violations: 0 });
+}
 
 // ---- throughput, alternating rounds ---------------------------------------------------------
 const ROUNDS = smoke ? 1 : 5;
 const targets: Target[] = [];
 for (const relays of [1, 4]) {
   const evName = `outboxRelay x${relays} -> memory sink (batch ${BATCH})`;
+  const leaseName = `outboxRelay x${relays} claim: "lease" -> memory sink (batch ${BATCH})`;
   const handName = `baseline: hand claim+delete loop x${relays}`;
-  const times: Record<string, number[]> = { [evName]: [], [handName]: [] };
+  const runs: Array<readonly [string, (relays: number) => Promise<Envelope<unknown>[]>]> = [
+    [evName, (r) => runEvflow(r, "transaction")],
+    [leaseName, (r) => runEvflow(r, "lease")],
+    [handName, runHand],
+  ];
+  const times: Record<string, number[]> = { [evName]: [], [leaseName]: [], [handName]: [] };
   for (let r = 0; r < ROUNDS; r++) {
-    for (const [name, run] of r % 2 === 0
-      ? ([
-          [evName, runEvflow],
-          [handName, runHand],
-        ] as const)
-      : ([
-          [handName, runHand],
-          [evName, runEvflow],
-        ] as const)) {
+    // Rotate the order each round: none always runs first (or right after another's cleanup).
+    for (let k = 0; k < runs.length; k++) {
+      const [name, run] = runs[(r + k) % runs.length]!;
       await fill();
       const t0 = performance.now();
       const out = await run(relays);
@@ -155,6 +158,24 @@ for (const relays of [1, 4]) {
     baseline: handName,
     max: 1 / 0.9,
   });
+}
+
+// ---- hot keys: 10 keys (2000 events each), one relay, both modes (a note, no target) ---------
+{
+  const hot: string[] = [];
+  for (const claim of ["transaction", "lease"] as const) {
+    await fill(10);
+    const t0 = performance.now();
+    const out = await runEvflow(1, claim);
+    const ms = performance.now() - t0;
+    if (summary(out).violations !== 0) throw new Error(`hot keys (${claim}): per-key order violated`);
+    hot.push(`${claim} ${Math.round((N / ms) * 1000)} events/s`);
+  }
+  await fill(10);
+  const t0 = performance.now();
+  await runHand(1);
+  hot.push(`hand loop ${Math.round((N / (performance.now() - t0)) * 1000)} events/s`);
+  note(`hot keys (10 keys, ${N} events, x1, one run): ${hot.join(", ")}`);
 }
 
 // ---- latency at 1k events/s -------------------------------------------------------------------

@@ -37,78 +37,83 @@ afterAll(async () => {
 });
 
 describe("Postgres connection dropped", () => {
-  it("during relaying: the relay (own process) reconnects and publishes everything, in order per key", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "evflow-conn-drop-"));
-    const out = join(dir, "published.jsonl");
-    const lines = (): Array<{ id: string; key: string; n: number }> =>
-      existsSync(out)
-        ? readFileSync(out, "utf8")
-            .split("\n")
-            .filter((l) => l !== "")
-            .map((l) => JSON.parse(l))
-        : [];
-    const child = spawn("node_modules/.bin/bun", ["test/faults/fixtures/relay-child.ts"], {
-      env: {
-        ...process.env,
-        DATABASE_URL: await testDatabaseUrl(),
-        SCHEMA: schema,
-        OUT: out,
-        LEASE_MS: "1000",
-        APP_NAME: app,
-      },
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child.stdout?.on("data", (b: Buffer) => {
-          if (b.toString().includes("relay-child ready")) resolve();
-        });
-        child.once("exit", (code) => reject(new Error(`relay child exited (${code})`)));
-      });
-      const box = outbox(admin, { schema });
-      const N = 600;
-      const events = Array.from({ length: N }, (_, i) => ev(`k${i % 7}`, i));
-      let kills = 0;
-      for (let i = 0; i < N; i += 50) {
-        await admin.begin((tx) => box.write(tx, events.slice(i, i + 50)));
-        if (i % 150 === 0) {
-          await eventually(() => lines().length > 0, 20_000, "relay running");
-          kills += await terminate();
-        }
-      }
-      await eventually(() => new Set(lines().map((l) => l.id)).size === N, 30_000, "all published after drops").catch(
-        async (e) => {
-          console.log(
-            "relay stalled; published:",
-            new Set(lines().map((l) => l.id)).size,
-            JSON.stringify(
-              await admin`select pid, state, wait_event_type, left(query, 80) as q, now() - state_change as age from pg_stat_activity where application_name = ${app}`,
-            ),
-            JSON.stringify(
-              await admin`select status, locked_by is not null as leased, locked_until > now() as live, count(*) from ${admin(schema)}.outbox group by 1,2,3`,
-            ),
-          );
-          throw e;
+  for (const claim of ["transaction", "lease"] as const) {
+    it(`during relaying (claim: "${claim}"): the relay (own process) reconnects and publishes everything, in order per key`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), "evflow-conn-drop-"));
+      const out = join(dir, "published.jsonl");
+      const lines = (): Array<{ id: string; key: string; n: number }> =>
+        existsSync(out)
+          ? readFileSync(out, "utf8")
+              .split("\n")
+              .filter((l) => l !== "")
+              .map((l) => JSON.parse(l))
+          : [];
+      const child = spawn("node_modules/.bin/bun", ["test/faults/fixtures/relay-child.ts"], {
+        env: {
+          ...process.env,
+          DATABASE_URL: await testDatabaseUrl(),
+          SCHEMA: schema,
+          OUT: out,
+          LEASE_MS: "1000",
+          APP_NAME: app,
+          CLAIM: claim,
         },
-      );
-      expect(kills).toBeGreaterThan(0);
-      const published = lines();
-      expect(new Set(published.map((l) => l.id))).toEqual(new Set(events.map((e) => e.id)));
-      const asEnvelopes = published.map(
-        (l) => ({ id: l.id, key: l.key, data: { n: l.n } }) as unknown as Envelope<unknown>,
-      );
-      expect(keyOrderViolations(asEnvelopes)).toEqual([]);
-      await eventually(async () => (await admin`select count(*)::int as n from ${admin(schema)}.outbox`)[0]?.n === 0);
-      console.log(`connection drop (relay): ${kills} backends terminated, ${published.length - N} duplicates`);
-    } finally {
-      await new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        child.kill("SIGKILL");
+        stdio: ["ignore", "pipe", "inherit"],
       });
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 60_000);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          child.stdout?.on("data", (b: Buffer) => {
+            if (b.toString().includes("relay-child ready")) resolve();
+          });
+          child.once("exit", (code) => reject(new Error(`relay child exited (${code})`)));
+        });
+        const box = outbox(admin, { schema });
+        const N = 600;
+        const events = Array.from({ length: N }, (_, i) => ev(`k${i % 7}`, i));
+        let kills = 0;
+        for (let i = 0; i < N; i += 50) {
+          await admin.begin((tx) => box.write(tx, events.slice(i, i + 50)));
+          if (i % 150 === 0) {
+            await eventually(() => lines().length > 0, 20_000, "relay running");
+            kills += await terminate();
+          }
+        }
+        await eventually(() => new Set(lines().map((l) => l.id)).size === N, 30_000, "all published after drops").catch(
+          async (e) => {
+            console.log(
+              "relay stalled; published:",
+              new Set(lines().map((l) => l.id)).size,
+              JSON.stringify(
+                await admin`select pid, state, wait_event_type, left(query, 80) as q, now() - state_change as age from pg_stat_activity where application_name = ${app}`,
+              ),
+              JSON.stringify(
+                await admin`select status, locked_by is not null as leased, locked_until > now() as live, count(*) from ${admin(schema)}.outbox group by 1,2,3`,
+              ),
+            );
+            throw e;
+          },
+        );
+        expect(kills).toBeGreaterThan(0);
+        const published = lines();
+        expect(new Set(published.map((l) => l.id))).toEqual(new Set(events.map((e) => e.id)));
+        const asEnvelopes = published.map(
+          (l) => ({ id: l.id, key: l.key, data: { n: l.n } }) as unknown as Envelope<unknown>,
+        );
+        expect(keyOrderViolations(asEnvelopes)).toEqual([]);
+        await eventually(async () => (await admin`select count(*)::int as n from ${admin(schema)}.outbox`)[0]?.n === 0);
+        console.log(
+          `connection drop (relay, ${claim}): ${kills} backends terminated, ${published.length - N} duplicates`,
+        );
+      } finally {
+        await new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once("exit", () => resolve());
+          child.kill("SIGKILL");
+        });
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 60_000);
+  }
 
   it("during handleOnce: the transaction is retried and the effect is recorded exactly once", async () => {
     await admin.unsafe(`create table "${schema}".effects (event_id text primary key)`);

@@ -23,8 +23,13 @@ afterAll(async () => {
   await writer.end();
 });
 
-for (const relays of [2, 4]) {
-  describe(`${relays} relays against one outbox`, () => {
+for (const [relays, claim] of [
+  [2, "transaction"],
+  [4, "transaction"],
+  [2, "lease"],
+  [4, "lease"],
+] as const) {
+  describe(`${relays} relays (claim: "${claim}") against one outbox`, () => {
     it("publish each event exactly once, in order per key, while writers keep writing", async () => {
       const schema = freshSchema();
       schemas.push(schema);
@@ -35,7 +40,7 @@ for (const relays of [2, 4]) {
       const perRelay = clients.map(() => 0);
       const subs = clients.map((c, i) =>
         settleAll(
-          outboxRelay(c, { schema, batchSize: 25, pollInterval: 30 }).pipe(
+          outboxRelay(c, { schema, claim, batchSize: 25, pollInterval: 30 }).pipe(
             memorySink(out, () => {
               perRelay[i] = (perRelay[i] ?? 0) + 1;
               return false;
@@ -67,7 +72,7 @@ for (const relays of [2, 4]) {
         expect(keyOrderViolations(out.filter((e) => writerOf((e.data as { n: number }).n) === w))).toEqual([]);
       }
       expect(perRelay.filter((n) => n > 0).length).toBeGreaterThan(1);
-      console.log(`${relays} relays: per relay ${JSON.stringify(perRelay)}`);
+      console.log(`${relays} relays (${claim}): per relay ${JSON.stringify(perRelay)}`);
       for (const s of subs) s.unsubscribe();
       await Promise.all(clients.map((c) => c.end()));
     }, 60_000);

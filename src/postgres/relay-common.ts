@@ -1,0 +1,211 @@
+/**
+ * Internals shared by the two claim modes of `outboxRelay` (relay-lease.ts, relay-transaction.ts):
+ * the resolved configuration, claimed rows, the delivery of a row, wake-up, LISTEN and the
+ * background maintenance. Not part of the public API.
+ */
+import type { Subscriber } from "rxjs";
+import { createDelivery, type Delivery } from "../core/delivery.ts";
+import { type Envelope, envelope } from "../core/envelope.ts";
+import { ChannelName, channel, emit } from "../observability/channels.ts";
+import type { Sql } from "./internals.ts";
+
+/** `outboxRelay`'s options, validated and resolved. */
+export interface RelayConfig {
+  readonly sql: Sql;
+  readonly schema: string;
+  readonly batchSize: number;
+  readonly pollInterval: number;
+  readonly maxAttempts: number;
+  readonly backoff: (attempt: number) => number;
+  readonly retention: number;
+  readonly cleanupInterval: number;
+  readonly leaseMs: number;
+  readonly maxInFlight: number;
+  readonly relayId: string | undefined;
+  /** `<schema>.outbox`: the origin topic of deliveries, the table of the pending gauge. */
+  readonly topic: string;
+  /** Advisory-lock name serialising lease claims. */
+  readonly lock: string;
+  readonly notifyChannel: string;
+}
+
+/** The subscriber side of one relay run: starts it, returns its teardown. */
+export type RelayBody = (cfg: RelayConfig, subscriber: Subscriber<Delivery<Envelope<unknown>>>) => () => void;
+
+export interface ClaimedRow {
+  readonly id: number;
+  readonly key: string | null;
+  /** Attempts including this one (1 on the first delivery). */
+  readonly attempts: number;
+  readonly env: Envelope<unknown>;
+}
+
+/** A nack as sent to the server (short names: one JSON document per statement). */
+export interface Nack {
+  /** Row id. */
+  readonly i: number;
+  /** Delay before the next attempt, ms. */
+  readonly d: number;
+  /** Error text for `last_error`. */
+  readonly e: string;
+  /** Mark FAILED. */
+  readonly f: boolean;
+}
+
+export const errorText = (e: unknown): string => {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is not allowed in a text column
+  const s = (e instanceof Error ? `${e.name}: ${e.message}` : String(e)).replace(/\u0000/g, "");
+  return s.length > 2000 ? s.slice(0, 2000) : s;
+};
+
+/**
+ * Rejects when `p` has not settled after `ms`. A lost connection normally fails the query at once;
+ * this bounds the rare driver hang (a query whose socket died under it never settling), so the relay
+ * never stalls: the work is retried, and settlements and claims are safe to repeat.
+ */
+export const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T> =>
+  new Promise<T>((resolve, reject) => {
+    const t = setTimeout(
+      () => reject(Object.assign(new Error(`no answer within ${ms} ms`), { code: "ETIMEDOUT" })),
+      ms,
+    );
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+
+/** A claimed row (columns `id, eventid, eventtype, eventversion, source, timems, key, destination, headers, data, attempts`). */
+export const toRow = (r: Record<string, unknown>): ClaimedRow => {
+  const key = (r.key as string | null) ?? null;
+  const destination = (r.destination as string | null) ?? undefined;
+  return {
+    id: Number(r.id),
+    key,
+    attempts: Number(r.attempts),
+    env: envelope({
+      id: r.eventid as string,
+      type: r.eventtype as string,
+      version: Number(r.eventversion),
+      source: r.source as string,
+      time: Number(r.timems),
+      key: key ?? undefined,
+      destination,
+      headers: (r.headers as Record<string, string> | null) ?? {},
+      data: r.data,
+    }),
+  };
+};
+
+/**
+ * The delivery of a claimed row. `nack` computes the retry (backoff, or FAILED after
+ * `maxAttempts`), reports it on the retry channel and hands the {@link Nack} to `onNack`.
+ */
+export const rowDelivery = (
+  cfg: RelayConfig,
+  row: ClaimedRow,
+  onAck: () => void,
+  onNack: (n: Nack) => void,
+): Delivery<Envelope<unknown>> => {
+  const origin =
+    row.key === null
+      ? { topic: cfg.topic, partition: 0, offset: row.id }
+      : { topic: cfg.topic, partition: 0, offset: row.id, key: row.key };
+  return createDelivery(row.env, origin, {
+    ack: onAck,
+    nack: (error) => {
+      const failed = row.attempts >= cfg.maxAttempts;
+      const delayMs = failed ? 0 : Math.max(0, cfg.backoff(row.attempts));
+      if (!failed) {
+        emit(ChannelName.retry, () =>
+          row.key === null
+            ? { attempt: row.attempts, delayMs, error }
+            : { attempt: row.attempts, delayMs, error, key: row.key },
+        );
+      }
+      onNack({ i: row.id, d: delayMs, e: errorText(error), f: failed });
+    },
+  });
+};
+
+/** Wake-up of a relay loop: `wake()` (NOTIFY, settlements) ends the current `sleep` at once. */
+export interface Waker {
+  /** Set by `wake`, cleared by the loop before each claim: something happened since. */
+  dirty: boolean;
+  wake(): void;
+  sleep(ms: number): Promise<void>;
+}
+
+export const waker = (): Waker => {
+  let waiter: (() => void) | undefined;
+  const w: Waker = {
+    dirty: false,
+    wake: () => {
+      w.dirty = true;
+      const f = waiter;
+      waiter = undefined;
+      f?.();
+    },
+    sleep: (ms) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          waiter = undefined;
+          resolve();
+        }, ms);
+        waiter = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      }),
+  };
+  return w;
+};
+
+/** LISTENs on the outbox's NOTIFY channel; returns the stop function. Without LISTEN (a pooling proxy), polling still works. */
+export const listenOutbox = (cfg: RelayConfig, wake: () => void): (() => void) => {
+  let closed = false;
+  let unlisten: (() => Promise<void>) | undefined;
+  cfg.sql
+    .listen(cfg.notifyChannel, wake, wake)
+    .then((l) => {
+      if (closed) void l.unlisten().catch(() => {});
+      else unlisten = l.unlisten;
+    })
+    .catch(() => {});
+  return () => {
+    closed = true;
+    void unlisten?.().catch(() => {});
+  };
+};
+
+/** Retention cleanup and the `evflow:outbox:pending` gauge, every `cleanupInterval`; returns the stop function. */
+export const startMaintenance = (cfg: RelayConfig): (() => void) => {
+  const { sql, schema, retention } = cfg;
+  const maintain = async () => {
+    if (retention > 0) {
+      await sql`delete from ${sql(schema)}.outbox where id in (
+                  select id from ${sql(schema)}.outbox
+                  where status = 'PUBLISHED' and published_at < now() - ${retention} * interval '1 millisecond'
+                  limit 10000)`;
+    }
+    if (channel(ChannelName.outboxPending).hasSubscribers) {
+      const [r] = await sql`select count(*)::int as pending,
+                              extract(epoch from now() - min(created_at))::float8 as age
+                            from ${sql(schema)}.outbox where status = 'PENDING'`;
+      emit(ChannelName.outboxPending, () =>
+        r?.age == null
+          ? { table: cfg.topic, pending: Number(r?.pending ?? 0) }
+          : { table: cfg.topic, pending: Number(r.pending), oldestAgeSeconds: Number(r.age) },
+      );
+    }
+  };
+  const t = setInterval(() => void maintain().catch(() => {}), cfg.cleanupInterval);
+  (t as { unref?: () => void }).unref?.();
+  return () => clearInterval(t);
+};
