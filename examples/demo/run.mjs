@@ -6,7 +6,7 @@
 //   a poison record (garbage bytes) and a schema violation are injected and land in app-events.dlq
 //
 // Options: --runtime node|bun|deno (default node; Bun and Deno services use the kafkajs client),
-//          --users N (default 200), --timeout S (default 120).
+//          --users N (default 200), --timeout S (default 120), --json FILE (the checks as JSON).
 // Env: DATABASE_URL and KAFKA_BROKERS to use real servers instead of the embedded ones.
 // Exits 0 only if every check holds: no event lost, per-key order kept, exactly-once effects.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -32,6 +32,7 @@ const users = Number(opt("--users", 200));
 const ordersPerUser = 2;
 const poison = 2;
 const timeoutS = Number(opt("--timeout", 120));
+const jsonFile = opt("--json", undefined);
 if (!["node", "bun", "deno"].includes(runtime)) {
   console.error(`--runtime must be node, bun or deno, got ${runtime}`);
   process.exit(2);
@@ -87,7 +88,7 @@ try {
   bar.end();
   for (const p of procs) await p.stop();
   const metricsText = Object.fromEntries(SERVICES.map((s) => [s, readOr(path.join(metricsDir, `${s}.prom`))]));
-  const ok = await checkAndReport({ infra, users, ordersPerUser, poison, metricsText, restarts: {} });
+  const ok = await checkAndReport({ infra, users, ordersPerUser, poison, metricsText, restarts: {}, jsonFile });
   exitCode = ok ? 0 : 1;
 } catch (e) {
   console.error(e instanceof Error ? e.message : e);
