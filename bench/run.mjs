@@ -7,6 +7,8 @@
 //   node bench/run.mjs --runtime all --save  # Bun, Node and Deno; writes bench/results/<date>.{json,md,svg}
 //   node bench/run.mjs --smoke               # each case once, small sizes (CI)
 //   node bench/run.mjs --filter ordered --json
+//   node bench/run.mjs --file relay          # only bench files whose name contains "relay"
+//   node bench/run.mjs --skip kafka,relay    # all but those
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -25,12 +27,14 @@ const json = args.includes("--json");
 const save = args.includes("--save");
 const filter = opt("--filter");
 const only = opt("--file");
+const skip = opt("--skip");
 const runtimeArg = opt("--runtime") ?? "bun";
 const runtimes = runtimeArg === "all" ? ["bun", "node", "deno"] : [runtimeArg];
 
 const files = readdirSync(path.join(root, "bench"))
   .filter((f) => f.endsWith(".bench.ts") || f.endsWith(".bench.mjs"))
   .filter((f) => !only || f.includes(only))
+  .filter((f) => !skip || !skip.split(",").some((s) => f.includes(s)))
   .sort();
 
 const outFile = path.join(mkdtempSync(path.join(os.tmpdir(), "evflow-bench-")), "results.jsonl");
@@ -44,10 +48,14 @@ const commandFor = (runtime, file) => {
   // Node 20 cannot run TypeScript: bundle the bench with Bun for the node target (dependencies stay external).
   nodeBundleDir ??= mkdtempSync(path.join(os.tmpdir(), "evflow-bench-node-"));
   const out = path.join(nodeBundleDir, file.replace(/\.ts$/, ".mjs"));
-  const b = spawnSync(bin("bun"), ["build", abs, "--target=node", "--packages=external", "--format=esm", `--outfile=${out}`], {
-    cwd: root,
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  const b = spawnSync(
+    bin("bun"),
+    ["build", abs, "--target=node", "--packages=external", "--format=esm", `--outfile=${out}`],
+    {
+      cwd: root,
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
   if (b.status !== 0) throw new Error(`bundling ${file} for node failed`);
   // Resolve bare imports from the project's node_modules.
   const linkDir = path.join(nodeBundleDir, "node_modules");
@@ -69,7 +77,12 @@ const runOne = (runtime, file) =>
     const t0 = Date.now();
     if (!json) process.stderr.write(`▶ ${file} on ${runtime}…\n`);
     const child = spawn(cmd[0], cmd[1], { cwd: root, env, stdio: ["ignore", json ? "ignore" : "inherit", "inherit"] });
-    const tick = json ? undefined : setInterval(() => process.stderr.write(`  … ${file} on ${runtime}: ${Math.round((Date.now() - t0) / 1000)} s\n`), 30_000);
+    const tick = json
+      ? undefined
+      : setInterval(
+          () => process.stderr.write(`  … ${file} on ${runtime}: ${Math.round((Date.now() - t0) / 1000)} s\n`),
+          30_000,
+        );
     child.on("exit", (code) => {
       if (tick) clearInterval(tick);
       resolve({ code });
@@ -88,7 +101,11 @@ for (const runtime of runtimes) {
 }
 
 const reports = existsSync(outFile)
-  ? readFileSync(outFile, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l))
+  ? readFileSync(outFile, "utf8")
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
   : [];
 if (json) console.log(JSON.stringify({ reports }, null, 2));
 
@@ -96,7 +113,12 @@ if (save) {
   const date = new Date().toISOString().slice(0, 10);
   const dir = path.join(root, "bench", "results");
   mkdirSync(dir, { recursive: true });
-  const machine = { cpu: os.cpus()[0]?.model, cores: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), os: `${os.type()} ${os.release()}` };
+  const machine = {
+    cpu: os.cpus()[0]?.model,
+    cores: os.cpus().length,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()}`,
+  };
   writeFileSync(path.join(dir, `${date}.json`), `${JSON.stringify({ date, machine, reports }, null, 2)}\n`);
   writeFileSync(path.join(dir, `${date}.md`), markdown(date, machine, reports));
   writeFileSync(path.join(dir, `${date}.svg`), svg(reports));
@@ -121,13 +143,17 @@ function markdown(date, machine, reports) {
     for (const c of r.cases) {
       const t = r.targets.find((x) => x.subject === c.name);
       const ratio = t ? `${t.ratio.toFixed(2)}× vs ${t.baseline}${t.ok ? "" : " (MISS)"}` : "";
-      lines.push(`| ${r.file} | ${r.runtime} ${r.runtimeVersion} | ${c.name} | ${Math.round(c.eventsPerSec).toLocaleString("en-US")} | ${c.nsPerEvent.toFixed(1)} | ${ratio} | ${r.peakRssMiB} |`);
+      lines.push(
+        `| ${r.file} | ${r.runtime} ${r.runtimeVersion} | ${c.name} | ${Math.round(c.eventsPerSec).toLocaleString("en-US")} | ${c.nsPerEvent.toFixed(1)} | ${ratio} | ${r.peakRssMiB} |`,
+      );
     }
   }
   lines.push("", "## Targets", "", "| target | runtime | ratio | bound | met |", "|---|---|---:|---|---|");
   for (const r of reports) {
     for (const t of r.targets) {
-      lines.push(`| ${t.label} | ${r.runtime} | ${t.ratio.toFixed(2)}× | ${t.max !== undefined ? `≤ ${t.max}` : `≥ ${t.min}`} | ${t.ok ? "yes" : "**no**"} |`);
+      lines.push(
+        `| ${t.label} | ${r.runtime} | ${t.ratio.toFixed(2)}× | ${t.max !== undefined ? `≤ ${t.max}` : `≥ ${t.min}`} | ${t.ok ? "yes" : "**no**"} |`,
+      );
     }
   }
   const notes = reports.flatMap((r) => r.notes.map((n) => `- ${r.file} (${r.runtime}): ${n}`));
@@ -137,7 +163,9 @@ function markdown(date, machine, reports) {
 
 function svg(reports) {
   // One bar per (target, runtime): the ratio to its baseline; the target bound drawn as a tick.
-  const rows = reports.flatMap((r) => r.targets.map((t) => ({ label: `${t.label} [${r.runtime}]`, ratio: t.ratio, bound: t.max ?? t.min, ok: t.ok })));
+  const rows = reports.flatMap((r) =>
+    r.targets.map((t) => ({ label: `${t.label} [${r.runtime}]`, ratio: t.ratio, bound: t.max ?? t.min, ok: t.ok })),
+  );
   const w = 900;
   const rowH = 22;
   const left = 430;
@@ -148,7 +176,10 @@ function svg(reports) {
   const bars = rows
     .map((r, i) => {
       const y = 30 + i * rowH;
-      const tick = r.bound === undefined ? "" : `<line x1="${x(r.bound)}" x2="${x(r.bound)}" y1="${y - 2}" y2="${y + 16}" stroke="#222" stroke-width="2"/>`;
+      const tick =
+        r.bound === undefined
+          ? ""
+          : `<line x1="${x(r.bound)}" x2="${x(r.bound)}" y1="${y - 2}" y2="${y + 16}" stroke="#222" stroke-width="2"/>`;
       return `<text x="${left - 6}" y="${y + 12}" text-anchor="end" font-size="11">${esc(r.label)}</text><rect x="${left}" y="${y}" width="${Math.max(1, x(r.ratio) - left)}" height="14" fill="${r.ok ? "#3a7" : "#d54"}"/><text x="${x(r.ratio) + 4}" y="${y + 12}" font-size="11">${r.ratio.toFixed(2)}×</text>${tick}`;
     })
     .join("\n");
