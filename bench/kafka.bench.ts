@@ -1,0 +1,16 @@
+// evflow/kafka vs raw KafkaJS under Bun (sources). node-rdkafka needs Node: bench/kafka.bench.mjs.
+// Usage: bun bench/kafka.bench.ts [--smoke]
+import * as lib from "../src/kafka/index.ts";
+import * as testing from "../src/testing/index.ts";
+// @ts-expect-error: plain-JS bench shared with Node (no declarations).
+import { runKafkaBench } from "./kafka-bench-lib.mjs";
+
+const smoke = process.argv.includes("--smoke");
+await runKafkaBench({
+  lib,
+  testing,
+  clients: ["kafkajs"],
+  n: smoke ? 2000 : 20_000,
+  repeats: smoke ? 1 : 5,
+  runtime: `bun ${Bun.version}`,
+});

@@ -1,0 +1,206 @@
+/**
+ * The small internal interface both Kafka client libraries are adapted to (node-rdkafka in
+ * `rdkafka.ts`, KafkaJS in `kafkajs.ts`), and the lazy loader that picks one. Nothing here imports
+ * a client: they load with a dynamic `import()` the first time a source, sink or transport
+ * connects, so the root `evflow` import (and `evflow/kafka` itself) never loads a driver.
+ *
+ * @internal
+ */
+import { InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
+import { type KafkaConnectionOptions, scrubSecrets, validateSecurity } from "./security.ts";
+
+/** A record to produce. */
+export interface ProduceRecord {
+  readonly topic: string;
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** A record as consumed, converted to evflow's shapes. */
+export interface ConsumedMessage {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array | null;
+  readonly headers: Readonly<Record<string, string | Uint8Array | undefined>>;
+  readonly timestamp: number;
+}
+
+export interface TopicPartition {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+export interface TopicPartitionOffset extends TopicPartition {
+  /** The next offset to read (Kafka's commit convention). */
+  readonly offset: number;
+}
+
+/** Producer settings common to both clients. */
+export interface ProducerSettings {
+  /** Idempotent producer (implies acks=all). */
+  readonly idempotent: boolean;
+  /** How long a record may wait for delivery (queueing plus retries), ms. */
+  readonly deliveryTimeoutMs: number;
+  /** How long the producer waits to fill a batch, ms. */
+  readonly lingerMs: number;
+  /** `"none" | "gzip" | "snappy" | "lz4" | "zstd"` (KafkaJS: none or gzip without extra codecs). */
+  readonly compression: "none" | "gzip" | "snappy" | "lz4" | "zstd";
+}
+
+/** A connected producer. */
+export interface ProducerClient {
+  /**
+   * How many `send` calls may run at once without breaking per-key order (rdkafka: many,
+   * librdkafka orders them; KafkaJS: one, its idempotent producer needs one request in flight).
+   */
+  readonly maxConcurrentSends: number;
+  /** Sends records; resolves one outcome per record (undefined = confirmed by the broker). */
+  send(records: ReadonlyArray<ProduceRecord>): Promise<ReadonlyArray<Error | undefined>>;
+  /** Waits for everything queued to be confirmed or failed. */
+  flush(timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What the consumer adapter calls back. */
+export interface ConsumerHandlers {
+  /** Partitions assigned to this member (eager protocol: the whole new assignment). */
+  onAssign(partitions: ReadonlyArray<TopicPartition>): void;
+  /**
+   * Partitions about to be revoked. The adapter delays the revocation until the promise resolves
+   * where its client allows (rdkafka); KafkaJS rejoins at once and the source commits meanwhile.
+   */
+  onRevoke(partitions: ReadonlyArray<TopicPartition>): Promise<void>;
+  /**
+   * A fetched batch. The returned promise (if any) resolves once the source took every message
+   * (emitted or dropped); adapters that can (KafkaJS) wait for it before fetching more.
+   */
+  onMessages(messages: ReadonlyArray<ConsumedMessage>): Promise<void> | undefined;
+  /** The high watermark of a partition after a fetch, when the client reports it cheaply. */
+  onHighWatermark?(topic: string, partition: number, highWatermark: number): void;
+  /** A fatal error: the consumer cannot go on. */
+  onFatal(error: TransportError): void;
+}
+
+/** Consumer settings common to both clients. */
+export interface ConsumerSettings {
+  readonly groupId: string;
+  readonly topics: ReadonlyArray<string>;
+  readonly fromBeginning: boolean;
+  readonly sessionTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly rebalanceTimeoutMs: number;
+  /** Longest time a fetch waits for data on the broker, ms. */
+  readonly maxWaitMs: number;
+}
+
+/** A connected, subscribed consumer. */
+export interface ConsumerClient {
+  pause(partitions: ReadonlyArray<TopicPartition>): void;
+  resume(partitions: ReadonlyArray<TopicPartition>): void;
+  /** Re-read `partition` from `offset`. */
+  seek(tp: TopicPartitionOffset): void;
+  /** Commits these offsets (next offset to read per partition). */
+  commit(offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void>;
+  /** The cached high watermark of a partition, when known without a request. */
+  highWatermark?(tp: TopicPartition): number | undefined;
+  /** Leaves the group and disconnects. */
+  close(): Promise<void>;
+}
+
+/** An admin connection. */
+export interface AdminClient {
+  createTopics(topics: ReadonlyArray<{ readonly name: string; readonly partitions: number }>): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** One client library adapted to the interface. */
+export interface KafkaClientFactory {
+  readonly name: "rdkafka" | "kafkajs";
+  producer(conn: KafkaConnectionOptions, settings: ProducerSettings): Promise<ProducerClient>;
+  consumer(
+    conn: KafkaConnectionOptions,
+    settings: ConsumerSettings,
+    handlers: ConsumerHandlers,
+  ): Promise<ConsumerClient>;
+  admin(conn: KafkaConnectionOptions): Promise<AdminClient>;
+}
+
+/** The runtime running this code. */
+export const runtimeName = (): "bun" | "deno" | "node" =>
+  typeof (globalThis as { Bun?: unknown }).Bun !== "undefined"
+    ? "bun"
+    : typeof (globalThis as { Deno?: unknown }).Deno !== "undefined"
+      ? "deno"
+      : "node";
+
+/** Bootstrap servers as a list. */
+export const brokerList = (brokers: string | ReadonlyArray<string>): string[] =>
+  (typeof brokers === "string" ? brokers.split(",") : [...brokers]).map((b) => b.trim()).filter((b) => b !== "");
+
+/** Validates the connection options synchronously; throws {@link InvalidOptionsError}. */
+export const validateConnection = (o: KafkaConnectionOptions): void => {
+  if (o === null || typeof o !== "object") {
+    throw new InvalidOptionsError(`Kafka options must be an object`, { option: "options" });
+  }
+  if (
+    (typeof o.brokers !== "string" && !Array.isArray(o.brokers)) ||
+    brokerList(o.brokers as string | string[]).length === 0
+  ) {
+    throw new InvalidOptionsError(`option "brokers" must name at least one bootstrap server ("host:port")`, {
+      option: "brokers",
+    });
+  }
+  for (const b of brokerList(o.brokers as string | string[])) {
+    if (!/^[^\s:]+:\d+$/.test(b) && !/^\[[0-9a-f:]+\]:\d+$/i.test(b)) {
+      throw new InvalidOptionsError(`option "brokers": "${b}" is not "host:port"`, { option: "brokers" });
+    }
+  }
+  const client = o.client ?? "auto";
+  if (client !== "auto" && client !== "rdkafka" && client !== "kafkajs") {
+    throw new InvalidOptionsError(`option "client" must be "auto", "rdkafka" or "kafkajs", got ${String(client)}`, {
+      option: "client",
+    });
+  }
+  if (o.clientId !== undefined && (typeof o.clientId !== "string" || o.clientId === "")) {
+    throw new InvalidOptionsError(`option "clientId" must be a non-empty string`, { option: "clientId" });
+  }
+  if (o.connectionTimeoutMs !== undefined) requireInt("connectionTimeoutMs", o.connectionTimeoutMs, 1);
+  if (o.requestTimeoutMs !== undefined) requireInt("requestTimeoutMs", o.requestTimeoutMs, 1);
+  validateSecurity(o);
+};
+
+/** Wraps a driver error into a {@link TransportError} whose message carries no credential. */
+export const transportError = (
+  what: string,
+  cause: unknown,
+  conn: KafkaConnectionOptions,
+  extra: { retryable?: boolean; context?: Record<string, unknown> } = {},
+): TransportError => {
+  const text = cause instanceof Error ? cause.message : String(cause);
+  return new TransportError(scrubSecrets(`${what}: ${text}`, conn), {
+    cause: scrubCause(cause, conn),
+    retryable: extra.retryable ?? isRetriableDriverError(cause) ?? true,
+    ...(extra.context ? { context: extra.context } : {}),
+  });
+};
+
+const scrubCause = (cause: unknown, conn: KafkaConnectionOptions): unknown => {
+  if (!(cause instanceof Error)) return cause;
+  const clean = scrubSecrets(cause.message, conn);
+  if (clean === cause.message) return cause;
+  const e = new Error(clean);
+  e.name = cause.name;
+  return e;
+};
+
+const isRetriableDriverError = (cause: unknown): boolean | undefined => {
+  if (cause === null || typeof cause !== "object") return undefined;
+  const c = cause as { retriable?: unknown; isRetriable?: unknown; isFatal?: unknown };
+  if (c.isFatal === true) return false;
+  if (typeof c.retriable === "boolean") return c.retriable;
+  if (typeof c.isRetriable === "boolean") return c.isRetriable;
+  return undefined;
+};

@@ -1,0 +1,308 @@
+/**
+ * KafkaJS (pure JavaScript: Bun, Deno, Node) adapted to the internal client interface. Loaded
+ * lazily by `loadClient`.
+ *
+ * @internal
+ */
+import type * as K from "kafkajs";
+import { TransportError } from "../core/errors.ts";
+import {
+  type AdminClient,
+  brokerList,
+  type ConsumedMessage,
+  type ConsumerClient,
+  type ConsumerHandlers,
+  type ConsumerSettings,
+  type KafkaClientFactory,
+  type ProducerClient,
+  type ProducerSettings,
+  type TopicPartition,
+  transportError,
+} from "./client.ts";
+import { type KafkaConnectionOptions, kafkajsSecurity } from "./security.ts";
+
+type KafkaJs = typeof K;
+
+let loaded: KafkaJs | undefined;
+
+/** Loads KafkaJS (throws a {@link TransportError} when it cannot) and returns the factory. */
+export const kafkajsFactory = async (): Promise<KafkaClientFactory> => {
+  if (loaded === undefined) {
+    try {
+      const mod = (await import("kafkajs")) as KafkaJs & { default?: KafkaJs };
+      loaded = mod.Kafka ? mod : (mod.default as KafkaJs);
+    } catch (cause) {
+      throw new TransportError(
+        `client "kafkajs": KafkaJS could not be loaded (${cause instanceof Error ? cause.message : String(cause)}); install it (npm install kafkajs)`,
+        { cause, retryable: false },
+      );
+    }
+  }
+  const kjs = loaded;
+  return {
+    name: "kafkajs",
+    producer: (conn, settings) => createProducer(kjs, conn, settings),
+    consumer: (conn, settings, handlers) => createConsumer(kjs, conn, settings, handlers),
+    admin: (conn) => createAdmin(kjs, conn),
+  };
+};
+
+const kafkaOf = (kjs: KafkaJs, conn: KafkaConnectionOptions): K.Kafka =>
+  new kjs.Kafka({
+    clientId: conn.clientId ?? "evflow",
+    brokers: brokerList(conn.brokers),
+    connectionTimeout: conn.connectionTimeoutMs ?? 10_000,
+    requestTimeout: conn.requestTimeoutMs ?? 30_000,
+    // Errors surface through evflow's streams; KafkaJS's own logging stays quiet (it could print configuration).
+    logLevel: kjs.logLevel.NOTHING,
+    retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 },
+    ...(kafkajsSecurity(conn) as Pick<K.KafkaConfig, "ssl" | "sasl">),
+    ...(conn.kafkajs as Partial<K.KafkaConfig> | undefined),
+  });
+
+const toBuffer = (u: Uint8Array): Buffer =>
+  Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+const compressionOf = (kjs: KafkaJs, c: ProducerSettings["compression"]): K.CompressionTypes =>
+  c === "gzip"
+    ? kjs.CompressionTypes.GZIP
+    : c === "snappy"
+      ? kjs.CompressionTypes.Snappy
+      : c === "lz4"
+        ? kjs.CompressionTypes.LZ4
+        : c === "zstd"
+          ? kjs.CompressionTypes.ZSTD
+          : kjs.CompressionTypes.None;
+
+const createProducer = async (
+  kjs: KafkaJs,
+  conn: KafkaConnectionOptions,
+  s: ProducerSettings,
+): Promise<ProducerClient> => {
+  const kafka = kafkaOf(kjs, conn);
+  const producer = kafka.producer({
+    idempotent: s.idempotent,
+    // The idempotent producer keeps per-partition order only with one request in flight.
+    ...(s.idempotent ? { maxInFlightRequests: 1 } : {}),
+    createPartitioner: kjs.Partitioners.DefaultPartitioner,
+    retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: s.idempotent ? Number.MAX_SAFE_INTEGER : 8 },
+  });
+  try {
+    await producer.connect();
+  } catch (e) {
+    throw transportError("producer: could not connect", e, conn);
+  }
+  const compression = compressionOf(kjs, s.compression);
+  let pending = Promise.resolve();
+  return {
+    maxConcurrentSends: 1,
+    send: (records) => {
+      const byTopic = new Map<string, K.Message[]>();
+      for (const r of records) {
+        let list = byTopic.get(r.topic);
+        if (list === undefined) {
+          list = [];
+          byTopic.set(r.topic, list);
+        }
+        list.push({
+          key: r.key === null ? null : toBuffer(r.key),
+          value: toBuffer(r.value),
+          headers: r.headers as K.IHeaders,
+        });
+      }
+      const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new TransportError(`produce not confirmed within ${s.deliveryTimeoutMs} ms`)),
+          s.deliveryTimeoutMs,
+        );
+      });
+      // One sendBatch at a time: the idempotent producer's order per partition depends on it.
+      const previous = pending;
+      const sent = Promise.race([
+        previous.then(() => producer.sendBatch({ topicMessages, acks: -1, compression })),
+        timeout,
+      ]).then(
+        () => records.map(() => undefined),
+        (e: unknown) => {
+          const err =
+            e instanceof TransportError
+              ? e
+              : transportError("produce failed", e, conn, { context: { topic: records[0]?.topic } });
+          return records.map(() => err);
+        },
+      );
+      const done = sent.finally(() => clearTimeout(timer));
+      pending = done.then(() => {});
+      return done;
+    },
+    flush: async () => {
+      await pending;
+    },
+    close: async () => {
+      await pending;
+      await producer.disconnect().catch(() => {});
+    },
+  };
+};
+
+const NO_HEADERS: Readonly<Record<string, string | Uint8Array | undefined>> = Object.freeze({});
+
+const headersOf = (h: K.IHeaders | undefined): Readonly<Record<string, string | Uint8Array | undefined>> => {
+  if (h === undefined) return NO_HEADERS;
+  for (const k in h) {
+    if (Array.isArray(h[k])) {
+      // A repeated header: the last value wins.
+      const out: Record<string, string | Uint8Array | undefined> = {};
+      for (const n in h) {
+        const v = h[n];
+        out[n] = Array.isArray(v) ? (v[v.length - 1] as Buffer | string | undefined) : v;
+      }
+      return out;
+    }
+  }
+  // Values are Buffers or strings already: no copy.
+  return h as Record<string, string | Uint8Array | undefined>;
+};
+
+const createConsumer = async (
+  kjs: KafkaJs,
+  conn: KafkaConnectionOptions,
+  s: ConsumerSettings,
+  h: ConsumerHandlers,
+): Promise<ConsumerClient> => {
+  const kafka = kafkaOf(kjs, conn);
+  const consumer = kafka.consumer({
+    groupId: s.groupId,
+    sessionTimeout: s.sessionTimeoutMs,
+    heartbeatInterval: s.heartbeatIntervalMs,
+    rebalanceTimeout: s.rebalanceTimeoutMs,
+    maxWaitTimeInMs: s.maxWaitMs,
+    allowAutoTopicCreation: false,
+  });
+  let assigned: TopicPartition[] = [];
+  let closing = false;
+  const hw = new Map<string, number>();
+
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    const next: TopicPartition[] = [];
+    for (const [topic, partitions] of Object.entries(e.payload.memberAssignment)) {
+      for (const partition of partitions as number[]) next.push({ topic, partition });
+    }
+    assigned = next;
+    h.onAssign(next);
+  });
+  consumer.on(consumer.events.REBALANCING, () => {
+    // KafkaJS rejoins at once (eager protocol: every partition is revoked); the source stops
+    // emitting and commits while the group re-forms.
+    if (!closing && assigned.length > 0) void h.onRevoke(assigned);
+  });
+  consumer.on(consumer.events.CRASH, (e) => {
+    if (!e.payload.restart && !closing) {
+      h.onFatal(transportError("consumer crashed", e.payload.error, conn, { retryable: false }));
+    }
+  });
+
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...s.topics], fromBeginning: s.fromBeginning });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async ({ batch, heartbeat }) => {
+        const { topic, partition } = batch;
+        const high = Number(batch.highWatermark);
+        hw.set(`${topic}\u0000${partition}`, high);
+        h.onHighWatermark?.(topic, partition, high);
+        if (batch.messages.length === 0) return;
+        const messages: ConsumedMessage[] = batch.messages.map((m) => ({
+          topic,
+          partition,
+          offset: Number(m.offset),
+          key: m.key ?? null,
+          value: m.value ?? null,
+          headers: headersOf(m.headers),
+          timestamp: Number(m.timestamp),
+        }));
+        const taken = h.onMessages(messages);
+        if (taken === undefined) return;
+        // Held (maxInFlight reached): keep the group membership alive while the source drains.
+        let done = false;
+        void taken.then(() => {
+          done = true;
+        });
+        while (!done) {
+          await Promise.race([taken, new Promise((r) => setTimeout(r, s.heartbeatIntervalMs))]);
+          if (!done && !closing) await heartbeat();
+        }
+      },
+    });
+  } catch (e) {
+    await consumer.disconnect().catch(() => {});
+    throw transportError("consumer: could not start", e, conn);
+  }
+
+  return {
+    pause: (tps) => {
+      if (tps.length > 0) consumer.pause(groupByTopic(tps));
+    },
+    resume: (tps) => {
+      if (tps.length > 0) consumer.resume(groupByTopic(tps));
+    },
+    seek: (tp) => {
+      try {
+        consumer.seek({ topic: tp.topic, partition: tp.partition, offset: String(tp.offset) });
+      } catch {
+        // Not assigned any more: the next owner reads from the committed offset.
+      }
+    },
+    commit: async (offsets) => {
+      if (offsets.length === 0) return;
+      try {
+        await consumer.commitOffsets(
+          offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: String(o.offset) })),
+        );
+      } catch (e) {
+        throw transportError("offset commit failed", e, conn);
+      }
+    },
+    highWatermark: (tp) => hw.get(`${tp.topic}\u0000${tp.partition}`),
+    close: async () => {
+      closing = true;
+      await consumer.disconnect().catch(() => {});
+    },
+  };
+};
+
+const groupByTopic = (tps: ReadonlyArray<TopicPartition>): Array<{ topic: string; partitions: number[] }> => {
+  const m = new Map<string, number[]>();
+  for (const tp of tps) {
+    let list = m.get(tp.topic);
+    if (list === undefined) {
+      list = [];
+      m.set(tp.topic, list);
+    }
+    list.push(tp.partition);
+  }
+  return [...m].map(([topic, partitions]) => ({ topic, partitions }));
+};
+
+const createAdmin = async (kjs: KafkaJs, conn: KafkaConnectionOptions): Promise<AdminClient> => {
+  const admin = kafkaOf(kjs, conn).admin();
+  await admin.connect();
+  return {
+    createTopics: async (topics: ReadonlyArray<{ readonly name: string; readonly partitions: number }>) => {
+      try {
+        await admin.createTopics({
+          topics: topics.map((t) => ({ topic: t.name, numPartitions: t.partitions })),
+          waitForLeaders: true,
+        });
+      } catch (e) {
+        throw transportError("create topics", e, conn);
+      }
+    },
+    close: () => admin.disconnect(),
+  };
+};

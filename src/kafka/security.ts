@@ -1,0 +1,207 @@
+/**
+ * Connection security for `evflow/kafka`: TLS and SASL settings that pass through to both clients
+ * (node-rdkafka and KafkaJS), and the redaction that keeps credentials out of logs, errors and
+ * traces.
+ */
+import { InvalidOptionsError } from "../core/errors.ts";
+
+/** TLS settings. Strings are PEM text. */
+export interface KafkaTls {
+  /** CA certificate(s) to trust, PEM. Default: the system store. */
+  readonly ca?: string | ReadonlyArray<string>;
+  /** Client certificate for mutual TLS, PEM. Default none. */
+  readonly cert?: string;
+  /** Client private key for mutual TLS, PEM (a credential: redacted). Default none. */
+  readonly key?: string;
+  /** Passphrase of `key` (a credential: redacted). Default none. */
+  readonly passphrase?: string;
+  /** Verify the broker's certificate. Default `true`. */
+  readonly rejectUnauthorized?: boolean;
+  /** TLS server name (SNI) when it differs from the broker host. Default: the host. */
+  readonly servername?: string;
+}
+
+/** SASL with a user name and password: PLAIN or SCRAM. */
+export interface KafkaSaslPassword {
+  readonly mechanism: "plain" | "scram-sha-256" | "scram-sha-512";
+  readonly username: string;
+  /** A credential: never logged, never in errors or `JSON.stringify` of evflow's resolved options. */
+  readonly password: string;
+}
+
+/** SASL OAUTHBEARER: `token()` is called whenever a (new) token is needed. */
+export interface KafkaSaslOAuthBearer {
+  readonly mechanism: "oauthbearer";
+  /** Returns the bearer token and, optionally, its lifetime and principal. */
+  readonly token: () => Promise<{ readonly value: string; readonly lifetimeMs?: number; readonly principal?: string }>;
+}
+
+/** SASL settings. */
+export type KafkaSasl = KafkaSaslPassword | KafkaSaslOAuthBearer;
+
+/**
+ * Options naming the cluster and how to reach it, shared by `kafkaSource`, `kafkaSink` and
+ * `kafkaTransport`.
+ */
+export interface KafkaConnectionOptions {
+  /** Bootstrap servers: `"host:9092,host2:9092"` or a list. Required. */
+  readonly brokers: string | ReadonlyArray<string>;
+  /**
+   * Which client library: `"rdkafka"` (node-rdkafka, Node only), `"kafkajs"` (Bun, Deno, Node) or
+   * `"auto"` (rdkafka where it loads, else kafkajs). Default `"auto"`.
+   */
+  readonly client?: "auto" | "rdkafka" | "kafkajs";
+  /** Client id sent to the brokers. Default `"evflow"`. */
+  readonly clientId?: string;
+  /** TLS: `true` for the system CAs, or settings. Default off (plaintext). */
+  readonly ssl?: boolean | KafkaTls;
+  /** SASL authentication. Default none. */
+  readonly sasl?: KafkaSasl;
+  /** Time allowed to open a connection, ms. Default 10000. */
+  readonly connectionTimeoutMs?: number;
+  /** Time allowed for one request, ms. Default 30000. */
+  readonly requestTimeoutMs?: number;
+  /**
+   * Extra librdkafka properties (https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md),
+   * applied last, for the rdkafka client only. Default none.
+   */
+  readonly rdkafka?: Readonly<Record<string, string | number | boolean>>;
+  /** Extra KafkaJS client settings (`new Kafka({...})`), applied last, for the kafkajs client only. Default none. */
+  readonly kafkajs?: Readonly<Record<string, unknown>>;
+}
+
+/** The text that replaces a credential. */
+export const REDACTED = "[redacted]";
+
+/** Property names whose values are credentials, wherever they appear (also librdkafka keys). */
+const SECRET_NAME =
+  /pass(word|phrase)?|secret|token|(^|[._-])key(\.pem|\.password|_pem)?$|credential|sasl\.oauthbearer\.config/i;
+
+/** True when a property of this name holds a credential. */
+export const isSecretName = (name: string): boolean => SECRET_NAME.test(name);
+
+/**
+ * A deep copy of `value` with every credential replaced by `"[redacted]"`: SASL passwords, TLS
+ * keys and passphrases, tokens, and librdkafka properties such as `sasl.password`. Functions are
+ * shown as `"[function]"`. Use it before logging options.
+ *
+ * @example
+ * ```ts
+ * import { redactOptions } from "evflow/kafka";
+ * console.log(JSON.stringify(redactOptions({ brokers: "b:9092", sasl: { mechanism: "plain", username: "u", password: "p" } })));
+ * // {"brokers":"b:9092","sasl":{"mechanism":"plain","username":"u","password":"[redacted]"}}
+ * ```
+ */
+export const redactOptions = <T>(value: T): T => redact(value, new WeakSet()) as T;
+
+const redact = (value: unknown, seen: WeakSet<object>): unknown => {
+  if (typeof value === "function") return "[function]";
+  if (value === null || typeof value !== "object") return value;
+  if (value instanceof Uint8Array) return `[${value.length} bytes]`;
+  if (seen.has(value)) return "[circular]";
+  seen.add(value);
+  if (Array.isArray(value)) return value.map((v) => redact(v, seen));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = isSecretName(k) && v !== undefined && v !== null && typeof v !== "boolean" ? REDACTED : redact(v, seen);
+  }
+  return out;
+};
+
+/** Removes every credential in `options` from `text` (driver messages sometimes echo configuration). */
+export const scrubSecrets = (text: string, options: KafkaConnectionOptions): string => {
+  let out = text;
+  for (const s of secretsOf(options)) if (s.length >= 3) out = out.split(s).join(REDACTED);
+  return out;
+};
+
+const secretsOf = (o: KafkaConnectionOptions): string[] => {
+  const out: string[] = [];
+  if (o.sasl && "password" in o.sasl) out.push(o.sasl.password);
+  if (typeof o.ssl === "object") {
+    if (o.ssl.key) out.push(o.ssl.key);
+    if (o.ssl.passphrase) out.push(o.ssl.passphrase);
+  }
+  for (const [k, v] of Object.entries(o.rdkafka ?? {})) if (isSecretName(k) && typeof v === "string") out.push(v);
+  return out;
+};
+
+/** Validates the security options synchronously; throws {@link InvalidOptionsError}. */
+export const validateSecurity = (o: KafkaConnectionOptions): void => {
+  if (o.ssl !== undefined && typeof o.ssl !== "boolean" && (typeof o.ssl !== "object" || o.ssl === null)) {
+    throw new InvalidOptionsError(`option "ssl" must be a boolean or TLS settings`, { option: "ssl" });
+  }
+  const sasl = o.sasl;
+  if (sasl === undefined) return;
+  const mechanisms = ["plain", "scram-sha-256", "scram-sha-512", "oauthbearer"];
+  if (typeof sasl !== "object" || sasl === null || !mechanisms.includes(sasl.mechanism)) {
+    throw new InvalidOptionsError(`option "sasl.mechanism" must be one of ${mechanisms.join(", ")}`, {
+      option: "sasl.mechanism",
+    });
+  }
+  if (sasl.mechanism === "oauthbearer") {
+    if (typeof sasl.token !== "function") {
+      throw new InvalidOptionsError(`option "sasl.token" must be a function returning a token`, {
+        option: "sasl.token",
+      });
+    }
+    return;
+  }
+  if (typeof sasl.username !== "string" || sasl.username === "") {
+    throw new InvalidOptionsError(`option "sasl.username" must be a non-empty string`, { option: "sasl.username" });
+  }
+  if (typeof sasl.password !== "string") {
+    // Never echo the value: it may be a credential of the wrong type.
+    throw new InvalidOptionsError(`option "sasl.password" must be a string`, { option: "sasl.password" });
+  }
+};
+
+/** librdkafka properties for the security options. */
+export const rdkafkaSecurity = (o: KafkaConnectionOptions): Record<string, string | boolean | number> => {
+  const tls = o.ssl === true ? {} : o.ssl === false || o.ssl === undefined ? undefined : o.ssl;
+  const sasl = o.sasl;
+  const protocol = tls ? (sasl ? "sasl_ssl" : "ssl") : sasl ? "sasl_plaintext" : "plaintext";
+  const conf: Record<string, string | boolean | number> = { "security.protocol": protocol };
+  if (tls) {
+    if (tls.ca !== undefined) conf["ssl.ca.pem"] = typeof tls.ca === "string" ? tls.ca : tls.ca.join("\n");
+    if (tls.cert !== undefined) conf["ssl.certificate.pem"] = tls.cert;
+    if (tls.key !== undefined) conf["ssl.key.pem"] = tls.key;
+    if (tls.passphrase !== undefined) conf["ssl.key.password"] = tls.passphrase;
+    if (tls.rejectUnauthorized === false) {
+      conf["enable.ssl.certificate.verification"] = false;
+      conf["ssl.endpoint.identification.algorithm"] = "none";
+    }
+  }
+  if (sasl) {
+    conf["sasl.mechanisms"] = sasl.mechanism.toUpperCase();
+    if (sasl.mechanism !== "oauthbearer") {
+      conf["sasl.username"] = sasl.username;
+      conf["sasl.password"] = sasl.password;
+    }
+  }
+  return conf;
+};
+
+/** KafkaJS `ssl` and `sasl` settings for the security options. */
+export const kafkajsSecurity = (o: KafkaConnectionOptions): { ssl?: unknown; sasl?: unknown } => {
+  const out: { ssl?: unknown; sasl?: unknown } = {};
+  if (o.ssl === true) out.ssl = true;
+  else if (typeof o.ssl === "object") {
+    const t = o.ssl;
+    out.ssl = {
+      ...(t.ca !== undefined ? { ca: typeof t.ca === "string" ? [t.ca] : [...t.ca] } : {}),
+      ...(t.cert !== undefined ? { cert: t.cert } : {}),
+      ...(t.key !== undefined ? { key: t.key } : {}),
+      ...(t.passphrase !== undefined ? { passphrase: t.passphrase } : {}),
+      ...(t.rejectUnauthorized !== undefined ? { rejectUnauthorized: t.rejectUnauthorized } : {}),
+      ...(t.servername !== undefined ? { servername: t.servername } : {}),
+    };
+  }
+  const sasl = o.sasl;
+  if (sasl?.mechanism === "oauthbearer") {
+    out.sasl = { mechanism: "oauthbearer", oauthBearerProvider: async () => ({ value: (await sasl.token()).value }) };
+  } else if (sasl) {
+    out.sasl = { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password };
+  }
+  return out;
+};

@@ -1,0 +1,555 @@
+import { asyncScheduler, Observable, type SchedulerLike, type Subscriber, type Subscription } from "rxjs";
+import { createDelivery, type Delivery, type Origin, type RawRecord } from "../core/delivery.ts";
+import { InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
+import { ChannelName, channel, emit } from "../observability/channels.ts";
+import {
+  type ConsumedMessage,
+  type ConsumerClient,
+  type ConsumerHandlers,
+  type TopicPartition,
+  type TopicPartitionOffset,
+  validateConnection,
+} from "./client.ts";
+import { loadClient } from "./load-client.ts";
+import { type OffsetEntry, PartitionOffsets } from "./offsets.ts";
+import type { KafkaConnectionOptions } from "./security.ts";
+
+/** Options of {@link kafkaSource}. Connection fields (`brokers`, `client`, `ssl`, `sasl`, ...) as in {@link KafkaConnectionOptions}. */
+export interface KafkaSourceOptions extends KafkaConnectionOptions {
+  /** Consumer group id. Required. */
+  readonly groupId: string;
+  /** Topics to subscribe to. Required (at least one). */
+  readonly topics: string | ReadonlyArray<string>;
+  /** Start from the earliest offset when the group has no committed offset (else the latest). Default `true`. */
+  readonly fromBeginning?: boolean;
+  /** At most this many emitted, unsettled deliveries; the partitions pause at the bound and resume as slots free. Default 1024. */
+  readonly maxInFlight?: number;
+  /** Commit the settled frontier at least this often, ms (when something was settled). Default 1000. */
+  readonly commitInterval?: number;
+  /** ...and as soon as this many records were acked since the last commit. Default 10000. */
+  readonly commitEvery?: number;
+  /** On revocation, wait at most this long for in-flight deliveries of the revoked partitions before committing and releasing them, ms. Default 10000. */
+  readonly revokeTimeoutMs?: number;
+  /** Group session timeout, ms. Default 10000. */
+  readonly sessionTimeoutMs?: number;
+  /** Group heartbeat interval, ms. Default 1000. */
+  readonly heartbeatIntervalMs?: number;
+  /** Time members get to rejoin during a rebalance, ms. Default 30000. */
+  readonly rebalanceTimeoutMs?: number;
+  /** Longest time a fetch waits on the broker for new records, ms. Default 500. */
+  readonly maxWaitMs?: number;
+  /** Scheduler of the commit timer. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
+}
+
+interface Resolved {
+  readonly conn: KafkaConnectionOptions;
+  readonly groupId: string;
+  readonly topics: ReadonlyArray<string>;
+  readonly fromBeginning: boolean;
+  readonly maxInFlight: number;
+  readonly commitInterval: number;
+  readonly commitEvery: number;
+  readonly revokeTimeoutMs: number;
+  readonly sessionTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly rebalanceTimeoutMs: number;
+  readonly maxWaitMs: number;
+  readonly scheduler: SchedulerLike;
+}
+
+const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+
+const resolveOptions = (o: KafkaSourceOptions): Resolved => {
+  validateConnection(o);
+  if (typeof o.groupId !== "string" || o.groupId === "") {
+    throw new InvalidOptionsError(`option "groupId" must be a non-empty string`, { option: "groupId" });
+  }
+  const topics = typeof o.topics === "string" ? [o.topics] : o.topics;
+  if (!Array.isArray(topics) || topics.length === 0) {
+    throw new InvalidOptionsError(`option "topics" must name at least one topic`, { option: "topics" });
+  }
+  for (const t of topics) {
+    if (typeof t !== "string" || !TOPIC.test(t)) {
+      throw new InvalidOptionsError(`option "topics": ${JSON.stringify(t)} is not a valid topic name`, {
+        option: "topics",
+      });
+    }
+  }
+  if (o.fromBeginning !== undefined && typeof o.fromBeginning !== "boolean") {
+    throw new InvalidOptionsError(`option "fromBeginning" must be a boolean`, { option: "fromBeginning" });
+  }
+  const sessionTimeoutMs = requireInt("sessionTimeoutMs", o.sessionTimeoutMs ?? 10_000, 1);
+  const heartbeatIntervalMs = requireInt("heartbeatIntervalMs", o.heartbeatIntervalMs ?? 1_000, 1);
+  if (heartbeatIntervalMs >= sessionTimeoutMs) {
+    throw new InvalidOptionsError(`option "heartbeatIntervalMs" must be below "sessionTimeoutMs"`, {
+      option: "heartbeatIntervalMs",
+    });
+  }
+  return {
+    conn: o,
+    groupId: o.groupId,
+    topics: [...new Set(topics)],
+    fromBeginning: o.fromBeginning ?? true,
+    maxInFlight: requireInt("maxInFlight", o.maxInFlight ?? 1024, 1),
+    commitInterval: requireInt("commitInterval", o.commitInterval ?? 1_000, 1),
+    commitEvery: requireInt("commitEvery", o.commitEvery ?? 10_000, 1),
+    revokeTimeoutMs: requireInt("revokeTimeoutMs", o.revokeTimeoutMs ?? 10_000, 0),
+    sessionTimeoutMs,
+    heartbeatIntervalMs,
+    rebalanceTimeoutMs: requireInt("rebalanceTimeoutMs", o.rebalanceTimeoutMs ?? 30_000, 1),
+    maxWaitMs: requireInt("maxWaitMs", o.maxWaitMs ?? 500, 1),
+    scheduler: o.scheduler ?? asyncScheduler,
+  };
+};
+
+const textDecoder = new TextDecoder();
+
+interface PartState {
+  readonly tp: TopicPartition;
+  readonly key: string;
+  readonly offsets: PartitionOffsets;
+  revoking: boolean;
+  /** Resolves a revocation waiting for this partition's in-flight deliveries. */
+  onIdle: (() => void) | undefined;
+}
+
+const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+/**
+ * One emitted record, as one object: its origin (the key is decoded to text only when read; `key`
+ * reads `undefined` for a record without one), its entry in the partition's frontier, and its
+ * settle handlers. Fewer allocations per record on the hot path.
+ */
+class Tracked implements OffsetEntry {
+  state: 0 | 1 | 2 = 0;
+  #keyBytes: Uint8Array | null;
+  #key: string | undefined;
+  // ES private: spreading or serialising the origin shows only the record's coordinates.
+  readonly #run: SourceRun;
+  readonly #s: PartState;
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: number,
+    keyBytes: Uint8Array | null,
+    run: SourceRun,
+    s: PartState,
+  ) {
+    this.#keyBytes = keyBytes;
+    this.#run = run;
+    this.#s = s;
+  }
+  get key(): string | undefined {
+    if (this.#key === undefined && this.#keyBytes !== null) {
+      this.#key = textDecoder.decode(this.#keyBytes);
+      this.#keyBytes = null;
+    }
+    return this.#key;
+  }
+  ack(): void {
+    this.#run.settled(this.#s, this, true);
+  }
+  nack(): void {
+    this.#run.settled(this.#s, this, false);
+  }
+  toJSON(): Origin {
+    const k = this.key;
+    return k === undefined
+      ? { topic: this.topic, partition: this.partition, offset: this.offset }
+      : { topic: this.topic, partition: this.partition, offset: this.offset, key: k };
+  }
+}
+
+/** Hooks the Kafka transport uses to stop and await a source. @internal */
+export interface SourceRegistry {
+  add(run: SourceRun): void;
+  delete(run: SourceRun): void;
+}
+
+/** One subscription of a {@link kafkaSource}: a consumer, its partitions' frontiers and its in-flight deliveries. @internal */
+export class SourceRun {
+  readonly #o: Resolved;
+  readonly #sub: Subscriber<Delivery<RawRecord>>;
+  readonly #registry: SourceRegistry | undefined;
+  #consumer: ConsumerClient | undefined;
+  readonly #parts = new Map<string, PartState>();
+  /** The partition of the previous record (records come in runs of one partition). */
+  #last: PartState | undefined;
+  #assigned: TopicPartition[] = [];
+  #queue: ConsumedMessage[] = [];
+  #head = 0;
+  #pumping = false;
+  #drainWaiters: Array<() => void> = [];
+  #inFlight = 0;
+  #paused = false;
+  #closed = false;
+  #sinceCommit = 0;
+  #commitTimer: Subscription | undefined;
+  #committing: Promise<void> | undefined;
+  #commitAgain = false;
+  /** Resolves once the consumer has committed, left the group and disconnected. */
+  closed: Promise<void> | undefined;
+
+  constructor(o: Resolved, sub: Subscriber<Delivery<RawRecord>>, registry: SourceRegistry | undefined) {
+    this.#o = o;
+    this.#sub = sub;
+    this.#registry = registry;
+  }
+
+  start(): void {
+    this.#registry?.add(this);
+    const handlers: ConsumerHandlers = {
+      onAssign: (tps) => this.#onAssign(tps),
+      onRevoke: (tps) => this.#onRevoke(tps),
+      onMessages: (ms) => this.#onMessages(ms),
+      onHighWatermark: (topic, partition, hw) => this.#onHighWatermark(topic, partition, hw),
+      onFatal: (e) => this.#fail(e),
+    };
+    loadClient(this.#o.conn.client ?? "auto")
+      .then((factory) =>
+        factory.consumer(
+          this.#o.conn,
+          {
+            groupId: this.#o.groupId,
+            topics: this.#o.topics,
+            fromBeginning: this.#o.fromBeginning,
+            sessionTimeoutMs: this.#o.sessionTimeoutMs,
+            heartbeatIntervalMs: this.#o.heartbeatIntervalMs,
+            rebalanceTimeoutMs: this.#o.rebalanceTimeoutMs,
+            maxWaitMs: this.#o.maxWaitMs,
+          },
+          handlers,
+        ),
+      )
+      .then(
+        (consumer) => {
+          this.#consumer = consumer;
+          if (this.#closed) void this.#shutdown();
+        },
+        (e: unknown) => this.#fail(e instanceof TransportError ? e : new TransportError(String(e), { cause: e })),
+      );
+  }
+
+  /** Unsubscribed: stop emitting, commit the frontier, leave the group. */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#dropQueue(() => true);
+      this.#commitTimer?.unsubscribe();
+      this.#commitTimer = undefined;
+      for (const s of this.#parts.values()) s.onIdle?.();
+      this.closed = this.#consumer ? this.#shutdown() : Promise.resolve();
+    }
+    return this.closed!;
+  }
+
+  /** Completes the stream (transport closing) and closes. */
+  stop(): Promise<void> {
+    const p = this.close();
+    this.#sub.complete();
+    return p;
+  }
+
+  #fail(e: TransportError): void {
+    if (this.#closed) return;
+    void this.close();
+    this.#sub.error(e);
+  }
+
+  async #shutdown(): Promise<void> {
+    const consumer = this.#consumer!;
+    try {
+      await this.#committing?.catch(() => {});
+      await this.#commitNow().catch(() => {});
+    } finally {
+      for (const s of this.#parts.values()) s.offsets.release();
+      this.#parts.clear();
+      this.#last = undefined;
+      await consumer.close().catch(() => {});
+      this.#registry?.delete(this);
+    }
+  }
+
+  #state(topic: string, partition: number): PartState {
+    const last = this.#last;
+    if (last !== undefined && last.tp.partition === partition && last.tp.topic === topic) {
+      return last;
+    }
+    const key = tpKey(topic, partition);
+    let s = this.#parts.get(key);
+    if (s === undefined) {
+      s = { tp: { topic, partition }, key, offsets: new PartitionOffsets(), revoking: false, onIdle: undefined };
+      this.#parts.set(key, s);
+    }
+    this.#last = s;
+    return s;
+  }
+
+  #onMessages(ms: ReadonlyArray<ConsumedMessage>): Promise<void> | undefined {
+    if (this.#closed) return undefined;
+    let i = 0;
+    if (this.#head >= this.#queue.length && !this.#pumping) {
+      // Fast path, nothing queued: emit straight from the batch while there is room.
+      const max = this.#o.maxInFlight;
+      this.#pumping = true;
+      try {
+        while (i < ms.length && this.#inFlight < max && !this.#closed) this.#emit(ms[i++]!);
+      } finally {
+        this.#pumping = false;
+      }
+      if (i === ms.length) {
+        if (this.#paused && this.#inFlight <= max >> 1) this.#pump();
+        return undefined;
+      }
+    }
+    for (; i < ms.length; i++) this.#queue.push(ms[i]!);
+    this.#pump();
+    if (this.#head >= this.#queue.length || this.#closed) return undefined;
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    const max = this.#o.maxInFlight;
+    try {
+      while (this.#head < this.#queue.length && this.#inFlight < max && !this.#closed) {
+        this.#emit(this.#queue[this.#head++]!);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+    if (this.#head >= this.#queue.length) {
+      if (this.#head > 0) {
+        this.#queue = [];
+        this.#head = 0;
+      }
+      if (this.#drainWaiters.length > 0) for (const w of this.#drainWaiters.splice(0)) w();
+      // Resume below half the bound: resuming at every freed slot would refetch at every slot.
+      if (this.#paused && this.#inFlight <= max >> 1) {
+        this.#paused = false;
+        this.#consumer?.resume(this.#assigned);
+      }
+    } else if (!this.#paused && !this.#closed) {
+      this.#paused = true;
+      this.#consumer?.pause(this.#assigned);
+    }
+  }
+
+  #emit(m: ConsumedMessage): void {
+    const s = this.#state(m.topic, m.partition);
+    if (s.revoking || !s.offsets.accepts(m.offset)) return;
+    const t = s.offsets.track(m.offset, new Tracked(m.topic, m.partition, m.offset, m.key, this, s));
+    this.#inFlight++;
+    // The consumed message is a RawRecord already (plus its coordinates): no copy.
+    const raw: RawRecord = m;
+    this.#sub.next(createDelivery(raw, t as Origin, t));
+  }
+
+  /** @internal Called once per delivery by its {@link Tracked}. */
+  settled(s: PartState, entry: OffsetEntry, ok: boolean): void {
+    this.#inFlight--;
+    if (ok) {
+      if (s.offsets.ack(entry) && !this.#closed) {
+        this.#sinceCommit++;
+        this.#scheduleCommit();
+      }
+    } else {
+      const seekTo = s.offsets.nack(entry);
+      if (seekTo !== undefined && !this.#closed && !s.revoking) {
+        this.#consumer?.seek({ topic: s.tp.topic, partition: s.tp.partition, offset: seekTo });
+      }
+    }
+    if (s.onIdle !== undefined && s.offsets.pending === 0) s.onIdle();
+    if (!this.#closed && (this.#head < this.#queue.length || this.#paused)) this.#pump();
+  }
+
+  #scheduleCommit(): void {
+    if (this.#sinceCommit >= this.#o.commitEvery) {
+      void this.#commitNow().catch(() => {});
+      return;
+    }
+    this.#commitTimer ??= this.#o.scheduler.schedule(() => {
+      this.#commitTimer = undefined;
+      void this.#commitNow().catch(() => {});
+    }, this.#o.commitInterval);
+  }
+
+  /** Commits every partition whose frontier moved; one commit request at a time. */
+  #commitNow(): Promise<void> {
+    if (this.#committing) {
+      this.#commitAgain = true;
+      return this.#committing;
+    }
+    const consumer = this.#consumer;
+    if (consumer === undefined) return Promise.resolve();
+    this.#commitTimer?.unsubscribe();
+    this.#commitTimer = undefined;
+    this.#sinceCommit = 0;
+    const list: TopicPartitionOffset[] = [];
+    const states: PartState[] = [];
+    for (const s of this.#parts.values()) {
+      const offset = s.offsets.committable();
+      if (offset !== undefined) {
+        list.push({ topic: s.tp.topic, partition: s.tp.partition, offset });
+        states.push(s);
+      }
+    }
+    if (list.length === 0) return Promise.resolve();
+    const run = consumer.commit(list).then(
+      () => {
+        for (let i = 0; i < list.length; i++) states[i]!.offsets.markCommitted(list[i]!.offset);
+        if (channel(ChannelName.lag).hasSubscribers) this.#emitLag(consumer, list);
+      },
+      (e: unknown) => {
+        // Commit failures are transient (rebalance, coordinator moved): the next commit carries the frontier.
+        if (!this.#closed) this.#scheduleCommit();
+        throw e;
+      },
+    );
+    this.#committing = run.finally(() => {
+      this.#committing = undefined;
+      if (this.#commitAgain) {
+        this.#commitAgain = false;
+        void this.#commitNow().catch(() => {});
+      }
+    });
+    return this.#committing;
+  }
+
+  #emitLag(consumer: ConsumerClient, list: ReadonlyArray<TopicPartitionOffset>): void {
+    for (const c of list) {
+      const hw = consumer.highWatermark?.(c);
+      if (hw !== undefined)
+        emit(ChannelName.lag, { topic: c.topic, partition: c.partition, lag: Math.max(0, hw - c.offset) });
+    }
+  }
+
+  #onHighWatermark(topic: string, partition: number, hw: number): void {
+    if (!channel(ChannelName.lag).hasSubscribers) return;
+    const s = this.#parts.get(tpKey(topic, partition));
+    const position = s?.offsets.position;
+    if (position !== undefined) emit(ChannelName.lag, { topic, partition, lag: Math.max(0, hw - position) });
+  }
+
+  #onAssign(tps: ReadonlyArray<TopicPartition>): void {
+    this.#assigned = [...tps];
+    const keep = new Set(tps.map((tp) => tpKey(tp.topic, tp.partition)));
+    for (const [key, s] of this.#parts) {
+      if (keep.has(key)) {
+        // Kept through the rebalance (KafkaJS rejoins eagerly): go on where we were.
+        s.revoking = false;
+        s.onIdle = undefined;
+      } else if (!s.revoking) {
+        s.offsets.release();
+        this.#parts.delete(key);
+        if (this.#last === s) this.#last = undefined;
+      }
+    }
+    if (this.#paused && !this.#closed) this.#consumer?.pause(this.#assigned);
+  }
+
+  /** Stop emitting for `tps`, wait (bounded) for their in-flight deliveries, commit, release. */
+  async #onRevoke(tps: ReadonlyArray<TopicPartition>): Promise<void> {
+    if (this.#closed) return;
+    const revoked = new Set(tps.map((tp) => tpKey(tp.topic, tp.partition)));
+    const states: PartState[] = [];
+    for (const key of revoked) {
+      const s = this.#parts.get(key);
+      if (s) {
+        s.revoking = true;
+        states.push(s);
+      }
+    }
+    this.#dropQueue((m) => revoked.has(tpKey(m.topic, m.partition)));
+    const busy = states.filter((s) => s.offsets.pending > 0);
+    if (busy.length > 0 && this.#o.revokeTimeoutMs > 0) {
+      await new Promise<void>((resolve) => {
+        let left = busy.length;
+        const timer = setTimeout(finish, this.#o.revokeTimeoutMs);
+        function finish(): void {
+          clearTimeout(timer);
+          for (const s of busy) s.onIdle = undefined;
+          resolve();
+        }
+        for (const s of busy) {
+          s.onIdle = () => {
+            s.onIdle = undefined;
+            if (--left === 0) finish();
+          };
+        }
+      });
+    }
+    await this.#committing?.catch(() => {});
+    await this.#commitNow().catch(() => {});
+    for (const s of states) {
+      if (s.revoking && this.#parts.get(s.key) === s) {
+        s.offsets.release();
+        this.#parts.delete(s.key);
+        if (this.#last === s) this.#last = undefined;
+      }
+    }
+    this.#assigned = this.#assigned.filter((tp) => !revoked.has(tpKey(tp.topic, tp.partition)));
+  }
+
+  #dropQueue(drop: (m: ConsumedMessage) => boolean): void {
+    if (this.#head < this.#queue.length) {
+      const rest = this.#queue.slice(this.#head).filter((m) => !drop(m));
+      this.#queue = rest;
+      this.#head = 0;
+    }
+    if (this.#head >= this.#queue.length && this.#drainWaiters.length > 0) {
+      for (const w of this.#drainWaiters.splice(0)) w();
+    }
+  }
+}
+
+/** Resolves the options and returns the observable; `registry` lets the transport stop and await it. @internal */
+export const openKafkaSource = (
+  options: KafkaSourceOptions,
+  registry?: SourceRegistry,
+): Observable<Delivery<RawRecord>> => {
+  const o = resolveOptions(options);
+  return new Observable<Delivery<RawRecord>>((sub) => {
+    const run = new SourceRun(o, sub, registry);
+    run.start();
+    return () => {
+      void run.close();
+    };
+  });
+};
+
+/**
+ * Consumes Kafka topics as a consumer-group member: an Observable of `Delivery<RawRecord>` (pipe
+ * `decode(registry)` after it). Each delivery is in flight until settled; offsets are committed
+ * manually at the highest contiguous acked offset per partition (settlement may come in any
+ * order), every `commitInterval` ms or `commitEvery` acks, on revocation and on close. `nack`
+ * re-reads the partition from that offset (later offsets are redelivered too, never skipped).
+ * At `maxInFlight` unsettled deliveries the partitions pause; they resume as slots free. On a
+ * rebalance the revoked partitions stop emitting, get up to `revokeTimeoutMs` to settle, are
+ * committed and released. Unsubscribing commits and leaves the group. Connection and group
+ * failures that the client cannot recover from error the stream with a `TransportError`.
+ *
+ * ```
+ * fetched:  r0 r1 r2 r3 ...
+ * emitted:  d0 d1 d2 ----------(paused: maxInFlight = 3)-- d3 ...
+ * settled:  ------ d1.ack ---- d0.ack ---- d2.ack --------------
+ * commits:  ------------------ 2 --------- 3 -------------------  (next offset to read)
+ * ```
+ *
+ * The client library loads lazily on subscribe (`client: "auto"` picks node-rdkafka on Node,
+ * KafkaJS elsewhere). Invalid options throw `InvalidOptionsError` at once.
+ *
+ * @param options see {@link KafkaSourceOptions}; `brokers`, `groupId` and `topics` are required
+ *
+ * @example
+ * ```ts
+ * import { decode, settle } from "evflow";
+ * import { kafkaSource } from "evflow/kafka";
+ * kafkaSource({ brokers: "localhost:9092", groupId: "orders", topics: ["app-events"], maxInFlight: 512 })
+ *   .pipe(decode(registry), settle())
+ *   .subscribe();
+ * ```
+ */
+export const kafkaSource = (options: KafkaSourceOptions): Observable<Delivery<RawRecord>> => openKafkaSource(options);

@@ -1,0 +1,112 @@
+import type { Observable } from "rxjs";
+import type { ConsumeOptions, Transport } from "../bus/transport.ts";
+import type { Delivery, RawRecord } from "../core/delivery.ts";
+import { ClosedError, requireInt, TransportError } from "../core/errors.ts";
+import { type ProducerClient, validateConnection } from "./client.ts";
+import { loadClient } from "./load-client.ts";
+import type { KafkaConnectionOptions } from "./security.ts";
+import { type KafkaSourceOptions, openKafkaSource, type SourceRun } from "./source.ts";
+
+/** Options of {@link kafkaTransport}. Connection fields (`brokers`, `client`, `ssl`, `sasl`, ...) as in {@link KafkaConnectionOptions}. */
+export interface KafkaTransportOptions extends KafkaConnectionOptions {
+  /**
+   * Consumer settings applied to every `consume` (its own `groupId`, `topics`, `fromBeginning` and
+   * `maxInFlight` win). Default: the {@link kafkaSource} defaults.
+   */
+  readonly consumer?: Omit<KafkaSourceOptions, keyof KafkaConnectionOptions | "groupId" | "topics">;
+  /** Producer linger, ms. Default 5. */
+  readonly lingerMs?: number;
+  /** Time a record may take to be confirmed, ms. Default 120000. */
+  readonly deliveryTimeoutMs?: number;
+}
+
+/**
+ * A Kafka {@link Transport} for `createEventBus`: `send` produces with the idempotent producer
+ * (acks=all) and resolves once the brokers confirmed every record; `consume` is a
+ * {@link kafkaSource} (consumer group, manual commits of the settled frontier). One producer is
+ * shared by every `send`; `close` completes the open consumers, commits, leaves their groups and
+ * disconnects.
+ *
+ * @param options see {@link KafkaTransportOptions}; `brokers` is required
+ *
+ * @example
+ * ```ts
+ * import { createEventBus } from "evflow";
+ * import { kafkaTransport } from "evflow/kafka";
+ * const bus = createEventBus({ service: "order-service", transport: kafkaTransport({ brokers: "localhost:9092" }) });
+ * ```
+ */
+export const kafkaTransport = (options: KafkaTransportOptions): Transport => {
+  validateConnection(options);
+  const settings = {
+    idempotent: true,
+    lingerMs: requireInt("lingerMs", options.lingerMs ?? 5, 0),
+    deliveryTimeoutMs: requireInt("deliveryTimeoutMs", options.deliveryTimeoutMs ?? 120_000, 1),
+    compression: "none",
+  } as const;
+  const runs = new Set<SourceRun>();
+  const registry = { add: (r: SourceRun) => runs.add(r), delete: (r: SourceRun) => runs.delete(r) };
+  let producer: Promise<ProducerClient> | undefined;
+  let closed: Promise<void> | undefined;
+
+  const producerOf = (): Promise<ProducerClient> => {
+    producer ??= loadClient(options.client ?? "auto").then((f) => f.producer(options, settings));
+    producer.catch(() => {
+      producer = undefined;
+    });
+    return producer;
+  };
+
+  return {
+    name: "kafka",
+    send: async (topic, records) => {
+      if (closed) throw new ClosedError("kafka transport is closed", { context: { topic } });
+      if (records.length === 0) return;
+      const p = await producerOf();
+      const results = await p.send(records.map((r) => ({ topic, key: r.key, value: r.value, headers: r.headers })));
+      const failed = results.find((r) => r !== undefined);
+      if (failed) {
+        throw failed instanceof TransportError
+          ? failed
+          : new TransportError(`send to ${topic} failed: ${failed.message}`, { cause: failed, context: { topic } });
+      }
+    },
+    consume: (c: ConsumeOptions): Observable<Delivery<RawRecord>> => {
+      if (closed) throw new ClosedError("kafka transport is closed");
+      return openKafkaSource(
+        {
+          ...options,
+          ...options.consumer,
+          groupId: c.groupId,
+          topics: c.topics,
+          fromBeginning: c.fromBeginning ?? true,
+          ...(c.maxInFlight !== undefined ? { maxInFlight: c.maxInFlight } : {}),
+        },
+        registry,
+      );
+    },
+    createTopics: async (topics) => {
+      const admin = await (await loadClient(options.client ?? "auto")).admin(options);
+      try {
+        await admin.createTopics(topics.map((t) => ({ name: t.name, partitions: t.partitions ?? 1 })));
+      } finally {
+        await admin.close().catch(() => {});
+      }
+    },
+    close: () => {
+      closed ??= (async () => {
+        await Promise.all([...runs].map((r) => r.stop()));
+        const p = producer;
+        producer = undefined;
+        if (p) {
+          const client = await p.catch(() => undefined);
+          if (client) {
+            await client.flush(30_000).catch(() => {});
+            await client.close();
+          }
+        }
+      })();
+      return closed;
+    },
+  };
+};

@@ -1,0 +1,34 @@
+// The transport conformance suite against kafkaTransport on Node (built dist/), for node-rdkafka
+// and KafkaJS, on the mock cluster (or KAFKA_BROKERS when set).
+import { after, before, describe, it } from "node:test";
+import { kafkaTransport } from "../dist/kafka/index.js";
+import { runTransportSuite, startMockKafka } from "../dist/testing/index.js";
+
+const real = process.env.KAFKA_BROKERS;
+let mock;
+before(
+  async () => {
+    if (!real) mock = await startMockKafka({ brokers: 1 });
+  },
+  { timeout: 180_000 },
+);
+after(() => mock?.stop());
+
+for (const client of ["rdkafka", "kafkajs"]) {
+  const make = () => {
+    const t = kafkaTransport({
+      brokers: real ?? mock.bootstrap,
+      client,
+      consumer: { sessionTimeoutMs: 3000, heartbeatIntervalMs: 300, maxWaitMs: 100, commitInterval: 100 },
+    });
+    // KafkaJS's admin.createTopics does not work against the mock: create topics through its API.
+    return mock
+      ? { ...t, createTopics: (ts) => Promise.all(ts.map((x) => mock.createTopic(x.name, x.partitions ?? 1))) }
+      : t;
+  };
+  runTransportSuite(`kafka (${client})`, make, {
+    describe,
+    it: (name, fn) => it(name, { timeout: 60_000 }, fn),
+    timeoutMs: 30_000,
+  });
+}

@@ -1,0 +1,15 @@
+// evflow/kafka's behaviour suite on Node, against the built dist/ (npm run build first), for both
+// clients: node-rdkafka and KafkaJS. The same suite runs under bun test with the sources.
+import { after, before, describe, it } from "node:test";
+import * as core from "../dist/index.js";
+import * as lib from "../dist/kafka/index.js";
+import * as testing from "../dist/testing/index.js";
+import { kafkaSuite } from "../test/integration/kafka-suite.mjs";
+
+const t = {
+  describe,
+  it: (name, fn, timeout) => it(name, { timeout }, fn),
+  beforeAll: (fn) => before(fn, { timeout: 180_000 }),
+  afterAll: after,
+};
+for (const client of ["rdkafka", "kafkajs"]) kafkaSuite({ t, client, lib, testing, core });

@@ -1,0 +1,31 @@
+// The transport conformance suite against kafkaTransport with KafkaJS, on the mock cluster (or
+// KAFKA_BROKERS when set). Node runs it for both clients: test-node/kafka-conformance.test.mjs.
+import { afterAll, describe, it } from "bun:test";
+import type { Transport } from "../../src/bus/transport.ts";
+import { kafkaTransport } from "../../src/kafka/index.ts";
+import { startMockKafka } from "../../src/testing/mock-kafka.ts";
+import { runTransportSuite } from "../../src/testing/transport-suite.ts";
+
+const real = process.env.KAFKA_BROKERS;
+const mock = real ? undefined : await startMockKafka({ brokers: 1 });
+afterAll(() => mock?.stop());
+
+const make = (): Transport => {
+  const t = kafkaTransport({
+    brokers: real ?? mock!.bootstrap,
+    client: "kafkajs",
+    consumer: { sessionTimeoutMs: 3000, heartbeatIntervalMs: 300, maxWaitMs: 100, commitInterval: 100 },
+  });
+  // KafkaJS's admin.createTopics does not work against the mock: create topics through its API.
+  return mock
+    ? {
+        ...t,
+        createTopics: async (ts) =>
+          void (await Promise.all(ts.map((x) => mock.createTopic(x.name, x.partitions ?? 1)))),
+      }
+    : t;
+};
+
+// Group scenarios wait for joins and rebalances: give each test more than bun's default 5 s.
+const slowIt = (name: string, fn: () => Promise<void>) => it(name, fn, 60_000);
+runTransportSuite("kafka (kafkajs)", make, { describe, it: slowIt, timeoutMs: 30_000 });
