@@ -37,7 +37,9 @@ export type KafkaSinkError = EvflowError & { readonly input: unknown };
 /**
  * The operator {@link kafkaSink} returns: over deliveries (a {@link Sink}) or over plain values.
  */
-export type KafkaSinkOperator = <T extends Flow<Sinkable> | Sinkable>(source: Observable<T>) => Observable<T | FailedOf<T>>;
+export type KafkaSinkOperator = <T extends Flow<Sinkable> | Sinkable>(
+  source: Observable<T>,
+) => Observable<T | FailedOf<T>>;
 
 /** Deliveries may come back failed (a FailedDelivery carrying the write's TransportError); plain values never do. */
 type FailedOf<T> = T extends Flow<Sinkable> ? FailedDelivery : never;
