@@ -34,7 +34,7 @@ const runtimes = runtimeArg === "all" ? ["bun", "node", "deno"] : [runtimeArg];
 const files = readdirSync(path.join(root, "bench"))
   .filter((f) => f.endsWith(".bench.ts") || f.endsWith(".bench.mjs"))
   .filter((f) => !only || f.includes(only))
-  .filter((f) => !skip || !skip.split(",").some((s) => f.includes(s)))
+  .filter((f) => !skip?.split(",").some((s) => f.includes(s)))
   .sort();
 
 const outFile = path.join(mkdtempSync(path.join(os.tmpdir(), "evflow-bench-")), "results.jsonl");

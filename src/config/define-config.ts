@@ -76,7 +76,13 @@ export type ProfileName = "development" | "production";
 /** Named tuning presets, applied over the profile in order. */
 export type PresetName = "low-latency" | "high-throughput" | "low-memory";
 
-type DeepPartial<T> = { -readonly [K in keyof T]?: T[K] extends ReadonlyArray<unknown> ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+type DeepPartial<T> = {
+  -readonly [K in keyof T]?: T[K] extends ReadonlyArray<unknown>
+    ? T[K]
+    : T[K] extends object
+      ? DeepPartial<T[K]>
+      : T[K];
+};
 /** A partial configuration: what `defineConfig` and presets take. */
 export type ConfigOverrides = DeepPartial<Omit<EvflowConfig, "service" | "profile" | "presets">>;
 
@@ -211,7 +217,10 @@ export interface DefineConfigOptions {
 }
 
 const get = (o: unknown, path: ReadonlyArray<string>): unknown =>
-  path.reduce<unknown>((acc, k) => (acc !== null && typeof acc === "object" ? (acc as Record<string, unknown>)[k] : undefined), o);
+  path.reduce<unknown>(
+    (acc, k) => (acc !== null && typeof acc === "object" ? (acc as Record<string, unknown>)[k] : undefined),
+    o,
+  );
 
 const set = (o: Record<string, unknown>, path: ReadonlyArray<string>, v: unknown): void => {
   let cur = o;
@@ -253,7 +262,8 @@ const fromEnv = (kind: Kind, raw: string, key: string, from: string): unknown =>
 const check = (kind: Kind, v: unknown, key: string, from: string): void => {
   switch (kind.t) {
     case "int":
-      if (typeof v !== "number" || !Number.isInteger(v) || v < kind.min) throw bad(key, `an integer >= ${kind.min}`, v, from);
+      if (typeof v !== "number" || !Number.isInteger(v) || v < kind.min)
+        throw bad(key, `an integer >= ${kind.min}`, v, from);
       return;
     case "num":
       if (typeof v !== "number" || !Number.isFinite(v) || v < kind.min || (kind.max !== undefined && v > kind.max)) {
@@ -272,7 +282,8 @@ const check = (kind: Kind, v: unknown, key: string, from: string): void => {
       }
       return;
     case "enum":
-      if (typeof v !== "string" || !kind.values.includes(v)) throw bad(key, `one of ${kind.values.join(", ")}`, v, from);
+      if (typeof v !== "string" || !kind.values.includes(v))
+        throw bad(key, `one of ${kind.values.join(", ")}`, v, from);
   }
 };
 
@@ -297,7 +308,8 @@ export const defineConfig = (options: DefineConfigOptions): EvflowConfig => {
   const env = options.env ?? (typeof process !== "undefined" ? process.env : {});
   const service = env.EVFLOW_SERVICE ?? options.service;
   if (typeof service !== "string" || service.length === 0) throw bad("service", "a non-empty string", service, "");
-  const profileRaw = options.profile ?? env.EVFLOW_PROFILE ?? (env.NODE_ENV === "production" ? "production" : "development");
+  const profileRaw =
+    options.profile ?? env.EVFLOW_PROFILE ?? (env.NODE_ENV === "production" ? "production" : "development");
   if (!isProfile(profileRaw)) throw bad("profile", `one of ${Object.keys(profiles).join(", ")}`, profileRaw, "");
   const presetList =
     options.presets ??
@@ -306,7 +318,8 @@ export const defineConfig = (options: DefineConfigOptions): EvflowConfig => {
           .map((s) => s.trim())
           .filter(Boolean)
       : []);
-  for (const p of presetList) if (!isPreset(p)) throw bad("presets", `names from ${Object.keys(presets).join(", ")}`, p, "");
+  for (const p of presetList)
+    if (!isPreset(p)) throw bad("presets", `names from ${Object.keys(presets).join(", ")}`, p, "");
 
   const out = structuredClone(development) as unknown as Record<string, unknown>;
   const layers: Array<[string, unknown]> = [
@@ -321,7 +334,8 @@ export const defineConfig = (options: DefineConfigOptions): EvflowConfig => {
       if (v !== undefined) set(out, key.split("."), Array.isArray(v) ? [...v] : v);
     }
   }
-  if (env.KAFKA_BROKERS && !env[envName("kafka.brokers")]) set(out, ["kafka", "brokers"], fromEnv({ t: "list" }, env.KAFKA_BROKERS, "kafka.brokers", "(from KAFKA_BROKERS)"));
+  if (env.KAFKA_BROKERS && !env[envName("kafka.brokers")])
+    set(out, ["kafka", "brokers"], fromEnv({ t: "list" }, env.KAFKA_BROKERS, "kafka.brokers", "(from KAFKA_BROKERS)"));
   for (const [key, kind] of Object.entries(schema)) {
     const raw = env[envName(key)];
     if (raw !== undefined) set(out, key.split("."), fromEnv(kind, raw, key, `(from ${envName(key)})`));
@@ -334,7 +348,8 @@ export const defineConfig = (options: DefineConfigOptions): EvflowConfig => {
   if (kafka.groupId === "") kafka.groupId = service;
   if (kafka.dlqTopic === "") kafka.dlqTopic = `${String(kafka.topic)}.dlq`;
   const retry = (out.consumer as { retry: { initialMs: number; maxMs: number } }).retry;
-  if (retry.maxMs < retry.initialMs) throw bad("consumer.retry.maxMs", `>= consumer.retry.initialMs (${retry.initialMs})`, retry.maxMs, "");
+  if (retry.maxMs < retry.initialMs)
+    throw bad("consumer.retry.maxMs", `>= consumer.retry.initialMs (${retry.initialMs})`, retry.maxMs, "");
   return deepFreeze({ service, profile: profileRaw, presets: presetList, ...out }) as EvflowConfig;
 };
 
