@@ -11,25 +11,23 @@
 //
 // Options: --duration S (30), --rate users/s (10), --interval S between faults (3), --runtime node|bun|deno (node),
 //          --seed N (random), --json FILE.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import {
   checkAndReport,
+  cliOption,
   collect,
   ensureBuilt,
   progress,
+  readOr,
   root,
   SERVICES,
   ServiceProcess,
   startInfrastructure,
 } from "./orchestrator.mjs";
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : dflt;
-};
+const opt = cliOption;
 const runtime = opt("--runtime", "node");
 const duration = Number(opt("--duration", 30));
 const rate = Number(opt("--rate", 10));
@@ -176,11 +174,3 @@ try {
   rmSync(metricsDir, { recursive: true, force: true });
 }
 process.exit(exitCode);
-
-function readOr(p) {
-  try {
-    return readFileSync(p, "utf8");
-  } catch {
-    return "";
-  }
-}

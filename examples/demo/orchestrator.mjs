@@ -2,9 +2,25 @@
 // DATABASE_URL / KAFKA_BROKERS), the three service processes on the chosen runtime, progress,
 // and the final checks. Used by run.mjs (`npm run demo`) and chaos.mjs (`npm run chaos`).
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+
+/** `--name value` from the command line, else `dflt`. */
+export const cliOption = (name, dflt) => {
+  const args = process.argv.slice(2);
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : dflt;
+};
+
+/** A file's text, or "" when it does not exist (a service killed before writing its metrics). */
+export const readOr = (p) => {
+  try {
+    return readFileSync(p, "utf8");
+  } catch {
+    return "";
+  }
+};
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const bin = (name) => path.join(root, "node_modules", ".bin", name);

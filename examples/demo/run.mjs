@@ -9,24 +9,22 @@
 //          --users N (default 200), --timeout S (default 120), --json FILE (the checks as JSON).
 // Env: DATABASE_URL and KAFKA_BROKERS to use real servers instead of the embedded ones.
 // Exits 0 only if every check holds: no event lost, per-key order kept, exactly-once effects.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import {
   checkAndReport,
+  cliOption,
   collect,
   ensureBuilt,
   progress,
+  readOr,
   SERVICES,
   ServiceProcess,
   startInfrastructure,
 } from "./orchestrator.mjs";
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : dflt;
-};
+const opt = cliOption;
 const runtime = opt("--runtime", "node");
 const users = Number(opt("--users", 200));
 const ordersPerUser = 2;
@@ -98,11 +96,3 @@ try {
   rmSync(metricsDir, { recursive: true, force: true });
 }
 process.exit(exitCode);
-
-function readOr(p) {
-  try {
-    return readFileSync(p, "utf8");
-  } catch {
-    return "";
-  }
-}
