@@ -12,6 +12,8 @@ const bun = path.join(root, "node_modules", ".bin", "bun");
 const kafka = ["test/integration/kafka-kafkajs.test.ts", "test/conformance/kafka-kafkajs.test.ts"];
 const kafkaFaults = ["test/faults/kafka-faults.test.ts"];
 const extra = process.argv.slice(2);
+const GRACE_MS = 10_000;
+const LIMIT_MS = 10 * 60_000;
 const groups = [
   ["everything else", [...[...kafka, ...kafkaFaults].map((f) => `--path-ignore-patterns=${f}`)]],
   ["kafka", kafka.map((f) => `./${f}`)],
@@ -29,14 +31,36 @@ for (const [name, args] of groups) {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"],
     });
+    // Bun prints "Ran N tests across M files" when every test is done. If the process is still up
+    // GRACE_MS later, something a test started is still running (seen: a KafkaJS consumer retrying
+    // against a stopped mock broker): the results are in, so stop it instead of hanging CI.
+    let killer;
     const tee = (stream, to) =>
       stream.on("data", (c) => {
         text += c;
         to.write(c);
+        if (killer === undefined && /^Ran \d+ tests? across/m.test(text)) {
+          killer = setTimeout(() => {
+            console.error(`\nbun test (${name}) did not exit ${GRACE_MS / 1000} s after its last test; stopping it.`);
+            child.kill("SIGKILL");
+          }, GRACE_MS);
+        }
       });
     tee(child.stdout, process.stdout);
     tee(child.stderr, process.stderr);
-    child.on("exit", (code) => resolve({ code, text }));
+    // A run that never reaches its summary is a failure, reported rather than waited on forever.
+    const limit = setTimeout(() => {
+      console.error(
+        `\nbun test (${name}) still running after ${LIMIT_MS / 60_000} min; stopping it (counted as failed).`,
+      );
+      child.kill("SIGKILL");
+    }, LIMIT_MS);
+    child.on("exit", (code, signal) => {
+      clearTimeout(limit);
+      if (killer !== undefined) clearTimeout(killer);
+      // Killed after its summary: judge the run by its printed counts.
+      resolve({ code: signal === "SIGKILL" && killer !== undefined ? 0 : code, text });
+    });
   });
   const p = out.text.match(/^\s*(\d+) pass$/m);
   const f = out.text.match(/^\s*(\d+) fail$/m);

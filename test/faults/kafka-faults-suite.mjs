@@ -87,8 +87,10 @@ export const kafkaFaultsSuite = ({ t, client, lib, testing, core, ops, kafkaModu
       admin = await adminOf(mock.bootstrap);
     });
     afterAll(async () => {
-      await admin?.disconnect();
-      await mock?.stop();
+      // Bounded: a client left reconnecting to brokers stopped by a scenario must not hang the suite.
+      const bounded = (p) => Promise.race([p, new Promise((r) => setTimeout(r, 10_000).unref?.())]);
+      await bounded(admin?.disconnect());
+      await bounded(mock?.stop());
     });
 
     it("broker down and back during produce: no loss, per-key order kept", async () => {
