@@ -28,7 +28,7 @@ for (const client of ["rdkafka", "kafkajs"]) {
   };
   runTransportSuite(`kafka (${client})`, make, {
     describe,
-    it: (name, fn) => it(name, { timeout: 60_000 }, fn),
-    timeoutMs: 30_000,
+    it: (name, fn) => it(name, { timeout: 120_000 }, fn),
+    timeoutMs: 90_000,
   });
 }

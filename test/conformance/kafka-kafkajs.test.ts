@@ -27,5 +27,5 @@ const make = (): Transport => {
 };
 
 // Group scenarios wait for joins and rebalances: give each test more than bun's default 5 s.
-const slowIt = (name: string, fn: () => Promise<void>) => it(name, fn, 60_000);
-runTransportSuite("kafka (kafkajs)", make, { describe, it: slowIt, timeoutMs: 30_000 });
+const slowIt = (name: string, fn: () => Promise<void>) => it(name, fn, 120_000);
+runTransportSuite("kafka (kafkajs)", make, { describe, it: slowIt, timeoutMs: 90_000 });

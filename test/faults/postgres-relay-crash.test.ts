@@ -111,9 +111,9 @@ for (const claim of ["transaction", "lease"] as const) {
       const atKill = published(out).length;
       expect(atKill).toBeLessThan(N);
       if (claim === "lease") {
-        // Leases outlive the process; re-read them (the relay may have moved on before the kill).
+        // Leases outlive the process; re-read them for the report. The relay may have finished its batch
+        // between the check above and the kill, so 0 is possible here; the outcome checks below hold either way.
         heldAtKill = await held(schema, claim);
-        expect(heldAtKill).toBeGreaterThan(0);
       } else {
         // The server rolled the cut transaction back: the claim lock is free, nothing was written.
         await eventually(
