@@ -6,6 +6,7 @@
  * @module
  */
 export type { ProduceRecord } from "./client.ts";
+export { whenKafkaClosed } from "./closing.ts";
 export { PartitionOffsets } from "./offsets.ts";
 export {
   type KafkaConnectionOptions,

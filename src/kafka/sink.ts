@@ -8,6 +8,7 @@ import { type EvflowError, InvalidOptionsError, requireInt, TransportError } fro
 import { isWireRecord, type Sinkable } from "../core/sink.ts";
 import { ChannelName, channel, emit } from "../observability/channels.ts";
 import { type ProduceRecord, type ProducerClient, validateConnection } from "./client.ts";
+import { trackClose } from "./closing.ts";
 import { loadClient } from "./load-client.ts";
 import type { KafkaConnectionOptions } from "./security.ts";
 
@@ -128,7 +129,7 @@ export const kafkaSink = (options: KafkaSinkOptions): KafkaSinkOperator => {
         .then(
           (p) => {
             if (done) {
-              void p.close();
+              void trackClose(p.close());
               return;
             }
             producer = p;
@@ -276,10 +277,12 @@ export const kafkaSink = (options: KafkaSinkOptions): KafkaSinkOperator => {
         const p = producer;
         if (p !== undefined) {
           producer = undefined;
-          void p
-            .flush(flushTimeoutMs)
-            .catch(() => {})
-            .then(() => p.close());
+          void trackClose(
+            p
+              .flush(flushTimeoutMs)
+              .catch(() => {})
+              .then(() => p.close()),
+          );
         }
       };
     });

@@ -10,6 +10,7 @@ import {
   type TopicPartitionOffset,
   validateConnection,
 } from "./client.ts";
+import { trackClose } from "./closing.ts";
 import { loadClient } from "./load-client.ts";
 import { type OffsetEntry, PartitionOffsets } from "./offsets.ts";
 import type { KafkaConnectionOptions } from "./security.ts";
@@ -188,6 +189,8 @@ export class SourceRun {
   #commitTimer: Subscription | undefined;
   #committing: Promise<void> | undefined;
   #commitAgain = false;
+  /** Settles once the consumer connected (or failed to). */
+  #starting: Promise<void> = Promise.resolve();
   /** Resolves once the consumer has committed, left the group and disconnected. */
   closed: Promise<void> | undefined;
 
@@ -206,7 +209,7 @@ export class SourceRun {
       onHighWatermark: (topic, partition, hw) => this.#onHighWatermark(topic, partition, hw),
       onFatal: (e) => this.#fail(e),
     };
-    loadClient(this.#o.conn.client ?? "auto")
+    this.#starting = loadClient(this.#o.conn.client ?? "auto")
       .then((factory) =>
         factory.consumer(
           this.#o.conn,
@@ -225,7 +228,6 @@ export class SourceRun {
       .then(
         (consumer) => {
           this.#consumer = consumer;
-          if (this.#closed) void this.#shutdown();
         },
         (e: unknown) => this.#fail(e instanceof TransportError ? e : new TransportError(String(e), { cause: e })),
       );
@@ -239,7 +241,11 @@ export class SourceRun {
       this.#commitTimer?.unsubscribe();
       this.#commitTimer = undefined;
       for (const s of this.#parts.values()) s.onIdle?.();
-      this.closed = this.#consumer ? this.#shutdown() : Promise.resolve();
+      // Still connecting: close once connected (the consumer joins its group before it returns).
+      const shutdown = this.#consumer
+        ? this.#shutdown()
+        : this.#starting.then(() => (this.#consumer ? this.#shutdown() : undefined));
+      this.closed = trackClose(shutdown.finally(() => this.#registry?.delete(this)));
     }
     return this.closed!;
   }
@@ -267,7 +273,6 @@ export class SourceRun {
       this.#parts.clear();
       this.#last = undefined;
       await consumer.close().catch(() => {});
-      this.#registry?.delete(this);
     }
   }
 
@@ -528,7 +533,8 @@ export const openKafkaSource = (
  * re-reads the partition from that offset (later offsets are redelivered too, never skipped).
  * At `maxInFlight` unsettled deliveries the partitions pause; they resume as slots free. On a
  * rebalance the revoked partitions stop emitting, get up to `revokeTimeoutMs` to settle, are
- * committed and released. Unsubscribing commits and leaves the group. Connection and group
+ * committed and released. Unsubscribing commits and leaves the group (await
+ * {@link whenKafkaClosed} for that to finish). Connection and group
  * failures that the client cannot recover from error the stream with a `TransportError`.
  *
  * ```

@@ -89,6 +89,7 @@ export const kafkaFaultsSuite = ({ t, client, lib, testing, core, ops, kafkaModu
     afterAll(async () => {
       // Bounded: a client left reconnecting to brokers stopped by a scenario must not hang the suite.
       const bounded = (p) => Promise.race([p, new Promise((r) => setTimeout(r, 10_000).unref?.())]);
+      await bounded(lib.whenKafkaClosed());
       await bounded(admin?.disconnect());
       await bounded(mock?.stop());
     });

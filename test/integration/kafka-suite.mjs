@@ -104,6 +104,8 @@ export const kafkaSuite = ({ t, client, lib, testing, core }) => {
       admin = await adminOf(cluster.bootstrap);
     });
     afterAll(async () => {
+      // Every source and sink of the suite has finished closing before the cluster goes away.
+      await lib.whenKafkaClosed();
       await admin?.disconnect();
       await cluster?.stop();
     });
@@ -253,7 +255,9 @@ export const kafkaSuite = ({ t, client, lib, testing, core }) => {
           toArray(),
         ),
       );
-      await eventually(async () => (await committedOf(admin, groupId, topic)) === 10, "commit 10 on close");
+      // whenKafkaClosed resolves once the source committed and left: no polling needed.
+      await lib.whenKafkaClosed();
+      assert.equal(await committedOf(admin, groupId, topic), 10, "committed on close");
       // A new member resumes after the commit: nothing is redelivered.
       await produce(lib, core, cluster.bootstrap, client, topic, 1);
       const next = await lastValueFrom(
