@@ -198,47 +198,73 @@ const createConsumer = async (
     // emitting and commits while the group re-forms.
     if (!closing && assigned.length > 0) void h.onRevoke(assigned);
   });
+  /** When the consumer rejoined after a refused request (a sliding minute), and the rejoin in progress. */
+  const restarts: number[] = [];
+  let restarting: Promise<void> | undefined;
   consumer.on(consumer.events.CRASH, (e) => {
-    if (!e.payload.restart && !closing) {
-      h.onFatal(transportError("consumer crashed", e.payload.error, conn, { retryable: false }));
+    if (e.payload.restart || closing) return;
+    const error = e.payload.error;
+    // KafkaJS gives up when the coordinator refuses a group request as invalid; librdkafka rejoins
+    // (and real brokers answer a late SyncGroup; librdkafka's mock cluster refuses it). Rejoin too,
+    // at most RESTART_LIMIT times a minute; after that the stream errors.
+    const now = Date.now();
+    while (restarts.length > 0 && restarts[0]! < now - 60_000) restarts.shift();
+    if (isInvalidRequest(error) && restarts.length < RESTART_LIMIT) {
+      restarts.push(now);
+      const delay = 100 * 2 ** (restarts.length - 1);
+      restarting = new Promise((resolve) => setTimeout(resolve, delay))
+        .then(async () => {
+          if (!closing) await consumer.connect();
+          if (!closing) await consumer.run(runConfig);
+        })
+        .catch((cause: unknown) => {
+          if (!closing) h.onFatal(transportError("consumer could not rejoin", cause, conn, { retryable: false }));
+        })
+        .finally(() => {
+          restarting = undefined;
+        });
+      return;
     }
+    h.onFatal(transportError("consumer crashed", error, conn, { retryable: false }));
   });
+
+  const runConfig: K.ConsumerRunConfig = {
+    autoCommit: false,
+    eachBatchAutoResolve: true,
+    partitionsConsumedConcurrently: 1,
+    eachBatch: async ({ batch, heartbeat }) => {
+      const { topic, partition } = batch;
+      const high = Number(batch.highWatermark);
+      hw.set(`${topic}\u0000${partition}`, high);
+      h.onHighWatermark?.(topic, partition, high);
+      if (batch.messages.length === 0) return;
+      const messages: ConsumedMessage[] = batch.messages.map((m) => ({
+        topic,
+        partition,
+        offset: Number(m.offset),
+        key: m.key ?? null,
+        value: m.value ?? null,
+        headers: headersOf(m.headers),
+        timestamp: Number(m.timestamp),
+      }));
+      const taken = h.onMessages(messages);
+      if (taken === undefined) return;
+      // Held (maxInFlight reached): keep the group membership alive while the source drains.
+      let done = false;
+      void taken.then(() => {
+        done = true;
+      });
+      while (!done) {
+        await Promise.race([taken, new Promise((r) => setTimeout(r, s.heartbeatIntervalMs))]);
+        if (!done && !closing) await heartbeat();
+      }
+    },
+  };
 
   try {
     await consumer.connect();
     await consumer.subscribe({ topics: [...s.topics], fromBeginning: s.fromBeginning });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: true,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: async ({ batch, heartbeat }) => {
-        const { topic, partition } = batch;
-        const high = Number(batch.highWatermark);
-        hw.set(`${topic}\u0000${partition}`, high);
-        h.onHighWatermark?.(topic, partition, high);
-        if (batch.messages.length === 0) return;
-        const messages: ConsumedMessage[] = batch.messages.map((m) => ({
-          topic,
-          partition,
-          offset: Number(m.offset),
-          key: m.key ?? null,
-          value: m.value ?? null,
-          headers: headersOf(m.headers),
-          timestamp: Number(m.timestamp),
-        }));
-        const taken = h.onMessages(messages);
-        if (taken === undefined) return;
-        // Held (maxInFlight reached): keep the group membership alive while the source drains.
-        let done = false;
-        void taken.then(() => {
-          done = true;
-        });
-        while (!done) {
-          await Promise.race([taken, new Promise((r) => setTimeout(r, s.heartbeatIntervalMs))]);
-          if (!done && !closing) await heartbeat();
-        }
-      },
-    });
+    await consumer.run(runConfig);
   } catch (e) {
     await consumer.disconnect().catch(() => {});
     throw transportError("consumer: could not start", e, conn);
@@ -271,9 +297,21 @@ const createConsumer = async (
     highWatermark: (tp) => hw.get(`${tp.topic}\u0000${tp.partition}`),
     close: async () => {
       closing = true;
+      await restarting;
       await consumer.disconnect().catch(() => {});
     },
   };
+};
+
+/** How many times a minute a consumer rejoins after its group request was refused. */
+const RESTART_LIMIT = 5;
+
+/** The error, or one of its causes, is a broker's INVALID_REQUEST answer. */
+const isInvalidRequest = (e: unknown): boolean => {
+  for (let c = e as { type?: unknown; cause?: unknown } | undefined; c; c = c.cause as typeof c) {
+    if (c.type === "INVALID_REQUEST") return true;
+  }
+  return false;
 };
 
 const groupByTopic = (tps: ReadonlyArray<TopicPartition>): Array<{ topic: string; partitions: number[] }> => {

@@ -8,12 +8,13 @@ import { adminOf, committedOf, eventually } from "../integration/kafka-suite.mjs
 
 const dec = new TextDecoder();
 const suffix = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;
-const ApiKey = { Produce: 0, Fetch: 1, OffsetCommit: 8, JoinGroup: 11 };
+const ApiKey = { Produce: 0, Fetch: 1, OffsetCommit: 8, JoinGroup: 11, SyncGroup: 14 };
 const Err = {
   NOT_LEADER_OR_FOLLOWER: 6,
   COORDINATOR_NOT_AVAILABLE: 15,
   COORDINATOR_LOAD_IN_PROGRESS: 14,
   NOT_COORDINATOR: 16,
+  INVALID_REQUEST: 42,
 };
 
 /** Consumes `n` distinct records (by data.i) of `topic`; returns the per-key sequences and duplicates. */
@@ -157,6 +158,23 @@ export const kafkaFaultsSuite = ({ t, client, lib, testing, core, ops, kafkaModu
         return res[0].partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0) === 200;
       }, "offsets committed despite OffsetCommit errors");
       for (const k of [ApiKey.Produce, ApiKey.Fetch, ApiKey.OffsetCommit, ApiKey.JoinGroup]) await mock.clearErrors(k);
+    }, 90_000);
+
+    it("a group request refused as invalid (SyncGroup: INVALID_REQUEST, twice) makes the consumer rejoin; nothing lost", async () => {
+      // librdkafka's mock refuses a SyncGroup that arrives after the leader's (real brokers answer
+      // it); KafkaJS treats the answer as fatal, evflow rejoins (as librdkafka does).
+      const { topic, groupId } = await fresh(3);
+      await lastValueFrom(
+        from(events(100, 5)).pipe(lib.kafkaSink({ brokers: mock.bootstrap, topic, client }), toArray()),
+      );
+      await mock.injectErrors(ApiKey.SyncGroup, [Err.INVALID_REQUEST, Err.INVALID_REQUEST]);
+      try {
+        const { seen, perKey } = await consumeAll(lib, client, mock.bootstrap, topic, groupId, 100);
+        assert.equal(seen.size, 100);
+        assertPerKeyOrder(perKey);
+      } finally {
+        await mock.clearErrors(ApiKey.SyncGroup);
+      }
     }, 90_000);
 
     it("a consumer killed with SIGKILL mid-stream and restarted: every event processed at least once", async () => {
