@@ -15,6 +15,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import {
+  awaitCommitted,
   checkAndReport,
   cliOption,
   collect,
@@ -150,6 +151,7 @@ try {
     await new Promise((res) => setTimeout(res, 250));
   }
   bar.end();
+  await awaitCommitted(infra.brokers, deadline);
   for (const p of procs.values()) await p.stop();
   const metricsText = Object.fromEntries(SERVICES.map((s) => [s, readOr(path.join(metricsDir, `${s}.prom`))]));
   mkdirSync(path.dirname(jsonFile), { recursive: true });

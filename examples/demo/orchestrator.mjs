@@ -257,6 +257,20 @@ export const uncommitted = async (brokers, topic, groups) => {
   }
 };
 
+/**
+ * Waits until the consuming services have committed `topic` to its end (they also read the records
+ * not meant for them, e.g. order-service skips order.created), polling until `deadline`. Run before
+ * stopping the services: every effect can be in place while a group is still reading such records.
+ */
+export const awaitCommitted = async (brokers, deadline, groups = ["order-service", "email-service"]) => {
+  for (;;) {
+    const behind = await uncommitted(brokers, TOPIC, groups).catch(() => undefined);
+    if (behind && Object.values(behind).every((n) => n === 0)) return;
+    if (Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+};
+
 /** Opens (once) a small connection per demo database. */
 const pools = new Map();
 const db = async (url) => {

@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import {
+  awaitCommitted,
   checkAndReport,
   cliOption,
   collect,
@@ -84,6 +85,7 @@ try {
     await new Promise((r) => setTimeout(r, 200));
   }
   bar.end();
+  await awaitCommitted(infra.brokers, deadline);
   for (const p of procs) await p.stop();
   const metricsText = Object.fromEntries(SERVICES.map((s) => [s, readOr(path.join(metricsDir, `${s}.prom`))]));
   const ok = await checkAndReport({ infra, users, ordersPerUser, poison, metricsText, restarts: {}, jsonFile });
