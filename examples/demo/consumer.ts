@@ -22,7 +22,7 @@ import {
   trace,
   upcast,
 } from "evflow";
-import { kafkaSink, kafkaSource } from "evflow/kafka";
+import { kafkaSink, kafkaSource, whenKafkaClosed } from "evflow/kafka";
 import { type InboxTx, inbox, migrate } from "evflow/postgres";
 import type postgres from "postgres";
 import { tap } from "rxjs";
@@ -114,6 +114,7 @@ export const runConsumer = async (spec: ConsumerService) => {
   onShutdown(async () => {
     pipeline.unsubscribe();
     stopExtra?.();
+    await whenKafkaClosed(); // the source committed and left its group; the sinks flushed
     offRetry();
     offDlq();
     await stats.close();

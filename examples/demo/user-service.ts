@@ -9,7 +9,7 @@
  * DEMO_RATE (registrations/s, 0 = as fast as possible), DEMO_POISON (records to inject).
  */
 import { bindMetrics, createDelivery, settle, toBytes, trace } from "evflow";
-import { kafkaSink } from "evflow/kafka";
+import { kafkaSink, whenKafkaClosed } from "evflow/kafka";
 import { migrate, outbox, outboxRelay } from "evflow/postgres";
 import { from, tap } from "rxjs";
 import {
@@ -134,6 +134,7 @@ onShutdown(async () => {
   stopping = true;
   await registering;
   relay.unsubscribe();
+  await whenKafkaClosed(); // the relay's Kafka producer flushed and disconnected
   await stats.close();
   await tracer.flush();
   await dumpMetrics(service, promRegistry);
