@@ -168,6 +168,11 @@ try {
   });
   console.log(`report written to ${path.relative(process.cwd(), jsonFile)}`);
   exitCode = ok ? 0 : 1;
+  if (!ok) {
+    // What the services printed on stderr helps find out why.
+    for (const [name, p] of procs)
+      if (p.stderrTail.length > 0) console.log(`\n${name} stderr:\n${p.stderrTail.join("\n")}`);
+  }
 } catch (e) {
   console.error(e instanceof Error ? e.stack : e);
 } finally {

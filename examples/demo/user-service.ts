@@ -101,20 +101,46 @@ const total = Number(process.env.DEMO_USERS ?? 200);
 const rate = Number(process.env.DEMO_RATE ?? 0);
 const box = outbox(sql);
 let stopping = false;
+/**
+ * One registration: the user row and its event in one transaction. A dropped connection fails the
+ * transaction, or (porsager/postgres#1066 on Bun) can leave it hanging: either way it is retried
+ * after at most 10 s, and a unique violation then means an earlier try committed after all.
+ */
+const registerOne = async (userId: string, i: number) => {
+  for (let attempt = 1; ; attempt++) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hung = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("transaction did not settle within 10 s")), 10_000);
+    });
+    try {
+      await Promise.race([hung, begin(userId, i)]);
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code === "23505") return;
+      if (stopping || attempt >= 20) throw e;
+      console.error(`registration of ${userId} failed (attempt ${attempt}), retrying: ${(e as Error).message}`);
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * attempt)));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+};
+const begin = (userId: string, i: number) =>
+  sql.begin(async (tx) => {
+    await tx`insert into users (id, email, name) values (${userId}, ${`${userId}@example.com`}, ${`User ${i}`})`;
+    await box.write(tx, [
+      UserRegistered.create(
+        { userId, email: `${userId}@example.com`, name: `User ${i}` },
+        { key: userId, source: service },
+      ),
+    ]);
+  });
 const register = async () => {
   const [{ n: start } = { n: 0 }] = await sql<{ n: number }[]>`select count(*)::int as n from users`;
   const t0 = performance.now();
   for (let i = start; i < total && !stopping; i++) {
     const userId = `u-${String(i).padStart(5, "0")}`;
-    await sql.begin(async (tx) => {
-      await tx`insert into users (id, email, name) values (${userId}, ${`${userId}@example.com`}, ${`User ${i}`})`;
-      await box.write(tx, [
-        UserRegistered.create(
-          { userId, email: `${userId}@example.com`, name: `User ${i}` },
-          { key: userId, source: service },
-        ),
-      ]);
-    });
+    await registerOne(userId, i);
     stats.inc("registered");
     if (rate > 0) {
       const due = t0 + ((i - start + 1) * 1000) / rate;
