@@ -20,6 +20,7 @@ import {
   cliOption,
   collect,
   ensureBuilt,
+  printStderr,
   progress,
   readOr,
   root,
@@ -168,11 +169,7 @@ try {
   });
   console.log(`report written to ${path.relative(process.cwd(), jsonFile)}`);
   exitCode = ok ? 0 : 1;
-  if (!ok) {
-    // What the services printed on stderr helps find out why.
-    for (const [name, p] of procs)
-      if (p.stderrTail.length > 0) console.log(`\n${name} stderr:\n${p.stderrTail.join("\n")}`);
-  }
+  if (!ok) printStderr(procs.values());
 } catch (e) {
   console.error(e instanceof Error ? e.stack : e);
 } finally {

@@ -179,6 +179,11 @@ export class ServiceProcess {
   }
 }
 
+/** Prints what each service wrote on stderr lately (after a failed check, to help find out why). */
+export const printStderr = (procs) => {
+  for (const p of procs) if (p.stderrTail.length > 0) console.log(`\n${p.name} stderr:\n${p.stderrTail.join("\n")}`);
+};
+
 /** Renders a progress bar (one line, redrawn on a TTY; a line every few seconds otherwise). */
 export const progress = () => {
   const tty = process.stdout.isTTY;

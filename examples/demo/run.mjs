@@ -18,6 +18,7 @@ import {
   cliOption,
   collect,
   ensureBuilt,
+  printStderr,
   progress,
   readOr,
   SERVICES,
@@ -90,10 +91,7 @@ try {
   const metricsText = Object.fromEntries(SERVICES.map((s) => [s, readOr(path.join(metricsDir, `${s}.prom`))]));
   const ok = await checkAndReport({ infra, users, ordersPerUser, poison, metricsText, restarts: {}, jsonFile });
   exitCode = ok ? 0 : 1;
-  if (!ok) {
-    // What the services printed on stderr helps find out why.
-    for (const p of procs) if (p.stderrTail.length > 0) console.log(`\n${p.name} stderr:\n${p.stderrTail.join("\n")}`);
-  }
+  if (!ok) printStderr(procs);
 } catch (e) {
   console.error(e instanceof Error ? e.message : e);
 } finally {

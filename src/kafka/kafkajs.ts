@@ -212,7 +212,7 @@ const createConsumer = async (
     if (isInvalidRequest(error) && restarts.length < RESTART_LIMIT) {
       restarts.push(now);
       const delay = 100 * 2 ** (restarts.length - 1);
-      restarting = new Promise((resolve) => setTimeout(resolve, delay))
+      const rejoin: Promise<void> = new Promise((resolve) => setTimeout(resolve, delay))
         .then(async () => {
           if (!closing) await consumer.connect();
           if (!closing) await consumer.run(runConfig);
@@ -221,8 +221,10 @@ const createConsumer = async (
           if (!closing) h.onFatal(transportError("consumer could not rejoin", cause, conn, { retryable: false }));
         })
         .finally(() => {
-          restarting = undefined;
+          // A crash during this rejoin started the next one: keep that one for close() to await.
+          if (restarting === rejoin) restarting = undefined;
         });
+      restarting = rejoin;
       return;
     }
     h.onFatal(transportError("consumer crashed", error, conn, { retryable: false }));

@@ -39,14 +39,14 @@ const run = (script: string, args: string[]) => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  // On failure, show the run's own report (faults, counts, failed checks, services' stderr).
+  if (!report.ok || r.status !== 0) throw new Error(`${script} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
   return { ...r, report };
 };
 
 describe("demo (three services, Kafka mock cluster, PostgreSQL)", () => {
   it("npm run demo: every check holds", () => {
     const r = run("run.mjs", ["--runtime", "bun", "--users", "30", "--timeout", "120"]);
-    if (!r.report.ok || r.status !== 0)
-      throw new Error(`demo run failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
     expect(r.stdout).toContain("demo: all checks passed");
     expect(r.report.ok).toBe(true);
     expect(r.report.summary).toMatchObject({
@@ -73,9 +73,6 @@ describe("demo (three services, Kafka mock cluster, PostgreSQL)", () => {
       "--seed",
       "11",
     ]);
-    // On failure, show the run's own report (faults, counts, failed checks, services' stderr).
-    if (!r.report.ok || r.status !== 0)
-      throw new Error(`chaos run failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
     expect(r.report.faults?.length ?? 0).toBeGreaterThan(0);
     expect(r.report.summary).toMatchObject({ lost: 0, duplicateEffects: 0, orderViolations: 0, unsettled: 0 });
     expect(r.report.ok).toBe(true);
