@@ -26,6 +26,7 @@ import {
   root,
   SERVICES,
   ServiceProcess,
+  showProgress,
   startInfrastructure,
 } from "./orchestrator.mjs";
 
@@ -120,7 +121,6 @@ try {
   }
   console.log(`\nfaults over (${faults.length}); letting the services catch up…`);
   const bar = progress();
-  const expected = users * (2 + 2 * ordersPerUser);
   const deadline = Date.now() + 180_000;
   for (;;) {
     for (const [name, p] of procs) {
@@ -133,17 +133,7 @@ try {
       }
     }
     const { effects: e } = await collect(infra.urls);
-    const done =
-      Math.min(e.profiles, users) +
-      Math.min(e.welcome, users) +
-      Math.min(e.orders, users * ordersPerUser) +
-      Math.min(e.orderEmails, users * ordersPerUser);
-    bar.update(
-      done,
-      expected,
-      `users ${e.users}/${users} · profiles ${e.profiles} · orders ${e.orders} · emails ${e.welcome + e.orderEmails}`,
-    );
-    if (done >= expected) break;
+    if (showProgress(bar, e, users, ordersPerUser)) break;
     if (Date.now() > deadline) {
       bar.end();
       console.log("not caught up after 180 s");

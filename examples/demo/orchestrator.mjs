@@ -179,6 +179,26 @@ export class ServiceProcess {
   }
 }
 
+/**
+ * Shows the effects on the progress bar; returns true once every expected effect is in place
+ * (a profile and a welcome email per user, each order and its confirmation).
+ */
+export const showProgress = (bar, e, users, ordersPerUser) => {
+  const orders = users * ordersPerUser;
+  const expected = 2 * users + 2 * orders;
+  const done =
+    Math.min(e.profiles, users) +
+    Math.min(e.welcome, users) +
+    Math.min(e.orders, orders) +
+    Math.min(e.orderEmails, orders);
+  bar.update(
+    done,
+    expected,
+    `users ${e.users}/${users} · profiles ${e.profiles} · orders ${e.orders} · emails ${e.welcome + e.orderEmails}`,
+  );
+  return done >= expected;
+};
+
 /** Prints what each service wrote on stderr lately (after a failed check, to help find out why). */
 export const printStderr = (procs) => {
   for (const p of procs) if (p.stderrTail.length > 0) console.log(`\n${p.name} stderr:\n${p.stderrTail.join("\n")}`);

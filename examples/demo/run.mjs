@@ -23,6 +23,7 @@ import {
   readOr,
   SERVICES,
   ServiceProcess,
+  showProgress,
   startInfrastructure,
 } from "./orchestrator.mjs";
 
@@ -56,23 +57,12 @@ let exitCode = 1;
 try {
   for (const p of procs) p.start();
   const bar = progress();
-  const expected = users * (2 + 2 * ordersPerUser);
   const deadline = Date.now() + timeoutS * 1000;
   let snapshot;
   for (;;) {
     snapshot = await collect(infra.urls);
     const e = snapshot.effects;
-    const done =
-      Math.min(e.profiles, users) +
-      Math.min(e.welcome, users) +
-      Math.min(e.orders, users * ordersPerUser) +
-      Math.min(e.orderEmails, users * ordersPerUser);
-    bar.update(
-      done,
-      expected,
-      `users ${e.users}/${users} · profiles ${e.profiles} · orders ${e.orders} · emails ${e.welcome + e.orderEmails}`,
-    );
-    if (done >= expected) break;
+    if (showProgress(bar, e, users, ordersPerUser)) break;
     const dead = procs.find((p) => p.child.exitCode !== null);
     if (dead) {
       bar.end();
