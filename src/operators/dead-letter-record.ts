@@ -345,8 +345,9 @@ const definedOnly = (o: Partial<DeadLetterLimits>): Partial<DeadLetterLimits> =>
 /**
  * The smaller dead letter written after the sink refused the full one: the `evflow_dlq_*` headers
  * (text clipped to 256 characters) with `evflow_dlq_refused`, no original headers, the key bounded,
- * and at most `fallbackValueBytes` of the value; at most `maxBytes` in all. Undefined when even that
- * does not fit.
+ * and at most `fallbackValueBytes` of the value; at most `maxBytes` in all. When that does not fit,
+ * a minimal one (text clipped to 64 characters, 64 bytes of key, the value cut to what is left).
+ * Undefined when even that does not fit.
  * @internal
  */
 export const fallbackRecord = (
@@ -358,8 +359,13 @@ export const fallbackRecord = (
   maxBytes: number,
   fallbackValueBytes: number,
 ): WireRecord | undefined => {
-  const p = partsOf(failed, options, now, 256);
-  p.meta[DeadLetterHeader.refused] = clip(refusal, 256);
-  const meta = withDropped(p.meta, p.copied.length);
-  return bound({ ...p, copied: [], base64: [], meta }, limits, maxBytes, fallbackValueBytes);
+  for (const maxText of [256, 64]) {
+    const p = partsOf(failed, options, now, maxText);
+    p.meta[DeadLetterHeader.refused] = clip(refusal, maxText);
+    const meta = withDropped(p.meta, p.copied.length);
+    const tier = maxText === 256 ? limits : { ...limits, maxKeyBytes: Math.min(limits.maxKeyBytes, 64) };
+    const r = bound({ ...p, copied: [], base64: [], meta }, tier, maxBytes, fallbackValueBytes);
+    if (r !== undefined) return r;
+  }
+  return undefined;
 };
