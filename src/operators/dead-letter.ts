@@ -98,6 +98,8 @@ interface Entry {
   /** Why `record` is undefined. */
   noFit: Error | undefined;
   fallback: boolean;
+  /** The largest record the next attempt may write: `maxDeadLetterBytes`, lowered by each "too large" refusal. */
+  maxBytes: number;
   /** Writes attempted (including attempts where nothing fit). */
   attempts: number;
   /** Consecutive failures of the current record: the backoff step. */
@@ -238,12 +240,17 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
 
       const failed = (entry: Entry, error: unknown) => {
         if (!entry.fallback && (isTooLarge(error) || !shouldRetry(o.retry, error))) {
+          entry.fallback = true;
           useFallback(entry, error);
           if (entry.attempts < o.retry.attempts) {
             write(entry);
             return;
           }
-        } else entry.failures++;
+        } else {
+          // The fallback refused as too large: smaller again, within what the sink said this time.
+          if (entry.fallback && entry.record !== undefined && isTooLarge(error)) useFallback(entry, error);
+          entry.failures++;
+        }
         if (entry.attempts >= o.retry.attempts) {
           entry.failed.nack(
             new DeadLetterError(`dead-letter write failed after ${entry.attempts} attempts: ${messageOf(error)}`, {
@@ -270,9 +277,8 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
         const refusedBytes =
           entry.record !== undefined && isTooLarge(error) ? recordBytes(entry.record) : Number.POSITIVE_INFINITY;
         const stated = statedLimit(error);
-        const maxBytes = Math.min(o.limits.maxDeadLetterBytes, stated ?? Number.POSITIVE_INFINITY, refusedBytes - 1);
-        entry.fallback = true;
-        entry.failures = 0;
+        const maxBytes = Math.min(entry.maxBytes, stated ?? Number.POSITIVE_INFINITY, refusedBytes - 1);
+        entry.maxBytes = maxBytes;
         entry.record = fallbackRecord(
           entry.failed,
           options,
@@ -325,6 +331,7 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
             record: undefined,
             noFit: undefined,
             fallback: false,
+            maxBytes: o.limits.maxDeadLetterBytes,
             attempts: 0,
             failures: 0,
             timer: undefined,

@@ -67,7 +67,7 @@ export const kafkaDeadLetterSuite = ({ t, client, lib, testing, core, ops }) => 
       const kafka = new Kafka({ brokers: mock.brokers, logLevel: logLevel.NOTHING });
       const raw = kafka.producer();
       await raw.connect();
-      // Offsets: 0-1 good, 2 poison (200 kB, not JSON), 3-6 good, 7 poison (300 kB key), 8-11 good.
+      // Offsets: 0-1 good, 2 poison (200 kB, not JSON), 3-6 good, 7 poison (300 kB key, 5 kB not JSON), 8-11 good.
       const poisonValue = Buffer.alloc(200_000, "x");
       poisonValue.write("{not json");
       const poisonKey = "K".repeat(300_000);
@@ -75,7 +75,7 @@ export const kafkaDeadLetterSuite = ({ t, client, lib, testing, core, ops }) => 
       await lastValueFrom(from(good(0, 2)).pipe(sink(), toArray()));
       await raw.send({ topic, messages: [{ key: "poison-value", value: poisonValue, headers: ce }] });
       await lastValueFrom(from(good(3, 7)).pipe(sink(), toArray()));
-      await raw.send({ topic, messages: [{ key: poisonKey, value: Buffer.from("[]"), headers: ce }] });
+      await raw.send({ topic, messages: [{ key: poisonKey, value: Buffer.alloc(5000, "["), headers: ce }] });
       await lastValueFrom(from(good(8, 12)).pipe(sink(), toArray()));
       await raw.disconnect();
       const N = 12;

@@ -1,6 +1,7 @@
 // deadLetter when the dead-letter sink refuses: bounded, growing backoff on virtual time; a smaller
 // fallback dead letter for a non-retryable ("too large") refusal; bounded copies of key and headers.
 import { describe, expect, it } from "bun:test";
+import fc from "fast-check";
 import { map, Observable, type SchedulerLike } from "rxjs";
 import { TestScheduler } from "rxjs/testing";
 import {
@@ -228,7 +229,7 @@ describe("deadLetter when the dead-letter write is refused", () => {
         n === 1
           ? new EncodeError("header x-weird: not encodable", { field: "headers.x-weird" })
           : n <= 3
-            ? tooLarge()
+            ? new TransportError("dlq broker down")
             : undefined,
       );
       const p = fakePartition(
@@ -371,5 +372,92 @@ describe("deadLetter bounds what it copies", () => {
     ]) {
       expect(() => deadLetter(sink, o)).toThrow(InvalidOptionsError);
     }
+  });
+
+  it("property: under any refusals every failed delivery is acked once after a write, or nacked once; nothing written is over a limit", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            valueBytes: fc.integer({ min: 0, max: 20_000 }),
+            keyBytes: fc.integer({ min: 0, max: 3000 }),
+            headerBytes: fc.integer({ min: 0, max: 30_000 }),
+          }),
+          { minLength: 1, maxLength: 8 },
+        ),
+        // Per write: accept, refuse retryably, refuse as too large (maybe stating a limit), refuse to encode.
+        fc.array(
+          fc.oneof(
+            fc.constant("ok"),
+            fc.constant("down"),
+            fc.integer({ min: 0, max: 5000 }),
+            fc.constant("big"),
+            fc.constant("enc"),
+          ),
+          {
+            minLength: 1,
+            maxLength: 30,
+          },
+        ),
+        fc.integer({ min: 2000, max: 50_000 }),
+        (specs, plan, maxDeadLetterBytes) => {
+          const ts = newTs();
+          ts.run(() => {
+            // The smallest limit stated to each delivery (by offset): what it writes later must respect it.
+            const stated = new Map<string, number>();
+            const { sink, attempts, written } = fakeSink(ts, (r, n) => {
+              const step = plan[(n - 1) % plan.length]!;
+              if (step === "ok") return undefined;
+              if (step === "down") return new TransportError("down");
+              if (step === "enc") return new EncodeError("no", { field: "value" });
+              if (step === "big") return tooLarge();
+              if (sizeOf(r) <= step) return undefined;
+              const o = r.headers[DeadLetterHeader.offset]!;
+              stated.set(o, Math.min(step, stated.get(o) ?? step));
+              return tooLarge(step);
+            });
+            const outcomes = specs.map(() => [] as Array<{ what: string; at: number; writes: number }>);
+            const input = specs.map((sp, i) => {
+              const key = "k".repeat(sp.keyBytes);
+              const d = createDelivery(
+                raw(new Uint8Array(sp.valueBytes).fill(0x41), enc.encode(key), { h: "v".repeat(sp.headerBytes) }),
+                { topic, partition: 0, offset: i, key },
+                {
+                  ack: () => outcomes[i]!.push({ what: "ack", at: ts.now(), writes: written.length }),
+                  nack: () => outcomes[i]!.push({ what: "nack", at: ts.now(), writes: written.length }),
+                },
+              );
+              return failDelivery(d, new DecodeError("bad", { field: "value" }));
+            });
+            new Observable<Flow<RawRecord>>((s) => {
+              for (const f of input) s.next(f);
+              s.complete();
+            })
+              .pipe(
+                deadLetter(sink, {
+                  scheduler: ts,
+                  maxDeadLetterBytes,
+                  retry: { attempts: 6, backoff: { initialMs: 10, maxMs: 40, jitter: 0 } },
+                }),
+              )
+              .subscribe();
+            ts.flush();
+            for (const o of outcomes) expect(o.length).toBe(1); // settled exactly once
+            const acks = outcomes.filter((o) => o[0]!.what === "ack").length;
+            expect(written.length).toBe(acks); // one write per ack, none for a nack
+            for (const w of written) {
+              expect(sizeOf(w.record)).toBeLessThanOrEqual(maxDeadLetterBytes);
+              expect(w.record.key?.length ?? 0).toBeLessThanOrEqual(1024);
+              const limit = stated.get(w.record.headers[DeadLetterHeader.offset]!);
+              if (limit !== undefined) expect(sizeOf(w.record)).toBeLessThanOrEqual(limit);
+            }
+            // Never more than `attempts` writes per delivery; delays bounded by maxMs.
+            expect(attempts.length).toBeLessThanOrEqual(6 * specs.length);
+            expect(ts.now()).toBeLessThanOrEqual(5 * 40 + 1);
+          });
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });
