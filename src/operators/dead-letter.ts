@@ -131,6 +131,80 @@ const isTooLarge = (e: unknown): boolean => {
 
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
+/** A new entry for a failed delivery, with its first record (or why it has none). */
+const newEntry = (f: FailedDelivery, o: Resolved): { entry: Entry; buildError: unknown } => {
+  const now = o.scheduler.now();
+  const entry: Entry = {
+    failed: f,
+    type: isEnvelope(f.value) ? f.value.type : undefined,
+    now,
+    record: undefined,
+    noFit: undefined,
+    fallback: false,
+    maxBytes: o.limits.maxDeadLetterBytes,
+    attempts: 0,
+    failures: 0,
+    timer: undefined,
+  };
+  try {
+    entry.record = deadLetterRecord(f, { ...o.options, ...o.limits }, now);
+    return { entry, buildError: undefined };
+  } catch (e) {
+    // Not even the headers fit (or the value could not be rendered): it goes straight to the fallback.
+    return { entry, buildError: e };
+  }
+};
+
+/** Replaces the entry's record by a fallback record within the limit the refusal implies. */
+const useFallback = (entry: Entry, error: unknown, o: Resolved): void => {
+  // Refused as too large: smaller than what was refused, and within the limit the sink stated.
+  const refusedBytes =
+    entry.record !== undefined && isTooLarge(error) ? recordBytes(entry.record) : Number.POSITIVE_INFINITY;
+  const stated = statedLimit(error);
+  const maxBytes = Math.min(entry.maxBytes, stated ?? Number.POSITIVE_INFINITY, refusedBytes - 1);
+  entry.maxBytes = maxBytes;
+  const msg = messageOf(error);
+  entry.record = fallbackRecord(entry.failed, o.options, o.limits, entry.now, msg, maxBytes, o.fallbackValueBytes);
+  entry.noFit =
+    entry.record === undefined
+      ? new DeadLetterError(
+          `no dead letter fits in ${maxBytes} bytes${stated === undefined ? "" : " (the limit the sink stated)"}`,
+          { cause: error, context: ctx(entry.failed) },
+        )
+      : undefined;
+};
+
+/**
+ * What follows a failed attempt: `now` (the first non-retryable or "too large" refusal: the fallback
+ * at once), `wait` (the backoff, then the next attempt) or `nack` (every attempt used).
+ */
+const afterFailure = (entry: Entry, error: unknown, o: Resolved): "now" | "wait" | "nack" => {
+  if (!entry.fallback && (isTooLarge(error) || !shouldRetry(o.retry, error))) {
+    entry.fallback = true;
+    useFallback(entry, error, o);
+    if (entry.attempts < o.retry.attempts) return "now";
+  } else {
+    // The fallback refused as too large: smaller again, within what the sink said this time.
+    if (entry.fallback && entry.record !== undefined && isTooLarge(error)) useFallback(entry, error, o);
+    entry.failures++;
+  }
+  return entry.attempts >= o.retry.attempts ? "nack" : "wait";
+};
+
+/** Reports a written dead letter and acks its delivery. */
+const acknowledge = (entry: Entry, options: DeadLetterOptions): void => {
+  const f = entry.failed;
+  // Tell trace/metrics layers wrapping this delivery that its ack means "dead-lettered".
+  noteFailure(f);
+  emit(ChannelName.deadLetter, () => {
+    const topic = options.topic ?? f.origin.topic;
+    return entry.type === undefined
+      ? { reason: f.error.code, topic }
+      : { reason: f.error.code, type: entry.type, topic };
+  });
+  f.ack();
+};
+
 /**
  * Sends what failed for good (every `FailedDelivery`: decode errors, non-retryable errors,
  * exhausted retries) to a dead-letter `sink` as a {@link deadLetterRecord}, and settles it:
@@ -224,85 +298,34 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
         input.next(replaceValue(entry.failed, entry.record));
       };
 
-      const written = (entry: Entry) => {
-        const f = entry.failed;
-        // Tell trace/metrics layers wrapping this delivery that its ack means "dead-lettered".
-        noteFailure(f);
-        emit(ChannelName.deadLetter, () => {
-          const topic = options.topic ?? f.origin.topic;
-          return entry.type === undefined
-            ? { reason: f.error.code, topic }
-            : { reason: f.error.code, type: entry.type, topic };
-        });
-        f.ack();
-        settled();
-      };
-
       const failed = (entry: Entry, error: unknown) => {
-        if (!entry.fallback && (isTooLarge(error) || !shouldRetry(o.retry, error))) {
-          entry.fallback = true;
-          useFallback(entry, error);
-          if (entry.attempts < o.retry.attempts) {
-            write(entry);
-            return;
-          }
-        } else {
-          // The fallback refused as too large: smaller again, within what the sink said this time.
-          if (entry.fallback && entry.record !== undefined && isTooLarge(error)) useFallback(entry, error);
-          entry.failures++;
-        }
-        if (entry.attempts >= o.retry.attempts) {
-          entry.failed.nack(
-            new DeadLetterError(`dead-letter write failed after ${entry.attempts} attempts: ${messageOf(error)}`, {
-              cause: error,
-              context: ctx(entry.failed),
-            }),
-          );
+        const step = afterFailure(entry, error, o);
+        if (step === "now") {
+          write(entry);
+        } else if (step === "nack") {
+          const why = `dead-letter write failed after ${entry.attempts} attempts: ${messageOf(error)}`;
+          entry.failed.nack(new DeadLetterError(why, { cause: error, context: ctx(entry.failed) }));
           settled();
-          return;
-        }
-        waiting.add(entry);
-        entry.timer = o.scheduler.schedule(
-          () => {
+        } else {
+          waiting.add(entry);
+          const delay = backoffDelay(o.retry, Math.max(1, entry.failures));
+          entry.timer = o.scheduler.schedule(() => {
             entry.timer = undefined;
             waiting.delete(entry);
             write(entry);
-          },
-          backoffDelay(o.retry, Math.max(1, entry.failures)),
-        );
-      };
-
-      const useFallback = (entry: Entry, error: unknown) => {
-        // Refused as too large: smaller than what was refused, and within the limit the sink stated.
-        const refusedBytes =
-          entry.record !== undefined && isTooLarge(error) ? recordBytes(entry.record) : Number.POSITIVE_INFINITY;
-        const stated = statedLimit(error);
-        const maxBytes = Math.min(entry.maxBytes, stated ?? Number.POSITIVE_INFINITY, refusedBytes - 1);
-        entry.maxBytes = maxBytes;
-        entry.record = fallbackRecord(
-          entry.failed,
-          options,
-          o.limits,
-          entry.now,
-          messageOf(error),
-          maxBytes,
-          o.fallbackValueBytes,
-        );
-        entry.noFit =
-          entry.record === undefined
-            ? new DeadLetterError(
-                `no dead letter fits in ${maxBytes} bytes${stated === undefined ? "" : " (the limit the sink stated)"}`,
-                { cause: error, context: ctx(entry.failed) },
-              )
-            : undefined;
+          }, delay);
+        }
       };
 
       const sinkSub = sink(input).subscribe({
         next: (r) => {
           const entry = take(r.settlement);
           if (entry === undefined) return;
-          if (r.ok) written(entry);
-          else failed(entry, r.error);
+          if (!r.ok) failed(entry, r.error);
+          else {
+            acknowledge(entry, options);
+            settled();
+          }
         },
         error: (e: unknown) => {
           nackAll("dead-letter sink failed", e);
@@ -323,26 +346,11 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
             sub.next(f);
             return;
           }
-          const now = o.scheduler.now();
-          const entry: Entry = {
-            failed: f,
-            type: isEnvelope(f.value) ? f.value.type : undefined,
-            now,
-            record: undefined,
-            noFit: undefined,
-            fallback: false,
-            maxBytes: o.limits.maxDeadLetterBytes,
-            attempts: 0,
-            failures: 0,
-            timer: undefined,
-          };
+          const { entry, buildError } = newEntry(f, o);
           pendingCount++;
-          try {
-            entry.record = deadLetterRecord(f, { ...options, ...o.limits }, now);
-          } catch (e) {
-            // Not even the headers fit (or the value could not be rendered): straight to the fallback.
+          if (buildError !== undefined) {
             entry.attempts++;
-            failed(entry, e);
+            failed(entry, buildError);
             return;
           }
           write(entry);
