@@ -3,7 +3,16 @@ import type { RawRecord } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { envelopeFromFields } from "../core/envelope-shape.ts";
 import { DecodeError, EncodeError } from "../core/errors.ts";
-import { encodeProblem, headerText, parseJson, toBytes, toText, type WireFormat, type WireRecord } from "./wire.ts";
+import {
+  encodeProblem,
+  headerText,
+  jsonTextProblem,
+  parseJson,
+  toBytes,
+  toText,
+  type WireFormat,
+  type WireRecord,
+} from "./wire.ts";
 
 /** Header names of the CloudEvents Kafka protocol binding (binary mode) that evflow writes. */
 export const CeHeader = {
@@ -35,6 +44,11 @@ const encode = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
   };
   if (e.destination !== undefined) headers[CeHeader.destination] = e.destination;
   for (const [name, value] of Object.entries(e.headers)) {
+    if (name === "__proto__") {
+      return E.left(
+        new EncodeError("headers.__proto__: a prototype key is not writable", { field: "headers.__proto__" }),
+      );
+    }
     if (isReservedHeader(name)) {
       return E.left(
         new EncodeError(`headers.${name}: "ce_*" and "content-type" are reserved by the CloudEvents binding`, {
@@ -56,6 +70,8 @@ const encode = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
   if (text === undefined) {
     return E.left(new EncodeError("data: undefined is not serialisable as JSON", { field: "data" }));
   }
+  const hostile = jsonTextProblem(text, "data");
+  if (hostile !== undefined) return E.left(hostile);
   return E.right({ key: e.key === undefined ? null : toBytes(e.key), value: toBytes(text), headers });
 };
 

@@ -4,7 +4,15 @@ import type { Envelope } from "../core/envelope.ts";
 import { envelopeFromFields } from "../core/envelope-shape.ts";
 import { DecodeError, EncodeError } from "../core/errors.ts";
 import { isReservedHeader } from "./cloudevents.ts";
-import { encodeProblem, parseJson, toBytes, toText, type WireFormat, type WireRecord } from "./wire.ts";
+import {
+  encodeProblem,
+  jsonTextProblem,
+  parseJson,
+  toBytes,
+  toText,
+  type WireFormat,
+  type WireRecord,
+} from "./wire.ts";
 
 /** The content type of the JSON envelope (CloudEvents structured mode). */
 export const CLOUDEVENTS_JSON = "application/cloudevents+json";
@@ -77,6 +85,9 @@ export const fromJsonEnvelope = (u: unknown, owned = false): E.Either<DecodeErro
   );
 };
 
+/** JSON member names reported under the envelope's field names. */
+const FIELD_NAMES = { evflowheaders: "headers", partitionkey: "key", dataversion: "version" } as const;
+
 const encode = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
   // the same envelope must be writable in every format: reserved names are refused here too
   for (const name of Object.keys(e.headers)) {
@@ -97,15 +108,14 @@ const encode = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
   } catch (cause) {
     return E.left(new EncodeError(`data: not serialisable as JSON: ${String(cause)}`, { field: "data", cause }));
   }
+  const hostile = jsonTextProblem(text, "", FIELD_NAMES);
+  if (hostile !== undefined) return E.left(hostile);
   return E.right({
     key: e.key === undefined ? null : toBytes(e.key),
     value: toBytes(text),
     headers: { "content-type": CLOUDEVENTS_JSON },
   });
 };
-
-/** JSON member names reported under the envelope's field names. */
-const FIELD_NAMES = { evflowheaders: "headers", partitionkey: "key", dataversion: "version" } as const;
 
 const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
   if (r.value === null) return E.left(new DecodeError("value: empty record (tombstone)", { field: "value" }));

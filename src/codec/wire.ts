@@ -207,13 +207,40 @@ export const parseJson = (
   } catch (cause) {
     return new DecodeError(`value: not JSON: ${(cause as Error).message}`, { field: "value", cause });
   }
-  if (!MAYBE_HOSTILE.test(text)) return { value };
+  const path = prototypeKeyPath(text, value, prefix, rename);
+  if (path === undefined) return { value };
+  return new DecodeError(`${path}: a prototype key is not accepted in JSON input`, { field: path });
+};
+
+/**
+ * The write side of {@link parseJson}: JSON text evflow is about to send must not hold what its
+ * consumers refuse. Returns an {@link EncodeError} naming the path, or `undefined`. Costs one
+ * substring scan unless the text could spell a prototype key.
+ */
+export const jsonTextProblem = (
+  text: string,
+  prefix: string,
+  rename: Readonly<Record<string, string>> = {},
+): EncodeError | undefined => {
+  if (!MAYBE_HOSTILE.test(text)) return undefined;
+  const path = prototypeKeyPath(text, JSON.parse(text), prefix, rename);
+  return path === undefined
+    ? undefined
+    : new EncodeError(`${path}: a prototype key is not writable (decode would refuse it)`, { field: path });
+};
+
+const prototypeKeyPath = (
+  text: string,
+  value: unknown,
+  prefix: string,
+  rename: Readonly<Record<string, string>>,
+): string | undefined => {
+  if (!MAYBE_HOSTILE.test(text)) return undefined;
   const bad = findPrototypeKey(value);
-  if (bad === undefined) return { value };
+  if (bad === undefined) return undefined;
   const [first = "", ...rest] = bad.map((s) => (s.length > 64 ? `${s.slice(0, 64)}…` : s));
   const head = Object.hasOwn(rename, first) ? (rename[first] as string) : first; // `rename.__proto__` is inherited
-  const path = [...(prefix === "" ? [] : [prefix]), head, ...rest].join(".");
-  return new DecodeError(`${path}: a prototype key is not accepted in JSON input`, { field: path });
+  return [...(prefix === "" ? [] : [prefix]), head, ...rest].join(".");
 };
 
 const MAYBE_HOSTILE = /proto|constructor|\\u/;

@@ -262,6 +262,42 @@ describe("item 8: no decoded object carries a foreign prototype", () => {
     expect(failure(f).field).toBe("headers.__proto__");
   });
 
+  for (const format of [cloudEventsBinary, jsonFormat]) {
+    it(`${format.name}: encode refuses data or headers with a prototype key (EncodeError naming the path)`, () => {
+      const data = JSON.parse(`{"a":[{"__proto__":{"isAdmin":true}}]}`) as unknown;
+      const r1 = format.encode(envelope({ type: "x", data }));
+      expect(E.isLeft(r1) && r1.left).toBeInstanceOf(EncodeError);
+      expect(E.isLeft(r1) && r1.left.field).toBe("data.a.0.__proto__");
+      const headers = JSON.parse(`{"__proto__":"x"}`) as Record<string, string>;
+      const r2 = format.encode(envelope({ type: "x", data: 1, headers }));
+      expect(E.isLeft(r2) && r2.left.field).toBe("headers.__proto__");
+    });
+
+    it(`${format.name}: law: encode refuses exactly the JSON data that decode refuses`, () => {
+      const Any = defineEvent("any", 1, t.unknown);
+      const reg = new EventRegistry().register(Any);
+      // data with an own "__proto__" key somewhere (what JSON.parse of hostile text yields)
+      const withProto = fc
+        .jsonValue()
+        .map((v) => ({ hostile: true, data: JSON.parse(`{"ok":1,"__proto__":${JSON.stringify(v)}}`) as unknown }));
+      const plain = fc.jsonValue().map((data) => ({ hostile: false, data }));
+      fc.assert(
+        fc.property(fc.oneof(plain, withProto), ({ hostile, data }) => {
+          const e = envelope({ id: "e", type: "any", source: "s", time: TS, data });
+          const w = format.encode(e);
+          if (E.isLeft(w)) {
+            expect(w.left).toBeInstanceOf(EncodeError);
+            expect(w.left.field).toContain("__proto__");
+            return;
+          }
+          expect(hostile).toBe(false);
+          expect(E.isRight(reg.validate(right(format.decode({ ...w.right, timestamp: TS }))))).toBe(true);
+        }),
+        { numRuns: 300 },
+      );
+    });
+  }
+
   it("a clean payload still decodes through the transforming codecs", async () => {
     const out = await run(
       [
