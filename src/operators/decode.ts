@@ -99,17 +99,17 @@ export const DEFAULT_MAX_BYTES = 1_048_576;
  *
  * @see encode for the other direction, upcast to bring old versions to the latest.
  */
-export const decode = (
-  registry: EventRegistry,
+export const decode = <Events extends Envelope<unknown> = Envelope<unknown>>(
+  registry: EventRegistry<Events>,
   options: DecodeOptions = {},
-): OperatorFunction<Flow<DecodeInput>, Flow<Envelope<unknown>>> => {
+): OperatorFunction<Flow<DecodeInput>, Flow<Events>> => {
   const format = checkFormat(options.format ?? "auto");
   const maxBytes = options.maxBytes === undefined ? DEFAULT_MAX_BYTES : requireInt("maxBytes", options.maxBytes, 0);
   const limits = resolveLimits(options);
   const fail = (d: Delivery<unknown>, err: DecodeError): FailedDelivery =>
     failDelivery(d, withOrigin(err, d.origin, limits.maxKeyBytes));
 
-  const step = (d: Flow<DecodeInput>): Flow<Envelope<unknown>> => {
+  const step = (d: Flow<DecodeInput>): Flow<Events> => {
     if (!d.ok) return d;
     const r = d.value;
     if (r === null || typeof r !== "object" || (r.value !== null && !(r.value instanceof Uint8Array))) {
