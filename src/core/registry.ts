@@ -12,9 +12,8 @@ export type Upcaster<A = unknown, B = unknown> = (data: A, envelope: Envelope<A>
  * The envelopes of a registry after adding `N`: a registry still untyped (`Envelope<unknown>`, as
  * `new EventRegistry()` starts) becomes `N`; a typed one becomes the union.
  */
-export type WithEvents<E extends Envelope<unknown>, N extends Envelope<unknown>> = Envelope<unknown> extends E
-  ? N
-  : E | N;
+export type WithEvents<E extends Envelope<unknown>, N extends Envelope<unknown>> =
+  Envelope<unknown> extends E ? N : E | N;
 
 /**
  * Maps `(type, version)` to event definitions and holds the upcasters between versions.
