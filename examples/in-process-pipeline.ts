@@ -37,7 +37,6 @@ const billed = await lastValueFrom(
     decode(registry),
     orderedByKey(
       async (d) => {
-        if (!OrderPlaced.is(d.value)) throw new Error(`unexpected ${d.value.type}`);
         const { orderNo, customer } = d.value.data;
         await new Promise((r) => setTimeout(r, Math.random() * 20)); // simulated I/O
         seen.set(customer, [...(seen.get(customer) ?? []), orderNo]);

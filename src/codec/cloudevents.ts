@@ -3,7 +3,16 @@ import type { RawRecord } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { envelopeFromFields } from "../core/envelope-shape.ts";
 import { DecodeError, EncodeError } from "../core/errors.ts";
-import { headerText, toBytes, toText, type WireFormat, type WireRecord } from "./wire.ts";
+import {
+  encodeProblem,
+  headerText,
+  jsonTextProblem,
+  parseJson,
+  toBytes,
+  toText,
+  type WireFormat,
+  type WireRecord,
+} from "./wire.ts";
 
 /** Header names of the CloudEvents Kafka protocol binding (binary mode) that evflow writes. */
 export const CeHeader = {
@@ -35,6 +44,11 @@ const encode = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
   };
   if (e.destination !== undefined) headers[CeHeader.destination] = e.destination;
   for (const [name, value] of Object.entries(e.headers)) {
+    if (name === "__proto__") {
+      return E.left(
+        new EncodeError("headers.__proto__: a prototype key is not writable", { field: "headers.__proto__" }),
+      );
+    }
     if (isReservedHeader(name)) {
       return E.left(
         new EncodeError(`headers.${name}: "ce_*" and "content-type" are reserved by the CloudEvents binding`, {
@@ -45,6 +59,8 @@ const encode = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
     }
     headers[name] = value;
   }
+  const problem = encodeProblem(e, headers);
+  if (problem !== undefined) return E.left(problem);
   let text: string | undefined;
   try {
     text = JSON.stringify(e.data);
@@ -54,6 +70,8 @@ const encode = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
   if (text === undefined) {
     return E.left(new EncodeError("data: undefined is not serialisable as JSON", { field: "data" }));
   }
+  const hostile = jsonTextProblem(text, "data");
+  if (hostile !== undefined) return E.left(hostile);
   return E.right({ key: e.key === undefined ? null : toBytes(e.key), value: toBytes(text), headers });
 };
 
@@ -61,6 +79,11 @@ const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
   const ce: Record<string, string> = {};
   const headers: Record<string, string> = {};
   for (const [name, raw] of Object.entries(r.headers)) {
+    if (name === "__proto__") {
+      return E.left(
+        new DecodeError("headers.__proto__: a prototype key is not accepted", { field: "headers.__proto__" }),
+      );
+    }
     const v = headerText(raw, name);
     if (v instanceof DecodeError) return E.left(v);
     if (v === undefined) continue;
@@ -103,12 +126,9 @@ const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
   if (r.value === null) return E.left(new DecodeError("value: empty record (tombstone)", { field: "value" }));
   const text = toText(r.value, "value");
   if (text instanceof DecodeError) return E.left(text);
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (cause) {
-    return E.left(new DecodeError(`value: not JSON: ${(cause as Error).message}`, { field: "value", cause }));
-  }
+  const parsed = parseJson(text, "data");
+  if (parsed instanceof DecodeError) return E.left(parsed);
+  const data = parsed.value;
   return envelopeFromFields(
     ce[CeHeader.id],
     ce[CeHeader.type],

@@ -4,7 +4,15 @@ import type { Envelope } from "../core/envelope.ts";
 import { envelopeFromFields } from "../core/envelope-shape.ts";
 import { DecodeError, EncodeError } from "../core/errors.ts";
 import { isReservedHeader } from "./cloudevents.ts";
-import { toBytes, toText, type WireFormat, type WireRecord } from "./wire.ts";
+import {
+  encodeProblem,
+  jsonTextProblem,
+  parseJson,
+  toBytes,
+  toText,
+  type WireFormat,
+  type WireRecord,
+} from "./wire.ts";
 
 /** The content type of the JSON envelope (CloudEvents structured mode). */
 export const CLOUDEVENTS_JSON = "application/cloudevents+json";
@@ -77,6 +85,9 @@ export const fromJsonEnvelope = (u: unknown, owned = false): E.Either<DecodeErro
   );
 };
 
+/** JSON member names reported under the envelope's field names. */
+const FIELD_NAMES = { evflowheaders: "headers", partitionkey: "key", dataversion: "version" } as const;
+
 const encode = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
   // the same envelope must be writable in every format: reserved names are refused here too
   for (const name of Object.keys(e.headers)) {
@@ -89,12 +100,16 @@ const encode = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
       );
     }
   }
+  const problem = encodeProblem(e, e.headers);
+  if (problem !== undefined) return E.left(problem);
   let text: string | undefined;
   try {
     text = JSON.stringify(toJsonEnvelope(e));
   } catch (cause) {
     return E.left(new EncodeError(`data: not serialisable as JSON: ${String(cause)}`, { field: "data", cause }));
   }
+  const hostile = jsonTextProblem(text, "", FIELD_NAMES);
+  if (hostile !== undefined) return E.left(hostile);
   return E.right({
     key: e.key === undefined ? null : toBytes(e.key),
     value: toBytes(text),
@@ -106,13 +121,9 @@ const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
   if (r.value === null) return E.left(new DecodeError("value: empty record (tombstone)", { field: "value" }));
   const text = toText(r.value, "value");
   if (text instanceof DecodeError) return E.left(text);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (cause) {
-    return E.left(new DecodeError(`value: not JSON: ${(cause as Error).message}`, { field: "value", cause }));
-  }
-  return fromJsonEnvelope(parsed, true);
+  const parsed = parseJson(text, "", FIELD_NAMES);
+  if (parsed instanceof DecodeError) return E.left(parsed);
+  return fromJsonEnvelope(parsed.value, true);
 };
 
 /**

@@ -14,6 +14,51 @@ const fail = (field: string, message: string, id?: unknown): E.Either<DecodeErro
 
 const EMPTY: Headers = Object.freeze({});
 
+/** Longest accepted event `id` and `type`, in UTF-16 code units (a UUID is 36). */
+export const MAX_ID_LENGTH = 256;
+/** Longest accepted event `source` (a URI-reference in CloudEvents), in UTF-16 code units. */
+export const MAX_SOURCE_LENGTH = 1024;
+
+/**
+ * What CloudEvents 1.0 disallows in a String: control characters (U+0000–U+001F, U+007F–U+009F:
+ * NUL, ESC, tab, newline, ...), Unicode noncharacters, and surrogates (here: lone ones; a pair is
+ * one valid code point).
+ */
+const UNPRINTABLE = /[\p{Cc}\p{Cs}\p{Noncharacter_Code_Point}]/u;
+/** The common case, tested first: printable ASCII only (much cheaper than the Unicode-property regex). */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+/**
+ * Checks one text attribute read off the wire: a non-empty string of at most `max` code units,
+ * without control characters or lone surrogates (Postgres refuses NUL in text with 22021, and an
+ * over-long key of its btree index with 54000: such an id would fail every inbox attempt).
+ * The message never echoes the value.
+ */
+const checkText = (field: string, v: unknown, max: number): { field: string; message: string } | undefined => {
+  if (typeof v !== "string" || v.length === 0) return { field, message: `${field}: expected a non-empty string` };
+  if (v.length > max) return { field, message: `${field}: ${v.length} characters exceed the limit of ${max}` };
+  if (!PRINTABLE_ASCII.test(v) && UNPRINTABLE.test(v))
+    return { field, message: `${field}: control characters, noncharacters and lone surrogates are not accepted` };
+  return undefined;
+};
+
+/**
+ * Checks the text attributes of an envelope: `id` and `type` (non-empty, at most
+ * {@link MAX_ID_LENGTH} = 256 characters) and `source` (at most {@link MAX_SOURCE_LENGTH} = 1024),
+ * none with a character CloudEvents 1.0 disallows in a String (control characters U+0000–U+001F
+ * and U+007F–U+009F, noncharacters, lone surrogates). Returns the first problem, or `undefined`.
+ *
+ * @internal
+ */
+export const checkAttributes = (
+  id: unknown,
+  type: unknown,
+  source: unknown,
+): { readonly field: string; readonly message: string } | undefined =>
+  checkText("id", id, MAX_ID_LENGTH) ??
+  checkText("type", type, MAX_ID_LENGTH) ??
+  checkText("source", source, MAX_SOURCE_LENGTH);
+
 /**
  * Validates envelope fields read off the wire and builds the frozen envelope in one step (the
  * decoders' hot path). `owned` = `headers` is a fresh object nobody else holds (e.g. straight from
@@ -34,12 +79,17 @@ export const envelopeFromFields = (
   data: unknown,
   owned: boolean,
 ): E.Either<DecodeError, Envelope<unknown>> => {
-  if (typeof id !== "string" || id.length === 0) return fail("id", "expected a non-empty string");
-  if (typeof type !== "string" || type.length === 0) return fail("type", "expected a non-empty string", id);
+  const idProblem = checkText("id", id, MAX_ID_LENGTH);
+  if (idProblem !== undefined) return E.left(new DecodeError(idProblem.message, { field: "id" }));
+  const typeProblem = checkText("type", type, MAX_ID_LENGTH);
+  if (typeProblem !== undefined)
+    return E.left(new DecodeError(typeProblem.message, { field: "type", context: { eventId: id as string } }));
   if (typeof version !== "number" || !Number.isInteger(version) || version < 1) {
     return fail("version", `expected an integer >= 1, got ${JSON.stringify(version)}`, id);
   }
-  if (typeof source !== "string" || source.length === 0) return fail("source", "expected a non-empty string", id);
+  const sourceProblem = checkText("source", source, MAX_SOURCE_LENGTH);
+  if (sourceProblem !== undefined)
+    return E.left(new DecodeError(sourceProblem.message, { field: "source", context: { eventId: id as string } }));
   if (typeof time !== "number" || !Number.isFinite(time)) return fail("time", "expected epoch milliseconds", id);
   if (key !== undefined && typeof key !== "string") return fail("key", "expected a string", id);
   if (destination !== undefined && typeof destination !== "string") return fail("destination", "expected a string", id);
@@ -48,6 +98,7 @@ export const envelopeFromFields = (
     if (!isRecord(headers)) return fail("headers", "expected an object of strings", id);
     let any = false;
     for (const k in headers) {
+      if (k === "__proto__") return fail("headers.__proto__", "a prototype key is not accepted", id);
       if (typeof headers[k] !== "string")
         return fail(`headers.${k}`, `expected a string, got ${typeof headers[k]}`, id);
       any = true;
@@ -65,7 +116,7 @@ export const envelopeFromFields = (
     destination?: string;
     headers: Headers;
     data: unknown;
-  } = { id, type, version, source, time, headers: frozenHeaders, data };
+  } = { id: id as string, type: type as string, version, source: source as string, time, headers: frozenHeaders, data };
   if (key !== undefined) e.key = key as string;
   if (destination !== undefined) e.destination = destination as string;
   return E.right(Object.freeze(e));

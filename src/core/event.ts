@@ -172,6 +172,12 @@ const safeJson = (u: unknown): string => {
 
 const truncate = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n)}…` : s);
 
+/**
+ * The envelope type of an event definition, distributed over a union: `EnvelopeOf<typeof A | typeof B>`
+ * is `Envelope<DataA> | Envelope<DataB>`, which `A.is(e)` narrows.
+ */
+export type EnvelopeOf<D> = D extends EventDefinition<infer A> ? Envelope<A> : never;
+
 /** Any event definition, whatever its payload type (for registries and routing tables). */
 // biome-ignore lint/suspicious/noExplicitAny: EventDefinition is invariant in its payload; `any` is the only common supertype.
 export type AnyEventDefinition = EventDefinition<any>;

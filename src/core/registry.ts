@@ -2,16 +2,27 @@ import * as E from "fp-ts/lib/Either.js";
 import { type Envelope, envelope } from "./envelope.ts";
 import { decodeEnvelopeShape } from "./envelope-shape.ts";
 import { DecodeError, InvalidOptionsError } from "./errors.ts";
-import type { AnyEventDefinition, EventDefinition } from "./event.ts";
+import type { AnyEventDefinition, EnvelopeOf, EventDefinition } from "./event.ts";
 import { isStandardSchema } from "./standard-schema.ts";
 
 /** Brings the payload of version `n` to version `n + 1`. */
 export type Upcaster<A = unknown, B = unknown> = (data: A, envelope: Envelope<A>) => B;
 
 /**
+ * The envelopes of a registry after adding `N`: a registry still untyped (`Envelope<unknown>`, as
+ * `new EventRegistry()` starts) becomes `N`; a typed one becomes the union.
+ */
+export type WithEvents<E extends Envelope<unknown>, N extends Envelope<unknown>> =
+  Envelope<unknown> extends E ? N : E | N;
+
+/**
  * Maps `(type, version)` to event definitions and holds the upcasters between versions.
  * Nothing is ever instantiated from a name read off the wire: an unknown type or version
  * is a {@link DecodeError}.
+ *
+ * The registry's type carries its definitions: `new EventRegistry().register(A, B)` is an
+ * `EventRegistry<Envelope<DataA> | Envelope<DataB>>`, so `decode(registry)` yields that union and
+ * `A.is(e)` narrows it. `EventRegistry` alone (the default type argument) accepts any registry.
  *
  * @example
  * ```ts
@@ -25,12 +36,14 @@ export type Upcaster<A = unknown, B = unknown> = (data: A, envelope: Envelope<A>
  *   .upcaster(V1, V2, ({ name }) => { const [first = "", last = ""] = name.split(" "); return { first, last }; });
  * ```
  */
-export class EventRegistry {
+export class EventRegistry<Events extends Envelope<unknown> = Envelope<unknown>> {
   readonly #defs = new Map<string, Map<number, AnyEventDefinition>>();
   readonly #upcasters = new Map<string, Map<number, Upcaster>>();
 
   /** Adds definitions. Registering a different definition for a taken `(type, version)` throws. */
-  register(...defs: ReadonlyArray<AnyEventDefinition>): this {
+  register<const Ds extends ReadonlyArray<AnyEventDefinition>>(
+    ...defs: Ds
+  ): EventRegistry<WithEvents<Events, EnvelopeOf<Ds[number]>>> {
     for (const def of defs) {
       let versions = this.#defs.get(def.type);
       if (versions === undefined) {
@@ -43,11 +56,15 @@ export class EventRegistry {
       }
       versions.set(def.version, def);
     }
-    return this;
+    return this as unknown as EventRegistry<WithEvents<Events, EnvelopeOf<Ds[number]>>>;
   }
 
   /** Registers the upcaster from `from` to `to`; `to.version` must be `from.version + 1`. Registers both definitions. */
-  upcaster<A, B>(from: EventDefinition<A>, to: EventDefinition<B>, f: Upcaster<A, B>): this {
+  upcaster<A, B>(
+    from: EventDefinition<A>,
+    to: EventDefinition<B>,
+    f: Upcaster<A, B>,
+  ): EventRegistry<WithEvents<Events, Envelope<A> | Envelope<B>>> {
     if (from.type !== to.type || to.version !== from.version + 1) {
       throw new InvalidOptionsError(
         `an upcaster goes from one version to the next of one type, got ${from.type} v${from.version} -> ${to.type} v${to.version}`,
@@ -61,7 +78,7 @@ export class EventRegistry {
       this.#upcasters.set(from.type, chain);
     }
     chain.set(from.version, f as Upcaster);
-    return this;
+    return this as unknown as EventRegistry<WithEvents<Events, Envelope<A> | Envelope<B>>>;
   }
 
   /** The definition of `(type, version)`, if registered. */
@@ -87,14 +104,14 @@ export class EventRegistry {
    * Validates an envelope-shaped value against the registered definition of its type and version.
    * Unknown type -> DecodeError on `type`; unknown version -> DecodeError on `version`.
    */
-  decode(u: unknown): E.Either<DecodeError, Envelope<unknown>> {
+  decode(u: unknown): E.Either<DecodeError, Events> {
     const shape = decodeEnvelopeShape(u);
     if (E.isLeft(shape)) return shape;
     return this.validate(shape.right);
   }
 
   /** Validates the payload of an envelope whose shape is already known good. */
-  validate(e: Envelope<unknown>): E.Either<DecodeError, Envelope<unknown>> {
+  validate(e: Envelope<unknown>): E.Either<DecodeError, Events> {
     const versions = this.#defs.get(e.type);
     if (versions === undefined) {
       return E.left(
@@ -120,16 +137,16 @@ export class EventRegistry {
         }),
       );
     }
-    return E.right(data.right === e.data ? e : envelope({ ...e, data: data.right }));
+    return E.right((data.right === e.data ? e : envelope({ ...e, data: data.right })) as Events);
   }
 
   /**
    * Brings an envelope to the latest registered version of its type through the upcaster chain.
    * A missing link or a failing upcaster is a {@link DecodeError}.
    */
-  upcast(e: Envelope<unknown>): E.Either<DecodeError, Envelope<unknown>> {
+  upcast(e: Envelope<unknown>): E.Either<DecodeError, Events> {
     const latest = this.latest(e.type);
-    if (latest === undefined || e.version >= latest.version) return E.right(e);
+    if (latest === undefined || e.version >= latest.version) return E.right(e as Events);
     const chain = this.#upcasters.get(e.type);
     let current = e;
     while (current.version < latest.version) {
@@ -163,6 +180,6 @@ export class EventRegistry {
       if (E.isLeft(checked)) return E.left(checked.left);
       current = envelope({ ...current, version: current.version + 1, data: checked.right });
     }
-    return E.right(current);
+    return E.right(current as Events);
   }
 }

@@ -7,7 +7,7 @@
  * @internal
  */
 import { InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
-import { type KafkaConnectionOptions, scrubSecrets, validateSecurity } from "./security.ts";
+import { type KafkaConnectionOptions, scrubError, scrubSecrets, validateSecurity } from "./security.ts";
 
 /** A record to produce. */
 export interface ProduceRecord {
@@ -172,7 +172,12 @@ export const validateConnection = (o: KafkaConnectionOptions): void => {
   validateSecurity(o);
 };
 
-/** Wraps a driver error into a {@link TransportError} whose message carries no credential. */
+/**
+ * Wraps a driver error into a {@link TransportError} that carries no credential of `conn`: not in
+ * its message, nor anywhere in its `cause` chain (see `scrubError`: nested causes, KafkaJS's
+ * `originalError`, AggregateError `errors`, stacks, extra properties; pass-through options
+ * included). `retryable` is read from the original driver error.
+ */
 export const transportError = (
   what: string,
   cause: unknown,
@@ -181,19 +186,10 @@ export const transportError = (
 ): TransportError => {
   const text = cause instanceof Error ? cause.message : String(cause);
   return new TransportError(scrubSecrets(`${what}: ${text}`, conn), {
-    cause: scrubCause(cause, conn),
+    cause: scrubError(cause, conn),
     retryable: extra.retryable ?? isRetriableDriverError(cause) ?? true,
     ...(extra.context ? { context: extra.context } : {}),
   });
-};
-
-const scrubCause = (cause: unknown, conn: KafkaConnectionOptions): unknown => {
-  if (!(cause instanceof Error)) return cause;
-  const clean = scrubSecrets(cause.message, conn);
-  if (clean === cause.message) return cause;
-  const e = new Error(clean);
-  e.name = cause.name;
-  return e;
 };
 
 const isRetriableDriverError = (cause: unknown): boolean | undefined => {

@@ -4,7 +4,6 @@
  *
  * @internal
  */
-import { createRequire } from "node:module";
 import { TransportError } from "../core/errors.ts";
 import {
   type AdminClient,
@@ -97,9 +96,9 @@ let loaded: RdModule | undefined;
 export const rdkafkaFactory = async (): Promise<KafkaClientFactory> => {
   if (loaded === undefined) {
     try {
-      // A CommonJS native addon: require it from here, so bundlers and ESM loaders agree.
-      const require = createRequire(import.meta.url);
-      loaded = require("node-rdkafka") as RdModule;
+      // A CommonJS native addon: its exports object is the namespace's default (ESM and CommonJS builds alike).
+      const mod = (await import("node-rdkafka")) as unknown as RdModule & { default?: RdModule };
+      loaded = mod.default ?? mod;
     } catch (cause) {
       throw new TransportError(
         `client "rdkafka": node-rdkafka could not be loaded (${cause instanceof Error ? cause.message : String(cause)}); ` +

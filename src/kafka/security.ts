@@ -109,21 +109,142 @@ const redact = (value: unknown, seen: WeakSet<object>): unknown => {
 };
 
 /** Removes every credential in `options` from `text` (driver messages sometimes echo configuration). */
-export const scrubSecrets = (text: string, options: KafkaConnectionOptions): string => {
+export const scrubSecrets = (text: string, options: KafkaConnectionOptions): string =>
+  scrubWith(text, secretsOf(options));
+
+/** `text` with each of `secrets` (longest first, so one containing another goes whole) replaced. */
+const scrubWith = (text: string, secrets: ReadonlyArray<string>): string => {
   let out = text;
-  for (const s of secretsOf(options)) if (s.length >= 3) out = out.split(s).join(REDACTED);
+  for (const s of secrets) if (out.includes(s)) out = out.split(s).join(REDACTED);
   return out;
 };
 
-const secretsOf = (o: KafkaConnectionOptions): string[] => {
-  const out: string[] = [];
-  if (o.sasl && "password" in o.sasl) out.push(o.sasl.password);
-  if (typeof o.ssl === "object") {
-    if (o.ssl.key) out.push(o.ssl.key);
-    if (o.ssl.passphrase) out.push(o.ssl.passphrase);
+/**
+ * Every credential in the options, as text: `sasl.password`, `ssl.key`, `ssl.passphrase`, and each
+ * secret-named value (see {@link isSecretName}) anywhere in the `kafkajs` and `rdkafka`
+ * pass-through options (e.g. `kafkajs.sasl.password`, `kafkajs.ssl.key` as a string, a Buffer or a
+ * list, `rdkafka["sasl.password"]`). Values shorter than 3 characters are left out (replacing them
+ * would shred ordinary text). Longest first.
+ */
+export const secretsOf = (o: KafkaConnectionOptions): string[] => {
+  const out = new Set<string>();
+  if (o.sasl && "password" in o.sasl && typeof o.sasl.password === "string") out.add(o.sasl.password);
+  if (typeof o.ssl === "object" && o.ssl !== null) {
+    collect(o.ssl.key, out, 0);
+    collect(o.ssl.passphrase, out, 0);
   }
-  for (const [k, v] of Object.entries(o.rdkafka ?? {})) if (isSecretName(k) && typeof v === "string") out.push(v);
-  return out;
+  collectNamed(o.kafkajs, out, 0, new WeakSet());
+  collectNamed(o.rdkafka, out, 0, new WeakSet());
+  return [...out].filter((s) => s.length >= 3).sort((a, b) => b.length - a.length);
+};
+
+/** How deep the pass-through options and a cause chain are searched. */
+const MAX_DEPTH = 8;
+
+const text = new TextDecoder();
+
+/** Adds `v` (a secret's value) as text: strings, bytes, and every such value in a list or object. */
+const collect = (v: unknown, out: Set<string>, depth: number): void => {
+  if (typeof v === "string") out.add(v);
+  else if (v instanceof Uint8Array) out.add(text.decode(v));
+  else if (v !== null && typeof v === "object" && depth < MAX_DEPTH) {
+    for (const x of Array.isArray(v) ? v : Object.values(v)) collect(x, out, depth + 1);
+  }
+};
+
+/** Walks options and collects the values of secret-named properties. */
+const collectNamed = (v: unknown, out: Set<string>, depth: number, seen: WeakSet<object>): void => {
+  if (v === null || typeof v !== "object" || depth > MAX_DEPTH || seen.has(v) || v instanceof Uint8Array) return;
+  seen.add(v);
+  for (const [k, x] of Object.entries(v)) {
+    if (isSecretName(k)) collect(x, out, depth + 1);
+    else collectNamed(x, out, depth + 1, seen);
+  }
+};
+
+/**
+ * A copy of a driver error (or anything thrown) with every credential of `options` removed, all
+ * the way down: `message` and `stack`, every own property (KafkaJS's `originalError`, `cause`,
+ * `errors` of an AggregateError, extra strings such as a broker address), nested plain objects and
+ * arrays, up to {@link MAX_DEPTH} levels (deeper: `"[cause chain truncated]"`); cycles are kept as
+ * cycles. Errors keep their prototype (`instanceof`, `name`), codes and `retriable` flags. Other
+ * objects in the chain (sockets, brokers) are replaced by `"[ClassName]"`: they cannot be checked
+ * for what they hold. A value that holds no credential is returned as it is.
+ */
+export const scrubError = (value: unknown, options: KafkaConnectionOptions): unknown => {
+  const secrets = secretsOf(options);
+  if (secrets.length === 0 || !holdsSecret(value, secrets, 0, new WeakSet())) return value;
+  return scrubValue(value, secrets, 0, new Map());
+};
+
+const isPlain = (o: object): boolean => {
+  const p = Object.getPrototypeOf(o);
+  return p === Object.prototype || p === null;
+};
+
+/** Own string-keyed property values of an object (data or accessor; a throwing getter reads as undefined). */
+const ownValues = (o: object): Array<[string, unknown, PropertyDescriptor]> =>
+  Object.getOwnPropertyNames(o).map((k) => {
+    const d = Object.getOwnPropertyDescriptor(o, k) as PropertyDescriptor;
+    let v: unknown;
+    try {
+      v = "value" in d ? d.value : (o as Record<string, unknown>)[k];
+    } catch {
+      v = undefined;
+    }
+    return [k, v, d];
+  });
+
+/** True when scrubbing would change something (a secret, an opaque object, or a chain too deep). */
+const holdsSecret = (v: unknown, secrets: ReadonlyArray<string>, depth: number, seen: WeakSet<object>): boolean => {
+  if (typeof v === "string") return secrets.some((s) => v.includes(s));
+  if (v === null || typeof v !== "object") return false;
+  if (seen.has(v)) return false;
+  if (depth > MAX_DEPTH) return true;
+  seen.add(v);
+  if (Array.isArray(v)) return v.some((x) => holdsSecret(x, secrets, depth + 1, seen));
+  if (!(v instanceof Error) && !isPlain(v)) return !(v instanceof Date);
+  if (v instanceof Error && holdsSecret(String(v.stack ?? ""), secrets, depth, seen)) return true;
+  return ownValues(v).some(([, x]) => holdsSecret(x, secrets, depth + 1, seen));
+};
+
+const scrubValue = (v: unknown, secrets: ReadonlyArray<string>, depth: number, seen: Map<object, unknown>): unknown => {
+  if (typeof v === "string") return scrubWith(v, secrets);
+  if (v === null || typeof v !== "object" || v instanceof Date) return v;
+  const done = seen.get(v);
+  if (done !== undefined) return done;
+  if (depth > MAX_DEPTH) return "[cause chain truncated]";
+  if (Array.isArray(v)) {
+    const out: unknown[] = [];
+    seen.set(v, out);
+    for (const x of v) out.push(scrubValue(x, secrets, depth + 1, seen));
+    return out;
+  }
+  if (v instanceof Uint8Array) return `[${v.byteLength} bytes]`;
+  if (!(v instanceof Error) && !isPlain(v)) return `[${v.constructor?.name ?? "object"}]`;
+  // A real Error (so inspectors print it as one) with the original's prototype and properties.
+  const copy: object = v instanceof Error ? new Error() : {};
+  Object.setPrototypeOf(copy, Object.getPrototypeOf(v));
+  seen.set(v, copy);
+  if (v instanceof Error) {
+    // `stack` may live on the prototype (an accessor): set it from the original's text either way
+    Object.defineProperty(copy, "stack", {
+      value: scrubWith(String(v.stack ?? ""), secrets),
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
+  }
+  for (const [k, x, d] of ownValues(v)) {
+    if (k === "stack") continue;
+    Object.defineProperty(copy, k, {
+      value: scrubValue(x, secrets, depth + 1, seen),
+      writable: true,
+      configurable: true,
+      enumerable: d.enumerable ?? false,
+    });
+  }
+  return copy;
 };
 
 /** Validates the security options synchronously; throws {@link InvalidOptionsError}. */

@@ -1,7 +1,15 @@
 import * as E from "fp-ts/lib/Either.js";
 import { map, type OperatorFunction } from "rxjs";
 import { type FormatName, resolveFormat } from "../codec/index.ts";
-import type { WireFormat, WireRecord } from "../codec/wire.ts";
+import {
+  checkLimits,
+  DEFAULT_WIRE_LIMITS,
+  type LimitProblem,
+  utf8Length,
+  type WireFormat,
+  type WireLimits,
+  type WireRecord,
+} from "../codec/wire.ts";
 import {
   type Delivery,
   type FailedDelivery,
@@ -28,6 +36,27 @@ export interface DecodeOptions {
    * `DecodeError` on `"value"` (a bad-input case, sent to the dead-letter path), not a crash.
    */
   readonly maxBytes?: number;
+  /**
+   * The largest accepted record key (and envelope `key`, e.g. a JSON envelope's `partitionkey`), in
+   * UTF-8 bytes. Default 1 KiB (1024). Kafka bounds only the whole record, but every producer
+   * hashes the key (murmur2), and KafkaJS's hash is quadratic in its length: a 512 KiB key froze
+   * the event loop for 24 s. A larger key is a `DecodeError` on `"key"`.
+   */
+  readonly maxKeyBytes?: number;
+  /** The most headers on one record. Default 64. More is a `DecodeError` on `"headers"`. */
+  readonly maxHeaders?: number;
+  /** The longest header name, in UTF-8 bytes. Default 256. Longer is a `DecodeError` on `"headers"`. */
+  readonly maxHeaderNameBytes?: number;
+  /**
+   * The largest header value, in UTF-8 bytes. Default 8 KiB (8192). Larger is a `DecodeError` on
+   * `"headers.<name>"`.
+   */
+  readonly maxHeaderValueBytes?: number;
+  /**
+   * The largest sum of every header name and value, in UTF-8 bytes. Default 16 KiB (16384). More
+   * is a `DecodeError` on `"headers"`.
+   */
+  readonly maxHeadersBytes?: number;
 }
 
 /** What {@link decode} reads: raw records from a source, or wire records (no timestamp) from a sink or test. */
@@ -42,7 +71,8 @@ export const DEFAULT_MAX_BYTES = 1_048_576;
  *
  * A record that cannot be decoded (garbage bytes, invalid UTF-8, JSON that is no envelope, missing
  * `id`/`type`, unknown type or version, wrong payload shape, a header that is not text, a value over
- * `maxBytes`) is never thrown into the stream: it becomes a `FailedDelivery` carrying a
+ * `maxBytes`, a key or headers over their bounds, an `id`/`type`/`source` that is over-long or holds
+ * control characters, a `__proto__` key in the JSON) is never thrown into the stream: it becomes a `FailedDelivery` carrying a
  * {@link DecodeError} whose `field` names what is wrong and whose context holds the origin
  * (topic, partition, offset). The stream goes on; `deadLetter` or `settle` takes it from there.
  *
@@ -54,7 +84,9 @@ export const DEFAULT_MAX_BYTES = 1_048_576;
  * Synchronous, one pass, no allocation beyond the envelope and its delivery.
  *
  * @param registry - the event definitions; nothing outside it is ever accepted
- * @param options - {@link DecodeOptions}: `format` (default `"auto"`), `maxBytes` (default 1 MiB)
+ * @param options - {@link DecodeOptions}: `format` (default `"auto"`), `maxBytes` (default 1 MiB),
+ *   `maxKeyBytes` (1 KiB), `maxHeaders` (64), `maxHeaderNameBytes` (256), `maxHeaderValueBytes`
+ *   (8 KiB), `maxHeadersBytes` (16 KiB); invalid values throw `InvalidOptionsError` at once
  *
  * @example
  * ```ts
@@ -67,14 +99,17 @@ export const DEFAULT_MAX_BYTES = 1_048_576;
  *
  * @see encode for the other direction, upcast to bring old versions to the latest.
  */
-export const decode = (
-  registry: EventRegistry,
+export const decode = <Events extends Envelope<unknown> = Envelope<unknown>>(
+  registry: EventRegistry<Events>,
   options: DecodeOptions = {},
-): OperatorFunction<Flow<DecodeInput>, Flow<Envelope<unknown>>> => {
+): OperatorFunction<Flow<DecodeInput>, Flow<Events>> => {
   const format = checkFormat(options.format ?? "auto");
   const maxBytes = options.maxBytes === undefined ? DEFAULT_MAX_BYTES : requireInt("maxBytes", options.maxBytes, 0);
+  const limits = resolveLimits(options);
+  const fail = (d: Delivery<unknown>, err: DecodeError): FailedDelivery =>
+    failDelivery(d, withOrigin(err, d.origin, limits.maxKeyBytes));
 
-  const step = (d: Flow<DecodeInput>): Flow<Envelope<unknown>> => {
+  const step = (d: Flow<DecodeInput>): Flow<Events> => {
     if (!d.ok) return d;
     const r = d.value;
     if (r === null || typeof r !== "object" || (r.value !== null && !(r.value instanceof Uint8Array))) {
@@ -92,10 +127,15 @@ export const decode = (
         }),
       );
     }
+    const bounds = checkLimits(r.key, r.headers, limits);
+    if (bounds !== undefined) return fail(d, limitError(bounds));
     const raw: RawRecord =
       (r as RawRecord).timestamp === undefined ? { ...r, timestamp: Date.now() } : (r as RawRecord);
     const shape = format.decode(raw);
     if (E.isLeft(shape)) return fail(d, shape.left);
+    // the envelope's own key and headers (a JSON envelope carries them in the value)
+    const inner = checkLimits(shape.right.key, shape.right.headers, limits);
+    if (inner !== undefined) return fail(d, limitError(inner));
     const valid = registry.validate(shape.right);
     if (E.isLeft(valid)) return fail(d, valid.left);
     return replaceValue(d, valid.right);
@@ -113,12 +153,37 @@ const checkFormat = (f: FormatName | WireFormat): WireFormat => {
   return format;
 };
 
-/** The failure with the delivery's origin added to the error context. */
-const fail = (d: Delivery<unknown>, err: DecodeError): FailedDelivery => failDelivery(d, withOrigin(err, d.origin));
+const LIMIT_OPTIONS = [
+  "maxKeyBytes",
+  "maxHeaders",
+  "maxHeaderNameBytes",
+  "maxHeaderValueBytes",
+  "maxHeadersBytes",
+] as const;
 
-const withOrigin = (err: DecodeError, o: Origin): DecodeError => {
+/** The key and header bounds: each option validated (an integer >= 0), else its default. */
+const resolveLimits = (options: DecodeOptions): WireLimits => {
+  const out: Record<string, number> = { ...DEFAULT_WIRE_LIMITS };
+  for (const name of LIMIT_OPTIONS) {
+    const v = options[name];
+    if (v !== undefined) out[name] = requireInt(name, v, 0);
+  }
+  return out as unknown as WireLimits;
+};
+
+const limitError = (p: LimitProblem): DecodeError => new DecodeError(p.message, { field: p.field, context: p.context });
+
+/**
+ * The error with the delivery's origin added to its context. The origin key is added only when
+ * within `maxKeyBytes` (else its size): a dead letter must not carry the oversized key it refused.
+ */
+const withOrigin = (err: DecodeError, o: Origin, maxKeyBytes: number): DecodeError => {
   const context = { ...err.context, topic: o.topic, partition: o.partition, offset: o.offset };
-  if (o.key !== undefined) (context as { key?: string }).key = o.key;
+  if (o.key !== undefined) {
+    const size = o.key.length > maxKeyBytes ? o.key.length : utf8Length(o.key);
+    if (size <= maxKeyBytes) (context as { key?: string }).key = o.key;
+    else (context as { keyBytes?: number }).keyBytes = size;
+  }
   return new DecodeError(
     err.message,
     err.cause === undefined ? { field: err.field, context } : { field: err.field, context, cause: err.cause },

@@ -24,10 +24,12 @@ import type { EventRegistry } from "../core/registry.ts";
  * @see EventRegistry.upcaster to register a step.
  */
 export const upcast =
-  (registry: EventRegistry): OperatorFunction<Flow<Envelope<unknown>>, Flow<Envelope<unknown>>> =>
+  <Events extends Envelope<unknown> = Envelope<unknown>>(
+    registry: EventRegistry<Events>,
+  ): OperatorFunction<Flow<Envelope<unknown>>, Flow<Events>> =>
   (source) =>
     source.pipe(
-      map((d: Flow<Envelope<unknown>>): Flow<Envelope<unknown>> => {
+      map((d: Flow<Envelope<unknown>>): Flow<Events> => {
         if (!d.ok) return d;
         const r = registry.upcast(d.value);
         if (E.isLeft(r)) {
@@ -46,6 +48,6 @@ export const upcast =
             ),
           );
         }
-        return r.right === d.value ? d : replaceValue(d, r.right);
+        return r.right === d.value ? (d as Flow<Events>) : replaceValue(d, r.right);
       }),
     );

@@ -39,10 +39,10 @@ export interface Inbox extends DedupStore {
    * unsettled (for `retry` / `deadLetter` / `settle`) and the promise rejects with a `HandlerError`
    * (or a `TransportError` when the database stayed unreachable).
    */
-  handleOnce<T>(
-    delivery: Delivery<Envelope<T>>,
-    handler: (tx: InboxTx, event: Envelope<T>) => unknown,
-  ): Promise<Delivery<Envelope<T>>>;
+  handleOnce<Ev extends Envelope<unknown>>(
+    delivery: Delivery<Ev>,
+    handler: (tx: InboxTx, event: Ev) => unknown,
+  ): Promise<Delivery<Ev>>;
   /** True when `eventId` was handled by this consumer (DedupStore). */
   has(eventId: string): Promise<boolean>;
   /** Records `eventId` as handled (DedupStore); a no-op when it already is. */
@@ -77,10 +77,10 @@ export const inbox = (sql: Sql, consumer: string, options: InboxOptions = {}): I
   const schema = requireSchema(options.schema ?? DEFAULT_SCHEMA);
   const retries = requireInt("connectionRetries", options.connectionRetries ?? 3, 0);
 
-  const handleOnce = async <T>(
-    delivery: Delivery<Envelope<T>>,
-    handler: (tx: InboxTx, event: Envelope<T>) => unknown,
-  ): Promise<Delivery<Envelope<T>>> => {
+  const handleOnce = async <Ev extends Envelope<unknown>>(
+    delivery: Delivery<Ev>,
+    handler: (tx: InboxTx, event: Ev) => unknown,
+  ): Promise<Delivery<Ev>> => {
     const event = delivery?.value;
     if (event === null || typeof event !== "object" || typeof event.id !== "string" || event.id === "") {
       throw new InvalidOptionsError("handleOnce needs a delivery of an envelope with an id", { option: "delivery" });

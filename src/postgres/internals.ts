@@ -81,12 +81,33 @@ export const isFatalSqlError = (e: unknown): boolean => {
   return code.startsWith("42") || code.startsWith("3F") || code.startsWith("28");
 };
 
-/** Wraps a driver error into a retryable {@link TransportError}, keeping the server's fields as `cause`. */
+/**
+ * Errors about the data itself, which the same statement with the same values hits again on every
+ * attempt: data exceptions (class 22: NUL in text 22021, value too long 22001, bad input syntax
+ * 22P02, division by zero 22012, ...), program limits (class 54: an index row over the btree limit
+ * 54000, too many columns, ...) and integrity violations (class 23: not null, foreign key, check,
+ * exclusion), except a unique violation (23505): that one can be a race with a concurrent insert,
+ * which the next attempt sees and handles (evflow's own inserts use `on conflict`, so for them it
+ * never arises).
+ */
+export const isDataError = (e: unknown): boolean => {
+  if (e === null || typeof e !== "object") return false;
+  const code = String((e as { code?: unknown }).code ?? "");
+  if (code.length !== 5) return false; // SQLSTATEs only, not driver codes such as CONNECTION_ENDED
+  return code.startsWith("22") || code.startsWith("54") || (code.startsWith("23") && code !== "23505");
+};
+
+/**
+ * Wraps a driver error into a {@link TransportError}, keeping the server's fields as `cause`.
+ * Retryable unless retrying cannot help: {@link isFatalSqlError} (schema, syntax, permissions) or
+ * {@link isDataError} (the values themselves), so a poison value goes to the dead-letter path
+ * instead of burning every retry.
+ */
 export const transportError = (what: string, e: unknown, context: Record<string, unknown> = {}): TransportError =>
   new TransportError(`${what}: ${e instanceof Error ? e.message : String(e)}`, {
     cause: e,
     context,
-    retryable: !isFatalSqlError(e),
+    retryable: !isFatalSqlError(e) && !isDataError(e),
   });
 
 /** Resolves after `ms`, or at once when `signal` aborts. */

@@ -161,7 +161,18 @@ export interface MockKafka {
   stop(): Promise<void>;
 }
 
-const packageRootUrl = new URL("../../", import.meta.url);
+/**
+ * The package root: the nearest directory above this module holding native/mock-kafka.c (this
+ * module runs from src/testing, dist/testing or dist/cjs/testing).
+ */
+const packageRootUrl = ((): URL => {
+  let dir = new URL("./", import.meta.url);
+  for (let i = 0; i < 4; i++) {
+    dir = new URL("../", dir);
+    if (existsSync(fileURLToPath(new URL("native/mock-kafka.c", dir)))) return dir;
+  }
+  return new URL("../../", import.meta.url);
+})();
 const sourcePath = fileURLToPath(new URL("native/mock-kafka.c", packageRootUrl));
 const buildScriptPath = fileURLToPath(new URL("scripts/build-mock-kafka.mjs", packageRootUrl));
 const defaultBinaryPath = fileURLToPath(new URL("native/build/mock-kafka", packageRootUrl));

@@ -329,8 +329,14 @@ const arbEnvelope: fc.Arbitrary<Envelope<unknown>> = fc
     key: fc.option(fc.string({ unit: "grapheme" }), { nil: undefined }),
     destination: fc.option(fc.string({ unit: "grapheme" }), { nil: undefined }),
     headers: fc.dictionary(arbHeaderName, fc.string({ unit: "grapheme" }), { maxKeys: 5 }),
-    // JSON round-trips normalise -0 to 0; compare against the normalised payload
-    data: fc.jsonValue().map((v) => JSON.parse(JSON.stringify(v)) as unknown),
+    // JSON round-trips normalise -0 to 0; compare against the normalised payload. The law holds for
+    // data without a "__proto__" (or "constructor": { "prototype" }) key, which fc.jsonValue makes
+    // now and then: both codecs refuse those.
+    data: fc
+      .jsonValue()
+      .map((v) => JSON.stringify(v))
+      .filter((text) => !text.includes('"__proto__"') && !text.includes('"prototype"'))
+      .map((text) => JSON.parse(text) as unknown),
   })
   .map(({ id, ...rest }) => envelope(id === undefined ? rest : { ...rest, id }));
 
