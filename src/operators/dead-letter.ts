@@ -1,52 +1,28 @@
-import { asyncScheduler, Observable, type SchedulerLike, Subject } from "rxjs";
-import { cloudEventsBinary } from "../codec/cloudevents.ts";
-import { toBytes, type WireFormat, type WireRecord } from "../codec/wire.ts";
-import { type FailedDelivery, type Flow, type RawRecord, replaceValue, type Settlement } from "../core/delivery.ts";
-import type { Envelope } from "../core/envelope.ts";
-import { DeadLetterError } from "../core/errors.ts";
+import { asyncScheduler, Observable, type SchedulerLike, Subject, type Subscription } from "rxjs";
+import type { WireFormat, WireRecord } from "../codec/wire.ts";
+import { type FailedDelivery, type Flow, replaceValue, type Settlement } from "../core/delivery.ts";
+import { DeadLetterError, requireInt } from "../core/errors.ts";
 import type { Sink } from "../core/sink.ts";
 import { ChannelName, emit } from "../observability/channels.ts";
 import { noteFailure } from "../observability/instrument-internals.ts";
-import { requireFunction } from "./work-internals.ts";
+import {
+  DEFAULT_LIMITS,
+  type DeadLetterLimits,
+  deadLetterRecord,
+  fallbackRecord,
+  isEnvelope,
+  recordBytes,
+} from "./dead-letter-record.ts";
+import {
+  backoffDelay,
+  type RetryOptions,
+  type RetryPolicy,
+  requireFunction,
+  resolveRetry,
+  shouldRetry,
+} from "./work-internals.ts";
 
-/**
- * Header names deadLetter adds to each dead-letter record (all prefixed `evflow_dlq_`; values are text).
- * They overwrite same-named headers of the original record.
- */
-export const DeadLetterHeader = {
-  /** The error code, e.g. `EVFLOW_DECODE`, `EVFLOW_RETRY_EXHAUSTED`, `EVFLOW_HANDLER`. */
-  reason: "evflow_dlq_reason",
-  /** The error class tag, e.g. `DecodeError`. */
-  error: "evflow_dlq_error",
-  /** The error message (at most 1024 characters). */
-  message: "evflow_dlq_message",
-  /** The message of the error's cause, when it has one (e.g. the last error behind `RetryExhausted`). */
-  cause: "evflow_dlq_cause",
-  /** The offending field of a `DecodeError`/`EncodeError`, e.g. `data.email`. */
-  field: "evflow_dlq_field",
-  /** Origin topic, partition, offset and key of the failed delivery. */
-  topic: "evflow_dlq_topic",
-  partition: "evflow_dlq_partition",
-  offset: "evflow_dlq_offset",
-  key: "evflow_dlq_key",
-  /** How many times the work was attempted. */
-  attempts: "evflow_dlq_attempts",
-  /** When it was dead-lettered, ISO 8601. */
-  failedAt: "evflow_dlq_failed_at",
-  /** The service that dead-lettered it (option `service`). */
-  service: "evflow_dlq_service",
-  /**
-   * What the record value holds: `raw` (the original bytes, byte-exact), `cloudevents-binary` (the
-   * envelope encoded by `format`), `json` (a best-effort JSON rendering), `text`.
-   */
-  value: "evflow_dlq_value",
-  /** `true` when the original record had a null value (the dead-letter value is then empty). */
-  tombstone: "evflow_dlq_tombstone",
-  /** Comma-separated names of original headers whose bytes were not UTF-8 and are stored base64. */
-  base64Headers: "evflow_dlq_base64_headers",
-  /** Why the envelope could not be encoded by `format` (the value is then `json`). */
-  encodeError: "evflow_dlq_encode_error",
-} as const;
+export { DeadLetterHeader, deadLetterRecord } from "./dead-letter-record.ts";
 
 /** Options of {@link deadLetter}. */
 export interface DeadLetterOptions {
@@ -56,137 +32,201 @@ export interface DeadLetterOptions {
   readonly service?: string;
   /** Encodes envelopes that failed. Default `cloudEventsBinary`. */
   readonly format?: WireFormat;
-  /** Clock of `evflow_dlq_failed_at`. Default `asyncScheduler` (`Date.now`). */
+  /** Clock of `evflow_dlq_failed_at` and timer of the write retries. Default `asyncScheduler` (`Date.now`). */
   readonly scheduler?: SchedulerLike;
+  /**
+   * How a refused dead-letter write is tried again: `attempts` writes in all (default `10`), with
+   * exponential backoff and jitter between them (defaults as in {@link BackoffOptions}: 100 ms,
+   * x2, at most 30 s, jitter 0.2), and `retryable` deciding which refusals are worth the same
+   * record again (default `isRetryable`). A refusal that is not retryable, or says the record is
+   * too large, is followed at once by the smaller fallback record instead; the fallback is then
+   * retried with the same backoff whatever the error. When every attempt failed, the delivery is
+   * nacked with a `DeadLetterError`.
+   */
+  readonly retry?: RetryOptions;
+  /**
+   * Largest dead letter, in bytes: key + value + UTF-8 header names and values (the broker adds
+   * its own framing, under 100 bytes plus a few per header). A larger value is cut to fit and the
+   * cut is marked (`evflow_dlq_truncated`, `evflow_dlq_value_bytes`). Default `1_000_000`, under
+   * Kafka's default `max.request.size` and `message.max.bytes` (1 MiB). A sink that refuses a
+   * record with an error carrying `maxBytes` (or `context.maxBytes`) lowers it for that record.
+   */
+  readonly maxDeadLetterBytes?: number;
+  /** Most bytes of the original key copied into the record key and `evflow_dlq_key` (a prefix beyond; marked). Default `1024`. */
+  readonly maxKeyBytes?: number;
+  /** Most bytes (UTF-8 names + values) of original headers copied; headers beyond are not copied, only counted. Default `16_384`. */
+  readonly maxHeaderBytes?: number;
+  /** Bytes of the value a fallback record keeps (a prefix). Default `1024`. */
+  readonly fallbackValueBytes?: number;
 }
 
-const MAX_TEXT = 1024;
-const clip = (s: string): string => (s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT - 1)}…` : s);
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+interface Resolved {
+  readonly options: DeadLetterOptions;
+  readonly scheduler: SchedulerLike;
+  readonly retry: RetryPolicy;
+  readonly limits: DeadLetterLimits;
+  readonly fallbackValueBytes: number;
+}
 
-const base64 = (b: Uint8Array): string => {
-  let s = "";
-  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
-  return btoa(s);
+const resolveOptions = (options: DeadLetterOptions): Resolved => {
+  const r = options.retry;
+  return {
+    options,
+    scheduler: options.scheduler ?? asyncScheduler,
+    retry: resolveRetry({ ...r, attempts: r?.attempts ?? 10 }, "retry."),
+    limits: {
+      maxDeadLetterBytes: requireInt(
+        "maxDeadLetterBytes",
+        options.maxDeadLetterBytes ?? DEFAULT_LIMITS.maxDeadLetterBytes,
+        1,
+      ),
+      maxKeyBytes: requireInt("maxKeyBytes", options.maxKeyBytes ?? DEFAULT_LIMITS.maxKeyBytes, 0),
+      maxHeaderBytes: requireInt("maxHeaderBytes", options.maxHeaderBytes ?? DEFAULT_LIMITS.maxHeaderBytes, 0),
+    },
+    fallbackValueBytes: requireInt("fallbackValueBytes", options.fallbackValueBytes ?? 1024, 0),
+  };
 };
 
-const isBytesOrNull = (u: unknown): boolean => u === null || u instanceof Uint8Array;
+/** One failed delivery on its way to the dead-letter sink. */
+interface Entry {
+  readonly failed: FailedDelivery;
+  readonly type: string | undefined;
+  /** `evflow_dlq_failed_at` of every attempt. */
+  readonly now: number;
+  /** What the next attempt writes; undefined when nothing fits under the limit. */
+  record: WireRecord | undefined;
+  /** Why `record` is undefined. */
+  noFit: Error | undefined;
+  fallback: boolean;
+  /** The largest record the next attempt may write: `maxDeadLetterBytes`, lowered by each "too large" refusal. */
+  maxBytes: number;
+  /** Writes attempted (including attempts where nothing fit). */
+  attempts: number;
+  /** Consecutive failures of the current record: the backoff step. */
+  failures: number;
+  timer: Subscription | undefined;
+}
 
-const isRawRecord = (u: unknown): u is RawRecord =>
-  u !== null &&
-  typeof u === "object" &&
-  isBytesOrNull((u as RawRecord).value) &&
-  isBytesOrNull((u as RawRecord).key) &&
-  typeof (u as RawRecord).headers === "object" &&
-  (u as RawRecord).headers !== null;
-
-const isEnvelope = (u: unknown): u is Envelope<unknown> =>
-  u !== null &&
-  typeof u === "object" &&
-  typeof (u as Envelope).id === "string" &&
-  typeof (u as Envelope).type === "string" &&
-  "data" in u &&
-  typeof (u as Envelope).headers === "object";
-
-const safeJson = (u: unknown): string | undefined => {
-  try {
-    return JSON.stringify(u, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
-  } catch {
-    return undefined;
+/** The size limit a refusal states (`maxBytes` or `context.maxBytes` on the error or a cause). */
+const statedLimit = (e: unknown): number | undefined => {
+  for (let u = e, i = 0; u !== null && typeof u === "object" && i < 5; u = (u as { cause?: unknown }).cause, i++) {
+    const o = u as { maxBytes?: unknown; context?: { maxBytes?: unknown } };
+    const n = o.maxBytes ?? o.context?.maxBytes;
+    if (typeof n === "number" && Number.isInteger(n) && n >= 0) return n;
   }
+  return undefined;
+};
+
+const TOO_LARGE = /too large|MESSAGE_TOO_LARGE|MSG_SIZE_TOO_LARGE|RECORD_LIST_TOO_LARGE|larger than the max/i;
+
+/** True when a refusal (or one of its causes) says the record is too large. */
+const isTooLarge = (e: unknown): boolean => {
+  if (statedLimit(e) !== undefined) return true;
+  for (let u = e, i = 0; u !== null && typeof u === "object" && i < 5; u = (u as { cause?: unknown }).cause, i++) {
+    const o = u as { type?: unknown; message?: unknown };
+    if (o.type === "MESSAGE_TOO_LARGE" || (typeof o.message === "string" && TOO_LARGE.test(o.message))) return true;
+  }
+  return false;
+};
+
+const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/** A new entry for a failed delivery, with its first record (or why it has none). */
+const newEntry = (f: FailedDelivery, o: Resolved): { entry: Entry; buildError: unknown } => {
+  const now = o.scheduler.now();
+  const entry: Entry = {
+    failed: f,
+    type: isEnvelope(f.value) ? f.value.type : undefined,
+    now,
+    record: undefined,
+    noFit: undefined,
+    fallback: false,
+    maxBytes: o.limits.maxDeadLetterBytes,
+    attempts: 0,
+    failures: 0,
+    timer: undefined,
+  };
+  try {
+    entry.record = deadLetterRecord(f, { ...o.options, ...o.limits }, now);
+    return { entry, buildError: undefined };
+  } catch (e) {
+    // Not even the headers fit (or the value could not be rendered): it goes straight to the fallback.
+    return { entry, buildError: e };
+  }
+};
+
+/** Replaces the entry's record by a fallback record within the limit the refusal implies. */
+const useFallback = (entry: Entry, error: unknown, o: Resolved): void => {
+  // Refused as too large: smaller than what was refused, and within the limit the sink stated.
+  const refusedBytes =
+    entry.record !== undefined && isTooLarge(error) ? recordBytes(entry.record) : Number.POSITIVE_INFINITY;
+  const stated = statedLimit(error);
+  const maxBytes = Math.min(entry.maxBytes, stated ?? Number.POSITIVE_INFINITY, refusedBytes - 1);
+  entry.maxBytes = maxBytes;
+  const msg = messageOf(error);
+  entry.record = fallbackRecord(entry.failed, o.options, o.limits, entry.now, msg, maxBytes, o.fallbackValueBytes);
+  entry.noFit =
+    entry.record === undefined
+      ? new DeadLetterError(
+          `no dead letter fits in ${maxBytes} bytes${stated === undefined ? "" : " (the limit the sink stated)"}`,
+          { cause: error, context: ctx(entry.failed) },
+        )
+      : undefined;
 };
 
 /**
- * The dead-letter record of a failed delivery: the original key/value/headers for a raw record
- * (bytes kept exact), the envelope encoded with `format` for an envelope, a JSON/text rendering
- * otherwise; plus the `evflow_dlq_*` headers of {@link DeadLetterHeader}.
- *
- * @example
- * ```ts
- * const record = deadLetterRecord(failed, { service: "order-service" }, Date.now());
- * record.headers.evflow_dlq_reason; // "EVFLOW_DECODE"
- * ```
+ * What follows a failed attempt: `now` (the first non-retryable or "too large" refusal: the fallback
+ * at once), `wait` (the backoff, then the next attempt) or `nack` (every attempt used).
  */
-export const deadLetterRecord = (
-  failed: FailedDelivery,
-  options: Pick<DeadLetterOptions, "service" | "format">,
-  now: number,
-): WireRecord => {
-  const v = failed.value;
-  const h: Record<string, string> = {};
-  let key: Uint8Array | null = null;
-  let value: Uint8Array;
-  if (isRawRecord(v)) {
-    key = v.key;
-    value = v.value ?? new Uint8Array(0);
-    const b64: string[] = [];
-    for (const [name, hv] of Object.entries(v.headers)) {
-      if (typeof hv === "string") h[name] = hv;
-      else if (hv instanceof Uint8Array) {
-        try {
-          h[name] = strictUtf8.decode(hv);
-        } catch {
-          h[name] = base64(hv);
-          b64.push(name);
-        }
-      }
-    }
-    h[DeadLetterHeader.value] = "raw";
-    if (v.value === null) h[DeadLetterHeader.tombstone] = "true";
-    if (b64.length > 0) h[DeadLetterHeader.base64Headers] = b64.join(",");
-  } else if (isEnvelope(v)) {
-    const enc = (options.format ?? cloudEventsBinary).encode(v);
-    if (enc._tag === "Right") {
-      key = enc.right.key;
-      value = enc.right.value;
-      Object.assign(h, enc.right.headers);
-      h[DeadLetterHeader.value] = options.format?.name ?? cloudEventsBinary.name;
-    } else {
-      const { id, type, version, source, time, key: k, destination, headers, data } = v;
-      const meta = { id, type, version, source, time, key: k, destination, headers };
-      key = k === undefined ? null : toBytes(k);
-      value = toBytes(safeJson({ ...meta, data }) ?? safeJson(meta) ?? "{}");
-      h[DeadLetterHeader.value] = "json";
-      h[DeadLetterHeader.encodeError] = clip(enc.left.message);
-    }
+const afterFailure = (entry: Entry, error: unknown, o: Resolved): "now" | "wait" | "nack" => {
+  if (!entry.fallback && (isTooLarge(error) || !shouldRetry(o.retry, error))) {
+    entry.fallback = true;
+    useFallback(entry, error, o);
+    if (entry.attempts < o.retry.attempts) return "now";
   } else {
-    const json = safeJson(v);
-    value = toBytes(json ?? String(v));
-    h[DeadLetterHeader.value] = json === undefined ? "text" : "json";
+    // The fallback refused as too large: smaller again, within what the sink said this time.
+    if (entry.fallback && entry.record !== undefined && isTooLarge(error)) useFallback(entry, error, o);
+    entry.failures++;
   }
-  const e = failed.error;
-  const o = failed.origin;
-  h[DeadLetterHeader.reason] = e.code;
-  h[DeadLetterHeader.error] = e._tag;
-  h[DeadLetterHeader.message] = clip(e.message);
-  const cause = (e as { cause?: unknown }).cause;
-  if (cause !== undefined) h[DeadLetterHeader.cause] = clip(cause instanceof Error ? cause.message : String(cause));
-  const field = (e as { field?: unknown }).field;
-  if (typeof field === "string") h[DeadLetterHeader.field] = field;
-  h[DeadLetterHeader.topic] = o.topic;
-  h[DeadLetterHeader.partition] = String(o.partition);
-  h[DeadLetterHeader.offset] = String(o.offset);
-  if (o.key !== undefined) h[DeadLetterHeader.key] = o.key;
-  h[DeadLetterHeader.attempts] = String(failed.attempts);
-  h[DeadLetterHeader.failedAt] = new Date(now).toISOString();
-  if (options.service !== undefined) h[DeadLetterHeader.service] = options.service;
-  return { key, value, headers: h };
+  return entry.attempts >= o.retry.attempts ? "nack" : "wait";
+};
+
+/** Reports a written dead letter and acks its delivery. */
+const acknowledge = (entry: Entry, options: DeadLetterOptions): void => {
+  const f = entry.failed;
+  // Tell trace/metrics layers wrapping this delivery that its ack means "dead-lettered".
+  noteFailure(f);
+  emit(ChannelName.deadLetter, () => {
+    const topic = options.topic ?? f.origin.topic;
+    return entry.type === undefined
+      ? { reason: f.error.code, topic }
+      : { reason: f.error.code, type: entry.type, topic };
+  });
+  f.ack();
 };
 
 /**
  * Sends what failed for good (every `FailedDelivery`: decode errors, non-retryable errors,
  * exhausted retries) to a dead-letter `sink` as a {@link deadLetterRecord}, and settles it:
- * ACKED once the sink confirmed the write, NACKED (redelivered later, never acked) when the sink
- * reports a failure, errors or completes without confirming. Failed deliveries are consumed here
- * (not emitted); each written one is reported on `evflow:dead-letter:written`. Good deliveries pass
- * through at once, untouched — they never wait behind dead-letter writes, so they may overtake
- * failures that are still being written. Completes once the source completed and every pending
- * dead-letter write was settled.
+ * ACKED once the sink confirmed the write; NACKED (redelivered later, never acked) when every
+ * attempt failed, when the sink errors, or when it completes without confirming. Failed deliveries
+ * are consumed here (not emitted); each written one is reported on `evflow:dead-letter:written`.
+ * Good deliveries pass through at once, untouched — they never wait behind dead-letter writes, so
+ * they may overtake failures that are still being written. Completes once the source completed and
+ * every pending dead-letter write was settled.
+ *
+ * A refused write is never fed back to the source at once: a retryable refusal writes the same
+ * record again after a growing, bounded delay (`retry`); a non-retryable one (a record too large,
+ * an `EncodeError`, ...) writes a smaller fallback record at once — the reason, the origin, a
+ * prefix of the value, `evflow_dlq_truncated` and the original size — no larger than the limit
+ * that refused it. The delivery stays in flight meanwhile (its offset is not committed; a Kafka
+ * source pauses at `maxInFlight`), so nothing behind it is read again. Only when `retry.attempts`
+ * writes failed is it nacked, so a source re-reads it at most once per backoff schedule.
  *
  * ```
- * source:  -a-X-b-|          (X failed)
- * sink:        [X--ok]
- * output:  -a---b-----|      (X acked when the sink confirmed)
+ * source:  -a-X-b-|               (X failed)
+ * sink:        [X--refused] 100ms [X--ok]
+ * output:  -a---b-------------------|   (X acked when the sink confirmed)
  * ```
  *
  * @param sink - any {@link Sink} (`kafkaSink({ topic: "app-events.dlq" })`, a transport sink, a test sink).
@@ -200,72 +240,92 @@ export const deadLetterRecord = (
  */
 export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
   requireFunction("sink", sink);
-  const scheduler = options.scheduler ?? asyncScheduler;
+  const o = resolveOptions(options);
   return <A>(source: Observable<Flow<A>>): Observable<Flow<A>> =>
     new Observable<Flow<A>>((sub) => {
-      interface Entry {
-        readonly failed: FailedDelivery;
-        readonly type: string | undefined;
-      }
-      const pending = new Map<Settlement, Entry[]>();
+      const inSink = new Map<Settlement, Entry[]>();
+      const waiting = new Set<Entry>();
       let pendingCount = 0;
       let sourceDone = false;
       let sinkDone = false;
       let closed = false;
+      const input = new Subject<Flow<WireRecord>>();
 
       const take = (s: Settlement): Entry | undefined => {
-        const list = pending.get(s);
+        const list = inSink.get(s);
         const entry = list?.shift();
         if (entry === undefined) return undefined;
-        if (list?.length === 0) pending.delete(s);
-        pendingCount--;
+        if (list?.length === 0) inSink.delete(s);
         return entry;
       };
 
+      const settled = () => {
+        pendingCount--;
+        maybeComplete();
+      };
+
       const nackAll = (why: string, cause?: unknown) => {
-        for (const list of pending.values()) {
-          for (const { failed } of list) {
-            failed.nack(new DeadLetterError(why, { cause: cause ?? failed.error, context: ctx(failed) }));
-          }
-        }
-        pending.clear();
+        const all = [...[...inSink.values()].flat(), ...waiting];
+        inSink.clear();
+        waiting.clear();
         pendingCount = 0;
+        for (const e of all) {
+          e.timer?.unsubscribe();
+          e.failed.nack(new DeadLetterError(why, { cause: cause ?? e.failed.error, context: ctx(e.failed) }));
+        }
       };
 
       const maybeComplete = () => {
         if (closed || !sourceDone) return;
-        if (pendingCount === 0 || sinkDone) {
-          if (pendingCount > 0) nackAll("dead-letter sink completed without confirming the write");
+        if (pendingCount > 0 && sinkDone) nackAll("dead-letter sink completed without confirming the write");
+        if (pendingCount === 0) {
           closed = true;
+          input.complete();
           sub.complete();
         }
       };
 
-      const input = new Subject<Flow<WireRecord>>();
+      const write = (entry: Entry) => {
+        if (closed) return;
+        entry.attempts++;
+        if (entry.record === undefined) {
+          failed(entry, entry.noFit!);
+          return;
+        }
+        const list = inSink.get(entry.failed.settlement);
+        if (list === undefined) inSink.set(entry.failed.settlement, [entry]);
+        else list.push(entry);
+        input.next(replaceValue(entry.failed, entry.record));
+      };
+
+      const failed = (entry: Entry, error: unknown) => {
+        const step = afterFailure(entry, error, o);
+        if (step === "now") {
+          write(entry);
+        } else if (step === "nack") {
+          const why = `dead-letter write failed after ${entry.attempts} attempts: ${messageOf(error)}`;
+          entry.failed.nack(new DeadLetterError(why, { cause: error, context: ctx(entry.failed) }));
+          settled();
+        } else {
+          waiting.add(entry);
+          const delay = backoffDelay(o.retry, Math.max(1, entry.failures));
+          entry.timer = o.scheduler.schedule(() => {
+            entry.timer = undefined;
+            waiting.delete(entry);
+            write(entry);
+          }, delay);
+        }
+      };
+
       const sinkSub = sink(input).subscribe({
         next: (r) => {
           const entry = take(r.settlement);
           if (entry === undefined) return;
-          const { failed } = entry;
-          if (r.ok) {
-            // Tell trace/metrics layers wrapping this delivery that its ack means "dead-lettered".
-            noteFailure(failed);
-            emit(ChannelName.deadLetter, () => {
-              const topic = options.topic ?? failed.origin.topic;
-              return entry.type === undefined
-                ? { reason: failed.error.code, topic }
-                : { reason: failed.error.code, type: entry.type, topic };
-            });
-            failed.ack();
-          } else {
-            failed.nack(
-              new DeadLetterError(`dead-letter write failed: ${r.error.message}`, {
-                cause: r.error,
-                context: ctx(failed),
-              }),
-            );
+          if (!r.ok) failed(entry, r.error);
+          else {
+            acknowledge(entry, options);
+            settled();
           }
-          maybeComplete();
         },
         error: (e: unknown) => {
           nackAll("dead-letter sink failed", e);
@@ -286,19 +346,14 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
             sub.next(f);
             return;
           }
-          let record: WireRecord;
-          try {
-            record = deadLetterRecord(f, options, scheduler.now());
-          } catch (e) {
-            f.nack(new DeadLetterError("could not build the dead-letter record", { cause: e, context: ctx(f) }));
+          const { entry, buildError } = newEntry(f, o);
+          pendingCount++;
+          if (buildError !== undefined) {
+            entry.attempts++;
+            failed(entry, buildError);
             return;
           }
-          const entry: Entry = { failed: f, type: isEnvelope(f.value) ? f.value.type : undefined };
-          const list = pending.get(f.settlement);
-          if (list === undefined) pending.set(f.settlement, [entry]);
-          else list.push(entry);
-          pendingCount++;
-          input.next(replaceValue(f, record));
+          write(entry);
         },
         error: (e: unknown) => {
           if (closed) return;
@@ -307,7 +362,6 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
         },
         complete: () => {
           sourceDone = true;
-          input.complete();
           maybeComplete();
         },
       });
@@ -316,7 +370,9 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
         closed = true;
         srcSub.unsubscribe();
         sinkSub.unsubscribe();
-        pending.clear();
+        for (const e of waiting) e.timer?.unsubscribe();
+        waiting.clear();
+        inSink.clear();
         pendingCount = 0;
       };
     });

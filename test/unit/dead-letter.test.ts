@@ -155,11 +155,14 @@ describe("deadLetter", () => {
     expect(new TextDecoder().decode(written[3]!.value)).toBe("[object Object]");
   });
 
-  it("nacks (never acks) the original when the dead-letter write fails", async () => {
+  it("nacks (never acks) the original when the dead-letter write fails (retry.attempts 1: no retry)", async () => {
     const { sink } = testSink({ fail: () => true });
     const { d, calls } = tracked({ n: 1 }, 1);
     await lastValueFrom(
-      from([failDelivery(d, new HandlerError("bad", { retryable: false }))]).pipe(deadLetter(sink), toArray()),
+      from([failDelivery(d, new HandlerError("bad", { retryable: false }))]).pipe(
+        deadLetter(sink, { retry: { attempts: 1 } }),
+        toArray(),
+      ),
     );
     expect(calls.length).toBe(1);
     expect(calls[0]!.outcome).toBe("nack");
@@ -263,7 +266,8 @@ describe("deadLetter", () => {
           const input: Array<Flow<{ i: number }>> = items.map((it) =>
             it.failed ? failDelivery(it.d, new HandlerError("x")) : (it.d as Delivery<{ i: number }>),
           );
-          const out = await lastValueFrom(from(input).pipe(deadLetter(sink), toArray()));
+          // One attempt: a refused write is nacked at once (backoff is covered in dead-letter-limits.test.ts).
+          const out = await lastValueFrom(from(input).pipe(deadLetter(sink, { retry: { attempts: 1 } }), toArray()));
           expect(out.map((f) => (f.value as { i: number }).i)).toEqual(
             items.filter((x) => !x.failed).map((x) => x.d.value.i),
           );
