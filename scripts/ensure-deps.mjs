@@ -8,3 +8,10 @@ if (!existsSync(new URL("node_modules/.bin/bun", root))) {
   const r = spawnSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: root, stdio: "inherit" });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
+// The installed postgres.js carries evflow's guard against porsager/postgres#1066 (see scripts/patch-postgres.mjs).
+{
+  const r = spawnSync(process.execPath, [new URL("patch-postgres.mjs", import.meta.url).pathname], {
+    stdio: "inherit",
+  });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}

@@ -129,8 +129,11 @@ const requireClaimMode = (v: unknown): RelayClaimMode => {
  *   relays: a row is claimed only when every earlier unpublished row of its key is claimed with
  *   it, and rows of a key are emitted one after the other as they are acked (a nack drops the
  *   key's later rows). A `FAILED` row blocks its key until `retryFailed`.
- * - Only rows whose writing transaction is older than every running transaction (`xid` below the
- *   snapshot's `xmin`) are claimed, so id 11 is not published while id 10 may still commit.
+ * - Across keys, rows are published in commit order, not id order: only rows whose writing
+ *   transaction is older than every running transaction (`xid` below the snapshot's `xmin`) are
+ *   claimed, so a row is never skipped by a claim that ran before its transaction committed; two
+ *   concurrent transactions whose xids are in the opposite order of their ids publish the later id
+ *   first. The guarantee is per key (above); see docs/postgres.md, "Order and visibility".
  * - Wakes on LISTEN/NOTIFY (an insert trigger), polls every `pollInterval` as a fallback.
  * - Settlements are coalesced: one statement per batch (`"transaction"`) or for all settlements
  *   gathered since the last one (`"lease"`).

@@ -1,6 +1,10 @@
 import { describe, expect, it } from "bun:test";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import postgres from "postgres";
-import { InvalidOptionsError } from "../../src/core/errors.ts";
+import { InvalidOptionsError, TransportError } from "../../src/core/errors.ts";
 import { startEmbeddedPostgres } from "../../src/testing/embedded-postgres.ts";
 
 describe("startEmbeddedPostgres", () => {
@@ -26,4 +30,49 @@ describe("startEmbeddedPostgres", () => {
     await expect(startEmbeddedPostgres({ databases: ["Bad-Name"] })).rejects.toBeInstanceOf(InvalidOptionsError);
     await expect(startEmbeddedPostgres({ port: 0 })).rejects.toBeInstanceOf(InvalidOptionsError);
   });
+
+  it("a server that cannot start rejects within seconds, saying why and what to do (port taken)", async () => {
+    const taken: Server = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const addr = taken.address();
+    const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+    const t0 = Date.now();
+    try {
+      const err = await startEmbeddedPostgres({ port, databases: [] }).then(
+        () => new Error("started on a taken port"),
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(TransportError);
+      expect(String((err as Error).message)).toMatch(/already in use/);
+      expect(String((err as Error).message)).toMatch(/Fix: /);
+      expect(Date.now() - t0).toBeLessThan(30_000);
+    } finally {
+      taken.close();
+    }
+  });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    "as root, binaries in a directory the server's user cannot traverse run from a copy it can reach",
+    async () => {
+      // The package's installation, copied under a mode-0700 directory (a clone in /root).
+      const { postgres: pgBin } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as {
+        postgres: string;
+      };
+      const priv = mkdtempSync(join(tmpdir(), "evflow-private-"));
+      try {
+        const installation = join(priv, "native");
+        cpSync(dirname(dirname(pgBin)), installation, { recursive: true, verbatimSymlinks: true });
+        const pg = await startEmbeddedPostgres({ installation, databases: ["priv"] });
+        try {
+          const sql = postgres(pg.url, { onnotice: () => {}, max: 1 });
+          expect((await sql`select current_database() as db`)[0]?.db).toBe("priv");
+          await sql.end();
+        } finally {
+          await pg.stop();
+        }
+      } finally {
+        rmSync(priv, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -337,7 +337,11 @@ describe('outboxRelay (claim: "transaction") specifics', () => {
   it("a relay whose connection dies rolls back: its rows are claimable at once (no lease to wait for)", async () => {
     const schema = await fresh();
     const app = `evflow_txrelay_${schema}`;
-    const doomed = await connect({ max: 2, connection: { application_name: app } });
+    // Relay A logs in as its own role, which may not log in again once its backends are terminated:
+    // A keeps retrying (a live relay whose connection died) but cannot re-claim the rows on its
+    // LISTEN reconnect (listen's onlisten wakes it), which raced relay B's first claim.
+    await sql.unsafe(`create role "${app}" login superuser`);
+    const doomed = await connect({ max: 2, username: app, connection: { application_name: app } });
     await outbox(sql, { schema }).write(sql, [ev("k", 1), ev("k", 2)]);
     const held: unknown[] = [];
     const errors: unknown[] = [];
@@ -346,6 +350,7 @@ describe('outboxRelay (claim: "transaction") specifics', () => {
       error: (e) => errors.push(e),
     });
     await eventually(() => held.length === 1, 5000, "relay A holds k/1");
+    await sql.unsafe(`alter role "${app}" nologin`);
     await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${app}`;
     const out: Envelope<unknown>[] = [];
     const started = Date.now();
@@ -357,6 +362,7 @@ describe('outboxRelay (claim: "transaction") specifics', () => {
     a.unsubscribe();
     b.unsubscribe();
     await doomed.end({ timeout: 1 });
+    await sql.unsafe(`drop role "${app}"`);
   });
 
   it("counts attempts on nack only, and marks PUBLISHED rows with their attempts under retention", async () => {
