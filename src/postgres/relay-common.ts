@@ -52,11 +52,19 @@ export interface Nack {
   readonly f: boolean;
 }
 
+/**
+ * The text stored in `last_error`: at most 2000 UTF-16 units, no NUL (a text column refuses it) and
+ * well-formed Unicode (a lone surrogate, also one left by cutting a pair, becomes U+FFFD): nacks travel
+ * in a JSON document, where PostgreSQL refuses both as escapes, failing the whole settlement.
+ */
 export const errorText = (e: unknown): string => {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is not allowed in a text column
   const s = (e instanceof Error ? `${e.name}: ${e.message}` : String(e)).replace(/\u0000/g, "");
-  return s.length > 2000 ? s.slice(0, 2000) : s;
+  return (s.length > 2000 ? s.slice(0, 2000) : s).replace(LONE_SURROGATE, "\uFFFD");
 };
+
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
  * Rejects when `p` has not settled after `ms`. A lost connection normally fails the query at once;
