@@ -1,13 +1,14 @@
 import type postgres from "postgres";
 import type { Delivery } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
-import { InvalidOptionsError, requireInt, toEvflowError } from "../core/errors.ts";
+import { HandlerError, InvalidOptionsError, requireInt, toEvflowError } from "../core/errors.ts";
 import { reportProcessed } from "../observability/instrument-internals.ts";
 import type { DedupStore } from "../operators/dedup-store.ts";
 import {
   DEFAULT_SCHEMA,
   delay,
   isConnectionError,
+  isDataError,
   requireSchema,
   requireSql,
   requireText,
@@ -119,7 +120,12 @@ export const inbox = (sql: Sql, consumer: string, options: InboxOptions = {}): I
           await delay(50 * 2 ** attempt);
           continue;
         }
-        if (e instanceof HandlerFailure && !isConnectionError(cause)) throw toEvflowError(cause, context);
+        if (e instanceof HandlerFailure && !isConnectionError(cause)) {
+          // a value the server refuses (SQLSTATE 22, 54, 23 but 23505) fails the same way on every attempt
+          if (isDataError(cause))
+            throw new HandlerError(`handler failed: ${String(cause)}`, { cause, context, retryable: false });
+          throw toEvflowError(cause, context);
+        }
         throw transportError("inbox transaction failed", cause, context);
       }
     }

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { createDelivery } from "../../src/core/delivery.ts";
 import { envelope } from "../../src/core/envelope.ts";
-import { isRetryable, TransportError } from "../../src/core/errors.ts";
+import { HandlerError, isRetryable, TransportError } from "../../src/core/errors.ts";
 import { inbox, migrate } from "../../src/postgres/index.ts";
 import { transportError } from "../../src/postgres/internals.ts";
 import { connect, dropSchema, freshSchema, type Sql } from "./postgres-helpers.ts";
@@ -69,6 +69,31 @@ describe("inbox.handleOnce with an id the server refuses", () => {
       expect(state).toEqual({ acked: 0, nacked: 0 });
     });
   }
+});
+
+describe("inbox.handleOnce with a handler whose write the server refuses as data", () => {
+  it("rejects with a non-retryable HandlerError keeping the server's code (no retry can store that value)", async () => {
+    const { d, state } = hostileDelivery("e-handler-data-error");
+    const err = await serverError(() =>
+      inbox(sql, "c2", { schema }).handleOnce(d, (tx) => tx.unsafe(`insert into "${schema}".t values (10, 'abcd', 1)`)),
+    );
+    expect(err).toBeInstanceOf(HandlerError);
+    expect(isRetryable(err)).toBe(false);
+    expect(((err as unknown as HandlerError).cause as { code?: string }).code).toBe("22001");
+    expect(state).toEqual({ acked: 0, nacked: 0 });
+    // rolled back: the event is not recorded as handled, so a fixed handler can still run it
+    expect(await inbox(sql, "c2", { schema }).has("e-handler-data-error")).toBe(false);
+  });
+
+  it("a handler's other failures stay retryable (a unique violation may be a race)", async () => {
+    const { d } = hostileDelivery("e-handler-unique");
+    await sql.unsafe(`insert into "${schema}".t (id, n) values (11, 1)`);
+    const err = await serverError(() =>
+      inbox(sql, "c2", { schema }).handleOnce(d, (tx) => tx.unsafe(`insert into "${schema}".t (id, n) values (11, 1)`)),
+    );
+    expect(err).toBeInstanceOf(HandlerError);
+    expect(isRetryable(err)).toBe(true);
+  });
 });
 
 describe("transportError classifies what the server really returns", () => {
