@@ -9,8 +9,16 @@ import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const bun = path.join(root, "node_modules", ".bin", "bun");
-const kafka = ["test/integration/kafka-kafkajs.test.ts", "test/conformance/kafka-kafkajs.test.ts"];
-const kafkaFaults = ["test/faults/kafka-faults.test.ts", "test/faults/kafka-dead-letter.test.ts"];
+const kafka = [
+  "test/integration/kafka-kafkajs.test.ts",
+  "test/conformance/kafka-kafkajs.test.ts",
+  "test/integration/kafka-partitioner.test.ts",
+];
+const kafkaFaults = [
+  "test/faults/kafka-faults.test.ts",
+  "test/faults/kafka-dead-letter.test.ts",
+  "test/faults/kafka-rolling-outage.test.ts",
+];
 const extra = process.argv.slice(2);
 const GRACE_MS = 10_000;
 const LIMIT_MS = 10 * 60_000;

@@ -19,6 +19,7 @@ import {
   type TopicPartition,
   transportError,
 } from "./client.ts";
+import { type Outgoing, sendConfirmed, stickyPartitioner } from "./kafkajs-confirm.ts";
 import { type KafkaConnectionOptions, kafkajsSecurity } from "./security.ts";
 
 type KafkaJs = typeof K;
@@ -74,17 +75,33 @@ const compressionOf = (kjs: KafkaJs, c: ProducerSettings["compression"]): K.Comp
           ? kjs.CompressionTypes.ZSTD
           : kjs.CompressionTypes.None;
 
+/** Groups outgoing records by topic, as `sendBatch` takes them. */
+const byTopic = (records: ReadonlyArray<Outgoing<K.Message>>): K.TopicMessages[] => {
+  const m = new Map<string, K.Message[]>();
+  for (const r of records) {
+    let list = m.get(r.topic);
+    if (list === undefined) {
+      list = [];
+      m.set(r.topic, list);
+    }
+    list.push(r.message);
+  }
+  return [...m].map(([topic, messages]) => ({ topic, messages }));
+};
+
 const createProducer = async (
   kjs: KafkaJs,
   conn: KafkaConnectionOptions,
   s: ProducerSettings,
 ): Promise<ProducerClient> => {
   const kafka = kafkaOf(kjs, conn);
+  // Each message keeps its first partition, so the broker's answer for it can be found.
+  const partitioner = stickyPartitioner(kjs.Partitioners.DefaultPartitioner);
   const producer = kafka.producer({
     idempotent: s.idempotent,
     // The idempotent producer keeps per-partition order only with one request in flight.
     ...(s.idempotent ? { maxInFlightRequests: 1 } : {}),
-    createPartitioner: kjs.Partitioners.DefaultPartitioner,
+    createPartitioner: partitioner.create,
     retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: s.idempotent ? Number.MAX_SAFE_INTEGER : 8 },
   });
   try {
@@ -97,42 +114,48 @@ const createProducer = async (
   return {
     maxConcurrentSends: 1,
     send: (records) => {
-      const byTopic = new Map<string, K.Message[]>();
-      for (const r of records) {
-        let list = byTopic.get(r.topic);
-        if (list === undefined) {
-          list = [];
-          byTopic.set(r.topic, list);
-        }
-        list.push({
+      const outgoing: Array<Outgoing<K.Message>> = records.map((r) => ({
+        topic: r.topic,
+        message: {
           key: r.key === null ? null : toBuffer(r.key),
           value: toBuffer(r.value),
           headers: r.headers as K.IHeaders,
-        });
-      }
-      const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+        },
+      }));
+      const results: Array<Error | undefined | null> = records.map(() => null);
+      let expired = false;
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new TransportError(`produce not confirmed within ${s.deliveryTimeoutMs} ms`)),
-          s.deliveryTimeoutMs,
-        );
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          expired = true;
+          resolve();
+        }, s.deliveryTimeoutMs);
       });
-      // One sendBatch at a time: the idempotent producer's order per partition depends on it.
+      const sendBatch = (batch: ReadonlyArray<Outgoing<K.Message>>) =>
+        producer.sendBatch({ topicMessages: byTopic(batch), acks: -1, compression });
+      // One send at a time, resends of unconfirmed partitions included: the idempotent producer's
+      // order per partition depends on it. A resolved sendBatch confirms only the partitions its
+      // answer acknowledges (see kafkajs-confirm.ts).
       const previous = pending;
       const sent = Promise.race([
-        previous.then(() => producer.sendBatch({ topicMessages, acks: -1, compression })),
+        previous.then(() =>
+          sendConfirmed(
+            outgoing,
+            { send: sendBatch, partitionOf: partitioner.partitionOf, expired: () => expired },
+            results,
+          ),
+        ),
         timeout,
-      ]).then(
-        () => records.map(() => undefined),
-        (e: unknown) => {
-          const err =
-            e instanceof TransportError
-              ? e
-              : transportError("produce failed", e, conn, { context: { topic: records[0]?.topic } });
-          return records.map(() => err);
-        },
-      );
+      ]).then(() => {
+        const late = new TransportError(`produce not confirmed within ${s.deliveryTimeoutMs} ms`);
+        return results.map((r) =>
+          r === null
+            ? late
+            : r === undefined || r instanceof TransportError
+              ? r
+              : transportError("produce failed", r, conn, { context: { topic: records[0]?.topic } }),
+        );
+      });
       const done = sent.finally(() => clearTimeout(timer));
       pending = done.then(() => {});
       return done;

@@ -49,7 +49,7 @@ interface RdProducer extends RdClient {
     topic: string,
     partition: number | null,
     value: Buffer,
-    key: Buffer | null,
+    key: Buffer | string | null,
     timestamp: number | null,
     opaque: unknown,
     headers: Array<Record<string, Buffer | string>> | undefined,
@@ -122,13 +122,25 @@ const baseConf = (conn: KafkaConnectionOptions): Conf => ({
   "socket.connection.setup.timeout.ms": Math.max(1000, conn.connectionTimeoutMs ?? 10_000),
   "socket.keepalive.enable": true,
   ...rdkafkaSecurity(conn),
-  // librdkafka's default partitioner hashes with CRC32; murmur2 matches the Java client and KafkaJS,
-  // so one key maps to one partition whichever client produced it.
-  partitioner: "murmur2_random",
 });
+
+/**
+ * The producer's default topic configuration. librdkafka's default partitioner hashes with CRC32;
+ * murmur2 matches the Java client and KafkaJS, so one key maps to one partition whichever client
+ * produced it. `partitioner` is a topic property: node-rdkafka ignores it in the global
+ * configuration (the sink then used CRC32), so it goes in the topic configuration.
+ */
+const producerTopicConf: Conf = { partitioner: "murmur2_random" };
 
 const toBuffer = (u: Uint8Array): Buffer =>
   Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+/**
+ * The key as node-rdkafka takes it. node-rdkafka turns a zero-length Buffer into no key (a null key
+ * in the log, partitioned at random); an empty string stays an empty key, hashed like Java's.
+ */
+const keyFor = (key: Uint8Array | null): Buffer | string | null =>
+  key === null ? null : key.byteLength === 0 ? "" : toBuffer(key);
 
 const connect = (client: RdClient, timeoutMs: number, what: string, conn: KafkaConnectionOptions): Promise<void> =>
   new Promise((resolve, reject) => {
@@ -191,7 +203,7 @@ const createProducer = async (
     () => producer as never,
   );
   try {
-    producer = new rd.Producer(conf);
+    producer = new rd.Producer(conf, producerTopicConf);
   } catch (e) {
     throw transportError("producer: invalid librdkafka configuration", e, conn, { retryable: false });
   }
@@ -228,7 +240,7 @@ const createProducer = async (
       headers.push({ [name]: r.headers[name]! });
     }
     try {
-      p.produce(r.topic, null, toBuffer(r.value), r.key === null ? null : toBuffer(r.key), null, slot, headers);
+      p.produce(r.topic, null, toBuffer(r.value), keyFor(r.key), null, slot, headers);
       inFlight++;
       return true;
     } catch (e) {
