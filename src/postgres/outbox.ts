@@ -1,7 +1,15 @@
 import type postgres from "postgres";
 import type { Envelope } from "../core/envelope.ts";
 import { InvalidOptionsError } from "../core/errors.ts";
-import { DEFAULT_SCHEMA, requireSchema, requireSql, type Sql, type Tx } from "./internals.ts";
+import {
+  DEFAULT_SCHEMA,
+  isMissingMigration,
+  requireSchema,
+  requireSql,
+  type Sql,
+  type Tx,
+  transportError,
+} from "./internals.ts";
 
 /** Options of {@link outbox}. */
 export interface OutboxOptions {
@@ -94,8 +102,14 @@ export const outbox = (sql: Sql, options: OutboxOptions = {}): Outbox => {
           data: tx.json((env.data ?? null) as postgres.JSONValue),
         };
       });
-      for (let i = 0; i < rows.length; i += MAX_ROWS) {
-        await tx`insert into ${tx(schema)}.outbox ${tx(rows.length <= MAX_ROWS ? rows : rows.slice(i, i + MAX_ROWS))}`;
+      try {
+        for (let i = 0; i < rows.length; i += MAX_ROWS) {
+          await tx`insert into ${tx(schema)}.outbox ${tx(rows.length <= MAX_ROWS ? rows : rows.slice(i, i + MAX_ROWS))}`;
+        }
+      } catch (e) {
+        // A forgotten migrate() names its fix; any other server error reaches the caller untouched.
+        if (isMissingMigration(e)) throw transportError(`outbox.write into ${schema}.outbox failed`, e);
+        throw e;
       }
     },
   };
