@@ -9,7 +9,11 @@ import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const bun = path.join(root, "node_modules", ".bin", "bun");
-const kafka = ["test/integration/kafka-kafkajs.test.ts", "test/conformance/kafka-kafkajs.test.ts"];
+const kafka = [
+  "test/integration/kafka-kafkajs.test.ts",
+  "test/conformance/kafka-kafkajs.test.ts",
+  "test/integration/kafka-group.test.ts",
+];
 const kafkaFaults = ["test/faults/kafka-faults.test.ts"];
 const extra = process.argv.slice(2);
 const GRACE_MS = 10_000;

@@ -97,7 +97,6 @@ const rawMember = async (bootstrap, groupId, topic, { block = false, protocol, s
   consumer.on(consumer.events.REBALANCING, () => rebalances.push(Date.now()));
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     memberId = e.payload.memberId;
-    if (process.env.DEBUG_GROUP) console.error("raw join", Date.now() % 100000, JSON.stringify(e.payload));
     joins.push({
       at: Date.now(),
       isLeader: e.payload.isLeader,
