@@ -235,49 +235,61 @@ export const kafkaGroupSuite = ({ t, client, lib, testing }) => {
       }
     }, 90_000);
 
-    it("a closed member leaves its group at once: the other member is told to rejoin right away", async () => {
-      const { topic, groupId } = await fresh();
-      const other = await rawMember(cluster.bootstrap, groupId, topic, {
-        protocol: protocolOf(client),
-        sessionTimeout: LEAVE_SESSION_MS,
-      });
-      try {
-        await eventually(() => other.current().length === PARTITIONS, "the raw member holds every partition");
-        const sub = lib
-          .kafkaSource(base({ groupId, topics: [topic], sessionTimeoutMs: LEAVE_SESSION_MS }))
-          .subscribe((d) => d.ack());
+    // KafkaJS members only: a raw KafkaJS member and a librdkafka one in one group did not complete a
+    // rebalance on the mock (the KafkaJS leader never rejoined), and librdkafka's LeaveGroup (v0-v1)
+    // was never affected by the cap anyway.
+    const kafkajsOnly = client === "kafkajs" ? it : () => {};
+    kafkajsOnly(
+      "a closed member leaves its group at once: the other member is told to rejoin right away",
+      async () => {
+        const { topic, groupId } = await fresh();
+        const other = await rawMember(cluster.bootstrap, groupId, topic, {
+          protocol: protocolOf(client),
+          sessionTimeout: LEAVE_SESSION_MS,
+        });
         try {
+          await eventually(() => other.current().length === PARTITIONS, "the raw member holds every partition");
+          const sub = lib
+            .kafkaSource(base({ groupId, topics: [topic], sessionTimeoutMs: LEAVE_SESSION_MS }))
+            .subscribe((d) => d.ack());
+          try {
+            await eventually(
+              () => other.current().length > 0 && other.current().length < PARTITIONS,
+              "the source joined (the raw member holds part of the partitions)",
+              LEAVE_SESSION_MS + 10_000,
+            ).catch((e) => {
+              throw new Error(
+                `${e.message}; the raw member's generations: ${JSON.stringify(other.joins)}, rebalances ${other.rebalances}`,
+              );
+            });
+          } finally {
+            sub.unsubscribe();
+          }
+          const closing = Date.now();
+          await lib.whenKafkaClosed();
+          const closedAt = Date.now();
+          // Dropped by its LeaveGroup: the coordinator rebalances at once and the raw member hears of
+          // it at its next heartbeat. Not dropped: nothing happens until the session times out.
           await eventually(
-            () => other.current().length > 0 && other.current().length < PARTITIONS,
-            "the source joined (the raw member holds part of the partitions)",
-            LEAVE_SESSION_MS + 10_000,
+            () => other.rebalances.some((t) => t >= closing),
+            `the raw member told to rejoin within ${NOTICE_MS} ms of the close (session timeout ${LEAVE_SESSION_MS} ms)`,
+            NOTICE_MS,
           );
+          const noticed = other.rebalances.find((t) => t >= closing);
+          assert.ok(noticed - closedAt < NOTICE_MS, `told ${noticed - closedAt} ms after the close`);
+          await eventually(
+            () => other.current().length === PARTITIONS,
+            "the raw member holds every partition again",
+            LEAVE_SESSION_MS + 5_000,
+          );
+          assert.deepEqual(other.current(), all);
+          assert.deepEqual(other.generations.at(-1).members, [other.memberId], "the group lists the raw member alone");
         } finally {
-          sub.unsubscribe();
+          await other.close();
         }
-        const closing = Date.now();
-        await lib.whenKafkaClosed();
-        const closedAt = Date.now();
-        // Dropped by its LeaveGroup: the coordinator rebalances at once and the raw member hears of
-        // it at its next heartbeat. Not dropped: nothing happens until the session times out.
-        await eventually(
-          () => other.rebalances.some((t) => t >= closing),
-          `the raw member told to rejoin within ${NOTICE_MS} ms of the close (session timeout ${LEAVE_SESSION_MS} ms)`,
-          NOTICE_MS,
-        );
-        const noticed = other.rebalances.find((t) => t >= closing);
-        assert.ok(noticed - closedAt < NOTICE_MS, `told ${noticed - closedAt} ms after the close`);
-        await eventually(
-          () => other.current().length === PARTITIONS,
-          "the raw member holds every partition again",
-          LEAVE_SESSION_MS + 5_000,
-        );
-        assert.deepEqual(other.current(), all);
-        assert.deepEqual(other.generations.at(-1).members, [other.memberId], "the group lists the raw member alone");
-      } finally {
-        await other.close();
-      }
-    }, 90_000);
+      },
+      90_000,
+    );
 
     if (client === "kafkajs" && !process.env.KAFKA_BROKERS) {
       it("a source closed while it rejoins after a crash never joins the group later", async () => {
