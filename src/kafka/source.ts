@@ -208,6 +208,7 @@ export class SourceRun {
       onMessages: (ms) => this.#onMessages(ms),
       onHighWatermark: (topic, partition, hw) => this.#onHighWatermark(topic, partition, hw),
       onFatal: (e) => this.#fail(e),
+      closed: () => this.#closed,
     };
     this.#starting = loadClient(this.#o.conn.client ?? "auto")
       .then((factory) =>
