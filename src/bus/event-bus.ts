@@ -189,7 +189,7 @@ export const createEventBus = (options: EventBusOptions): EventBus => {
     return new Promise<void>((resolve) => waiters.push(resolve));
   };
   const publishSub = outgoing
-    .pipe(transportSink(transport, { topic, format }))
+    .pipe(transportSink(transport, { topic, format, service }))
     .subscribe((f) => (f.ok ? f.ack() : f.nack(f.error)));
   const localOrigin = (e: Envelope<unknown>): Origin =>
     e.key === undefined ? { topic, partition: -1, offset: -1 } : { topic, partition: -1, offset: -1, key: e.key };

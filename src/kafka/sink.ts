@@ -6,7 +6,7 @@ import { type FailedDelivery, type Flow, failDelivery, isDelivery } from "../cor
 import type { Envelope } from "../core/envelope.ts";
 import { type EvflowError, InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
 import { isWireRecord, type Sinkable } from "../core/sink.ts";
-import { ChannelName, channel, emit } from "../observability/channels.ts";
+import { ChannelName, channel, emit, publishedMessage } from "../observability/channels.ts";
 import { type ProduceRecord, type ProducerClient, validateConnection } from "./client.ts";
 import { trackClose } from "./closing.ts";
 import { loadClient } from "./load-client.ts";
@@ -291,14 +291,5 @@ export const kafkaSink = (options: KafkaSinkOptions): KafkaSinkOperator => {
 };
 
 const publishedEvent = (input: unknown, topic: string): void => {
-  const v = (isDelivery(input) ? input.value : input) as Sinkable;
-  if (isWireRecord(v)) {
-    emit(ChannelName.published, {
-      type: v.headers.ce_type ?? "unknown",
-      service: v.headers.ce_source ?? "unknown",
-      topic,
-    });
-  } else {
-    emit(ChannelName.published, { type: v.type, service: v.source, topic });
-  }
+  emit(ChannelName.published, publishedMessage((isDelivery(input) ? input.value : input) as Sinkable, topic));
 };

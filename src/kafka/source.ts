@@ -428,7 +428,12 @@ export class SourceRun {
     for (const c of list) {
       const hw = consumer.highWatermark?.(c);
       if (hw !== undefined)
-        emit(ChannelName.lag, { topic: c.topic, partition: c.partition, lag: Math.max(0, hw - c.offset) });
+        emit(ChannelName.lag, {
+          topic: c.topic,
+          partition: c.partition,
+          lag: Math.max(0, hw - c.offset),
+          group: this.#o.groupId,
+        });
     }
   }
 
@@ -436,7 +441,8 @@ export class SourceRun {
     if (!channel(ChannelName.lag).hasSubscribers) return;
     const s = this.#parts.get(tpKey(topic, partition));
     const position = s?.offsets.position;
-    if (position !== undefined) emit(ChannelName.lag, { topic, partition, lag: Math.max(0, hw - position) });
+    if (position !== undefined)
+      emit(ChannelName.lag, { topic, partition, lag: Math.max(0, hw - position), group: this.#o.groupId });
   }
 
   #onAssign(tps: ReadonlyArray<TopicPartition>): void {

@@ -1,5 +1,5 @@
 import type postgres from "postgres";
-import type { Envelope } from "../core/envelope.ts";
+import { type Envelope, UNKNOWN_SOURCE } from "../core/envelope.ts";
 import { InvalidOptionsError } from "../core/errors.ts";
 import {
   DEFAULT_SCHEMA,
@@ -15,6 +15,12 @@ import {
 export interface OutboxOptions {
   /** Schema of the `outbox` table (see `migrate`). Default `"evflow"`. */
   readonly schema?: string;
+  /**
+   * This service's id: the CloudEvents `source` of events written without one (whose source is
+   * `"unknown"`, the default of `envelope()` and `define().create()`). An explicit source is kept.
+   * Default: none (sources are stored as given). `defineConfig`'s `service` is the usual value.
+   */
+  readonly service?: string;
 }
 
 /** A transactional outbox: events written with the caller's business rows. */
@@ -64,7 +70,7 @@ const checkEnvelope = (e: unknown, i: number): Envelope<unknown> => {
  * NOTIFYs the relays at commit.
  *
  * @param sql a `postgres` (porsager) client.
- * @param options `schema` (default `"evflow"`).
+ * @param options `schema` (default `"evflow"`), `service` (the `source` of events without one).
  * @example
  * ```ts
  * import { envelope } from "evflow";
@@ -79,6 +85,10 @@ const checkEnvelope = (e: unknown, i: number): Envelope<unknown> => {
 export const outbox = (sql: Sql, options: OutboxOptions = {}): Outbox => {
   requireSql(sql);
   const schema = requireSchema(options.schema ?? DEFAULT_SCHEMA);
+  const service = options.service;
+  if (service !== undefined && (typeof service !== "string" || service === "")) {
+    throw new InvalidOptionsError("service must be a non-empty string", { option: "service" });
+  }
   return {
     table: `${schema}.outbox`,
     async write(tx, events) {
@@ -94,7 +104,7 @@ export const outbox = (sql: Sql, options: OutboxOptions = {}): Outbox => {
           event_id: env.id,
           event_type: env.type,
           event_version: env.version,
-          source: env.source,
+          source: service !== undefined && env.source === UNKNOWN_SOURCE ? service : env.source,
           time_ms: env.time,
           key: env.key ?? null,
           destination: env.destination ?? null,
