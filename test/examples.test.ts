@@ -107,7 +107,7 @@ const examples: Readonly<Record<string, ReadonlyArray<RegExp>>> = {
     /^evflow_events_processed_total\{type="order\.placed",service="billing",outcome="success"\} 18$/m,
     /^evflow_events_processed_total\{type="order\.placed",service="billing",outcome="dead-lettered"\} 2$/m,
     /^evflow_event_processing_seconds_count\{type="order\.placed",service="billing",outcome="success"\} 18$/m,
-    /^evflow_dead_letters_total\{type="order\.placed",reason="EVFLOW_HANDLER"\} 2$/m,
+    /^evflow_dead_letters_total\{type="order\.placed",reason="EVFLOW_HANDLER",service="billing"\} 2$/m,
   ],
 };
 
