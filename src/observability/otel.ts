@@ -126,9 +126,10 @@ const spanAttributes = (
     if (current) at["messaging.destination.partition.id"] = a.partition;
     if (old && kafka) at["messaging.kafka.destination.partition"] = Number(a.partition);
   }
-  if (a?.offset !== undefined && kafka)
-    at[current ? "messaging.kafka.offset" : "messaging.kafka.message.offset"] = Number(a.offset);
-  if (a?.offset !== undefined && kafka && mode === "dup") at["messaging.kafka.message.offset"] = Number(a.offset);
+  if (a?.offset !== undefined && kafka) {
+    if (current) at["messaging.kafka.offset"] = Number(a.offset);
+    if (old) at["messaging.kafka.message.offset"] = Number(a.offset);
+  }
   if (a?.key !== undefined && kafka) at["messaging.kafka.message.key"] = a.key;
   if (a?.group !== undefined) {
     if (current) at["messaging.consumer.group.name"] = a.group;
