@@ -7,6 +7,10 @@ export interface Origin {
   readonly offset: number;
   /** The record key as text, when it has one. */
   readonly key?: string;
+  /** The consumer group the record was read by, when the source has one (`kafkaSource`: its `groupId`). */
+  readonly group?: string;
+  /** The broker the record came from as `host:port`, or the first bootstrap server when the client does not say. */
+  readonly server?: string;
 }
 
 /** A raw record as a source receives it. Header values are bytes or text, as the client gives them. */

@@ -3,6 +3,7 @@ import { createDelivery, type Delivery, type Origin, type RawRecord } from "../c
 import { InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
 import { ChannelName, channel, emit } from "../observability/channels.ts";
 import {
+  brokerList,
   type ConsumedMessage,
   type ConsumerClient,
   type ConsumerHandlers,
@@ -148,6 +149,12 @@ class Tracked implements OffsetEntry {
     }
     return this.#key;
   }
+  get group(): string {
+    return this.#run.group;
+  }
+  get server(): string {
+    return this.#run.server;
+  }
   ack(): void {
     this.#run.settled(this.#s, this, true);
   }
@@ -193,11 +200,16 @@ export class SourceRun {
   #starting: Promise<void> = Promise.resolve();
   /** Resolves once the consumer has committed, left the group and disconnected. */
   closed: Promise<void> | undefined;
+  /** The group and the broker deliveries name in their origin (the clients do not say which broker sent a record). */
+  readonly group: string;
+  readonly server: string;
 
   constructor(o: Resolved, sub: Subscriber<Delivery<RawRecord>>, registry: SourceRegistry | undefined) {
     this.#o = o;
     this.#sub = sub;
     this.#registry = registry;
+    this.group = o.groupId;
+    this.server = brokerList(o.conn.brokers)[0] ?? "";
   }
 
   start(): void {

@@ -156,3 +156,15 @@ export const traceparentOf = (traceId: string, spanId: string, flags: number): s
 /** A copy of `e` with its `traceparent` replaced (what `withHeaders` does, without re-validating the envelope). */
 export const stampTraceparent = <T>(e: Envelope<T>, traceparent: string): Envelope<T> =>
   Object.freeze({ ...e, headers: Object.freeze({ ...e.headers, traceparent }) });
+
+/**
+ * A copy of `e` with `headers` set over its own (a tracer's propagation fields), skipping names the
+ * CloudEvents binding reserves (`content-type`, `ce_*`): a propagator has no business there.
+ */
+export const stampHeaders = <T>(e: Envelope<T>, headers: Readonly<Record<string, string>>): Envelope<T> => {
+  const out: Record<string, string> = { ...e.headers };
+  for (const [k, v] of Object.entries(headers)) {
+    if (typeof v === "string" && k !== "content-type" && !k.startsWith("ce_")) out[k] = v;
+  }
+  return Object.freeze({ ...e, headers: Object.freeze(out) });
+};

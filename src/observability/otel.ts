@@ -14,12 +14,14 @@ import {
   type Meter,
   type Tracer as OtelTracer,
   trace as otelTrace,
+  propagation,
   ROOT_CONTEXT,
   type Span,
   SpanKind,
   SpanStatusCode,
   TraceFlags,
 } from "@opentelemetry/api";
+import type { Envelope } from "../core/envelope.ts";
 import { InvalidOptionsError, requireInt } from "../core/errors.ts";
 import {
   type CounterLike,
@@ -31,6 +33,19 @@ import {
   metricDefinitions,
 } from "./metrics.ts";
 import type { SpanStart, TraceRecord, Tracer } from "./tracer.ts";
+import { parseTraceparent } from "./tracing.ts";
+
+/**
+ * Which messaging semantic-convention names spans carry (see {@link OtelTracerOptions.semconv}):
+ * - `"old"`: the names before 1.25–1.27 (`messaging.operation` = `publish` / `process`,
+ *   `messaging.kafka.consumer.group`, `messaging.kafka.destination.partition`,
+ *   `messaging.kafka.message.offset`; span name `"<topic> <operation>"`);
+ * - `"current"`: the names of 1.27 and later (`messaging.operation.type` = `send` / `process`,
+ *   `messaging.operation.name`, `messaging.consumer.group.name`, `messaging.destination.partition.id`,
+ *   `messaging.kafka.offset`; span name `"<operation> <topic>"`);
+ * - `"dup"`: both sets of attributes, the current span name.
+ */
+export type SemconvMode = "old" | "current" | "dup";
 
 /** Options of {@link otelTracer}. */
 export interface OtelTracerOptions {
@@ -39,32 +54,158 @@ export interface OtelTracerOptions {
   /** `messaging.system`. Default `"kafka"`. */
   readonly system?: string;
   /**
-   * `messaging.destination.name` when a record does not carry its topic (producer side: the topic the
-   * sink writes to). Default: the event type.
+   * `messaging.destination.name` when a record does not carry its topic (producer side: give the
+   * `trace` operator its sink's `topic` instead, which wins). Default: none — a span with no known
+   * topic has no destination (it never names the event type as one).
    */
   readonly destination?: string;
+  /**
+   * The messaging semantic-convention names to emit ({@link SemconvMode}). Default: read from
+   * `OTEL_SEMCONV_STABILITY_OPT_IN` as the OpenTelemetry migration plan asks (a comma-separated
+   * list: `messaging/dup` → `"dup"`, else `messaging` → `"current"`), else `"old"`.
+   */
+  readonly semconv?: SemconvMode;
   /** Spans started but not yet ended (unsettled deliveries) kept at most; beyond, the oldest end as abandoned. Default 10 000. */
   readonly maxOpenSpans?: number;
 }
 
-const operationOf = (stage: SpanStart["stage"]): "send" | "process" => (stage === "published" ? "send" : "process");
+const OPT_IN_VAR = "OTEL_SEMCONV_STABILITY_OPT_IN";
+
+/** The environment variable's value, on Node, Bun and Deno; `undefined` when unset or not readable (Deno without `--allow-env`). */
+const readOptIn = (): string | undefined => {
+  const g = globalThis as {
+    process?: { env?: Record<string, string | undefined> };
+    Deno?: { env: { get(name: string): string | undefined } };
+  };
+  try {
+    if (g.process?.env !== undefined) return g.process.env[OPT_IN_VAR];
+    return g.Deno?.env.get(OPT_IN_VAR);
+  } catch {
+    return undefined;
+  }
+};
+
+/** The mode an `OTEL_SEMCONV_STABILITY_OPT_IN` value selects (`messaging/dup` wins over `messaging`). */
+const semconvOf = (optIn: string | undefined): SemconvMode => {
+  const values = new Set((optIn ?? "").split(",").map((v) => v.trim()));
+  return values.has("messaging/dup") ? "dup" : values.has("messaging") ? "current" : "old";
+};
+
+/** `host:port` (or `[v6]:port`, or a bare host) to `server.address` and `server.port`. */
+const serverAttributes = (server: string, into: Attributes): void => {
+  const m = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(server);
+  const host = m?.[1] ?? server;
+  if (host !== "") into["server.address"] = host;
+  if (m?.[2] !== undefined) into["server.port"] = Number(m[2]);
+};
+
+/**
+ * The attributes and name of one hop's span. Names mirror `@opentelemetry/semantic-conventions`
+ * (incubating, so copied rather than imported, as that package advises; a test compares them).
+ */
+const spanAttributes = (
+  mode: SemconvMode,
+  system: string,
+  fallbackDestination: string | undefined,
+  stage: SpanStart["stage"],
+  eventId: string,
+  eventType: string,
+  a: Readonly<Record<string, string>> | undefined,
+): { name: string; attributes: Attributes } => {
+  const old = mode !== "current";
+  const current = mode !== "old";
+  const kafka = system === "kafka";
+  const opNow = stage === "published" ? "send" : "process";
+  const opOld = stage === "published" ? "publish" : "process";
+  const destination = a?.topic ?? fallbackDestination;
+  const at: Attributes = { "messaging.system": system, "messaging.message.id": eventId };
+  if (destination !== undefined) at["messaging.destination.name"] = destination;
+  if (old) at["messaging.operation"] = opOld;
+  if (current) at["messaging.operation.type"] = at["messaging.operation.name"] = opNow;
+  if (a?.partition !== undefined) {
+    if (current) at["messaging.destination.partition.id"] = a.partition;
+    if (old && kafka) at["messaging.kafka.destination.partition"] = Number(a.partition);
+  }
+  if (a?.offset !== undefined && kafka) {
+    if (current) at["messaging.kafka.offset"] = Number(a.offset);
+    if (old) at["messaging.kafka.message.offset"] = Number(a.offset);
+  }
+  if (a?.key !== undefined && kafka) at["messaging.kafka.message.key"] = a.key;
+  if (a?.group !== undefined) {
+    if (current) at["messaging.consumer.group.name"] = a.group;
+    if (old && kafka) at["messaging.kafka.consumer.group"] = a.group;
+  }
+  if (a?.server !== undefined) serverAttributes(a.server, at);
+  // CloudEvents (https://opentelemetry.io/docs/specs/semconv/cloudevents/): evflow envelopes are CloudEvents 1.0
+  at["cloudevents.event_id"] = eventId;
+  at["cloudevents.event_type"] = eventType;
+  at["cloudevents.event_spec_version"] = "1.0";
+  if (a?.source !== undefined) at["cloudevents.event_source"] = a.source;
+  if (a?.subject !== undefined) at["cloudevents.event_subject"] = a.subject;
+  // no standard attribute exists for these
+  if (a?.version !== undefined) at["evflow.event.version"] = Number(a.version);
+  if (a?.destination !== undefined) at["evflow.event.destination"] = a.destination;
+  const op = current ? opNow : opOld;
+  const name = destination === undefined ? op : current ? `${op} ${destination}` : `${destination} ${op}`;
+  return { name, attributes: at };
+};
+
+/** A remote parent from evflow's own parse of `traceparent`. */
+const remoteParent = (ctx: Context, traceId: string, spanId: string, traceState: string | undefined): Context =>
+  otelTrace.setSpanContext(ctx, {
+    traceId,
+    spanId,
+    traceFlags: TraceFlags.SAMPLED,
+    isRemote: true,
+    ...(traceState === undefined ? {} : { traceState: createTraceState(traceState) }),
+  });
+
+/**
+ * The parent context of a hop: the active context on the producer side, none on the consumer side,
+ * then whatever the global propagator extracts from the event's headers (trace context, baggage).
+ * When the propagator finds no parent (none registered, or another format), evflow's own parse of
+ * the `traceparent` gives it.
+ */
+const parentContext = (
+  stage: SpanStart["stage"],
+  traceId: string,
+  parentSpanId: string | undefined,
+  traceState: string | undefined,
+  headers: Readonly<Record<string, string>> | undefined,
+): Context => {
+  const base = stage === "published" ? context.active() : ROOT_CONTEXT;
+  const ctx = headers === undefined ? base : propagation.extract(base, headers);
+  const found = otelTrace.getSpanContext(ctx);
+  const extracted = found !== undefined && found !== otelTrace.getSpanContext(base);
+  if (extracted || parentSpanId === undefined) return ctx;
+  return remoteParent(ctx, traceId, parentSpanId, traceState);
+};
 
 /**
  * An evflow {@link Tracer} exporting OpenTelemetry spans: one PRODUCER span per published event and
- * one CONSUMER span per received delivery, from receipt to settlement, with messaging semantic
- * conventions (`messaging.system`, `messaging.destination.name`, `messaging.operation.type`,
- * `messaging.operation.name`, `messaging.message.id`, Kafka partition/offset/key). The trace context
- * comes from the event's `traceparent` (a remote parent `SpanContext`), and the `trace` operator
- * writes the span's own ids into the outgoing `traceparent`, so downstream spans link to it.
- * A new trace on the producer side joins the active OpenTelemetry context; on the consumer side it is a root.
+ * one CONSUMER span per received delivery, from receipt to settlement, with the messaging semantic
+ * conventions (`messaging.system`, the topic as `messaging.destination.name`, the operation, the
+ * consumer group, `server.address` / `server.port`, Kafka partition / offset / key — old or current
+ * names, see {@link SemconvMode}) and the CloudEvents ones (`cloudevents.event_id`, `event_source`,
+ * `event_type`, `event_spec_version`, `event_subject`).
+ *
+ * Context travels through the OpenTelemetry propagator API: the parent is extracted from the event's
+ * headers with the globally registered propagator (W3C trace context and baggage with the SDK's
+ * defaults) on top of the active context (producer side) or of none (consumer side), and the hop's
+ * context is injected back into the envelope's headers, so `baggage` (and any propagator's fields)
+ * travel with the event; evflow still writes the `traceparent` itself, with the exported span's ids.
+ * Without a registered propagator, evflow's own `traceparent` / `tracestate` parse gives the parent.
  *
  * @example
  * ```ts
  * import { trace as otelApi } from "@opentelemetry/api";
  * import { otelTracer } from "evflow/otel";
- * const tracer = otelTracer({ tracer: otelApi.getTracer("orders"), destination: "app-events" });
- * source.pipe(decode(registry), trace(tracer, { service: "orders" }), orderedByKey(work), settle());
+ * const tracer = otelTracer({ tracer: otelApi.getTracer("orders"), semconv: "current" });
+ * kafkaSource({ brokers, groupId: "orders", topics: ["app-events"] })
+ *   .pipe(decode(registry), trace(tracer, { service: "orders" }), orderedByKey(work), settle());
+ * outboxRelay(sql).pipe(trace(tracer, { service: "orders", stage: "published", topic: "app-events" }), kafkaSink(opts), settle());
  * ```
+ * @see otelContext
  */
 export const otelTracer = (options: OtelTracerOptions = {}): Tracer => {
   const tracer = options.tracer ?? otelTrace.getTracer("evflow");
@@ -75,47 +216,20 @@ export const otelTracer = (options: OtelTracerOptions = {}): Tracer => {
   if (typeof system !== "string" || system.length === 0) {
     throw new InvalidOptionsError('option "system" must be a non-empty string', { option: "system" });
   }
+  const mode = options.semconv ?? semconvOf(readOptIn());
+  if (mode !== "old" && mode !== "current" && mode !== "dup") {
+    throw new InvalidOptionsError(`option "semconv" must be "old", "current" or "dup", got ${String(mode)}`, {
+      option: "semconv",
+    });
+  }
   const maxOpen = requireInt("maxOpenSpans", options.maxOpenSpans ?? 10_000, 1);
   const open = new Map<string, Span>();
-
   const attributesOf = (
     stage: SpanStart["stage"],
     eventId: string,
     eventType: string,
     a: Readonly<Record<string, string>> | undefined,
-  ): { name: string; attributes: Attributes } => {
-    const op = operationOf(stage);
-    const destination = a?.topic ?? options.destination ?? eventType;
-    const attributes: Attributes = {
-      "messaging.system": system,
-      "messaging.destination.name": destination,
-      "messaging.operation.type": op,
-      "messaging.operation.name": op,
-      "messaging.message.id": eventId,
-      "evflow.event.type": eventType,
-    };
-    if (a?.partition !== undefined) attributes["messaging.destination.partition.id"] = a.partition;
-    if (a?.offset !== undefined && system === "kafka") attributes["messaging.kafka.offset"] = Number(a.offset);
-    if (a?.key !== undefined && system === "kafka") attributes["messaging.kafka.message.key"] = a.key;
-    if (a?.source !== undefined) attributes["evflow.event.source"] = a.source;
-    return { name: `${op} ${destination}`, attributes };
-  };
-
-  const parentOf = (
-    stage: SpanStart["stage"],
-    traceId: string,
-    parentSpanId: string | undefined,
-    traceState: string | undefined,
-  ): Context => {
-    if (parentSpanId === undefined) return stage === "published" ? context.active() : ROOT_CONTEXT;
-    return otelTrace.setSpanContext(ROOT_CONTEXT, {
-      traceId,
-      spanId: parentSpanId,
-      traceFlags: TraceFlags.SAMPLED,
-      isRemote: true,
-      ...(traceState === undefined ? {} : { traceState: createTraceState(traceState) }),
-    });
-  };
+  ) => spanAttributes(mode, system, options.destination, stage, eventId, eventType, a);
 
   const keep = (id: string, span: Span): void => {
     open.set(id, span);
@@ -143,18 +257,16 @@ export const otelTracer = (options: OtelTracerOptions = {}): Tracer => {
   return {
     startSpan(start) {
       const { name, attributes } = attributesOf(start.stage, start.eventId, start.eventType, start.attributes);
-      const span = tracer.startSpan(
-        name,
-        {
-          kind: start.stage === "published" ? SpanKind.PRODUCER : SpanKind.CONSUMER,
-          startTime: start.time,
-          attributes,
-        },
-        parentOf(start.stage, start.traceId, start.parentSpanId, start.traceState),
-      );
+      const parent = parentContext(start.stage, start.traceId, start.parentSpanId, start.traceState, start.headers);
+      const kind = start.stage === "published" ? SpanKind.PRODUCER : SpanKind.CONSUMER;
+      const span = tracer.startSpan(name, { kind, startTime: start.time, attributes }, parent);
       const sc = span.spanContext();
       keep(sc.spanId, span);
-      return { traceId: sc.traceId, spanId: sc.spanId };
+      const headers: Record<string, string> = {};
+      propagation.inject(otelTrace.setSpan(parent, span), headers);
+      return Object.keys(headers).length === 0
+        ? { traceId: sc.traceId, spanId: sc.spanId }
+        : { traceId: sc.traceId, spanId: sc.spanId, headers };
     },
     record(r) {
       if (r.stage === "received") {
@@ -170,12 +282,36 @@ export const otelTracer = (options: OtelTracerOptions = {}): Tracer => {
         span = tracer.startSpan(
           name,
           { kind: stage === "published" ? SpanKind.PRODUCER : SpanKind.CONSUMER, startTime: r.time, attributes },
-          parentOf(stage, r.traceId, r.parentSpanId, undefined),
+          parentContext(stage, r.traceId, r.parentSpanId, undefined, undefined),
         );
       }
       finish(span, r);
     },
   };
+};
+
+/**
+ * The OpenTelemetry context an event carries: what the global propagator extracts from its headers
+ * (trace context and baggage), or evflow's own `traceparent` when the propagator finds none. After
+ * the `trace` operator on the consumer side, its span is that hop's consumer span, so a handler can
+ * run `context.with(otelContext(d.value), work)` to create child spans and read the baggage.
+ *
+ * @param e the event (its headers are read).
+ * @param base the context to extract into. Default `ROOT_CONTEXT`.
+ * @example
+ * ```ts
+ * import { context, propagation } from "@opentelemetry/api";
+ * const ctx = otelContext(delivery.value);
+ * propagation.getBaggage(ctx)?.getEntry("tenant")?.value;
+ * context.with(ctx, () => handle(delivery.value));
+ * ```
+ */
+export const otelContext = (e: Envelope<unknown>, base: Context = ROOT_CONTEXT): Context => {
+  const ctx = propagation.extract(base, e.headers);
+  const found = otelTrace.getSpanContext(ctx);
+  if (found !== undefined && found !== otelTrace.getSpanContext(base)) return ctx;
+  const p = parseTraceparent(e.headers.traceparent);
+  return p === undefined ? ctx : remoteParent(ctx, p.traceId, p.spanId, e.headers.tracestate);
 };
 
 /** Options of {@link otelMetrics}. */

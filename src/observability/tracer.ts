@@ -29,9 +29,15 @@ export interface Tracer {
    * Optional: called when the `trace` operator starts a hop (a `"published"` or `"received"` stage),
    * before that hop's records. Returns the trace and span ids the hop will carry in its `traceparent`,
    * so a tracer that creates its own spans (OpenTelemetry: `evflow/otel`) exports the very span that
-   * downstream services name as their parent. Without it, evflow draws the ids itself.
+   * downstream services name as their parent. Without it, evflow draws the ids itself. `headers`, when
+   * returned, are added to the hop's envelope (what a propagator writes: `baggage`, vendor headers);
+   * its `traceparent` is always evflow's own, built from the returned ids.
    */
-  startSpan?(start: SpanStart): { readonly traceId: string; readonly spanId: string };
+  startSpan?(start: SpanStart): {
+    readonly traceId: string;
+    readonly spanId: string;
+    readonly headers?: Readonly<Record<string, string>>;
+  };
 }
 
 /** What a {@link Tracer} learns when a hop starts. */
@@ -48,4 +54,6 @@ export interface SpanStart {
   /** Epoch milliseconds. */
   readonly time: number;
   readonly attributes?: Readonly<Record<string, string>>;
+  /** The event's headers as received (for a propagator to extract trace context and baggage from). */
+  readonly headers?: Readonly<Record<string, string>>;
 }

@@ -230,8 +230,9 @@ export const sampleEvent = (eventId: string, rate: number): boolean => {
 };
 
 /**
- * The trace context headers of an envelope (`traceparent`, `tracestate`), to copy onto events
- * published while handling it, so they join its trace as children of this hop.
+ * The trace context headers of an envelope (`traceparent`, `tracestate`, and the W3C `baggage`), to
+ * copy onto events published while handling it, so they join its trace as children of this hop and
+ * carry its baggage on.
  *
  * @example
  * ```ts
@@ -246,6 +247,8 @@ export const traceContextHeaders = (e: Envelope<unknown>): Headers => {
     const ts = e.headers.tracestate;
     if (ts !== undefined) out.tracestate = ts;
   }
+  const baggage = e.headers.baggage;
+  if (baggage !== undefined) out.baggage = baggage;
   return out;
 };
 

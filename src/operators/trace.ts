@@ -12,6 +12,7 @@ import {
   noteFailure,
   requireName,
   requireRate,
+  stampHeaders,
   stampTraceparent,
   traceparentOf,
   wrapSettlement,
@@ -44,6 +45,18 @@ export interface TraceOptions {
    * every service agrees. `0` turns the operator off: it returns its source unchanged.
    */
   readonly sampling?: number;
+  /**
+   * Producer side: the topic the sink after this operator writes to, recorded as the `topic`
+   * attribute (OpenTelemetry: `messaging.destination.name`). The consumer side takes the topic from
+   * the delivery's origin. Default: none (the tracer may have its own default).
+   */
+  readonly topic?: string;
+  /**
+   * The broker as `host:port` (OpenTelemetry: `server.address` / `server.port`): producer side, the
+   * sink's first bootstrap server; consumer side, used when the delivery's origin does not name one
+   * (a `kafkaSource` does). Default: none.
+   */
+  readonly server?: string;
   /** Clock for record times and durations. Default: `Date.now` and `performance.now`. */
   readonly scheduler?: SchedulerLike;
   /** Called when the tracer throws or rejects (records are best-effort). Default: ignore. */
@@ -122,6 +135,8 @@ export const trace = (
     });
   }
   const rate = requireRate("sampling", options.sampling ?? 1);
+  const topic = options.topic === undefined ? undefined : requireName("topic", options.topic);
+  const server = options.server === undefined ? undefined : requireName("server", options.server);
   if (tracer !== undefined && (typeof tracer !== "object" || typeof tracer.record !== "function")) {
     throw new InvalidOptionsError("tracer must have a record(record) method", { option: "tracer" });
   }
@@ -156,7 +171,7 @@ export const trace = (
     hop: Hop,
     time: number,
     attributes: Record<string, string>,
-  ): { traceId: string; spanId: string; traceparent: string } => {
+  ): { traceId: string; spanId: string; traceparent: string; headers?: Readonly<Record<string, string>> } => {
     const flags = hop.flags | 1;
     if (tracer.startSpan !== undefined) {
       try {
@@ -170,10 +185,12 @@ export const trace = (
           ...(ts === undefined ? {} : { traceState: ts }),
           time,
           attributes,
+          headers: e.headers,
         });
         // ids from elsewhere are validated (formatTraceparent throws on bad ones)
         const traceparent = formatTraceparent({ traceId: ids.traceId, spanId: ids.spanId, sampled: true, flags });
-        return { traceId: ids.traceId, spanId: ids.spanId, traceparent };
+        const out = { traceId: ids.traceId, spanId: ids.spanId, traceparent };
+        return ids.headers === undefined ? out : { ...out, headers: ids.headers };
       } catch (err) {
         onError(err);
       }
@@ -207,13 +224,22 @@ export const trace = (
   };
 
   const attributesOf = (e: Envelope<unknown>, d: Delivery<unknown> | undefined): Record<string, string> => {
-    const a: Record<string, string> = { source: e.source };
+    const a: Record<string, string> = { source: e.source, version: String(e.version) };
     if (e.key !== undefined) a.key = e.key;
     if (e.destination !== undefined) a.destination = e.destination;
+    const subject = e.headers.ce_subject;
+    if (subject !== undefined) a.subject = subject;
     if (d !== undefined && stage === "received") {
-      a.topic = d.origin.topic;
-      a.partition = String(d.origin.partition);
-      a.offset = String(d.origin.offset);
+      const o = d.origin;
+      a.topic = o.topic;
+      a.partition = String(o.partition);
+      a.offset = String(o.offset);
+      if (o.group !== undefined) a.group = o.group;
+      if (o.server !== undefined) a.server = o.server;
+      else if (server !== undefined) a.server = server;
+    } else {
+      if (topic !== undefined) a.topic = topic;
+      if (server !== undefined) a.server = server;
     }
     return a;
   };
@@ -241,7 +267,10 @@ export const trace = (
     const m0 = clock.mono();
     const attributes = attributesOf(e, d);
     const ids = start(e, hop, t0, attributes);
-    const traced = stampTraceparent(e, ids.traceparent);
+    const traced =
+      ids.headers === undefined
+        ? stampTraceparent(e, ids.traceparent)
+        : stampHeaders(e, { ...ids.headers, traceparent: ids.traceparent });
     if (d === undefined) {
       emitRecord(recordOf(e, ids, hop, stage, t0, attributes));
       return traced;

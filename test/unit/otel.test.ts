@@ -33,7 +33,7 @@ const pass = <T>(values: T[], op: (s: ReturnType<typeof from<T[]>>) => import("r
 describe("otelTracer", () => {
   it("exports a producer span and a consumer span that is its child, linked through traceparent", async () => {
     const { exporter, tracer } = setup();
-    const t = otelTracer({ tracer, destination: "app-events" });
+    const t = otelTracer({ tracer, destination: "app-events", semconv: "current" });
     const e = envelope({ type: "user.registered", data: { id: 1 }, key: "k1", source: "users" });
     const [published] = await pass([e], trace(t, { service: "users", stage: "published" }));
     const [received] = (await pass<Flow<Envelope<unknown>>>(
@@ -113,7 +113,7 @@ describe("otelTracer", () => {
 
   it("ends the oldest span as abandoned beyond maxOpenSpans", async () => {
     const { exporter, tracer } = setup();
-    const t = otelTracer({ tracer, maxOpenSpans: 2 });
+    const t = otelTracer({ tracer, maxOpenSpans: 2, semconv: "current" });
     const ds = [1, 2, 3].map((i) => deliveryOf(envelope({ type: "x", data: i }), i));
     await pass<Flow<Envelope<unknown>>>(ds, trace(t, { service: "s" }));
     const spans = exporter.getFinishedSpans();
