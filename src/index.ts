@@ -9,7 +9,6 @@
  */
 export * from "./bus/event-bus.ts";
 export * from "./bus/memory-broker.ts";
-export type * from "./bus/transport.ts";
 export * from "./bus/transport-sink.ts";
 export * from "./codec/index.ts";
 export * from "./config/define-config.ts";
@@ -19,9 +18,11 @@ export { decodeEnvelopeShape } from "./core/envelope-shape.ts";
 export * from "./core/errors.ts";
 export * from "./core/event.ts";
 export * from "./core/ids.ts";
+export * from "./core/record.ts";
 export * from "./core/registry.ts";
 export * from "./core/sink.ts";
 export { isStandardSchema, type StandardSchemaV1 } from "./core/standard-schema.ts";
+export type * from "./core/transport.ts";
 export * from "./observability/channels.ts";
 export * from "./observability/metrics.ts";
 export type * from "./observability/tracer.ts";

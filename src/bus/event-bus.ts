@@ -1,20 +1,13 @@
 import * as E from "fp-ts/lib/Either.js";
 import { Observable, Subject, type Subscriber, type Subscription } from "rxjs";
 import { type FormatName, resolveFormat } from "../codec/index.ts";
-import type { WireFormat, WireRecord } from "../codec/wire.ts";
-import {
-  createDelivery,
-  type Delivery,
-  type Flow,
-  failDelivery,
-  type Origin,
-  type RawRecord,
-} from "../core/delivery.ts";
+import { createDelivery, type Delivery, type Flow, failDelivery, type Origin } from "../core/delivery.ts";
 import { type Envelope, withFields } from "../core/envelope.ts";
 import { ClosedError, type EvflowError, InvalidOptionsError, requireInt, toEvflowError } from "../core/errors.ts";
 import type { AnyEventDefinition, EventDefinition } from "../core/event.ts";
+import type { RawRecord, WireFormat, WireRecord } from "../core/record.ts";
 import type { EventRegistry } from "../core/registry.ts";
-import type { Transport } from "./transport.ts";
+import type { Transport } from "../core/transport.ts";
 import { transportSink } from "./transport-sink.ts";
 
 /** Options of {@link createEventBus}. */

@@ -1,8 +1,8 @@
 import { Observable } from "rxjs";
-import type { WireRecord } from "../codec/wire.ts";
-import { createDelivery, type Delivery, type Origin, type RawRecord } from "../core/delivery.ts";
+import { createDelivery, type Delivery, type Origin } from "../core/delivery.ts";
 import { ClosedError, InvalidOptionsError, requireInt } from "../core/errors.ts";
-import type { ConsumeOptions, Transport } from "./transport.ts";
+import type { RawRecord, WireRecord } from "../core/record.ts";
+import type { ConsumeOptions, TopicPartition, Transport } from "../core/transport.ts";
 
 /** Options of {@link memoryBroker}. */
 export interface MemoryBrokerOptions {
@@ -14,12 +14,6 @@ export interface MemoryBrokerOptions {
   readonly autoCreateTopics?: boolean;
   /** Name reported as {@link Transport.name}. Default `"memory"`. */
   readonly name?: string;
-}
-
-/** A topic-partition owned by a group member. */
-export interface TopicPartition {
-  readonly topic: string;
-  readonly partition: number;
 }
 
 /** One member of a consumer group (one `consume()` subscription) and its assignment. */

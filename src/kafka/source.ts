@@ -1,6 +1,7 @@
 import { asyncScheduler, Observable, type SchedulerLike, type Subscriber, type Subscription } from "rxjs";
-import { createDelivery, type Delivery, type Origin, type RawRecord } from "../core/delivery.ts";
+import { createDelivery, type Delivery, type Origin } from "../core/delivery.ts";
 import { InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
+import type { RawRecord } from "../core/record.ts";
 import { ChannelName, channel, emit } from "../observability/channels.ts";
 import {
   type ConsumedMessage,

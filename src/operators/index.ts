@@ -1,9 +1,9 @@
+export type * from "../core/dedup-store.ts";
 export * from "./backpressure.ts";
 export * from "./batch.ts";
 export * from "./dead-letter.ts";
 export * from "./decode.ts";
 export * from "./dedup.ts";
-export type * from "./dedup-store.ts";
 export * from "./encode.ts";
 export * from "./for-destination.ts";
 export * from "./map-flow.ts";
