@@ -9,7 +9,6 @@
  */
 export * from "./bus/event-bus.ts";
 export * from "./bus/memory-broker.ts";
-export * from "./bus/transport-sink.ts";
 export * from "./codec/index.ts";
 export * from "./config/define-config.ts";
 export * from "./core/delivery.ts";

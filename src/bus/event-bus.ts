@@ -8,7 +8,7 @@ import type { AnyEventDefinition, EventDefinition } from "../core/event.ts";
 import type { RawRecord, WireFormat, WireRecord } from "../core/record.ts";
 import type { EventRegistry } from "../core/registry.ts";
 import type { Transport } from "../core/transport.ts";
-import { transportSink } from "./transport-sink.ts";
+import { transportSink } from "../operators/transport-sink.ts";
 
 /** Options of {@link createEventBus}. */
 export interface EventBusOptions {

@@ -14,4 +14,5 @@ export * from "./retry.ts";
 export * from "./route.ts";
 export * from "./settle.ts";
 export * from "./trace.ts";
+export * from "./transport-sink.ts";
 export * from "./upcast.ts";

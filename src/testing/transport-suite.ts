@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as E from "fp-ts/lib/Either.js";
 import { mergeMap, type Observable, type Subscription } from "rxjs";
-import { transportSink } from "../bus/transport-sink.ts";
+import { transportSink } from "../operators/transport-sink.ts";
 import { cloudEventsBinary } from "../codec/cloudevents.ts";
 import { type Delivery, type Flow, replaceValue } from "../core/delivery.ts";
 import { envelope } from "../core/envelope.ts";

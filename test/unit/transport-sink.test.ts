@@ -1,6 +1,6 @@
 import { describe, expect, it } from "bun:test";
 import { firstValueFrom, from, Subject, toArray } from "rxjs";
-import { transportSink } from "../../src/bus/transport-sink.ts";
+import { transportSink } from "../../src/operators/transport-sink.ts";
 import {
   createDelivery,
   EncodeError,
