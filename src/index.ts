@@ -8,7 +8,6 @@
  * @module
  */
 export * from "./bus/event-bus.ts";
-export * from "./bus/memory-broker.ts";
 export * from "./codec/index.ts";
 export * from "./config/define-config.ts";
 export * from "./core/delivery.ts";
@@ -22,6 +21,7 @@ export * from "./core/registry.ts";
 export * from "./core/sink.ts";
 export { isStandardSchema, type StandardSchemaV1 } from "./core/standard-schema.ts";
 export type * from "./core/transport.ts";
+export * from "./memory/broker.ts";
 export * from "./observability/channels.ts";
 export * from "./observability/metrics.ts";
 export type * from "./observability/tracer.ts";
