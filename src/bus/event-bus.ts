@@ -69,42 +69,8 @@ export interface EventBus {
   close(): Promise<void>;
 }
 
-/**
- * Creates an event bus over a transport.
- *
- * - `publish` stamps `source`, encodes, hands the event to local subscribers at once (in process,
- *   without the round trip; a nacked local delivery is redelivered in process with backoff while the
- *   bus is open — not durable across a crash; use `localDelivery: false` for that), then sends it; the
- *   promise resolves when the transport confirmed (rejects with the `EncodeError`/`TransportError`).
- *   More than `maxPendingPublishes` unconfirmed publishes make `publish` wait (a semaphore).
- * - The bus consumes the topic as group `groupId` while it has at least one subscriber. A record
- *   published by a bus of the same group is skipped (acked): it was delivered locally already, and
- *   the group gets each event once. Received events are delivered locally and never forwarded again.
- * - Events with a `destination` other than `service` are not delivered (and acked).
- * - One transport delivery handed to N local subscribers is acked when all N acked, nacked as soon
- *   as one nacks; with no interested subscriber it is acked. A subscriber that unsubscribes acks
- *   what it still held (it has no interest any more) — unless it was the last one, in which case
- *   the bus leaves the group and those records are redelivered later.
- * - Undecodable records and payloads failing validation arrive as `FailedDelivery(DecodeError)`:
- *   to the subscribers of their type (and `"*"`), or to every subscriber when the type is unreadable.
- *
- * ```text
- * publish(a)     a---------------->  local subscribers now; transport -> other services
- * transport  ----b----a'-----c(dest=other)
- * subscriber a---b------------       (a' = own echo: skipped; c: acked, not delivered)
- * ```
- *
- * @param options - see {@link EventBusOptions}
- *
- * @example
- * ```ts
- * import { createEventBus, memoryBroker } from "evflow";
- * const bus = createEventBus({ service: "orders", transport: memoryBroker() });
- * bus.subscribe(UserRegistered).subscribe((d) => { if (d.ok) console.log(d.value.data); d.ack(); });
- * await bus.publish(UserRegistered.create({ userId: "u1", email: "a@b.c" }, { key: "u1" }));
- * ```
- */
-export const createEventBus = (options: EventBusOptions): EventBus => {
+/** The bus's options, validated, with their defaults. Throws `InvalidOptionsError` on the first bad one. */
+const resolveOptions = (options: EventBusOptions) => {
   if (options === null || typeof options !== "object") {
     throw new InvalidOptionsError("createEventBus needs an options object", { option: "options" });
   }
@@ -142,6 +108,60 @@ export const createEventBus = (options: EventBusOptions): EventBus => {
   const localDelivery = options.localDelivery ?? true;
   const redeliveryMs = requireInt("localRedeliveryMs", options.localRedeliveryMs ?? 100, 1);
 
+  return {
+    service,
+    transport,
+    topic,
+    format,
+    groupId,
+    registry,
+    fromBeginning,
+    maxInFlight,
+    maxPending,
+    localDelivery,
+    redeliveryMs,
+  };
+};
+
+/**
+ * Creates an event bus over a transport.
+ *
+ * - `publish` stamps `source`, encodes, hands the event to local subscribers at once (in process,
+ *   without the round trip; a nacked local delivery is redelivered in process with backoff while the
+ *   bus is open — not durable across a crash; use `localDelivery: false` for that), then sends it; the
+ *   promise resolves when the transport confirmed (rejects with the `EncodeError`/`TransportError`).
+ *   More than `maxPendingPublishes` unconfirmed publishes make `publish` wait (a semaphore).
+ * - The bus consumes the topic as group `groupId` while it has at least one subscriber. A record
+ *   published by a bus of the same group is skipped (acked): it was delivered locally already, and
+ *   the group gets each event once. Received events are delivered locally and never forwarded again.
+ * - Events with a `destination` other than `service` are not delivered (and acked).
+ * - One transport delivery handed to N local subscribers is acked when all N acked, nacked as soon
+ *   as one nacks; with no interested subscriber it is acked. A subscriber that unsubscribes acks
+ *   what it still held (it has no interest any more) — unless it was the last one, in which case
+ *   the bus leaves the group and those records are redelivered later.
+ * - Undecodable records and payloads failing validation arrive as `FailedDelivery(DecodeError)`:
+ *   to the subscribers of their type (and `"*"`), or to every subscriber when the type is unreadable.
+ *
+ * ```text
+ * publish(a)     a---------------->  local subscribers now; transport -> other services
+ * transport  ----b----a'-----c(dest=other)
+ * subscriber a---b------------       (a' = own echo: skipped; c: acked, not delivered)
+ * ```
+ *
+ * @param options - see {@link EventBusOptions}
+ *
+ * @example
+ * ```ts
+ * import { createEventBus, memoryBroker } from "evflow";
+ * const bus = createEventBus({ service: "orders", transport: memoryBroker() });
+ * bus.subscribe(UserRegistered).subscribe((d) => { if (d.ok) console.log(d.value.data); d.ack(); });
+ * await bus.publish(UserRegistered.create({ userId: "u1", email: "a@b.c" }, { key: "u1" }));
+ * ```
+ */
+export const createEventBus = (options: EventBusOptions): EventBus => {
+  const o = resolveOptions(options);
+  const { service, transport, topic, format, groupId, registry, fromBeginning } = o;
+  const { maxInFlight, maxPending, localDelivery, redeliveryMs } = o;
   let closed = false;
   const isClosed = (): boolean => closed;
   const origin = (e: Envelope<unknown>): Origin =>

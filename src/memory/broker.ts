@@ -86,15 +86,7 @@ export interface MemoryBroker extends Transport {
  * ```
  */
 export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker => {
-  const defaultPartitions = requireInt("partitions", options.partitions ?? 4, 1);
-  const defaultMaxInFlight = requireInt("maxInFlight", options.maxInFlight ?? 1024, 1);
-  const autoCreate = options.autoCreateTopics ?? true;
-  if (typeof autoCreate !== "boolean") {
-    throw new InvalidOptionsError(`option "autoCreateTopics" must be a boolean, got ${String(autoCreate)}`, {
-      option: "autoCreateTopics",
-    });
-  }
-  const name = options.name ?? "memory";
+  const { defaultPartitions, defaultMaxInFlight, autoCreate, name } = resolveOptions(options);
   const logs = new TopicLogs(defaultPartitions, autoCreate);
   const groups = new Map<string, Group>();
   const membersByTopic = new Map<string, Set<Member>>();
@@ -210,6 +202,19 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
       membersByTopic.clear();
     },
   };
+};
+
+/** The broker's options, validated, with their defaults. */
+const resolveOptions = (options: MemoryBrokerOptions) => {
+  const defaultPartitions = requireInt("partitions", options.partitions ?? 4, 1);
+  const defaultMaxInFlight = requireInt("maxInFlight", options.maxInFlight ?? 1024, 1);
+  const autoCreate = options.autoCreateTopics ?? true;
+  if (typeof autoCreate !== "boolean") {
+    throw new InvalidOptionsError(`option "autoCreateTopics" must be a boolean, got ${String(autoCreate)}`, {
+      option: "autoCreateTopics",
+    });
+  }
+  return { defaultPartitions, defaultMaxInFlight, autoCreate, name: options.name ?? "memory" };
 };
 
 type Subscriber = { next(d: Delivery<RawRecord>): void; complete(): void };
