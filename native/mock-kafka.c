@@ -34,6 +34,9 @@
  *
  * The process exits cleanly (status 0) when stdin reaches end of file, so it
  * dies with the process that spawned it.
+ *
+ * ApiVersions advertises LeaveGroup v0-v2 only (see api_caps): the mock's
+ * handler does not parse v3+, which KafkaJS would otherwise send.
  */
 #include <errno.h>
 #include <limits.h>
@@ -177,6 +180,37 @@ static int run(char **tok, int n) {
         return 0;
 }
 
+/* APIs whose versions the mock advertises beyond what its handlers parse:
+ * { ApiKey, MinVersion, MaxVersion } to advertise instead. LeaveGroup v3
+ * replaced MemberId with a Members array (KIP-345) and v4 is its flexible
+ * form; librdkafka 2.12's handler reads only the v0-v2 layout, so a v3
+ * request (KafkaJS 2 sends v3) was read as an empty member id, answered
+ * UNKNOWN_MEMBER_ID without the v3 Members array, and the member stayed in
+ * its group until its session timed out. librdkafka itself sends v0-v1.
+ * Every other API the handlers table advertises parses its advertised
+ * versions (checked against rdkafka_mock_handlers.c of librdkafka 2.12). */
+static const int16_t api_caps[][3] = {
+    {13 /* LeaveGroup */, 0, 2},
+};
+
+/* Applies api_caps; returns NULL on success, else why it failed. */
+static const char *cap_api_versions(void) {
+        static char why[256];
+        size_t i;
+        for (i = 0; i < sizeof(api_caps) / sizeof(api_caps[0]); i++) {
+                rd_kafka_resp_err_t err = rd_kafka_mock_set_apiversion(
+                    mcluster, api_caps[i][0], api_caps[i][1], api_caps[i][2]);
+                if (err) {
+                        snprintf(why, sizeof(why),
+                                 "capping ApiKey %d to v%d-v%d: %s",
+                                 (int)api_caps[i][0], (int)api_caps[i][1],
+                                 (int)api_caps[i][2], rd_kafka_err2str(err));
+                        return why;
+                }
+        }
+        return NULL;
+}
+
 static int cmp_broker(const void *a, const void *b) {
         const rd_kafka_metadata_broker_t *x = a, *y = b;
         return x->id < y->id ? -1 : x->id > y->id;
@@ -285,6 +319,15 @@ int main(int argc, char **argv) {
         if (rebalance_delay >= 0)
                 rd_kafka_mock_group_initial_rebalance_delay_ms(
                     mcluster, (int32_t)rebalance_delay);
+        {
+                const char *why = cap_api_versions();
+                if (why) {
+                        fprintf(stdout, "err %s\n", why);
+                        rd_kafka_mock_cluster_destroy(mcluster);
+                        rd_kafka_destroy(rk);
+                        return 1;
+                }
+        }
 
         snprintf(bootstraps, sizeof(bootstraps), "%s",
                  rd_kafka_mock_cluster_bootstraps(mcluster));

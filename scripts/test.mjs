@@ -13,6 +13,7 @@ const kafka = [
   "test/integration/kafka-kafkajs.test.ts",
   "test/conformance/kafka-kafkajs.test.ts",
   "test/integration/kafka-partitioner.test.ts",
+  "test/integration/kafka-group.test.ts",
 ];
 const kafkaFaults = [
   "test/faults/kafka-faults.test.ts",

@@ -19,6 +19,7 @@ export {
   CeHeader,
   CLOUDEVENTS_JSON,
   cloudEventsBinary,
+  extensionAttribute,
   type FormatName,
   formats,
   fromJsonEnvelope,

@@ -47,7 +47,9 @@ export class Publisher {
   constructor(options: PublisherOptions) {
     this.#o = options;
     this.#sub = this.#outgoing
-      .pipe(transportSink(options.transport, { topic: options.topic, format: options.format }))
+      .pipe(
+        transportSink(options.transport, { topic: options.topic, format: options.format, service: options.service }),
+      )
       .subscribe((f) => (f.ok ? f.ack() : f.nack(f.error)));
   }
 

@@ -8,6 +8,7 @@ import {
   headerText,
   jsonTextProblem,
   parseJson,
+  parseRfc3339,
   toBytes,
   toText,
   type WireFormat,
@@ -28,9 +29,73 @@ export const CeHeader = {
 
 const RESERVED_PREFIX = "ce_";
 
-/** True when `name` is a header name evflow reserves on the wire (`ce_*`, `content-type`). */
+/**
+ * CloudEvents attributes evflow models itself (envelope fields, or regenerated on every write:
+ * `datacontenttype`, `partitionkey` = the record key) plus the JSON format's own members. Any
+ * other attribute is an extension (or an optional attribute such as `subject`, `dataschema`),
+ * carried on the envelope's headers as `ce_<name>`.
+ */
+const MODELLED_ATTRIBUTES: ReadonlySet<string> = new Set([
+  "specversion",
+  "id",
+  "type",
+  "source",
+  "time",
+  "dataversion",
+  "destination",
+  "datacontenttype",
+  "partitionkey",
+  "evflowheaders",
+  "data",
+]);
+
+/** The headers binary mode reads into envelope fields (the SDKs also write `ce_datacontenttype`, `ce_partitionkey`). */
+const BINARY_HEADERS: ReadonlySet<string> = new Set([
+  ...Object.values(CeHeader),
+  "ce_datacontenttype",
+  "ce_partitionkey",
+]);
+
+/** A CloudEvents attribute name: lower-case ASCII letters and digits (CloudEvents 1.0, section 2). */
+const ATTRIBUTE_NAME = /^[a-z0-9]+$/;
+
+/**
+ * The CloudEvents attribute an envelope header carries, or `undefined`: a header named
+ * `ce_<name>` with `<name>` a valid attribute name that evflow does not model (`ce_subject`,
+ * `ce_dataschema`, `ce_traceparent`, any `ce_<extension>`). Binary mode writes such a header as
+ * is; the JSON format writes it as the top-level member `<name>`.
+ */
+export const extensionAttribute = (header: string): string | undefined => {
+  if (!header.startsWith(RESERVED_PREFIX)) return undefined;
+  const name = header.slice(RESERVED_PREFIX.length);
+  return ATTRIBUTE_NAME.test(name) && !MODELLED_ATTRIBUTES.has(name) ? name : undefined;
+};
+
+/**
+ * True when `name` is a header name an envelope may not carry: `content-type`, or a `ce_*` name
+ * that is not an extension attribute (evflow's own `ce_id`, `ce_type`, ..., or no valid attribute
+ * name). `ce_<extension>` headers are allowed: see {@link extensionAttribute}.
+ */
 export const isReservedHeader = (name: string): boolean =>
-  name.startsWith(RESERVED_PREFIX) || name === CeHeader.contentType;
+  name === CeHeader.contentType || (name.startsWith(RESERVED_PREFIX) && extensionAttribute(name) === undefined);
+
+/** Why a header name is refused on encode. */
+export const RESERVED_MESSAGE =
+  '"content-type" and the "ce_*" attributes evflow writes itself are reserved by the CloudEvents binding (an extension is "ce_" + lower-case letters and digits)';
+
+/**
+ * The CloudEvents distributed-tracing extension: with no plain `traceparent` header, the trace
+ * context of the event's creation (`ce_traceparent`, `ce_tracestate`) becomes `traceparent` and
+ * `tracestate`, so the trace continues from a producer that set only the extension (the
+ * CloudEvents SDKs). The extension headers themselves stay unchanged. Mutates `headers`.
+ */
+export const adoptTraceExtension = (headers: Record<string, string>): void => {
+  const parent = headers.ce_traceparent;
+  if (parent === undefined || headers.traceparent !== undefined) return;
+  headers.traceparent = parent;
+  const state = headers.ce_tracestate;
+  if (state !== undefined) headers.tracestate = state;
+};
 
 const encode = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
   const headers: Record<string, string> = {
@@ -51,7 +116,7 @@ const encode = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
     }
     if (isReservedHeader(name)) {
       return E.left(
-        new EncodeError(`headers.${name}: "ce_*" and "content-type" are reserved by the CloudEvents binding`, {
+        new EncodeError(`headers.${name}: ${RESERVED_MESSAGE}`, {
           field: `headers.${name}`,
           context: { eventId: e.id, type: e.type },
         }),
@@ -87,9 +152,17 @@ const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
     const v = headerText(raw, name);
     if (v instanceof DecodeError) return E.left(v);
     if (v === undefined) continue;
-    if (isReservedHeader(name)) ce[name] = v;
-    else headers[name] = v;
+    if (BINARY_HEADERS.has(name)) ce[name] = v;
+    else if (!name.startsWith(RESERVED_PREFIX) || extensionAttribute(name) !== undefined) headers[name] = v;
+    else {
+      return E.left(
+        new DecodeError(`headers.${name}: not a CloudEvents extension attribute (lower-case letters and digits)`, {
+          field: `headers.${name}`,
+        }),
+      );
+    }
   }
+  adoptTraceExtension(headers);
   const spec = ce[CeHeader.specversion];
   if (spec !== "1.0") {
     return E.left(
@@ -98,17 +171,17 @@ const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
       }),
     );
   }
-  const ct = ce[CeHeader.contentType];
-  if (ct !== undefined && !/^application\/([a-z0-9.+-]*\+)?json\b/i.test(ct)) {
-    return E.left(
-      new DecodeError(`headers.content-type: only JSON data is supported, got "${ct}"`, {
-        field: "headers.content-type",
-      }),
-    );
+  for (const name of [CeHeader.contentType, "ce_datacontenttype"]) {
+    const ct = ce[name];
+    if (ct !== undefined && !/^application\/([a-z0-9.+-]*\+)?json\b/i.test(ct)) {
+      return E.left(
+        new DecodeError(`headers.${name}: only JSON data is supported, got "${ct}"`, { field: `headers.${name}` }),
+      );
+    }
   }
   const rawTime = ce[CeHeader.time];
-  const time = rawTime === undefined ? r.timestamp : Date.parse(rawTime);
-  if (Number.isNaN(time)) {
+  const time = rawTime === undefined ? r.timestamp : parseRfc3339(rawTime);
+  if (time === undefined) {
     return E.left(
       new DecodeError(`headers.ce_time: expected an RFC 3339 timestamp, got "${rawTime}"`, {
         field: "headers.ce_time",
@@ -122,7 +195,7 @@ const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
     const k = toText(r.key, "key");
     if (k instanceof DecodeError) return E.left(k);
     key = k;
-  }
+  } else key = ce.ce_partitionkey; // the binding maps partitionkey to the record key; a copy in a header is a fallback
   if (r.value === null) return E.left(new DecodeError("value: empty record (tombstone)", { field: "value" }));
   const text = toText(r.value, "value");
   if (text instanceof DecodeError) return E.left(text);

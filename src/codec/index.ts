@@ -24,6 +24,6 @@ export type FormatName = keyof typeof formats;
 /** Resolves a format name or object. */
 export const resolveFormat = (f: FormatName | WireFormat): WireFormat => (typeof f === "string" ? formats[f] : f);
 
-export { CeHeader, cloudEventsBinary, isReservedHeader } from "./cloudevents.ts";
+export { CeHeader, cloudEventsBinary, extensionAttribute, isReservedHeader } from "./cloudevents.ts";
 export { CLOUDEVENTS_JSON, fromJsonEnvelope, type JsonEnvelope, jsonFormat, toJsonEnvelope } from "./json.ts";
 export { asRaw, headerText, toBytes, toText, type WireFormat, type WireRecord } from "./wire.ts";

@@ -3,11 +3,12 @@ import type { Envelope } from "../core/envelope.ts";
 import { envelopeFromFields } from "../core/envelope-shape.ts";
 import { DecodeError, EncodeError } from "../core/errors.ts";
 import type { RawRecord } from "../core/record.ts";
-import { isReservedHeader } from "./cloudevents.ts";
+import { adoptTraceExtension, extensionAttribute, isReservedHeader, RESERVED_MESSAGE } from "./cloudevents.ts";
 import {
   encodeProblem,
   jsonTextProblem,
   parseJson,
+  parseRfc3339,
   toBytes,
   toText,
   type WireFormat,
@@ -32,9 +33,11 @@ export interface JsonEnvelope {
   /** evflow's headers as one extension object (CloudEvents' JSON format would flatten scalars only). */
   readonly evflowheaders?: Record<string, string>;
   readonly data: unknown;
+  /** Extension attributes (`subject`, `dataschema`, `traceparent`, ...): the envelope's `ce_<name>` headers. */
+  readonly [extension: string]: unknown;
 }
 
-/** The envelope as a CloudEvents JSON object. */
+/** The envelope as a CloudEvents JSON object: `ce_<name>` headers become the top-level member `<name>`. */
 export const toJsonEnvelope = (e: Envelope<unknown>): JsonEnvelope => {
   const o: Record<string, unknown> = {
     specversion: "1.0",
@@ -47,13 +50,82 @@ export const toJsonEnvelope = (e: Envelope<unknown>): JsonEnvelope => {
   };
   if (e.key !== undefined) o.partitionkey = e.key;
   if (e.destination !== undefined) o.destination = e.destination;
-  if (Object.keys(e.headers).length > 0) o.evflowheaders = e.headers;
+  const h = e.headers;
+  // headers that decoding restores from the tracing extension are not written twice
+  const sameTrace = h.ce_traceparent !== undefined && h.traceparent === h.ce_traceparent;
+  const skipState = sameTrace && h.ce_tracestate !== undefined && h.tracestate === h.ce_tracestate;
+  const dropTrace = sameTrace && (h.ce_tracestate === undefined || skipState);
+  let plain: Record<string, string> | undefined;
+  for (const name of Object.keys(h)) {
+    const ext = extensionAttribute(name);
+    if (ext !== undefined) o[ext] = h[name];
+    else if (!(dropTrace && (name === "traceparent" || (skipState && name === "tracestate")))) {
+      plain ??= Object.create(null) as Record<string, string>; // a "__proto__" header stays a key (encode refuses it)
+      plain[name] = h[name] as string;
+    }
+  }
+  if (plain !== undefined) o.evflowheaders = plain;
   o.data = e.data;
   return o as unknown as JsonEnvelope;
 };
 
-/** Reads a CloudEvents JSON object back into an envelope shape (payload unchecked). */
-export const fromJsonEnvelope = (u: unknown, owned = false): E.Either<DecodeError, Envelope<unknown>> => {
+/** The JSON members evflow reads as envelope fields; any other member is an extension attribute. */
+const MEMBERS: ReadonlySet<string> = new Set([
+  "specversion",
+  "id",
+  "type",
+  "source",
+  "time",
+  "datacontenttype",
+  "dataversion",
+  "partitionkey",
+  "destination",
+  "evflowheaders",
+  "data",
+]);
+
+/** evflow's headers plus the extension members as `ce_<name>` headers, or the member that is wrong. */
+const headersOf = (o: Record<string, unknown>): Record<string, unknown> | DecodeError => {
+  const own = o.evflowheaders;
+  if (own !== undefined && (typeof own !== "object" || own === null || Array.isArray(own))) {
+    return new DecodeError("headers: expected an object of strings", { field: "headers" });
+  }
+  const headers: Record<string, unknown> = { ...(own as Record<string, unknown> | undefined) };
+  for (const name of Object.keys(headers)) {
+    if (isReservedHeader(name) || extensionAttribute(name) !== undefined) {
+      return new DecodeError(`headers.${name}: an attribute name; extensions are top-level members`, {
+        field: `headers.${name}`,
+      });
+    }
+  }
+  for (const name of Object.keys(o)) {
+    if (MEMBERS.has(name)) continue;
+    const v = o[name];
+    if (v === null) continue; // CloudEvents JSON: a null attribute is an absent one
+    const header = `ce_${name}`;
+    if (extensionAttribute(header) === undefined) {
+      const why = name === "data_base64" ? "binary data is not supported" : "not a CloudEvents attribute name";
+      return new DecodeError(`${name}: ${why}`, { field: name });
+    }
+    // CloudEvents types: String, URI, Timestamp, Binary (base64) are strings; Integer and Boolean have a canonical string
+    if (typeof v === "string") headers[header] = v;
+    else if ((typeof v === "number" && Number.isSafeInteger(v)) || typeof v === "boolean") headers[header] = String(v);
+    else return new DecodeError(`${name}: expected a string, an integer or a boolean`, { field: name });
+  }
+  return headers;
+};
+
+/**
+ * Reads a CloudEvents JSON object back into an envelope shape (payload unchecked). `key` is the
+ * Kafka record key: the event key when the object has no `partitionkey` (the Kafka binding maps
+ * `partitionkey` to the record key; an explicit member wins). `_owned` is kept for compatibility:
+ * the headers are always copied.
+ */
+export const fromJsonEnvelope = (
+  u: unknown,
+  _owned = false,
+  key?: string,
+): E.Either<DecodeError, Envelope<unknown>> => {
   if (typeof u !== "object" || u === null || Array.isArray(u)) {
     return E.left(new DecodeError("value: expected a JSON object envelope", { field: "value" }));
   }
@@ -63,25 +135,29 @@ export const fromJsonEnvelope = (u: unknown, owned = false): E.Either<DecodeErro
       new DecodeError(`specversion: expected "1.0", got ${JSON.stringify(o.specversion)}`, { field: "specversion" }),
     );
   }
-  const time = typeof o.time === "string" ? Date.parse(o.time) : Number.NaN;
-  if (Number.isNaN(time)) {
+  const time = typeof o.time === "string" ? parseRfc3339(o.time) : undefined;
+  if (time === undefined) {
     return E.left(
       new DecodeError(`time: expected an RFC 3339 timestamp, got ${JSON.stringify(o.time)}`, { field: "time" }),
     );
   }
-  // `o` comes straight from JSON.parse in `decode` (owned); from a caller it may be shared.
+  const headers = headersOf(o);
+  if (headers instanceof DecodeError) return E.left(headers);
+  if (Object.values(headers).every((v) => typeof v === "string"))
+    adoptTraceExtension(headers as Record<string, string>);
+  // `headers` is a fresh copy: owned whatever `o` is
   return envelopeFromFields(
     o.id,
     o.type,
     o.dataversion ?? 1,
     o.source,
     time,
-    o.partitionkey,
+    o.partitionkey ?? key,
     o.destination,
-    o.evflowheaders,
+    headers,
     "data" in o,
     o.data,
-    owned,
+    true,
   );
 };
 
@@ -93,7 +169,7 @@ const encode = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
   for (const name of Object.keys(e.headers)) {
     if (isReservedHeader(name)) {
       return E.left(
-        new EncodeError(`headers.${name}: "ce_*" and "content-type" are reserved by the CloudEvents binding`, {
+        new EncodeError(`headers.${name}: ${RESERVED_MESSAGE}`, {
           field: `headers.${name}`,
           context: { eventId: e.id, type: e.type },
         }),
@@ -123,7 +199,13 @@ const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
   if (text instanceof DecodeError) return E.left(text);
   const parsed = parseJson(text, "", FIELD_NAMES);
   if (parsed instanceof DecodeError) return E.left(parsed);
-  return fromJsonEnvelope(parsed.value, true);
+  let key: string | undefined;
+  if (r.key !== null) {
+    const k = toText(r.key, "key");
+    if (k instanceof DecodeError) return E.left(k);
+    key = k;
+  }
+  return fromJsonEnvelope(parsed.value, true, key);
 };
 
 /**

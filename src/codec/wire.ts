@@ -23,6 +23,37 @@ export const headerText = (v: string | Uint8Array | undefined, name: string): st
   return new DecodeError(`headers.${name}: expected a string or bytes, got ${typeof v}`, { field: `headers.${name}` });
 };
 
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+
+/**
+ * Epoch milliseconds of an RFC 3339 `date-time` (the CloudEvents `time` type): a full date, `T`
+ * (or `t`), a time with optional fraction (digits beyond milliseconds are truncated) and a zone —
+ * `Z` or `±hh:mm`, never omitted (a zoneless time would be read in the reader's local zone).
+ * Impossible dates (February 30th, hour 24, a leap second) are `undefined`, as is anything else.
+ * Computed by hand, so every runtime reads the same text the same way.
+ */
+export const parseRfc3339 = (s: string): number | undefined => {
+  const m = RFC3339.exec(s);
+  if (m === null) return undefined;
+  const [y, mo, d, h, mi, sec] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as number[] as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const ms = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, "0"));
+  const offH = m[8] === undefined ? Number(m[10]) : 0;
+  const offM = m[8] === undefined ? Number(m[11]) : 0;
+  if (h > 23 || mi > 59 || sec > 59 || offH > 23 || offM > 59) return undefined;
+  const date = new Date(0);
+  date.setUTCFullYear(y, mo - 1, d); // not Date.UTC: it maps years 0-99 to 1900-1999
+  if (date.getUTCFullYear() !== y || date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d) return undefined;
+  const sign = m[9] === "-" ? -1 : 1;
+  return date.getTime() + ((h * 60 + mi - sign * (offH * 60 + offM)) * 60 + sec) * 1000 + ms;
+};
+
 /**
  * Bounds on a record's key and headers, enforced by `decode` (a `DecodeError`) and by the built-in
  * formats' `encode` (an `EncodeError`, with the defaults), so evflow never writes what its own

@@ -80,6 +80,8 @@ export interface ConsumerHandlers {
   onHighWatermark?(topic: string, partition: number, highWatermark: number): void;
   /** A fatal error: the consumer cannot go on. */
   onFatal(error: TransportError): void;
+  /** True once the source closed: an adapter still starting then disconnects and never joins the group. */
+  closed?(): boolean;
 }
 
 /** Consumer settings common to both clients. */

@@ -48,6 +48,9 @@ export const kafkajsFactory = async (): Promise<KafkaClientFactory> => {
   };
 };
 
+/** KafkaJS's retry policy for every client (a user's `kafkajs.retry` overrides it). */
+const RETRY = { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 } as const;
+
 const kafkaOf = (kjs: KafkaJs, conn: KafkaConnectionOptions): K.Kafka =>
   new kjs.Kafka({
     clientId: conn.clientId ?? "evflow",
@@ -56,7 +59,7 @@ const kafkaOf = (kjs: KafkaJs, conn: KafkaConnectionOptions): K.Kafka =>
     requestTimeout: conn.requestTimeoutMs ?? 30_000,
     // Errors surface through evflow's streams; KafkaJS's own logging stays quiet (it could print configuration).
     logLevel: kjs.logLevel.NOTHING,
-    retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 },
+    retry: RETRY,
     ...(kafkajsSecurity(conn) as Pick<K.KafkaConfig, "ssl" | "sasl">),
     ...(conn.kafkajs as Partial<K.KafkaConfig> | undefined),
   });
@@ -196,6 +199,9 @@ const createConsumer = async (
   h: ConsumerHandlers,
 ): Promise<ConsumerClient> => {
   const kafka = kafkaOf(kjs, conn);
+  const retry: K.RetryOptions = { ...RETRY, ...(conn.kafkajs as Partial<K.KafkaConfig> | undefined)?.retry };
+  /** The last crash KafkaJS found retriable: evflow restarts the consumer after it (see CRASH). */
+  let retriable: unknown;
   const consumer = kafka.consumer({
     groupId: s.groupId,
     sessionTimeout: s.sessionTimeoutMs,
@@ -203,12 +209,25 @@ const createConsumer = async (
     rebalanceTimeout: s.rebalanceTimeoutMs,
     maxWaitTimeInMs: s.maxWaitMs,
     allowAutoTopicCreation: false,
+    // KafkaJS restarts a crashed consumer on a timer of its own; disconnect() clears the timer but
+    // not a restart already joining (its runner is not "running" yet, so stop() skips it), which
+    // then joins the group after close and holds partitions. evflow restarts it instead, so that
+    // close() can await every join it started.
+    retry: {
+      ...retry,
+      restartOnFailure: async (e: Error) => {
+        retriable = e;
+        return false;
+      },
+    },
   });
   let assigned: TopicPartition[] = [];
   let closing = false;
   const hw = new Map<string, number>();
 
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    // A join that completed while closing: close() leaves the group right after it.
+    if (closing) return;
     const next: TopicPartition[] = [];
     for (const [topic, partitions] of Object.entries(e.payload.memberAssignment)) {
       for (const partition of partitions as number[]) next.push({ topic, partition });
@@ -221,12 +240,42 @@ const createConsumer = async (
     // emitting and commits while the group re-forms.
     if (!closing && assigned.length > 0) void h.onRevoke(assigned);
   });
-  /** When the consumer rejoined after a refused request (a sliding minute), and the rejoin in progress. */
+  /** When the consumer rejoined after a refused request (a sliding minute). */
   const restarts: number[] = [];
+  /** The restart in progress (waiting, connecting or joining), and what ends its wait early. */
   let restarting: Promise<void> | undefined;
+  let wake: (() => void) | undefined;
+  const restart = (delayMs: number): void => {
+    const run: Promise<void> = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, delayMs);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    })
+      .then(async () => {
+        if (closing) return;
+        await consumer.connect();
+        // run() resolves once the member joined and synced (or crashed): close() awaits that.
+        if (!closing) await consumer.run(runConfig);
+      })
+      .catch((cause: unknown) => {
+        if (!closing) h.onFatal(transportError("consumer could not rejoin", cause, conn, { retryable: false }));
+      })
+      .finally(() => {
+        // A crash during this restart started the next one: keep that one for close() to await.
+        if (restarting === run) restarting = undefined;
+      });
+    restarting = run;
+  };
   consumer.on(consumer.events.CRASH, (e) => {
-    if (e.payload.restart || closing) return;
+    if (closing) return;
     const error = e.payload.error;
+    if (error === retriable) {
+      // Where KafkaJS would have restarted, after the same delay.
+      restart((error as { retryTime?: number }).retryTime || retry.initialRetryTime || 300);
+      return;
+    }
     // KafkaJS gives up when the coordinator refuses a group request as invalid; librdkafka rejoins
     // (and real brokers answer a late SyncGroup; librdkafka's mock cluster refuses it). Rejoin too,
     // at most RESTART_LIMIT times a minute; after that the stream errors.
@@ -234,20 +283,7 @@ const createConsumer = async (
     while (restarts.length > 0 && restarts[0]! < now - 60_000) restarts.shift();
     if (isInvalidRequest(error) && restarts.length < RESTART_LIMIT) {
       restarts.push(now);
-      const delay = 100 * 2 ** (restarts.length - 1);
-      const rejoin: Promise<void> = new Promise((resolve) => setTimeout(resolve, delay))
-        .then(async () => {
-          if (!closing) await consumer.connect();
-          if (!closing) await consumer.run(runConfig);
-        })
-        .catch((cause: unknown) => {
-          if (!closing) h.onFatal(transportError("consumer could not rejoin", cause, conn, { retryable: false }));
-        })
-        .finally(() => {
-          // A crash during this rejoin started the next one: keep that one for close() to await.
-          if (restarting === rejoin) restarting = undefined;
-        });
-      restarting = rejoin;
+      restart(100 * 2 ** (restarts.length - 1));
       return;
     }
     h.onFatal(transportError("consumer crashed", error, conn, { retryable: false }));
@@ -289,10 +325,12 @@ const createConsumer = async (
   try {
     await consumer.connect();
     await consumer.subscribe({ topics: [...s.topics], fromBeginning: s.fromBeginning });
+    // Closed while connecting: never join the group.
+    if (h.closed?.()) throw new TransportError("consumer closed while starting", { retryable: false });
     await consumer.run(runConfig);
   } catch (e) {
     await consumer.disconnect().catch(() => {});
-    throw transportError("consumer: could not start", e, conn);
+    throw e instanceof TransportError ? e : transportError("consumer: could not start", e, conn);
   }
 
   return {
@@ -322,7 +360,10 @@ const createConsumer = async (
     highWatermark: (tp) => hw.get(`${tp.topic}\u0000${tp.partition}`),
     close: async () => {
       closing = true;
-      await restarting;
+      wake?.();
+      // A restart still joining would join after disconnect(): let it finish, then leave.
+      while (restarting !== undefined) await restarting;
+      // disconnect() leaves the group; a rejoin KafkaJS runs for a rebalance completes first.
       await consumer.disconnect().catch(() => {});
     },
   };

@@ -413,6 +413,11 @@ const createConsumer = async (
   }) as never);
 
   await connect(c, conn.connectionTimeoutMs ?? 10_000, "consumer", conn);
+  if (h.closed?.()) {
+    // Closed while connecting: never join the group.
+    await new Promise<void>((resolve) => c.disconnect(() => resolve()));
+    throw new TransportError("consumer closed while starting", { retryable: false });
+  }
   c.subscribe([...s.topics]);
   c.consume();
 

@@ -6,7 +6,7 @@ import type { Envelope } from "../core/envelope.ts";
 import { type EvflowError, InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
 import type { WireFormat } from "../core/record.ts";
 import { isWireRecord, type Sinkable } from "../core/sink.ts";
-import { ChannelName, channel, emit } from "../observability/channels.ts";
+import { ChannelName, channel, emit, publishedMessage } from "../observability/channels.ts";
 import { type ProduceRecord, type ProducerClient, validateConnection } from "./client.ts";
 import { trackClose } from "./closing.ts";
 import { loadClient } from "./load-client.ts";
@@ -52,7 +52,21 @@ interface Item {
   /** 0 pending, 1 written (or a failure passing through), 2 failed. */
   state: 0 | 1 | 2;
   error: EvflowError | undefined;
+  /** The key of a source's sequence (see KEY_SEQUENCE): its later records fail once this one failed. */
+  seqKey: string | undefined;
 }
+
+/**
+ * A delivery carrying this (the outbox relay's do) hands its key's later records over at once
+ * when called. The sink may take them: it keeps a key's records in order across its sends and
+ * fails a key's records not yet sent once an earlier one failed. Registered, so no import.
+ */
+const KEY_SEQUENCE = Symbol.for("evflow.keySequence");
+
+const pullOf = (input: unknown): (() => void) | undefined => {
+  const f = (input as { [KEY_SEQUENCE]?: unknown })[KEY_SEQUENCE];
+  return typeof f === "function" ? (f as () => void) : undefined;
+};
 
 const attachInput = (e: EvflowError, input: unknown): KafkaSinkError => {
   Object.defineProperty(e, "input", { value: input, enumerable: false, configurable: true });
@@ -119,6 +133,8 @@ export const kafkaSink = (options: KafkaSinkOptions): KafkaSinkOperator => {
       let producer: ProducerClient | undefined;
       let connectError: EvflowError | undefined;
       let sending = 0;
+      /** Sequence keys in unresolved sends -> how many sends: a later record of one waits for them. */
+      const seqInFlight = new Map<string, number>();
       let scheduled = false;
       let completed = false;
       let finished = false;
@@ -194,17 +210,60 @@ export const kafkaSink = (options: KafkaSinkOptions): KafkaSinkOperator => {
         );
       };
 
+      /** The next send: up to batchSize records, cut before a sequence key still in an unresolved send. */
+      const takeChunk = (): Array<{ item: Item; record: ProduceRecord }> => {
+        let n = Math.min(batch.length, batchSize);
+        if (seqInFlight.size > 0) {
+          for (let i = 0; i < n; i++) {
+            const k = batch[i]!.item.seqKey;
+            if (k !== undefined && seqInFlight.has(k)) n = i;
+          }
+        }
+        const chunk = n === batch.length ? batch : batch.slice(0, n);
+        batch = chunk === batch ? [] : batch.slice(n);
+        return chunk;
+      };
+
+      const track = (chunk: ReadonlyArray<{ item: Item }>, d: 1 | -1): void => {
+        for (const c of chunk) {
+          const k = c.item.seqKey;
+          if (k === undefined) continue;
+          const v = (seqInFlight.get(k) ?? 0) + d;
+          if (v === 0) seqInFlight.delete(k);
+          else seqInFlight.set(k, v);
+        }
+      };
+
+      /** Fails the unsent records of sequences whose earlier record failed: never sent after it. */
+      const failTails = (keys: ReadonlySet<string>): void => {
+        batch = batch.filter((c) => {
+          const k = c.item.seqKey;
+          if (k === undefined || !keys.has(k)) return true;
+          fail(
+            c.item,
+            new TransportError(`produce to ${topic}: not sent, an earlier record of its key failed`, {
+              retryable: true,
+              context: { topic, key: k },
+            }),
+          );
+          return false;
+        });
+      };
+
       const dispatch = (): void => {
         scheduled = false;
         const p = producer;
         if (p === undefined || done) return;
         while (batch.length > 0 && sending < p.maxConcurrentSends) {
-          const chunk = batch.length <= batchSize ? batch : batch.slice(0, batchSize);
-          batch = chunk === batch ? [] : batch.slice(batchSize);
+          const chunk = takeChunk();
+          if (chunk.length === 0) break;
           sending++;
+          track(chunk, 1);
           p.send(chunk.map((c) => c.record)).then((results) => {
             sending--;
+            track(chunk, -1);
             const published = channel(ChannelName.published).hasSubscribers;
+            let failedKeys: Set<string> | undefined;
             for (let i = 0; i < chunk.length; i++) {
               const r = results[i];
               const c = chunk[i]!;
@@ -212,6 +271,10 @@ export const kafkaSink = (options: KafkaSinkOptions): KafkaSinkOperator => {
                 c.item.state = 1;
                 if (published) publishedEvent(c.item.input, topic);
               } else {
+                if (c.item.seqKey !== undefined) {
+                  failedKeys ??= new Set();
+                  failedKeys.add(c.item.seqKey);
+                }
                 fail(
                   c.item,
                   r instanceof TransportError
@@ -220,6 +283,7 @@ export const kafkaSink = (options: KafkaSinkOptions): KafkaSinkOperator => {
                 );
               }
             }
+            if (failedKeys !== undefined) failTails(failedKeys);
             dispatch();
             flushOut();
           });
@@ -228,7 +292,7 @@ export const kafkaSink = (options: KafkaSinkOptions): KafkaSinkOperator => {
 
       const subscription = source.subscribe({
         next: (input) => {
-          const item: Item = { input, state: 0, error: undefined };
+          const item: Item = { input, state: 0, error: undefined, seqKey: undefined };
           items.push(item);
           if (isDelivery(input) && !input.ok) {
             item.state = 1;
@@ -254,6 +318,12 @@ export const kafkaSink = (options: KafkaSinkOptions): KafkaSinkOperator => {
             return;
           }
           batch.push({ item, record });
+          const pull = pullOf(input);
+          if (pull !== undefined) {
+            // Take the key's later records now (they arrive through next, right behind this one).
+            item.seqKey = (input as { origin: { key?: string } }).origin.key;
+            if (item.seqKey !== undefined) pull();
+          }
           if (batch.length >= batchSize) dispatch();
           else if (!scheduled) {
             scheduled = true;
@@ -291,14 +361,5 @@ export const kafkaSink = (options: KafkaSinkOptions): KafkaSinkOperator => {
 };
 
 const publishedEvent = (input: unknown, topic: string): void => {
-  const v = (isDelivery(input) ? input.value : input) as Sinkable;
-  if (isWireRecord(v)) {
-    emit(ChannelName.published, {
-      type: v.headers.ce_type ?? "unknown",
-      service: v.headers.ce_source ?? "unknown",
-      topic,
-    });
-  } else {
-    emit(ChannelName.published, { type: v.type, service: v.source, topic });
-  }
+  emit(ChannelName.published, publishedMessage((isDelivery(input) ? input.value : input) as Sinkable, topic));
 };

@@ -209,6 +209,7 @@ export class SourceRun {
       onMessages: (ms) => this.#onMessages(ms),
       onHighWatermark: (topic, partition, hw) => this.#onHighWatermark(topic, partition, hw),
       onFatal: (e) => this.#fail(e),
+      closed: () => this.#closed,
     };
     this.#starting = loadClient(this.#o.conn.client ?? "auto")
       .then((factory) =>
@@ -428,7 +429,12 @@ export class SourceRun {
     for (const c of list) {
       const hw = consumer.highWatermark?.(c);
       if (hw !== undefined)
-        emit(ChannelName.lag, { topic: c.topic, partition: c.partition, lag: Math.max(0, hw - c.offset) });
+        emit(ChannelName.lag, {
+          topic: c.topic,
+          partition: c.partition,
+          lag: Math.max(0, hw - c.offset),
+          group: this.#o.groupId,
+        });
     }
   }
 
@@ -436,7 +442,8 @@ export class SourceRun {
     if (!channel(ChannelName.lag).hasSubscribers) return;
     const s = this.#parts.get(tpKey(topic, partition));
     const position = s?.offsets.position;
-    if (position !== undefined) emit(ChannelName.lag, { topic, partition, lag: Math.max(0, hw - position) });
+    if (position !== undefined)
+      emit(ChannelName.lag, { topic, partition, lag: Math.max(0, hw - position), group: this.#o.groupId });
   }
 
   #onAssign(tps: ReadonlyArray<TopicPartition>): void {

@@ -31,9 +31,37 @@ export const ChannelName = {
 
 export interface PublishedMessage {
   readonly type: string;
-  readonly service: string;
+  /** The publishing service, when the sink knows it; else metrics use the binder's `service`. */
+  readonly service?: string;
+  /** The event's CloudEvents `source` (the service that created it, not necessarily the publisher). */
+  readonly source?: string;
   readonly topic?: string;
+  /** True for a dead-letter record (counted on the dead-letter channel, not as a publish). */
+  readonly deadLetter?: boolean;
 }
+
+/** The dead-letter header every record written by `deadLetter` carries (`DeadLetterHeader.reason`). */
+const DEAD_LETTER_REASON = "evflow_dlq_reason";
+
+/**
+ * The {@link PublishedMessage} of a value a sink confirmed: an envelope or a wire record (type and
+ * source read from its CloudEvents headers; a record with a dead-letter reason is a dead letter).
+ * Every sink reports through this one function.
+ */
+export const publishedMessage = (
+  v:
+    | { readonly type: string; readonly source: string }
+    | { readonly headers: Readonly<Record<string, string>>; readonly value: Uint8Array },
+  topic: string,
+): PublishedMessage => {
+  if (!("value" in v && v.value instanceof Uint8Array)) {
+    const e = v as { readonly type: string; readonly source: string };
+    return { type: e.type, source: e.source, topic };
+  }
+  const h = v.headers;
+  const m = { type: h.ce_type ?? "unknown", source: h.ce_source ?? "unknown", topic };
+  return h[DEAD_LETTER_REASON] === undefined ? m : { ...m, deadLetter: true };
+};
 export interface ProcessedMessage {
   readonly type: string;
   readonly service: string;
@@ -70,6 +98,8 @@ export interface LagMessage {
   readonly topic: string;
   readonly partition: number;
   readonly lag: number;
+  /** The consumer group whose position this is. */
+  readonly group?: string;
 }
 export interface OutboxPendingMessage {
   readonly table: string;

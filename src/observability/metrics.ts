@@ -106,7 +106,7 @@ export const metricDefinitions: ReadonlyArray<MetricDefinition> = [
     key: "consumerLag",
     name: "evflow_consumer_lag",
     kind: "gauge",
-    labelNames: ["topic", "partition"],
+    labelNames: ["topic", "partition", "group"],
     help: "Records between the committed offset and the end of a partition.",
   },
   {
@@ -127,14 +127,14 @@ export const metricDefinitions: ReadonlyArray<MetricDefinition> = [
     key: "deadLetters",
     name: "evflow_dead_letters_total",
     kind: "counter",
-    labelNames: ["type", "reason"],
+    labelNames: ["type", "reason", "service"],
     help: "Deliveries written to a dead-letter sink.",
   },
   {
     key: "retries",
     name: "evflow_retries_total",
     kind: "counter",
-    labelNames: [],
+    labelNames: ["service"],
     help: "Retries scheduled.",
   },
 ];
@@ -328,9 +328,16 @@ export const memoryMetrics = (): MemoryMetrics => {
 export type MetricsChannel = keyof typeof ChannelName;
 
 const handlers: {
-  readonly [K in MetricsChannel]: (m: EvflowMetrics, msg: ChannelMessages[(typeof ChannelName)[K]]) => void;
+  readonly [K in MetricsChannel]: (
+    m: EvflowMetrics,
+    msg: ChannelMessages[(typeof ChannelName)[K]],
+    service: string,
+  ) => void;
 } = {
-  published: (m, msg) => m.eventsPublished.inc({ type: msg.type, service: msg.service }),
+  // a dead-letter record is counted once, as a dead letter (deadLetter reports it on its channel)
+  published: (m, msg, service) => {
+    if (msg.deadLetter !== true) m.eventsPublished.inc({ type: msg.type, service: msg.service ?? service });
+  },
   processed: (m, msg) => {
     const labels = { type: msg.type, service: msg.service, outcome: msg.outcome };
     m.eventsProcessed.inc(labels);
@@ -338,9 +345,10 @@ const handlers: {
   },
   backpressureDrop: (m, msg) => m.backpressure.inc({ name: msg.name, policy: msg.policy, reason: msg.reason }),
   queue: (m, msg) => m.queueSize.set({ name: msg.name }, msg.size),
-  retry: (m) => m.retries.inc({}),
-  deadLetter: (m, msg) => m.deadLetters.inc({ type: msg.type ?? "unknown", reason: msg.reason }),
-  lag: (m, msg) => m.consumerLag.set({ topic: msg.topic, partition: String(msg.partition) }, msg.lag),
+  retry: (m, _msg, service) => m.retries.inc({ service }),
+  deadLetter: (m, msg, service) => m.deadLetters.inc({ type: msg.type ?? "unknown", reason: msg.reason, service }),
+  lag: (m, msg) =>
+    m.consumerLag.set({ topic: msg.topic, partition: String(msg.partition), group: msg.group ?? "unknown" }, msg.lag),
   outboxPending: (m, msg) => {
     m.outboxPending.set({ table: msg.table }, msg.pending);
     if (msg.oldestAgeSeconds !== undefined)
@@ -357,10 +365,23 @@ export interface BindMetricsOptions {
   readonly channels?: ReadonlyArray<MetricsChannel>;
   /** Called when a metric throws (e.g. a label prom-client rejects). Default: ignore. */
   readonly onError?: (error: unknown) => void;
+  /**
+   * The service doing the work: the `service` label of published events (unless the sink names
+   * its own), dead letters and retries. Default `"unknown"`. The `metrics` operator passes its own.
+   */
+  readonly service?: string;
 }
 
-// One subscription per (metrics, channel), reference-counted: binding twice never counts twice.
-const bindings = new WeakMap<EvflowMetrics, Map<MetricsChannel, { refs: number; off: () => void }>>();
+const requireService = (s: unknown): string => {
+  if (typeof s !== "string" || s === "") {
+    throw new InvalidOptionsError("bindMetrics: service must be a non-empty string", { option: "service" });
+  }
+  return s;
+};
+
+// One subscription per (metrics, channel), reference-counted: binding twice never counts twice. The
+// `service` label is the first named one bound (a binding without a service does not override it).
+const bindings = new WeakMap<EvflowMetrics, Map<MetricsChannel, { refs: number; off: () => void; service: string }>>();
 
 /**
  * Feeds `metrics` from evflow's diagnostics channels (published, processed, backpressure drops,
@@ -386,6 +407,7 @@ export const bindMetrics = (metrics: EvflowMetrics, options: BindMetricsOptions 
     if (!(c in handlers)) throw new InvalidOptionsError(`unknown metrics channel ${String(c)}`, { option: "channels" });
   }
   const onError = options.onError;
+  const service = options.service === undefined ? "unknown" : requireService(options.service);
   let mine = bindings.get(metrics);
   if (mine === undefined) {
     mine = new Map();
@@ -397,17 +419,19 @@ export const bindMetrics = (metrics: EvflowMetrics, options: BindMetricsOptions 
     const b = table.get(c);
     if (b !== undefined) {
       b.refs++;
+      if (b.service === "unknown") b.service = service;
       continue;
     }
-    const handle = handlers[c] as (m: EvflowMetrics, msg: unknown) => void;
-    const off = onChannel(ChannelName[c], (msg: unknown) => {
+    const handle = handlers[c] as (m: EvflowMetrics, msg: unknown, service: string) => void;
+    const entry = { refs: 1, off: () => {}, service };
+    entry.off = onChannel(ChannelName[c], (msg: unknown) => {
       try {
-        handle(metrics, msg);
+        handle(metrics, msg, entry.service);
       } catch (e) {
         onError?.(e);
       }
     });
-    table.set(c, { refs: 1, off });
+    table.set(c, entry);
   }
   let released = false;
   return () => {

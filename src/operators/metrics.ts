@@ -129,7 +129,7 @@ export const metrics = (
   const step = countProcessed;
   return <T>(source: Observable<T>) =>
     new Observable<T>((subscriber) => {
-      const unbind = channels.length > 0 ? bindMetrics(registry, { channels }) : undefined;
+      const unbind = channels.length > 0 ? bindMetrics(registry, { channels, service }) : undefined;
       const sub = source.subscribe({
         next: (v) => {
           let out: T;

@@ -7,12 +7,14 @@ import { InvalidOptionsError, requireInt, TransportError } from "../core/errors.
 import type { WireFormat, WireRecord } from "../core/record.ts";
 import { isWireRecord, type Sink, type Sinkable } from "../core/sink.ts";
 import type { Transport } from "../core/transport.ts";
-import { ChannelName, emit } from "../observability/channels.ts";
+import { ChannelName, emit, publishedMessage } from "../observability/channels.ts";
 
 /** Options of {@link transportSink}. */
 export interface TransportSinkOptions {
   /** The topic written to. Required. */
   readonly topic: string;
+  /** The publishing service, reported on the published channel (the `service` metric label). Default: none (the metrics binder's). */
+  readonly service?: string;
   /** Wire format of envelopes (wire records pass as they are). Default `"cloudevents-binary"`. */
   readonly format?: WireFormat | FormatName;
   /** At most this many records per `send`. Default 500. */
@@ -122,11 +124,10 @@ export const transportSink = (transport: Transport, options: TransportSinkOption
           if (item.wire === undefined || error === undefined) {
             if (item.wire !== undefined && f.ok) {
               const v = f.value;
-              emit(ChannelName.published, () =>
-                isWireRecord(v)
-                  ? { type: v.headers.ce_type ?? "unknown", service: v.headers.ce_source ?? "unknown", topic }
-                  : { type: (v as Envelope<unknown>).type, service: (v as Envelope<unknown>).source, topic },
-              );
+              emit(ChannelName.published, () => {
+                const m = publishedMessage(v as Sinkable, topic);
+                return options.service === undefined ? m : { ...m, service: options.service };
+              });
             }
             subscriber.next(f);
           } else {

@@ -104,11 +104,21 @@ export const isDataError = (e: unknown): boolean => {
  * instead of burning every retry.
  */
 export const transportError = (what: string, e: unknown, context: Record<string, unknown> = {}): TransportError =>
-  new TransportError(`${what}: ${e instanceof Error ? e.message : String(e)}`, {
+  new TransportError(`${what}: ${e instanceof Error ? e.message : String(e)}${migrationHint(e)}`, {
     cause: e,
     context,
     retryable: !isFatalSqlError(e) && !isDataError(e),
   });
+
+/** True for an undefined table (42P01) or schema (3F000): evflow's tables were not created. */
+export const isMissingMigration = (e: unknown): boolean => {
+  const code = e !== null && typeof e === "object" ? (e as { code?: unknown }).code : undefined;
+  return code === "42P01" || code === "3F000";
+};
+
+/** The fix, appended to the message of an error about a missing table or schema. */
+export const migrationHint = (e: unknown): string =>
+  isMissingMigration(e) ? " (evflow's tables are missing: run `await migrate(sql, { schema })` at startup)" : "";
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
 export const delay = (ms: number, signal?: AbortSignal): Promise<void> =>

@@ -1,12 +1,26 @@
 import type postgres from "postgres";
-import type { Envelope } from "../core/envelope.ts";
+import { type Envelope, UNKNOWN_SOURCE } from "../core/envelope.ts";
 import { InvalidOptionsError } from "../core/errors.ts";
-import { DEFAULT_SCHEMA, requireSchema, requireSql, type Sql, type Tx } from "./internals.ts";
+import {
+  DEFAULT_SCHEMA,
+  isMissingMigration,
+  requireSchema,
+  requireSql,
+  type Sql,
+  type Tx,
+  transportError,
+} from "./internals.ts";
 
 /** Options of {@link outbox}. */
 export interface OutboxOptions {
   /** Schema of the `outbox` table (see `migrate`). Default `"evflow"`. */
   readonly schema?: string;
+  /**
+   * This service's id: the CloudEvents `source` of events written without one (whose source is
+   * `"unknown"`, the default of `envelope()` and `define().create()`). An explicit source is kept.
+   * Default: none (sources are stored as given). `defineConfig`'s `service` is the usual value.
+   */
+  readonly service?: string;
 }
 
 /** A transactional outbox: events written with the caller's business rows. */
@@ -56,7 +70,7 @@ const checkEnvelope = (e: unknown, i: number): Envelope<unknown> => {
  * NOTIFYs the relays at commit.
  *
  * @param sql a `postgres` (porsager) client.
- * @param options `schema` (default `"evflow"`).
+ * @param options `schema` (default `"evflow"`), `service` (the `source` of events without one).
  * @example
  * ```ts
  * import { envelope } from "evflow";
@@ -71,6 +85,10 @@ const checkEnvelope = (e: unknown, i: number): Envelope<unknown> => {
 export const outbox = (sql: Sql, options: OutboxOptions = {}): Outbox => {
   requireSql(sql);
   const schema = requireSchema(options.schema ?? DEFAULT_SCHEMA);
+  const service = options.service;
+  if (service !== undefined && (typeof service !== "string" || service === "")) {
+    throw new InvalidOptionsError("service must be a non-empty string", { option: "service" });
+  }
   return {
     table: `${schema}.outbox`,
     async write(tx, events) {
@@ -86,7 +104,7 @@ export const outbox = (sql: Sql, options: OutboxOptions = {}): Outbox => {
           event_id: env.id,
           event_type: env.type,
           event_version: env.version,
-          source: env.source,
+          source: service !== undefined && env.source === UNKNOWN_SOURCE ? service : env.source,
           time_ms: env.time,
           key: env.key ?? null,
           destination: env.destination ?? null,
@@ -94,8 +112,14 @@ export const outbox = (sql: Sql, options: OutboxOptions = {}): Outbox => {
           data: tx.json((env.data ?? null) as postgres.JSONValue),
         };
       });
-      for (let i = 0; i < rows.length; i += MAX_ROWS) {
-        await tx`insert into ${tx(schema)}.outbox ${tx(rows.length <= MAX_ROWS ? rows : rows.slice(i, i + MAX_ROWS))}`;
+      try {
+        for (let i = 0; i < rows.length; i += MAX_ROWS) {
+          await tx`insert into ${tx(schema)}.outbox ${tx(rows.length <= MAX_ROWS ? rows : rows.slice(i, i + MAX_ROWS))}`;
+        }
+      } catch (e) {
+        // A forgotten migrate() names its fix; any other server error reaches the caller untouched.
+        if (isMissingMigration(e)) throw transportError(`outbox.write into ${schema}.outbox failed`, e);
+        throw e;
       }
     },
   };

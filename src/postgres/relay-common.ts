@@ -113,19 +113,21 @@ export const toRow = (r: Record<string, unknown>): ClaimedRow => {
 
 /**
  * The delivery of a claimed row. `nack` computes the retry (backoff, or FAILED after
- * `maxAttempts`), reports it on the retry channel and hands the {@link Nack} to `onNack`.
+ * `maxAttempts`), reports it on the retry channel and hands the {@link Nack} to `onNack`. `pull`,
+ * when given, is carried as {@link KEY_SEQUENCE}.
  */
 export const rowDelivery = (
   cfg: RelayConfig,
   row: ClaimedRow,
   onAck: () => void,
   onNack: (n: Nack) => void,
+  pull?: () => void,
 ): Delivery<Envelope<unknown>> => {
   const origin =
     row.key === null
       ? { topic: cfg.topic, partition: 0, offset: row.id }
       : { topic: cfg.topic, partition: 0, offset: row.id, key: row.key };
-  return createDelivery(row.env, origin, {
+  const d = createDelivery(row.env, origin, {
     ack: onAck,
     nack: (error) => {
       const failed = row.attempts >= cfg.maxAttempts;
@@ -140,6 +142,8 @@ export const rowDelivery = (
       onNack({ i: row.id, d: delayMs, e: errorText(error), f: failed });
     },
   });
+  if (pull !== undefined) Object.defineProperty(d, KEY_SEQUENCE, { value: pull });
+  return d;
 };
 
 /** Wake-up of a relay loop: `wake()` (NOTIFY, settlements) ends the current `sleep` at once. */
@@ -216,4 +220,142 @@ export const startMaintenance = (cfg: RelayConfig): (() => void) => {
   const t = setInterval(() => void maintain().catch(() => {}), cfg.cleanupInterval);
   (t as { unref?: () => void }).unref?.();
   return () => clearInterval(t);
+};
+
+/**
+ * The symbol under which a relay's delivery carries its key's "send the rest now" function. A
+ * sink that keeps per-key order for everything it has in flight, and fails a key's later records
+ * once an earlier one failed (kafkaSink does), calls it on receiving the delivery: the relay then
+ * emits the key's other claimed rows at once instead of one after each ack. A registered symbol,
+ * so the sink needs no import from here. Sinks that do not know it get one row of a key at a time.
+ */
+export const KEY_SEQUENCE: unique symbol = Symbol.for("evflow.keySequence") as never;
+
+/** What {@link dispatchKeyed} asks of a claim mode. */
+export interface KeyedHandlers<T> {
+  /** Emits `item`'s delivery with these settlement callbacks; `pull` (keyed rows only) goes on it as {@link KEY_SEQUENCE}. */
+  emit(item: T, onAck: () => void, onNack: (n: Nack) => void, pull: (() => void) | undefined): void;
+  /** `item` is confirmed, and so is every earlier row of its key in this claim. */
+  ack(item: T): void;
+  /** `item` failed; every earlier row of its key in this claim is confirmed. */
+  nack(item: T, n: Nack): void;
+  /** `item` comes after a failed row of its key: neither published nor failed (its settlement, if any, is ignored). */
+  drop(item: T): void;
+  /** True once nothing more may be emitted (teardown, batch sealed). */
+  stopped(): boolean;
+}
+
+interface Slot<T> {
+  readonly item: T;
+  /** 0 unsettled, 1 acked, 2 nacked. */
+  state: 0 | 1 | 2;
+  nack: Nack | undefined;
+  /** Handed to ack/nack/drop: later settlements are ignored. */
+  resolved: boolean;
+}
+
+/**
+ * Emits one claim's rows, keeping the confirmation rule per key: rows of a key are confirmed
+ * (`ack`) in id order only, an ack arriving before an earlier row's is held, and a nack drops the
+ * key's later rows (`drop`), whatever their own outcome. Keyless rows go out at once. A key's rows
+ * go out one after each ack, or all at once when the sink pulls the sequence ({@link KEY_SEQUENCE}).
+ */
+export const dispatchKeyed = <T>(
+  items: ReadonlyArray<T>,
+  keyOf: (item: T) => string | null,
+  h: KeyedHandlers<T>,
+): void => {
+  // First every key's slots (a run needs its whole sequence before it starts), then emission in id
+  // order: keyless rows and each key's first row as they come.
+  const runs = new Map<string, Array<Slot<T>>>();
+  for (const item of items) {
+    const key = keyOf(item);
+    if (key === null) continue;
+    const slot: Slot<T> = { item, state: 0, nack: undefined, resolved: false };
+    const run = runs.get(key);
+    if (run === undefined) runs.set(key, [slot]);
+    else run.push(slot);
+  }
+  for (const item of items) {
+    if (h.stopped()) return;
+    const key = keyOf(item);
+    if (key === null) {
+      h.emit(
+        item,
+        () => h.ack(item),
+        (n) => h.nack(item, n),
+        undefined,
+      );
+      continue;
+    }
+    const run = runs.get(key)!;
+    if (run[0]!.item === item) keyRun(run, h);
+  }
+};
+
+/** One key's slots of a claim: emission (one by one, or all once pulled) and in-order confirmation. */
+const keyRun = <T>(slots: Array<Slot<T>>, h: KeyedHandlers<T>): void => {
+  let head = 0;
+  let emitted = 0;
+  let streaming = false;
+  let emitting = false;
+  let pulled = false;
+  const emitRest = () => {
+    while (emitted < slots.length && head < slots.length && !h.stopped()) emitOne();
+  };
+  const pull = () => {
+    if (streaming) return;
+    streaming = true;
+    if (emitting) pulled = true;
+    else emitRest();
+  };
+  const advance = () => {
+    while (head < slots.length && slots[head]!.state !== 0) {
+      const s = slots[head++]!;
+      if (s.resolved) continue;
+      s.resolved = true;
+      if (s.state === 1) {
+        h.ack(s.item);
+        continue;
+      }
+      h.nack(s.item, s.nack!);
+      // The key's later rows: not written now (they stay pending behind the failed one).
+      for (; head < slots.length; head++) {
+        const later = slots[head]!;
+        if (later.resolved) continue;
+        later.resolved = true;
+        h.drop(later.item);
+      }
+    }
+    // One by one: the next row once the previous one is confirmed, off the settling call stack
+    // (a sync sink would otherwise recurse once per row of a key).
+    if (!streaming && emitted === head && emitted < slots.length) {
+      queueMicrotask(() => (h.stopped() || emitted !== head ? undefined : emitOne()));
+    }
+  };
+  const emitOne = () => {
+    const s = slots[emitted++]!;
+    const settle = (state: 1 | 2, n?: Nack) => {
+      if (s.resolved || s.state !== 0) return;
+      s.state = state;
+      s.nack = n;
+      advance();
+    };
+    emitting = true;
+    try {
+      h.emit(
+        s.item,
+        () => settle(1),
+        (n) => settle(2, n),
+        pull,
+      );
+    } finally {
+      emitting = false;
+    }
+    if (pulled) {
+      pulled = false;
+      emitRest();
+    }
+  };
+  emitOne();
 };

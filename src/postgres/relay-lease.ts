@@ -6,6 +6,7 @@
 import { delay, isFatalSqlError, transportError } from "./internals.ts";
 import {
   type ClaimedRow,
+  dispatchKeyed,
   listenOutbox,
   type Nack,
   type RelayBody,
@@ -23,8 +24,6 @@ export const leaseRelay: RelayBody = (cfg, subscriber) => {
   let closed = false;
   /** Claimed, not yet settled (emitted or waiting behind their key). */
   const inFlight = new Map<number, ClaimedRow>();
-  /** Keys with a row in flight -> rows of that key claimed after it, waiting in id order. */
-  const keyQueues = new Map<string, ClaimedRow[]>();
   /** Settled rows whose settlement is not written yet: their leases are renewed too. */
   const unflushed = new Set<number>();
   let acks: number[] = [];
@@ -102,47 +101,6 @@ export const leaseRelay: RelayBody = (cfg, subscriber) => {
     w.wake();
   };
 
-  const settled = (row: ClaimedRow, failed: boolean) => {
-    inFlight.delete(row.id);
-    if (row.key !== null) {
-      const q = keyQueues.get(row.key);
-      if (q !== undefined) {
-        if (failed || closed) {
-          for (const later of q) {
-            inFlight.delete(later.id);
-            releases.push(later.id);
-          }
-          keyQueues.delete(row.key);
-        } else {
-          const next = q.shift();
-          if (next === undefined) keyQueues.delete(row.key);
-          // Off the settling call stack: a sync sink would otherwise recurse once per event of a key.
-          else queueMicrotask(() => (closed ? undefined : emitRow(next)));
-        }
-      }
-    }
-    scheduleFlush();
-  };
-
-  const emitRow = (row: ClaimedRow) => {
-    subscriber.next(
-      rowDelivery(
-        cfg,
-        row,
-        () => {
-          acks.push(row.id);
-          unflushed.add(row.id);
-          settled(row, false);
-        },
-        (n) => {
-          nacks.push(n);
-          unflushed.add(row.id);
-          settled(row, true);
-        },
-      ),
-    );
-  };
-
   // ---- claim -------------------------------------------------------------------------------
   /**
    * One claim: serialised across relays by a transaction-scoped advisory lock (taken by its own
@@ -152,8 +110,10 @@ export const leaseRelay: RelayBody = (cfg, subscriber) => {
     sql.begin(async (tx) => {
       // Same round trip: the claim must walk the pending index in id order and stop at the limit;
       // with stale statistics the planner would rather bitmap-scan and sort every pending row.
+      // No JIT: see relay-transaction.ts (the estimate is large, the claim takes ms).
       await tx`select pg_advisory_xact_lock(hashtext(${lock})),
-                      set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)`;
+                      set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
+                      set_config('jit', 'off', true)`;
       const T = tx(schema);
       const rows = await tx`
         with s as materialized (
@@ -199,25 +159,35 @@ export const leaseRelay: RelayBody = (cfg, subscriber) => {
     });
 
   const dispatch = (rows: ReadonlyArray<ClaimedRow>) => {
-    for (const row of rows) {
-      if (closed) {
-        // Unsubscribed while emitting: give the rest back.
+    for (const row of rows) inFlight.set(row.id, row);
+    dispatchKeyed(rows, (r) => r.key, {
+      emit: (row, onAck, onNack, pull) => subscriber.next(rowDelivery(cfg, row, onAck, onNack, pull)),
+      ack: (row) => {
+        if (!inFlight.delete(row.id)) return;
+        acks.push(row.id);
+        unflushed.add(row.id);
+        scheduleFlush();
+      },
+      nack: (row, n) => {
+        if (!inFlight.delete(row.id)) return;
+        nacks.push(n);
+        unflushed.add(row.id);
+        scheduleFlush();
+      },
+      // After a failed row of its key: given back (not published, its claim not counted).
+      drop: (row) => {
+        if (!inFlight.delete(row.id)) return;
         releases.push(row.id);
-        continue;
-      }
-      inFlight.set(row.id, row);
-      if (row.key === null) {
-        emitRow(row);
-        continue;
-      }
-      const q = keyQueues.get(row.key);
-      if (q !== undefined) q.push(row);
-      else {
-        keyQueues.set(row.key, []);
-        emitRow(row);
-      }
+        scheduleFlush();
+      },
+      stopped: () => closed,
+    });
+    if (closed) {
+      // Unsubscribed while emitting: give the rest back.
+      for (const id of inFlight.keys()) releases.push(id);
+      inFlight.clear();
+      void flush();
     }
-    if (closed) void flush();
   };
 
   const loop = async () => {
@@ -289,7 +259,6 @@ export const leaseRelay: RelayBody = (cfg, subscriber) => {
     // Rows still in flight go back to the outbox at once (no need to wait for their lease).
     for (const id of inFlight.keys()) releases.push(id);
     inFlight.clear();
-    keyQueues.clear();
     void flush().finally(() => abort.abort());
   };
 };

@@ -10,8 +10,9 @@
  *   claim's snapshot sees everything the previous holder committed.
  * - Per-key order: as nobody else claims meanwhile, a row is claimed when every earlier row of its
  *   key not yet `PUBLISHED` is claimable too (so in this batch); rows of a key are emitted one after
- *   the other as they are acked, and a nack drops the key's later rows from the batch. A
- *   rescheduled, `FAILED` or leased row blocks its key.
+ *   the other as they are acked, or all at once to a sink that asks for them (`dispatchKeyed`); a
+ *   row is written published only after every earlier row of its key was acked, and a nack drops
+ *   the key's later rows from the batch. A rescheduled, `FAILED` or leased row blocks its key.
  * - A relay that dies (or loses its connection) rolls back: nothing of the batch was written, its
  *   rows and the lock are free at once. A relay cut off without its socket closing is ended by the
  *   server after `leaseMs` idle in transaction (a live relay keeps its transaction alive).
@@ -19,7 +20,7 @@
 import type postgres from "postgres";
 import { isFatalSqlError, transportError } from "./internals.ts";
 import {
-  type ClaimedRow,
+  dispatchKeyed,
   listenOutbox,
   type Nack,
   type RelayBody,
@@ -45,8 +46,6 @@ interface Batch {
   readonly done: () => void;
   /** Set once the batch's settlement is being written: later settlements are ignored (the rows stay pending). */
   sealed: boolean;
-  /** Keys with a row emitted and unsettled -> the key's later rows of this batch, in id order. */
-  readonly keyQueues: Map<string, Array<{ row: ClaimedRow; tid: string }>>;
 }
 
 interface BatchResult {
@@ -62,42 +61,6 @@ export const transactionRelay: RelayBody = (cfg, subscriber) => {
   const idleTimeout = String(Math.ceil(leaseMs));
   /** Below the client-side bound of the claim (leaseMs / 2): a wait for the lock ends server-side first. */
   const lockTimeout = String(Math.ceil(leaseMs / 4));
-
-  const emitRow = (batch: Batch, row: ClaimedRow, tid: string) => {
-    const settle = (record: () => void, failed: boolean) => {
-      if (batch.sealed) return;
-      record();
-      batch.pending--;
-      if (row.key !== null) {
-        const q = batch.keyQueues.get(row.key);
-        if (q !== undefined) {
-          const next = failed || closed ? undefined : q.shift();
-          if (next === undefined) {
-            // A nack (or teardown) drops the key's later rows from the batch: not written, the
-            // commit leaves them pending behind the rescheduled one.
-            batch.pending -= q.length;
-            batch.keyQueues.delete(row.key);
-          } else {
-            // Off the settling call stack: a sync sink would otherwise recurse once per row of a key.
-            queueMicrotask(() => (batch.sealed ? undefined : emitRow(batch, next.row, next.tid)));
-          }
-        }
-      }
-      if (batch.pending === 0) batch.done();
-    };
-    subscriber.next(
-      rowDelivery(
-        cfg,
-        row,
-        () =>
-          settle(() => {
-            batch.acks.push(row.id);
-            batch.ackTids.push(tid);
-          }, false),
-        (n) => settle(() => batch.nacks.push(n), true),
-      ),
-    );
-  };
 
   /**
    * One batch in one transaction: BEGIN; the claim (pipelined with the session settings); publish
@@ -132,18 +95,18 @@ export const transactionRelay: RelayBody = (cfg, subscriber) => {
     setSettlement: (s: Promise<unknown>) => void,
   ): Promise<BatchResult> => {
     const T = tx(schema);
-    // One round trip for both. The claim must walk the pending index in id order and stop at the
-    // limit (with stale statistics the planner would rather bitmap-scan and sort every pending
-    // row). A relay that vanishes without closing its socket (network partition) would hold its
-    // transaction: the server ends it after leaseMs idle (kept alive below while we publish).
     // One round trip: the session settings, the claim lock (waiting for the relay holding it to
     // commit, at most half of leaseMs), the claim. The claim must walk the pending index in id order
     // and stop at the limit (with stale statistics the planner would rather bitmap-scan and sort
-    // every pending row). A relay that vanishes without closing its socket (network partition)
-    // would hold its transaction: the server ends it after leaseMs idle (kept alive while we publish).
+    // every pending row). No JIT: the per-key probe makes the planner's estimate large (~772k at
+    // 100k pending rows, above jit_above_cost) though the claim runs in ms; compiling it took ~400 ms
+    // on each of the first executions per connection (docs/benchmarks.md, "Relay"). A relay that
+    // vanishes without closing its socket (network partition) would hold its transaction: the server
+    // ends it after leaseMs idle (kept alive while we publish).
     const [, , rows] = await withTimeout(
       Promise.all([
         tx`select set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
+                  set_config('jit', 'off', true),
                   set_config('idle_in_transaction_session_timeout', ${idleTimeout}, true),
                   set_config('lock_timeout', ${lockTimeout}, true)`,
         tx`select pg_advisory_xact_lock(hashtext(${lock}))`,
@@ -198,7 +161,6 @@ export const transactionRelay: RelayBody = (cfg, subscriber) => {
       nacks: [],
       done,
       sealed: false,
-      keyQueues: new Map(),
     };
     current = batch;
     // Keep the transaction alive while the sink works (the server's idle timeout is leaseMs).
@@ -214,19 +176,29 @@ export const transactionRelay: RelayBody = (cfg, subscriber) => {
     );
     try {
       const claimed = rows.map((r) => ({ row: toRow(r), tid: r.tid as string })).sort((x, y) => x.row.id - y.row.id);
-      for (const c of claimed) {
-        if (closed) break;
-        if (c.row.key === null) {
-          emitRow(batch, c.row, c.tid);
-          continue;
-        }
-        const q = batch.keyQueues.get(c.row.key);
-        if (q !== undefined) q.push(c);
-        else {
-          batch.keyQueues.set(c.row.key, []);
-          emitRow(batch, c.row, c.tid);
-        }
-      }
+      // Rows not settled at teardown are neither written nor dropped: the commit releases them.
+      const settled = (): void => {
+        if (--batch.pending === 0) batch.done();
+      };
+      dispatchKeyed(claimed, (c) => c.row.key, {
+        emit: (c, onAck, onNack, pull) => subscriber.next(rowDelivery(cfg, c.row, onAck, onNack, pull)),
+        ack: (c) => {
+          if (batch.sealed) return;
+          batch.acks.push(c.row.id);
+          batch.ackTids.push(c.tid);
+          settled();
+        },
+        nack: (_, n) => {
+          if (batch.sealed) return;
+          batch.nacks.push(n);
+          settled();
+        },
+        // Not written: the commit leaves it pending behind the rescheduled row of its key.
+        drop: () => {
+          if (!batch.sealed) settled();
+        },
+        stopped: () => closed || batch.sealed,
+      });
       if (!closed) await allSettled;
     } finally {
       clearInterval(keepAlive);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Envelope } from "../../src/core/envelope.ts";
@@ -13,6 +13,7 @@ import {
   eventually,
   freshSchema,
   keyOrderViolations,
+  readJsonLines,
   type Sql,
 } from "../integration/postgres-helpers.ts";
 
@@ -41,13 +42,7 @@ describe("Postgres connection dropped", () => {
     it(`during relaying (claim: "${claim}"): the relay (own process) reconnects and publishes everything, in order per key`, async () => {
       const dir = mkdtempSync(join(tmpdir(), "evflow-conn-drop-"));
       const out = join(dir, "published.jsonl");
-      const lines = (): Array<{ id: string; key: string; n: number }> =>
-        existsSync(out)
-          ? readFileSync(out, "utf8")
-              .split("\n")
-              .filter((l) => l !== "")
-              .map((l) => JSON.parse(l))
-          : [];
+      const lines = () => readJsonLines<{ id: string; key: string; n: number }>(out);
       const child = spawn("node_modules/.bin/bun", ["test/faults/fixtures/relay-child.ts"], {
         env: {
           ...process.env,

@@ -1,11 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { migrate, outbox, type RelayClaimMode } from "../../src/postgres/index.ts";
 import { testDatabaseUrl } from "../../src/testing/embedded-postgres.ts";
-import { connect, dropSchema, ev, eventually, freshSchema, type Sql } from "../integration/postgres-helpers.ts";
+import {
+  connect,
+  dropSchema,
+  ev,
+  eventually,
+  freshSchema,
+  readJsonLines,
+  type Sql,
+} from "../integration/postgres-helpers.ts";
 
 let sql: Sql;
 const dir = mkdtempSync(join(tmpdir(), "evflow-relay-crash-"));
@@ -19,13 +27,7 @@ interface Line {
   readonly key: string;
   readonly n: number;
 }
-const published = (out: string): Line[] =>
-  existsSync(out)
-    ? readFileSync(out, "utf8")
-        .split("\n")
-        .filter((l) => l !== "")
-        .map((l) => JSON.parse(l) as Line)
-    : [];
+const published = (out: string): Line[] => readJsonLines<Line>(out);
 
 const startChild = async (schema: string, out: string, claim: RelayClaimMode): Promise<ChildProcess> => {
   const child = spawn("node_modules/.bin/bun", ["test/faults/fixtures/relay-child.ts"], {

@@ -1,4 +1,5 @@
 /** Shared by the postgres-* integration and fault tests (not a test file itself). */
+import { existsSync, readFileSync } from "node:fs";
 import postgres from "postgres";
 import { Observable, type Subscription } from "rxjs";
 import { type Delivery, type Flow, failDelivery } from "../../src/core/delivery.ts";
@@ -11,6 +12,17 @@ export type Sql = postgres.Sql<Record<string, unknown>>;
 /** A client on the test database (DATABASE_URL, else the embedded server). */
 export const connect = async (opts: postgres.Options<Record<string, never>> = {}): Promise<Sql> =>
   postgres(await testDatabaseUrl(), { onnotice: () => {}, max: 5, ...opts }) as unknown as Sql;
+
+/**
+ * The complete JSON lines of a file another process appends to: a line still being written (no
+ * newline yet) is left for the next read, never parsed half-written.
+ */
+export const readJsonLines = <T>(path: string): T[] => {
+  if (!existsSync(path)) return [];
+  const lines = readFileSync(path, "utf8").split("\n");
+  lines.pop(); // "" after the last newline, or a line not yet complete
+  return lines.filter((l) => l !== "").map((l) => JSON.parse(l) as T);
+};
 
 /** A unique schema name per test file run. */
 export const freshSchema = (): string => `evflow_test_${Math.random().toString(36).slice(2, 10)}`;

@@ -102,6 +102,21 @@ describe("outbox.write", () => {
     expect(await count(schema)).toBe(0);
   });
 
+  it("names the fix when the tables are missing (migrate was not run); other server errors pass untouched", async () => {
+    const box = outbox(sql, { schema: "evflow_test_never_migrated" });
+    const err = await box.write(sql, [ev("k", 1)]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransportError);
+    expect((err as TransportError).message).toContain("run `await migrate(sql, { schema })`");
+    expect(((err as TransportError).cause as { code?: string }).code).toBe("42P01");
+    const schema = await fresh();
+    // jsonb cannot hold \u0000: the server's own error (22P05), not wrapped
+    const raw = await outbox(sql, { schema })
+      .write(sql, [ev("k", 2, { data: { s: "a\u0000b" } })])
+      .catch((e: unknown) => e);
+    expect((raw as { code?: string }).code).toBe("22P05");
+    expect(raw).not.toBeInstanceOf(TransportError);
+  });
+
   it("writes nothing for an empty list and rejects values that are not envelopes", async () => {
     const schema = await fresh();
     const box = outbox(sql, { schema });
@@ -267,6 +282,7 @@ for (const claim of ["transaction", "lease"] as const) {
       });
       expect(err).toBeInstanceOf(TransportError);
       expect((err as TransportError).retryable).toBe(false);
+      expect((err as TransportError).message).toContain("run `await migrate(sql, { schema })`");
       const bad: Array<Record<string, unknown>> = [
         { batchSize: 0 },
         { batchSize: 1.5 },

@@ -62,7 +62,7 @@ describe("metric names", () => {
     const labels = Object.fromEntries(metricDefinitions.map((d) => [d.name, d.labelNames]));
     expect(labels.evflow_events_published_total).toEqual(["type", "service"]);
     expect(labels.evflow_events_processed_total).toEqual(["type", "service", "outcome"]);
-    expect(labels.evflow_consumer_lag).toEqual(["topic", "partition"]);
+    expect(labels.evflow_consumer_lag).toEqual(["topic", "partition", "group"]);
   });
 });
 
@@ -193,7 +193,7 @@ describe("metrics operator (processed)", () => {
     expect(m.value("evflow_events_processed_total", { type: "x", service: "s", outcome: "skipped" })).toBe(1);
     off();
     emit(ChannelName.retry, { attempt: 1, delayMs: 1, error: null });
-    expect(m.value("evflow_retries_total")).toBe(1);
+    expect(m.series("evflow_retries_total").reduce((n, s) => n + s.value, 0)).toBe(1);
     sub.unsubscribe();
     expect(listening()).toEqual(before);
     emit(ChannelName.queue, { name: Q, size: 9 });
@@ -246,9 +246,9 @@ describe("bindMetrics", () => {
     expect(m.series("evflow_event_processing_seconds")[0]).toMatchObject({ count: 1, sum: 0.5 });
     expect(m.value("evflow_backpressure_total", { name: Q, policy: "drop-newest", reason: "full" })).toBe(1);
     expect(m.value("evflow_queue_size", { name: Q })).toBe(2);
-    expect(m.value("evflow_retries_total")).toBe(1);
-    expect(m.value("evflow_dead_letters_total", { type: "unknown", reason: "DECODE" })).toBe(1);
-    expect(m.value("evflow_consumer_lag", { topic: "t", partition: "3" })).toBe(42);
+    expect(m.series("evflow_retries_total").reduce((n, s) => n + s.value, 0)).toBe(1);
+    expect(m.value("evflow_dead_letters_total", { type: "unknown", reason: "DECODE", service: "unknown" })).toBe(1);
+    expect(m.value("evflow_consumer_lag", { topic: "t", partition: "3", group: "unknown" })).toBe(42);
     expect(m.value("evflow_outbox_pending", { table: "outbox" })).toBe(5);
     expect(m.value("evflow_outbox_oldest_pending_seconds", { table: "outbox" })).toBe(12);
     expect(listening()).toEqual(before);
@@ -260,14 +260,14 @@ describe("bindMetrics", () => {
     const off1 = bindMetrics(m, { channels: ["retry"] });
     const off2 = bindMetrics(m, { channels: ["retry", "retry"] });
     emit(ChannelName.retry, { attempt: 1, delayMs: 1, error: null });
-    expect(m.value("evflow_retries_total")).toBe(1);
+    expect(m.series("evflow_retries_total").reduce((n, s) => n + s.value, 0)).toBe(1);
     off1();
     off1(); // idempotent: must not release off2's reference
     emit(ChannelName.retry, { attempt: 2, delayMs: 1, error: null });
-    expect(m.value("evflow_retries_total")).toBe(2);
+    expect(m.series("evflow_retries_total").reduce((n, s) => n + s.value, 0)).toBe(2);
     off2();
     emit(ChannelName.retry, { attempt: 3, delayMs: 1, error: null });
-    expect(m.value("evflow_retries_total")).toBe(2);
+    expect(m.series("evflow_retries_total").reduce((n, s) => n + s.value, 0)).toBe(2);
     expect(channel(ChannelName.retry).hasSubscribers).toBe(before);
   });
 
@@ -314,9 +314,9 @@ describe("promMetrics with a real prom-client registry", () => {
       'evflow_event_processing_seconds_count{type="user.registered",service="users",outcome="success"} 1',
     );
     expect(text).toContain('evflow_event_processing_seconds_bucket{le="0.001",');
-    expect(text).toContain('evflow_consumer_lag{topic="app-events",partition="0"} 7');
+    expect(text).toContain('evflow_consumer_lag{topic="app-events",partition="0",group="unknown"} 7');
     expect(text).toContain(`evflow_queue_size{name="${Q}"} 4`);
-    expect(text).toContain("evflow_retries_total 1");
+    expect(text).toContain('evflow_retries_total{service="unknown"} 1');
     // nothing leaked into prom-client's global registry
     expect(prom.register.getSingleMetric("evflow_events_processed_total")).toBeUndefined();
   });
