@@ -23,12 +23,12 @@ import {
   newSpanId,
   orderedByKey,
   type RawRecord,
-  sampleEvent,
   settle,
   type Tracer,
   trace,
   traceIdForEvent,
 } from "../src/index.ts";
+import { sampleEvent } from "../src/observability/tracing.ts";
 import { assertSame, bench, note, runBench, size } from "./harness.ts";
 
 const N = size(50_000, 2_000);

@@ -7,23 +7,198 @@
  *
  * @module
  */
-export * from "./bus/event-bus.ts";
-export * from "./bus/memory-broker.ts";
-export type * from "./bus/transport.ts";
-export * from "./bus/transport-sink.ts";
-export * from "./codec/index.ts";
-export * from "./config/define-config.ts";
-export * from "./core/delivery.ts";
-export * from "./core/envelope.ts";
+export {
+  BUS_GROUP_HEADER,
+  createEventBus,
+  type EventBus,
+  type EventBusOptions,
+  type SubscribeTarget,
+} from "./bus/event-bus.ts";
+export {
+  autoFormat,
+  CeHeader,
+  CLOUDEVENTS_JSON,
+  cloudEventsBinary,
+  extensionAttribute,
+  type FormatName,
+  formats,
+  fromJsonEnvelope,
+  headerText,
+  isReservedHeader,
+  type JsonEnvelope,
+  jsonFormat,
+  resolveFormat,
+  toJsonEnvelope,
+  toText,
+} from "./codec/index.ts";
+export {
+  type ConfigOverrides,
+  type DefineConfigOptions,
+  defineConfig,
+  type EvflowConfig,
+  type PresetName,
+  type ProfileName,
+  presets,
+  profiles,
+} from "./config/define-config.ts";
+export {
+  createDelivery,
+  type Delivery,
+  type FailedDelivery,
+  type Flow,
+  failDelivery,
+  fanOut,
+  isDelivery,
+  joinDeliveries,
+  mapDelivery,
+  type Origin,
+  replaceValue,
+  type SettleHandlers,
+} from "./core/delivery.ts";
+export {
+  type Envelope,
+  type EnvelopeInit,
+  envelope,
+  type Headers,
+  UNKNOWN_SOURCE,
+  withFields,
+  withHeaders,
+} from "./core/envelope.ts";
 export { decodeEnvelopeShape } from "./core/envelope-shape.ts";
-export * from "./core/errors.ts";
-export * from "./core/event.ts";
-export * from "./core/ids.ts";
-export * from "./core/registry.ts";
-export * from "./core/sink.ts";
+export {
+  BackpressureOverflow,
+  ClosedError,
+  DeadLetterError,
+  DecodeError,
+  EncodeError,
+  ErrorCode,
+  type ErrorContext,
+  EvflowError,
+  type EvflowErrorOptions,
+  HandlerError,
+  InvalidOptionsError,
+  isEvflowError,
+  isRetryable,
+  RetryExhausted,
+  TimeoutError,
+  TransportError,
+  toEvflowError,
+} from "./core/errors.ts";
+export {
+  type AnyEventDefinition,
+  type CreateOptions,
+  defineEvent,
+  type EnvelopeOf,
+  type EventDefinition,
+  ioTsError,
+  type PayloadCodec,
+} from "./core/event.ts";
+export { isUuid, newEventId } from "./core/ids.ts";
+export { asRaw, type RawRecord, toBytes, type WireFormat, type WireRecord } from "./core/record.ts";
+export { EventRegistry, type Upcaster, type WithEvents } from "./core/registry.ts";
+export { isWireRecord, type Sink, type Sinkable } from "./core/sink.ts";
 export { isStandardSchema, type StandardSchemaV1 } from "./core/standard-schema.ts";
-export * from "./observability/channels.ts";
-export * from "./observability/metrics.ts";
-export type * from "./observability/tracer.ts";
-export * from "./observability/tracing.ts";
-export * from "./operators/index.ts";
+export type { ConsumeOptions, TopicPartition, Transport } from "./core/transport.ts";
+export { type GroupMember, type MemoryBroker, type MemoryBrokerOptions, memoryBroker } from "./memory/broker.ts";
+export {
+  type ChannelMessages,
+  ChannelName,
+  type DeadLetterMessage,
+  type DropMessage,
+  type LagMessage,
+  type OutboxPendingMessage,
+  onChannel,
+  type ProcessedMessage,
+  type PublishedMessage,
+  type QueueMessage,
+  type RetryMessage,
+} from "./observability/channels.ts";
+export {
+  ALL_METRICS_CHANNELS,
+  type BindMetricsOptions,
+  bindMetrics,
+  type CounterLike,
+  DEFAULT_BUCKETS,
+  type EvflowMetrics,
+  type GaugeLike,
+  type HistogramLike,
+  type LabelValues,
+  type MemoryMetrics,
+  type MemorySeries,
+  type MetricDefinition,
+  type MetricsChannel,
+  memoryMetrics,
+  metricDefinitions,
+  type PromClientLike,
+  type PromMetricConfig,
+  type PromMetricsOptions,
+  type PromRegistryLike,
+  promMetrics,
+} from "./observability/metrics.ts";
+export type { SpanStart, TraceRecord, Tracer, TraceStage } from "./observability/tracer.ts";
+export {
+  formatTraceparent,
+  type MemoryTracer,
+  type MemoryTracerOptions,
+  memoryTracer,
+  newSpanId,
+  newTraceId,
+  parseTraceparent,
+  sampleTrace,
+  type TraceContext,
+  traceContextHeaders,
+  traceIdForEvent,
+} from "./observability/tracing.ts";
+export {
+  type BackoffOptions,
+  type BackpressureOptions,
+  type BatchOptions,
+  backpressure,
+  batch,
+  createGate,
+  createInterests,
+  DEFAULT_MAX_BYTES,
+  DeadLetterHeader,
+  type DeadLetterOptions,
+  type DecodeInput,
+  type DecodeOptions,
+  type DedupOptions,
+  type DedupStore,
+  deadLetter,
+  deadLetterRecord,
+  decode,
+  dedup,
+  type Encoded,
+  type EncodeOperator,
+  type EncodeOptions,
+  encode,
+  forDestination,
+  type Gate,
+  type Interests,
+  type MemoryDedupStore,
+  type MemoryDedupStoreOptions,
+  type MetricsOptions,
+  mapFlow,
+  memoryDedupStore,
+  metrics,
+  type OrderedByKeyOptions,
+  type OverflowPolicy,
+  orderedByKey,
+  type RetryOperatorOptions,
+  type RetryOptions,
+  type RouteOperator,
+  type RouteOptions,
+  retry,
+  route,
+  type SettleOptions,
+  settle,
+  type TraceOptions,
+  type TransportSinkOptions,
+  type TypeRef,
+  trace,
+  transportSink,
+  upcast,
+  type Work,
+  type WorkResult,
+  type WorkValue,
+} from "./operators/index.ts";

@@ -1,21 +1,26 @@
-import * as E from "fp-ts/lib/Either.js";
-import { Observable, Subject, type Subscriber, type Subscription } from "rxjs";
+/**
+ * The event bus: options, validation and wiring. The publishing path is in `publisher.ts`, the
+ * in-process delivery of own publishes in `local-delivery.ts`, the subscribers in
+ * `subscriptions.ts`, the receiving path (transport -> subscribers) in `receive.ts`.
+ *
+ * @module
+ */
+import { Observable } from "rxjs";
 import { type FormatName, resolveFormat } from "../codec/index.ts";
-import type { WireFormat, WireRecord } from "../codec/wire.ts";
-import {
-  createDelivery,
-  type Delivery,
-  type Flow,
-  failDelivery,
-  type Origin,
-  type RawRecord,
-} from "../core/delivery.ts";
+import type { Flow, Origin } from "../core/delivery.ts";
 import { type Envelope, withFields } from "../core/envelope.ts";
-import { ClosedError, type EvflowError, InvalidOptionsError, requireInt, toEvflowError } from "../core/errors.ts";
-import type { AnyEventDefinition, EventDefinition } from "../core/event.ts";
+import { ClosedError, InvalidOptionsError, requireInt } from "../core/errors.ts";
+import type { EventDefinition } from "../core/event.ts";
+import type { WireFormat } from "../core/record.ts";
 import type { EventRegistry } from "../core/registry.ts";
-import type { Transport } from "./transport.ts";
-import { transportSink } from "./transport-sink.ts";
+import type { Transport } from "../core/transport.ts";
+import { LocalDelivery } from "./local-delivery.ts";
+import { Publisher } from "./publisher.ts";
+import { Receiver } from "./receive.ts";
+import { type LocalSub, parseSubscription, type SubscribeTarget, Subscriptions } from "./subscriptions.ts";
+
+export { BUS_GROUP_HEADER } from "./publisher.ts";
+export type { SubscribeTarget } from "./subscriptions.ts";
 
 /** Options of {@link createEventBus}. */
 export interface EventBusOptions {
@@ -48,9 +53,6 @@ export interface EventBusOptions {
   readonly localRedeliveryMs?: number;
 }
 
-/** What {@link EventBus.subscribe} takes: a type, a definition, `"*"` (everything), or a list of types/definitions. */
-export type SubscribeTarget = string | AnyEventDefinition | ReadonlyArray<string | AnyEventDefinition>;
-
 /** An event bus: publish events, subscribe to them, locally and across processes. */
 export interface EventBus {
   /** This bus' service id. */
@@ -67,28 +69,58 @@ export interface EventBus {
   close(): Promise<void>;
 }
 
-/**
- * The header that marks a record published through an event bus with that bus' consumer group: the
- * group's members skip it when it comes back, since it was already delivered locally.
- */
-export const BUS_GROUP_HEADER = "evflow_bus_group";
+/** The bus's options, validated, with their defaults. Throws `InvalidOptionsError` on the first bad one. */
+const resolveOptions = (options: EventBusOptions) => {
+  if (options === null || typeof options !== "object") {
+    throw new InvalidOptionsError("createEventBus needs an options object", { option: "options" });
+  }
+  const service = options.service;
+  if (typeof service !== "string" || service === "") {
+    throw new InvalidOptionsError('option "service" must be a non-empty string', { option: "service" });
+  }
+  const transport = options.transport;
+  if (
+    transport === null ||
+    typeof transport !== "object" ||
+    typeof transport.send !== "function" ||
+    typeof transport.consume !== "function"
+  ) {
+    throw new InvalidOptionsError('option "transport" must be a Transport', { option: "transport" });
+  }
+  const topic = options.topic ?? "evflow.events";
+  if (typeof topic !== "string" || topic === "") {
+    throw new InvalidOptionsError('option "topic" must be a non-empty string', { option: "topic" });
+  }
+  const format = resolveFormat(options.format ?? "cloudevents-binary");
+  if (format === undefined || typeof format.encode !== "function") {
+    throw new InvalidOptionsError(`option "format" is not a wire format: ${String(options.format)}`, {
+      option: "format",
+    });
+  }
+  const groupId = options.groupId ?? service;
+  if (typeof groupId !== "string" || groupId === "") {
+    throw new InvalidOptionsError('option "groupId" must be a non-empty string', { option: "groupId" });
+  }
+  const registry = options.registry;
+  const fromBeginning = options.fromBeginning ?? true;
+  const maxInFlight = requireInt("maxInFlight", options.maxInFlight ?? 1024, 1);
+  const maxPending = requireInt("maxPendingPublishes", options.maxPendingPublishes ?? 1024, 1);
+  const localDelivery = options.localDelivery ?? true;
+  const redeliveryMs = requireInt("localRedeliveryMs", options.localRedeliveryMs ?? 100, 1);
 
-interface LocalSub {
-  /** type -> definition (or null for a plain type); empty with `all`. */
-  readonly types: Map<string, AnyEventDefinition | null>;
-  readonly all: boolean;
-  readonly subscriber: Subscriber<Flow<Envelope<unknown>>>;
-  /** Settlements of transport deliveries handed to this subscriber and not settled yet. */
-  readonly pending: Set<Delivery<unknown> | Flow<unknown>>;
-  closed: boolean;
-}
-
-const noop = (): void => {};
-
-const withoutMarker = (raw: RawRecord): RawRecord => {
-  const headers: Record<string, string | Uint8Array | undefined> = {};
-  for (const [k, v] of Object.entries(raw.headers)) if (k !== BUS_GROUP_HEADER) headers[k] = v;
-  return { ...raw, headers };
+  return {
+    service,
+    transport,
+    topic,
+    format,
+    groupId,
+    registry,
+    fromBeginning,
+    maxInFlight,
+    maxPending,
+    localDelivery,
+    redeliveryMs,
+  };
 };
 
 /**
@@ -127,274 +159,38 @@ const withoutMarker = (raw: RawRecord): RawRecord => {
  * ```
  */
 export const createEventBus = (options: EventBusOptions): EventBus => {
-  if (options === null || typeof options !== "object") {
-    throw new InvalidOptionsError("createEventBus needs an options object", { option: "options" });
-  }
-  const service = options.service;
-  if (typeof service !== "string" || service === "") {
-    throw new InvalidOptionsError('option "service" must be a non-empty string', { option: "service" });
-  }
-  const transport = options.transport;
-  if (
-    transport === null ||
-    typeof transport !== "object" ||
-    typeof transport.send !== "function" ||
-    typeof transport.consume !== "function"
-  ) {
-    throw new InvalidOptionsError('option "transport" must be a Transport', { option: "transport" });
-  }
-  const topic = options.topic ?? "evflow.events";
-  if (typeof topic !== "string" || topic === "") {
-    throw new InvalidOptionsError('option "topic" must be a non-empty string', { option: "topic" });
-  }
-  const format = resolveFormat(options.format ?? "cloudevents-binary");
-  if (format === undefined || typeof format.encode !== "function") {
-    throw new InvalidOptionsError(`option "format" is not a wire format: ${String(options.format)}`, {
-      option: "format",
-    });
-  }
-  const groupId = options.groupId ?? service;
-  if (typeof groupId !== "string" || groupId === "") {
-    throw new InvalidOptionsError('option "groupId" must be a non-empty string', { option: "groupId" });
-  }
-  const registry = options.registry;
-  const fromBeginning = options.fromBeginning ?? true;
-  const maxInFlight = requireInt("maxInFlight", options.maxInFlight ?? 1024, 1);
-  const maxPending = requireInt("maxPendingPublishes", options.maxPendingPublishes ?? 1024, 1);
-  const localDelivery = options.localDelivery ?? true;
-  const localRedeliveryMs = requireInt("localRedeliveryMs", options.localRedeliveryMs ?? 100, 1);
-  const redeliveryTimers = new Set<ReturnType<typeof setTimeout>>();
-
+  const o = resolveOptions(options);
+  const { service, transport, topic, format, groupId, registry, fromBeginning } = o;
+  const { maxInFlight, maxPending, localDelivery, redeliveryMs } = o;
   let closed = false;
-
-  // ---- publishing ---------------------------------------------------------------------------------
-
-  const outgoing = new Subject<Flow<WireRecord>>();
-  let pending = 0;
-  const waiters: Array<() => void> = [];
-  let drained: (() => void) | undefined;
-  const release = (): void => {
-    pending--;
-    const w = waiters.shift();
-    if (w !== undefined) {
-      pending++;
-      w();
-    } else if (pending === 0 && drained !== undefined) drained();
-  };
-  const acquire = (): Promise<void> | undefined => {
-    if (pending < maxPending) {
-      pending++;
-      return undefined;
-    }
-    return new Promise<void>((resolve) => waiters.push(resolve));
-  };
-  const publishSub = outgoing
-    .pipe(transportSink(transport, { topic, format, service }))
-    .subscribe((f) => (f.ok ? f.ack() : f.nack(f.error)));
-  const localOrigin = (e: Envelope<unknown>): Origin =>
+  const isClosed = (): boolean => closed;
+  const origin = (e: Envelope<unknown>): Origin =>
     e.key === undefined ? { topic, partition: -1, offset: -1 } : { topic, partition: -1, offset: -1, key: e.key };
-
-  const send = async (event: Envelope<unknown>): Promise<void> => {
-    if (closed) throw new ClosedError(`event bus "${service}" is closed`);
-    if (event === null || typeof event !== "object" || typeof event.type !== "string") {
-      throw new InvalidOptionsError("publish needs an envelope", { option: "event" });
-    }
-    const stamped = event.source === service ? event : withFields(event, { source: service });
-    const encoded = format.encode(stamped);
-    if (E.isLeft(encoded)) throw encoded.left;
-    const wire: WireRecord = localDelivery
-      ? { ...encoded.right, headers: { ...encoded.right.headers, [BUS_GROUP_HEADER]: groupId } }
-      : encoded.right;
-    const wait = acquire();
-    if (wait !== undefined) await wait;
-    if (closed && drained === undefined) {
-      release();
-      throw new ClosedError(`event bus "${service}" is closed`);
-    }
-    if (localDelivery && (stamped.destination === undefined || stamped.destination === service)) deliverLocal(stamped);
-    return new Promise<void>((resolve, reject) => {
-      outgoing.next(
-        createDelivery(wire, localOrigin(stamped), {
-          ack: () => {
-            release();
-            resolve();
-          },
-          nack: (err) => {
-            release();
-            reject(err);
-          },
-        }),
-      );
-    });
-  };
-
-  // ---- local subscribers --------------------------------------------------------------------------
-
-  const byType = new Map<string, Set<LocalSub>>();
-  const wildcard = new Set<LocalSub>();
-  let subCount = 0;
-
-  const targetsOf = (type: string | undefined): LocalSub[] => {
-    const out: LocalSub[] = [];
-    if (type === undefined) {
-      for (const set of byType.values()) for (const s of set) if (!out.includes(s)) out.push(s);
-    } else {
-      const set = byType.get(type);
-      if (set !== undefined) for (const s of set) out.push(s);
-    }
-    for (const s of wildcard) out.push(s);
-    return out;
-  };
-
-  /** The value a subscriber gets: the envelope as it needs it, or the reason it cannot have it. */
-  const valueFor = (sub: LocalSub, e: Envelope<unknown>, local: boolean): E.Either<EvflowError, Envelope<unknown>> => {
-    const def = sub.types.get(e.type);
-    if (def === undefined || def === null) return E.right(e);
-    if (local && def.is(e)) return E.right(e);
-    let src = e;
-    if (registry !== undefined && e.version < def.version) {
-      const up = registry.upcast(e);
-      if (E.isLeft(up)) return up;
-      src = up.right;
-      if (local && def.is(src)) return E.right(src);
-    }
-    // Received payloads the registry validated with this very definition are decoded already.
-    if (!local && registry !== undefined && registry.get(src.type, src.version) === def) return E.right(src);
-    return def.decode(src);
-  };
-
-  const deliverLocal = (e: Envelope<unknown>): void => {
-    for (const sub of targetsOf(e.type)) deliverLocalTo(sub, e, 0);
-  };
-
-  /** One in-process delivery; a nack schedules another (backoff doubling up to 30 s) while the bus and subscriber are open. */
-  const deliverLocalTo = (sub: LocalSub, e: Envelope<unknown>, redeliveries: number): void => {
-    if (sub.closed || closed) return;
-    const v = valueFor(sub, e, true);
-    const d = createDelivery<Envelope<unknown>>(E.isRight(v) ? v.right : e, localOrigin(e), {
-      ack: noop,
-      nack: () => {
-        if (sub.closed || closed) return;
-        const delay = Math.min(30_000, localRedeliveryMs * 2 ** Math.min(redeliveries, 20));
-        const timer = setTimeout(() => {
-          redeliveryTimers.delete(timer);
-          deliverLocalTo(sub, e, redeliveries + 1);
-        }, delay);
-        redeliveryTimers.add(timer);
-      },
-    });
-    sub.subscriber.next(E.isRight(v) ? d : failDelivery(d, v.left));
-  };
-
-  // ---- receiving ----------------------------------------------------------------------------------
-
-  let consumption: Subscription | undefined;
-
-  const dispatch = (d: Delivery<RawRecord>): void => {
-    const raw = d.value;
-    const marker = raw.headers[BUS_GROUP_HEADER];
-    if (marker !== undefined) {
-      const text = typeof marker === "string" ? marker : new TextDecoder().decode(marker);
-      if (text === groupId) {
-        d.ack();
-        return;
-      }
-    }
-    const decoded = format.decode(marker === undefined ? raw : withoutMarker(raw));
-    let envelopeValue: Envelope<unknown> | undefined;
-    let failure: EvflowError | undefined;
-    let type: string | undefined;
-    if (E.isLeft(decoded)) {
-      failure = decoded.left;
-      const t = raw.headers.ce_type;
-      type = typeof t === "string" ? t : undefined;
-    } else {
-      envelopeValue = decoded.right;
-      type = envelopeValue.type;
-      if (envelopeValue.destination !== undefined && envelopeValue.destination !== service) {
-        d.ack();
-        return;
-      }
-      if (registry !== undefined) {
-        const checked = registry.validate(envelopeValue);
-        if (E.isLeft(checked)) failure = checked.left;
-        else envelopeValue = checked.right;
-      }
-    }
-    const targets = targetsOf(type).filter((s) => !s.closed);
-    if (targets.length === 0) {
-      d.ack();
-      return;
-    }
-    // Fan-out: acked when every subscriber acked, nacked (once) when one nacks.
-    let left = targets.length;
-    const children: Array<Flow<Envelope<unknown>>> = [];
-    for (const sub of targets) {
-      let child: Flow<Envelope<unknown>>;
-      const handlers = {
-        ack: () => {
-          sub.pending.delete(child);
-          if (--left === 0) d.ack();
-        },
-        nack: (err: unknown) => {
-          sub.pending.delete(child);
-          d.nack(err);
-        },
-      };
-      const v: E.Either<EvflowError, Envelope<unknown>> = failure !== undefined
-        ? E.left(failure)
-        : valueFor(sub, envelopeValue as Envelope<unknown>, false);
-      const base = createDelivery<unknown>(E.isRight(v) ? v.right : raw, d.origin, handlers);
-      child = (E.isRight(v) ? base : failDelivery(base, v.left)) as Flow<Envelope<unknown>>;
-      children.push(child);
-      sub.pending.add(child);
-    }
-    for (let i = 0; i < targets.length; i++) {
-      const sub = targets[i] as LocalSub;
-      const child = children[i] as Flow<Envelope<unknown>>;
-      if (sub.closed) child.ack();
-      else sub.subscriber.next(child);
-    }
-  };
-
-  const connect = (): void => {
-    if (consumption !== undefined) return;
-    consumption = transport.consume({ groupId, topics: [topic], fromBeginning, maxInFlight }).subscribe({
-      next: dispatch,
-      error: (e: unknown) => {
-        consumption = undefined;
-        const err = toEvflowError(e, { topic });
-        for (const sub of [...wildcard, ...[...byType.values()].flatMap((s) => [...s])]) {
-          if (!sub.closed) sub.subscriber.error(err);
-        }
-      },
-    });
-  };
-
-  const disconnect = (): void => {
-    const c = consumption;
-    consumption = undefined;
-    c?.unsubscribe();
-  };
-
-  const parseSubscription = (arg: SubscribeTarget): LocalSub["types"] | "all" => {
-    const items = typeof arg === "string" || !Array.isArray(arg) ? [arg as string | AnyEventDefinition] : arg;
-    if (items.length === 0) {
-      throw new InvalidOptionsError("subscribe needs at least one type", { option: "types" });
-    }
-    const types = new Map<string, AnyEventDefinition | null>();
-    for (const item of items) {
-      if (item === "*") return "all";
-      if (typeof item === "string" && item !== "") types.set(item, null);
-      else if (item !== null && typeof item === "object" && typeof item.type === "string") types.set(item.type, item);
-      else {
-        throw new InvalidOptionsError(`subscribe takes event types or definitions, got ${String(item)}`, {
-          option: "types",
-        });
-      }
-    }
-    return types;
-  };
+  const subscriptions = new Subscriptions();
+  const local = new LocalDelivery({ subscriptions, registry, redeliveryMs, isClosed, origin });
+  const publisher = new Publisher({
+    service,
+    groupId,
+    topic,
+    format,
+    transport,
+    maxPending,
+    localDelivery,
+    isClosed,
+    origin,
+    deliverLocal: (e) => local.deliver(e),
+  });
+  const receiver = new Receiver({
+    service,
+    groupId,
+    topic,
+    format,
+    registry,
+    transport,
+    fromBeginning,
+    maxInFlight,
+    subscriptions,
+  });
 
   function subscribe(arg: SubscribeTarget): Observable<Flow<Envelope<unknown>>> {
     const parsed = parseSubscription(arg);
@@ -410,33 +206,13 @@ export const createEventBus = (options: EventBusOptions): EventBus => {
         pending: new Set(),
         closed: false,
       };
-      if (sub.all) wildcard.add(sub);
-      else {
-        for (const t of sub.types.keys()) {
-          let set = byType.get(t);
-          if (set === undefined) {
-            set = new Set();
-            byType.set(t, set);
-          }
-          set.add(sub);
-        }
-      }
-      subCount++;
-      connect();
+      subscriptions.add(sub);
+      receiver.connect();
       return () => {
         sub.closed = true;
-        if (sub.all) wildcard.delete(sub);
-        else {
-          for (const t of sub.types.keys()) {
-            const set = byType.get(t);
-            set?.delete(sub);
-            if (set?.size === 0) byType.delete(t);
-          }
-        }
-        subCount--;
-        if (subCount === 0) {
+        if (subscriptions.remove(sub) === 0) {
           // Leave the group first: what this subscriber held is redelivered to the next one.
-          disconnect();
+          receiver.disconnect();
           sub.pending.clear();
         } else {
           const held = [...sub.pending];
@@ -447,37 +223,29 @@ export const createEventBus = (options: EventBusOptions): EventBus => {
     });
   }
 
-  const bus: EventBus = {
+  return {
     service,
-    publish: send,
+    publish: (event) => publisher.publish(event),
     publishTo(event, destination) {
       if (typeof destination !== "string" || destination === "") {
         return Promise.reject(
           new InvalidOptionsError('"destination" must be a non-empty string', { option: "destination" }),
         );
       }
-      return send(withFields(event, { destination }));
+      return publisher.publish(withFields(event, { destination }));
     },
     subscribe: subscribe as EventBus["subscribe"],
     async close() {
       if (closed) return;
       closed = true;
-      if (pending > 0) {
-        await new Promise<void>((resolve) => {
-          drained = resolve;
-        });
-      }
-      drained = undefined;
-      for (const t of redeliveryTimers) clearTimeout(t);
-      redeliveryTimers.clear();
-      publishSub.unsubscribe();
-      outgoing.complete();
-      disconnect();
-      for (const sub of [...wildcard, ...new Set([...byType.values()].flatMap((s) => [...s]))]) {
+      await publisher.drain();
+      local.close();
+      publisher.stop();
+      receiver.disconnect();
+      for (const sub of subscriptions.everyone()) {
         sub.closed = true;
         sub.subscriber.complete();
       }
     },
   };
-  return bus;
 };

@@ -1,8 +1,8 @@
 import * as E from "fp-ts/lib/Either.js";
-import type { RawRecord } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { envelopeFromFields } from "../core/envelope-shape.ts";
 import { DecodeError, EncodeError } from "../core/errors.ts";
+import type { RawRecord } from "../core/record.ts";
 import {
   encodeProblem,
   headerText,

@@ -1,7 +1,7 @@
 import type * as E from "fp-ts/lib/Either.js";
-import type { RawRecord } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import type { DecodeError } from "../core/errors.ts";
+import type { RawRecord } from "../core/record.ts";
 import { CeHeader, cloudEventsBinary } from "./cloudevents.ts";
 import { jsonFormat } from "./json.ts";
 import type { WireFormat } from "./wire.ts";

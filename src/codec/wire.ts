@@ -1,32 +1,11 @@
-import type * as E from "fp-ts/lib/Either.js";
-import type { RawRecord } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { checkAttributes } from "../core/envelope-shape.ts";
 import { DecodeError, EncodeError } from "../core/errors.ts";
 
-/** What a sink writes: key, value and string headers. */
-export interface WireRecord {
-  readonly key: Uint8Array | null;
-  readonly value: Uint8Array;
-  readonly headers: Readonly<Record<string, string>>;
-}
+// The record shapes and the format port live in core (codec implements them); re-exported for the codecs.
+export { asRaw, type RawRecord, toBytes, type WireFormat, type WireRecord } from "../core/record.ts";
 
-/**
- * An envelope wire format. Law: for every valid envelope `e` with JSON-safe data,
- * `decode(asRaw(encode(e))) = e`.
- */
-export interface WireFormat {
-  readonly name: string;
-  encode(e: Envelope<unknown>): E.Either<EncodeError, WireRecord>;
-  /** Decodes the envelope shape; the payload is validated later by the registry. */
-  decode(r: RawRecord): E.Either<DecodeError, Envelope<unknown>>;
-}
-
-const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-
-/** UTF-8 bytes of a string. */
-export const toBytes = (s: string): Uint8Array => utf8.encode(s);
 
 /** Strict UTF-8 text of bytes; invalid UTF-8 is a {@link DecodeError} on `field`. */
 export const toText = (b: Uint8Array, field: string): string | DecodeError => {
@@ -74,14 +53,6 @@ export const parseRfc3339 = (s: string): number | undefined => {
   const sign = m[9] === "-" ? -1 : 1;
   return date.getTime() + ((h * 60 + mi - sign * (offH * 60 + offM)) * 60 + sec) * 1000 + ms;
 };
-
-/** A RawRecord from a WireRecord (what a consumer would receive), for tests and in-process transports. */
-export const asRaw = (w: WireRecord, timestamp = Date.now()): RawRecord => ({
-  key: w.key,
-  value: w.value,
-  headers: w.headers,
-  timestamp,
-});
 
 /**
  * Bounds on a record's key and headers, enforced by `decode` (a `DecodeError`) and by the built-in

@@ -13,15 +13,6 @@ export interface Origin {
   readonly server?: string;
 }
 
-/** A raw record as a source receives it. Header values are bytes or text, as the client gives them. */
-export interface RawRecord {
-  readonly key: Uint8Array | null;
-  readonly value: Uint8Array | null;
-  readonly headers: Readonly<Record<string, string | Uint8Array | undefined>>;
-  /** Epoch milliseconds. */
-  readonly timestamp: number;
-}
-
 /** What the source does when a delivery is settled. Called at most once, in total. */
 export interface SettleHandlers {
   ack(): void;

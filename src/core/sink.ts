@@ -1,7 +1,7 @@
 import type { Observable } from "rxjs";
-import type { WireRecord } from "../codec/wire.ts";
 import type { Flow } from "./delivery.ts";
 import type { Envelope } from "./envelope.ts";
+import type { WireRecord } from "./record.ts";
 
 /** What a sink can write: an envelope (encoded by the sink's format) or a ready wire record (dead letters). */
 export type Sinkable = Envelope<unknown> | WireRecord;

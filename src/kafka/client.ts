@@ -7,6 +7,7 @@
  * @internal
  */
 import { InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
+import type { TopicPartition } from "../core/transport.ts";
 import { type KafkaConnectionOptions, scrubError, scrubSecrets, validateSecurity } from "./security.ts";
 
 /** A record to produce. */
@@ -28,10 +29,7 @@ export interface ConsumedMessage {
   readonly timestamp: number;
 }
 
-export interface TopicPartition {
-  readonly topic: string;
-  readonly partition: number;
-}
+export type { TopicPartition } from "../core/transport.ts";
 
 export interface TopicPartitionOffset extends TopicPartition {
   /** The next offset to read (Kafka's commit convention). */

@@ -7,7 +7,6 @@
  */
 export type { ProduceRecord } from "./client.ts";
 export { whenKafkaClosed } from "./closing.ts";
-export { PartitionOffsets } from "./offsets.ts";
 export {
   type KafkaConnectionOptions,
   type KafkaSasl,

@@ -1,10 +1,10 @@
 import * as E from "fp-ts/lib/Either.js";
 import { Observable } from "rxjs";
 import { cloudEventsBinary } from "../codec/cloudevents.ts";
-import type { WireFormat } from "../codec/wire.ts";
 import { type FailedDelivery, type Flow, failDelivery, isDelivery } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { type EvflowError, InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
+import type { WireFormat } from "../core/record.ts";
 import { isWireRecord, type Sinkable } from "../core/sink.ts";
 import { ChannelName, channel, emit, publishedMessage } from "../observability/channels.ts";
 import { type ProduceRecord, type ProducerClient, validateConnection } from "./client.ts";

@@ -1,6 +1,8 @@
 import { asyncScheduler, Observable, type SchedulerLike, type Subscriber, type Subscription } from "rxjs";
-import { createDelivery, type Delivery, type Origin, type RawRecord } from "../core/delivery.ts";
+import { createDelivery, type Delivery, type Origin } from "../core/delivery.ts";
 import { InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
+import { type OffsetEntry, PartitionOffsets } from "../core/frontier.ts";
+import type { RawRecord } from "../core/record.ts";
 import { ChannelName, channel, emit } from "../observability/channels.ts";
 import {
   brokerList,
@@ -13,7 +15,6 @@ import {
 } from "./client.ts";
 import { trackClose } from "./closing.ts";
 import { loadClient } from "./load-client.ts";
-import { type OffsetEntry, PartitionOffsets } from "./offsets.ts";
 import type { KafkaConnectionOptions } from "./security.ts";
 
 /** Options of {@link kafkaSource}. Connection fields (`brokers`, `client`, `ssl`, `sasl`, ...) as in {@link KafkaConnectionOptions}. */

@@ -1,7 +1,8 @@
 import type { Observable } from "rxjs";
-import type { ConsumeOptions, Transport } from "../bus/transport.ts";
-import type { Delivery, RawRecord } from "../core/delivery.ts";
+import type { Delivery } from "../core/delivery.ts";
 import { ClosedError, requireInt, TransportError } from "../core/errors.ts";
+import type { RawRecord } from "../core/record.ts";
+import type { ConsumeOptions, Transport } from "../core/transport.ts";
 import { type ProducerClient, validateConnection } from "./client.ts";
 import { loadClient } from "./load-client.ts";
 import type { KafkaConnectionOptions } from "./security.ts";

@@ -6,10 +6,11 @@
  * @module
  */
 import { cloudEventsBinary } from "../codec/cloudevents.ts";
-import { toBytes, type WireFormat, type WireRecord } from "../codec/wire.ts";
-import type { FailedDelivery, RawRecord } from "../core/delivery.ts";
+import type { FailedDelivery } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { DeadLetterError } from "../core/errors.ts";
+import type { RawRecord } from "../core/record.ts";
+import { toBytes, type WireFormat, type WireRecord } from "../core/record.ts";
 
 /**
  * Header names deadLetter adds to each dead-letter record (all prefixed `evflow_dlq_`; values are text).

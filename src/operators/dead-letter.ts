@@ -1,7 +1,7 @@
 import { asyncScheduler, Observable, type SchedulerLike, Subject, type Subscription } from "rxjs";
-import type { WireFormat, WireRecord } from "../codec/wire.ts";
 import { type FailedDelivery, type Flow, replaceValue, type Settlement } from "../core/delivery.ts";
 import { DeadLetterError, requireInt } from "../core/errors.ts";
+import type { WireFormat, WireRecord } from "../core/record.ts";
 import type { Sink } from "../core/sink.ts";
 import { ChannelName, emit } from "../observability/channels.ts";
 import { noteFailure } from "../observability/instrument-internals.ts";

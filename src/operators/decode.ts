@@ -1,26 +1,18 @@
 import * as E from "fp-ts/lib/Either.js";
 import { map, type OperatorFunction } from "rxjs";
 import { type FormatName, resolveFormat } from "../codec/index.ts";
-import {
-  checkLimits,
-  DEFAULT_WIRE_LIMITS,
-  type LimitProblem,
-  utf8Length,
-  type WireFormat,
-  type WireLimits,
-  type WireRecord,
-} from "../codec/wire.ts";
+import { checkLimits, DEFAULT_WIRE_LIMITS, type LimitProblem, utf8Length, type WireLimits } from "../codec/wire.ts";
 import {
   type Delivery,
   type FailedDelivery,
   type Flow,
   failDelivery,
   type Origin,
-  type RawRecord,
   replaceValue,
 } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { DecodeError, InvalidOptionsError, requireInt } from "../core/errors.ts";
+import type { RawRecord, WireFormat, WireRecord } from "../core/record.ts";
 import type { EventRegistry } from "../core/registry.ts";
 
 /** Options of {@link decode}. */

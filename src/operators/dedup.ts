@@ -1,9 +1,9 @@
 import { Observable, type OperatorFunction, type Subscriber } from "rxjs";
+import type { DedupStore } from "../core/dedup-store.ts";
 import { createDelivery, type Delivery, type Flow, failDelivery, type SettleHandlers } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { DecodeError, InvalidOptionsError, TransportError, toEvflowError } from "../core/errors.ts";
 import { reportProcessed } from "../observability/instrument-internals.ts";
-import type { DedupStore } from "./dedup-store.ts";
 import { memoryDedupStore } from "./memory-dedup-store.ts";
 
 /** Options of {@link dedup}. */

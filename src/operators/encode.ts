@@ -1,10 +1,10 @@
 import * as E from "fp-ts/lib/Either.js";
 import { map, type Observable } from "rxjs";
 import { type FormatName, resolveFormat } from "../codec/index.ts";
-import type { WireFormat, WireRecord } from "../codec/wire.ts";
 import { type Flow, failDelivery, replaceValue } from "../core/delivery.ts";
 import { type Envelope, withFields } from "../core/envelope.ts";
 import { EncodeError, InvalidOptionsError } from "../core/errors.ts";
+import type { WireFormat, WireRecord } from "../core/record.ts";
 import type { EventRegistry } from "../core/registry.ts";
 
 /** Options of {@link encode}. */

@@ -1,17 +1,31 @@
-export * from "./backpressure.ts";
-export * from "./batch.ts";
-export * from "./dead-letter.ts";
-export * from "./decode.ts";
-export * from "./dedup.ts";
-export type * from "./dedup-store.ts";
-export * from "./encode.ts";
-export * from "./for-destination.ts";
-export * from "./map-flow.ts";
-export * from "./memory-dedup-store.ts";
-export * from "./metrics.ts";
-export * from "./ordered-by-key.ts";
-export * from "./retry.ts";
-export * from "./route.ts";
-export * from "./settle.ts";
-export * from "./trace.ts";
-export * from "./upcast.ts";
+export type { DedupStore } from "../core/dedup-store.ts";
+export { type BackpressureOptions, backpressure, createGate, type Gate, type OverflowPolicy } from "./backpressure.ts";
+export { type BatchOptions, batch } from "./batch.ts";
+export { DeadLetterHeader, type DeadLetterOptions, deadLetter, deadLetterRecord } from "./dead-letter.ts";
+export { DEFAULT_MAX_BYTES, type DecodeInput, type DecodeOptions, decode } from "./decode.ts";
+export { type DedupOptions, dedup } from "./dedup.ts";
+export { type Encoded, type EncodeOperator, type EncodeOptions, encode } from "./encode.ts";
+export { forDestination } from "./for-destination.ts";
+export { mapFlow } from "./map-flow.ts";
+export { type MemoryDedupStore, type MemoryDedupStoreOptions, memoryDedupStore } from "./memory-dedup-store.ts";
+export { type MetricsOptions, metrics } from "./metrics.ts";
+export {
+  type OrderedByKeyOptions,
+  orderedByKey,
+  type Work,
+  type WorkResult,
+  type WorkValue,
+} from "./ordered-by-key.ts";
+export { type BackoffOptions, type RetryOperatorOptions, type RetryOptions, retry } from "./retry.ts";
+export {
+  createInterests,
+  type Interests,
+  type RouteOperator,
+  type RouteOptions,
+  route,
+  type TypeRef,
+} from "./route.ts";
+export { type SettleOptions, settle } from "./settle.ts";
+export { type TraceOptions, trace } from "./trace.ts";
+export { type TransportSinkOptions, transportSink } from "./transport-sink.ts";
+export { upcast } from "./upcast.ts";

@@ -1,6 +1,6 @@
 import type { SchedulerLike } from "rxjs";
+import type { DedupStore } from "../core/dedup-store.ts";
 import { InvalidOptionsError, requireInt, requireNumber } from "../core/errors.ts";
-import type { DedupStore } from "./dedup-store.ts";
 
 /** Options of {@link memoryDedupStore}. */
 export interface MemoryDedupStoreOptions {

@@ -1,9 +1,9 @@
 import type postgres from "postgres";
+import type { DedupStore } from "../core/dedup-store.ts";
 import type { Delivery } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { HandlerError, InvalidOptionsError, requireInt, toEvflowError } from "../core/errors.ts";
 import { reportProcessed } from "../observability/instrument-internals.ts";
-import type { DedupStore } from "../operators/dedup-store.ts";
 import {
   DEFAULT_SCHEMA,
   delay,

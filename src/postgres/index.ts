@@ -4,9 +4,9 @@
  *
  * @module
  */
-export * from "./inbox.ts";
-export * from "./outbox.ts";
-export * from "./relay.ts";
-export * from "./retry-failed.ts";
-export * from "./schema.ts";
-export * from "./trace-store.ts";
+export { type Inbox, type InboxOptions, type InboxTx, inbox } from "./inbox.ts";
+export { type Outbox, type OutboxOptions, outbox } from "./outbox.ts";
+export { type OutboxRelayOptions, outboxRelay, type RelayBackoff, type RelayClaimMode } from "./relay.ts";
+export { type RetryFailedOptions, retryFailed } from "./retry-failed.ts";
+export { type MigrateOptions, type MigrateResult, migrate, SCHEMA_VERSION } from "./schema.ts";
+export { type PgTraceStore, type PgTraceStoreOptions, pgTraceStore } from "./trace-store.ts";

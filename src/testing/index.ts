@@ -5,6 +5,24 @@
  *
  * @module
  */
-export * from "./embedded-postgres.ts";
-export * from "./mock-kafka.ts";
-export * from "./transport-suite.ts";
+export {
+  type EmbeddedPostgres,
+  type EmbeddedPostgresOptions,
+  startEmbeddedPostgres,
+  testDatabaseUrl,
+} from "./embedded-postgres.ts";
+export {
+  ApiKey,
+  KafkaErrorCode,
+  type MockKafka,
+  type MockKafkaOptions,
+  type MockTopic,
+  startMockKafka,
+} from "./mock-kafka.ts";
+export {
+  runTransportSuite,
+  type SuiteDescribe,
+  type SuiteIt,
+  type TransportFeatures,
+  type TransportSuiteOptions,
+} from "./transport-suite.ts";

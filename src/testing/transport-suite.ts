@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import * as E from "fp-ts/lib/Either.js";
 import { mergeMap, type Observable, type Subscription } from "rxjs";
-import type { Transport } from "../bus/transport.ts";
-import { transportSink } from "../bus/transport-sink.ts";
 import { cloudEventsBinary } from "../codec/cloudevents.ts";
-import type { WireRecord } from "../codec/wire.ts";
-import { type Delivery, type Flow, type RawRecord, replaceValue } from "../core/delivery.ts";
+import { type Delivery, type Flow, replaceValue } from "../core/delivery.ts";
 import { envelope } from "../core/envelope.ts";
+import type { RawRecord, WireRecord } from "../core/record.ts";
+import type { Transport } from "../core/transport.ts";
+import { transportSink } from "../operators/transport-sink.ts";
 
 /** The `describe` a suite needs: bun:test's, node:test's and vitest's all fit. */
 export type SuiteDescribe = (name: string, fn: () => void) => unknown;

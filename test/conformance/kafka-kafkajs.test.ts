@@ -1,7 +1,7 @@
 // The transport conformance suite against kafkaTransport with KafkaJS, on the mock cluster (or
 // KAFKA_BROKERS when set). Node runs it for both clients: test-node/kafka-conformance.test.mjs.
 import { afterAll, describe, it } from "bun:test";
-import type { Transport } from "../../src/bus/transport.ts";
+import type { Transport } from "../../src/core/transport.ts";
 import { kafkaTransport } from "../../src/kafka/index.ts";
 import { startMockKafka } from "../../src/testing/mock-kafka.ts";
 import { runTransportSuite } from "../../src/testing/transport-suite.ts";

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import type { DedupStore } from "../../src/core/dedup-store.ts";
 import { createDelivery, type Delivery } from "../../src/core/delivery.ts";
 import type { Envelope } from "../../src/core/envelope.ts";
 import { HandlerError, InvalidOptionsError } from "../../src/core/errors.ts";
-import type { DedupStore } from "../../src/operators/dedup-store.ts";
 import { type InboxTx, inbox, migrate } from "../../src/postgres/index.ts";
 import { connect, dropSchema, ev, eventually, freshSchema, type Sql } from "./postgres-helpers.ts";
 

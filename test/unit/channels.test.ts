@@ -1,6 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import dc from "node:diagnostics_channel";
-import { ChannelName, emit, onChannel } from "../../src/index.ts";
+import { ChannelName, onChannel } from "../../src/index.ts";
+import { emit } from "../../src/observability/channels.ts";
 
 const collectGarbage = () => {
   const g = globalThis as { Bun?: { gc(force: boolean): void }; gc?: () => void };

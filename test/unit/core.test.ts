@@ -3,6 +3,7 @@ import { describe, expect, it } from "bun:test";
 import fc from "fast-check";
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
+import { requireInt, requireNumber } from "../../src/core/errors.ts";
 import {
   asRaw,
   BackpressureOverflow,
@@ -25,8 +26,6 @@ import {
   newEventId,
   type RawRecord,
   RetryExhausted,
-  requireInt,
-  requireNumber,
   type StandardSchemaV1,
   TimeoutError,
   TransportError,

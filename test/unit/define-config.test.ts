@@ -1,5 +1,6 @@
 import { describe, expect, it } from "bun:test";
-import { defineConfig, envName, InvalidOptionsError } from "../../src/index.ts";
+import { envName } from "../../src/config/define-config.ts";
+import { defineConfig, InvalidOptionsError } from "../../src/index.ts";
 
 describe("defineConfig", () => {
   it("resolves development defaults with the service as group id and <topic>.dlq", () => {

@@ -2,7 +2,6 @@ import { describe, expect, it } from "bun:test";
 import { createRequire } from "node:module";
 import fc from "fast-check";
 import type { Subscription } from "rxjs";
-import { murmur2, partitionForKey } from "../../src/bus/memory-broker.ts";
 import {
   ClosedError,
   type Delivery,
@@ -11,6 +10,7 @@ import {
   type RawRecord,
   type WireRecord,
 } from "../../src/index.ts";
+import { murmur2, partitionForKey } from "../../src/memory/partitioner.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -3,19 +3,19 @@
 // the consumer group, dead-letter and retry series have `service`.
 import { describe, expect, it } from "bun:test";
 import { from, lastValueFrom, Subject, toArray } from "rxjs";
-import { transportSink } from "../../src/bus/transport-sink.ts";
 import {
   ChannelName,
   createDelivery,
   DecodeError,
   deadLetter,
-  emit,
   failDelivery,
   memoryBroker,
   memoryMetrics,
   metricDefinitions,
   metrics,
 } from "../../src/index.ts";
+import { emit } from "../../src/observability/channels.ts";
+import { transportSink } from "../../src/operators/transport-sink.ts";
 import { UserRegistered } from "./flow-helpers.ts";
 
 const d = <A>(value: A, offset: number) =>

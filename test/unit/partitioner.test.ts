@@ -1,7 +1,7 @@
 // The memory broker's partition function against the checked-in table of Java's default partitioner
 // (test/fixtures/java-partitioner.json; how it was made: its README field).
 import { describe, expect, it } from "bun:test";
-import { partitionForKey } from "../../src/bus/memory-broker.ts";
+import { partitionForKey } from "../../src/memory/partitioner.ts";
 // @ts-expect-error: plain-JS helper shared with Node (no declarations).
 import { javaTable } from "../integration/kafka-partitioner-suite.mjs";
 

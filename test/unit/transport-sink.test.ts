@@ -1,6 +1,5 @@
 import { describe, expect, it } from "bun:test";
 import { firstValueFrom, from, Subject, toArray } from "rxjs";
-import { transportSink } from "../../src/bus/transport-sink.ts";
 import {
   createDelivery,
   EncodeError,
@@ -14,6 +13,7 @@ import {
   TransportError,
   type WireRecord,
 } from "../../src/index.ts";
+import { transportSink } from "../../src/operators/transport-sink.ts";
 import { UserRegistered } from "./flow-helpers.ts";
 
 const d = <A>(value: A, offset: number) =>

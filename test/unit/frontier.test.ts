@@ -1,6 +1,6 @@
 import { describe, expect, it } from "bun:test";
 import fc from "fast-check";
-import { type OffsetEntry, PartitionOffsets } from "../../src/kafka/offsets.ts";
+import { type OffsetEntry, PartitionOffsets } from "../../src/core/frontier.ts";
 
 describe("PartitionOffsets", () => {
   it("commits the highest contiguous acked offset when settlement comes out of order (3, 1, 2)", () => {

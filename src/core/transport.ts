@@ -1,6 +1,12 @@
 import type { Observable } from "rxjs";
-import type { WireRecord } from "../codec/wire.ts";
-import type { Delivery, RawRecord } from "../core/delivery.ts";
+import type { Delivery } from "./delivery.ts";
+import type { RawRecord, WireRecord } from "./record.ts";
+
+/** One partition of a topic: what a consumer group assigns to a member. */
+export interface TopicPartition {
+  readonly topic: string;
+  readonly partition: number;
+}
 
 /** Options of {@link Transport.consume}. */
 export interface ConsumeOptions {
@@ -14,7 +20,7 @@ export interface ConsumeOptions {
 }
 
 /**
- * A message transport: the in-process {@link memoryBroker} or Kafka. The event bus and the
+ * A message transport (a port): the in-process `memoryBroker` or Kafka (`kafkaTransport`). The event bus and the
  * conformance suite need nothing more.
  */
 export interface Transport {

@@ -1,7 +1,7 @@
 /**
  * The commit frontier of one partition: which offsets were emitted, which are settled, and the
  * highest offset that can be committed (everything before it emitted and acked). Pure: no I/O, no
- * timers; `kafkaSource` keeps one per assigned partition.
+ * timers; `kafkaSource` and the memory broker keep one per assigned partition.
  *
  * Settlement may come in any order; the frontier only moves over a contiguous acked prefix of the
  * emitted offsets (Kafka offsets may have gaps — transaction markers, compaction — so "contiguous"

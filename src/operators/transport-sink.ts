@@ -1,13 +1,13 @@
 import * as E from "fp-ts/lib/Either.js";
 import { Observable, type Subscription } from "rxjs";
 import { type FormatName, resolveFormat } from "../codec/index.ts";
-import type { WireFormat, WireRecord } from "../codec/wire.ts";
 import { type Flow, failDelivery } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
+import type { WireFormat, WireRecord } from "../core/record.ts";
 import { isWireRecord, type Sink, type Sinkable } from "../core/sink.ts";
+import type { Transport } from "../core/transport.ts";
 import { ChannelName, emit, publishedMessage } from "../observability/channels.ts";
-import type { Transport } from "./transport.ts";
 
 /** Options of {@link transportSink}. */
 export interface TransportSinkOptions {

@@ -1,0 +1,234 @@
+/**
+ * The memory broker's facade: options, `send`, `consume`, the admin and inspection helpers. The
+ * logs are in `log.ts`, groups and rebalancing in `group.ts`, a member's emission and settlement
+ * (over the shared commit frontier, `core/frontier.ts`) in `member.ts`.
+ *
+ * @module
+ */
+import { Observable } from "rxjs";
+import type { Delivery } from "../core/delivery.ts";
+import { ClosedError, InvalidOptionsError, requireInt } from "../core/errors.ts";
+import type { RawRecord, WireRecord } from "../core/record.ts";
+import type { ConsumeOptions, TopicPartition, Transport } from "../core/transport.ts";
+import { type Group, leave, rebalance } from "./group.ts";
+import { TopicLogs } from "./log.ts";
+import { type Member, revoke, schedule } from "./member.ts";
+
+/** Options of {@link memoryBroker}. */
+export interface MemoryBrokerOptions {
+  /** Partitions of a topic created implicitly (by `send` or `consume`). Default 4. */
+  readonly partitions?: number;
+  /** `maxInFlight` of a `consume` that does not set its own. Default 1024. */
+  readonly maxInFlight?: number;
+  /** Create unknown topics on `send`/`consume` (like Kafka's `auto.create.topics.enable`). Default `true`. */
+  readonly autoCreateTopics?: boolean;
+  /** Name reported as {@link Transport.name}. Default `"memory"`. */
+  readonly name?: string;
+}
+
+/** One member of a consumer group (one `consume()` subscription) and its assignment. */
+export interface GroupMember {
+  readonly memberId: string;
+  readonly topics: ReadonlyArray<string>;
+  readonly assignment: ReadonlyArray<TopicPartition>;
+}
+
+/** The in-process reference {@link Transport}, with admin and inspection helpers for tests. */
+export interface MemoryBroker extends Transport {
+  /** Creates `name` with `partitions` (default: the broker's `partitions`); a no-op when it exists. Returns its partition count. */
+  createTopic(name: string, partitions?: number): number;
+  /**
+   * Committed offsets of `groupId` on `topic`, one per partition, Kafka style: the next offset the
+   * group will read (every offset below it is acked). `-1` where the group never owned the partition.
+   */
+  committed(groupId: string, topic: string): number[];
+  /** The next offset to be written, per partition (`[]` for an unknown topic). */
+  endOffsets(topic: string): number[];
+  /** The members of `groupId` in join order, with their current assignment. */
+  members(groupId: string): GroupMember[];
+}
+
+/**
+ * The in-process reference transport: topics with partitions, consumer groups, committed offsets,
+ * redelivery — Kafka's semantics without the network, for tests, benchmarks and single-process apps.
+ *
+ * - **Partitioning**: a keyed record goes to `(murmur2(key) & 0x7fffffff) % partitions` (Kafka's
+ *   default partitioner); records without a key go round-robin.
+ * - **Groups**: each `consume()` subscription is one member; the partitions of every topic are split
+ *   round-robin among the members subscribed to it (in join order) and rebalanced when a member joins
+ *   or leaves. A partition moving away from a member is revoked at once: its unsettled deliveries
+ *   become stale (settling them does nothing) and the new owner starts from the committed offset.
+ * - **Commits**: acks commit the highest contiguous settled offset per partition, whatever the
+ *   order of settlement (acks of 3, 1, 2 after 0 commit up to 3). Offsets are kept in memory.
+ * - **Redelivery**: `nack` of offset N rewinds the partition like a Kafka seek: N and everything
+ *   after it is emitted again (at-least-once: later offsets already acked are redelivered too).
+ * - **Backpressure**: an emitted, unsettled delivery holds one of the member's `maxInFlight` slots;
+ *   the member stops emitting when all are held and resumes as they free.
+ * - **Order**: per partition, in offset order. Emission is always asynchronous (a microtask after
+ *   `send`), never inside `send` or inside a subscriber's `ack`.
+ *
+ * Records are stored by reference: do not mutate the bytes after `send`.
+ *
+ * ```text
+ * send  k1:a k2:b k1:c
+ * p0    a-----c---|      (k1)      ack(a) ack(c) -> committed p0 = 2
+ * p1    --b------        (k2)      nack(b)       -> b emitted again
+ * ```
+ *
+ * @param options - see {@link MemoryBrokerOptions}
+ *
+ * @example
+ * ```ts
+ * import { memoryBroker } from "evflow";
+ * const broker = memoryBroker({ partitions: 2 });
+ * broker.consume({ groupId: "g", topics: ["t"] }).subscribe((d) => { console.log(d.origin.offset); d.ack(); });
+ * await broker.send("t", [{ key: null, value: new TextEncoder().encode("hi"), headers: {} }]);
+ * ```
+ */
+export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker => {
+  const { defaultPartitions, defaultMaxInFlight, autoCreate, name } = resolveOptions(options);
+  const logs = new TopicLogs(defaultPartitions, autoCreate);
+  const groups = new Map<string, Group>();
+  const membersByTopic = new Map<string, Set<Member>>();
+  let closed = false;
+  let memberSeq = 0;
+
+  const join = (
+    co: ConsumeOptions,
+    topicNames: string[],
+    maxInFlight: number,
+    subscriber: Subscriber,
+  ): (() => void) => {
+    for (const t of topicNames) logs.require(t);
+    let group = groups.get(co.groupId);
+    if (group === undefined) {
+      group = { id: co.groupId, members: [], offsets: new Map() };
+      groups.set(co.groupId, group);
+    }
+    const seq = memberSeq++;
+    const member: Member = {
+      id: `${co.groupId}-${seq}`,
+      joinOrder: seq,
+      topics: topicNames,
+      maxInFlight,
+      fromBeginning: co.fromBeginning ?? true,
+      next: (d) => subscriber.next(d),
+      complete: () => subscriber.complete(),
+      cursors: [],
+      rr: 0,
+      inFlight: 0,
+      scheduled: false,
+      pumping: false,
+      closed: false,
+    };
+    group.members.push(member);
+    for (const t of topicNames) {
+      let set = membersByTopic.get(t);
+      if (set === undefined) {
+        set = new Set();
+        membersByTopic.set(t, set);
+      }
+      set.add(member);
+    }
+    rebalance(group, logs);
+    const joined = group;
+    return () => {
+      for (const t of topicNames) membersByTopic.get(t)?.delete(member);
+      leave(joined, member, logs);
+    };
+  };
+
+  const consume = (co: ConsumeOptions): Observable<Delivery<RawRecord>> => {
+    validateConsume(co);
+    const maxInFlight = requireInt("maxInFlight", co.maxInFlight ?? defaultMaxInFlight, 1);
+    const topicNames = [...new Set(co.topics)];
+    return new Observable<Delivery<RawRecord>>((subscriber) => {
+      if (closed) {
+        subscriber.error(new ClosedError(`memory broker "${name}" is closed`));
+        return;
+      }
+      return join(co, topicNames, maxInFlight, subscriber);
+    });
+  };
+
+  const send = (topicName: string, records: ReadonlyArray<WireRecord>): Promise<void> => {
+    if (closed) return Promise.reject(new ClosedError(`memory broker "${name}" is closed`));
+    try {
+      logs.append(logs.require(topicName), records, Date.now());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const members = membersByTopic.get(topicName);
+    if (members !== undefined) for (const m of members) schedule(m);
+    return Promise.resolve();
+  };
+
+  return {
+    name,
+    send,
+    consume,
+    createTopic: (topicName, partitions) => logs.create(topicName, partitions),
+    async createTopics(list) {
+      for (const t of list) logs.create(t.name, t.partitions ?? defaultPartitions);
+    },
+    committed(groupId, topicName) {
+      const topic = logs.get(topicName);
+      if (topic === undefined) return [];
+      const states = groups.get(groupId)?.offsets.get(topicName);
+      return topic.partitions.map((_, p) => states?.[p]?.committed ?? -1);
+    },
+    endOffsets(topicName) {
+      return logs.get(topicName)?.partitions.map((log) => log.length) ?? [];
+    },
+    members(groupId) {
+      return (groups.get(groupId)?.members ?? []).map((m) => ({
+        memberId: m.id,
+        topics: m.topics,
+        assignment: m.cursors.map((c) => ({ topic: c.topic.name, partition: c.partition })),
+      }));
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const group of groups.values()) {
+        for (const m of [...group.members]) {
+          m.closed = true;
+          for (const c of m.cursors) revoke(c);
+          m.cursors = [];
+          m.complete();
+        }
+        group.members.length = 0;
+      }
+      membersByTopic.clear();
+    },
+  };
+};
+
+/** The broker's options, validated, with their defaults. */
+const resolveOptions = (options: MemoryBrokerOptions) => {
+  const defaultPartitions = requireInt("partitions", options.partitions ?? 4, 1);
+  const defaultMaxInFlight = requireInt("maxInFlight", options.maxInFlight ?? 1024, 1);
+  const autoCreate = options.autoCreateTopics ?? true;
+  if (typeof autoCreate !== "boolean") {
+    throw new InvalidOptionsError(`option "autoCreateTopics" must be a boolean, got ${String(autoCreate)}`, {
+      option: "autoCreateTopics",
+    });
+  }
+  return { defaultPartitions, defaultMaxInFlight, autoCreate, name: options.name ?? "memory" };
+};
+
+type Subscriber = { next(d: Delivery<RawRecord>): void; complete(): void };
+
+const validateConsume = (co: ConsumeOptions): void => {
+  if (co === null || typeof co !== "object") {
+    throw new InvalidOptionsError("consume needs an options object", { option: "options" });
+  }
+  if (typeof co.groupId !== "string" || co.groupId.length === 0) {
+    throw new InvalidOptionsError(`option "groupId" must be a non-empty string, got ${String(co.groupId)}`, {
+      option: "groupId",
+    });
+  }
+  if (!Array.isArray(co.topics) || co.topics.length === 0 || co.topics.some((t) => typeof t !== "string" || t === "")) {
+    throw new InvalidOptionsError('option "topics" must be a non-empty array of topic names', { option: "topics" });
+  }
+};

@@ -1,0 +1,81 @@
+/**
+ * The memory broker's topics: partitioned, append-only logs of records, kept by reference.
+ *
+ * @module
+ */
+import { InvalidOptionsError, requireInt } from "../core/errors.ts";
+import type { RawRecord, WireRecord } from "../core/record.ts";
+import { partitionForKey } from "./partitioner.ts";
+
+/** One record in a partition's log, with its key as text (the delivery's `origin.key`). */
+export interface Stored {
+  readonly raw: RawRecord;
+  readonly keyText: string | undefined;
+}
+
+/** A topic: one log per partition, and the round-robin cursor for records without a key. */
+export interface Topic {
+  readonly name: string;
+  readonly partitions: Stored[][];
+  rr: number;
+}
+
+const utf8 = new TextDecoder();
+
+/** The topics of one broker, created explicitly or (when `autoCreate`) on first use. */
+export class TopicLogs {
+  readonly #topics = new Map<string, Topic>();
+  readonly #defaultPartitions: number;
+  readonly #autoCreate: boolean;
+
+  constructor(defaultPartitions: number, autoCreate: boolean) {
+    this.#defaultPartitions = defaultPartitions;
+    this.#autoCreate = autoCreate;
+  }
+
+  /** Creates `name` with `partitions`; a no-op when it exists. Returns its partition count. */
+  create(name: string, partitions = this.#defaultPartitions): number {
+    if (typeof name !== "string" || name.length === 0) {
+      throw new InvalidOptionsError("a topic name must be a non-empty string", { option: "topic" });
+    }
+    requireInt("partitions", partitions, 1);
+    const existing = this.#topics.get(name);
+    if (existing !== undefined) return existing.partitions.length;
+    this.#topics.set(name, { name, partitions: Array.from({ length: partitions }, () => []), rr: 0 });
+    return partitions;
+  }
+
+  /** The topic, if it exists. */
+  get(name: string): Topic | undefined {
+    return this.#topics.get(name);
+  }
+
+  /** The topic, created when unknown and auto-creation is on; otherwise an `InvalidOptionsError`. */
+  require(name: string): Topic {
+    let t = this.#topics.get(name);
+    if (t === undefined) {
+      if (!this.#autoCreate) throw new InvalidOptionsError(`unknown topic "${name}"`, { option: "topic" });
+      this.create(name);
+      t = this.#topics.get(name) as Topic;
+    }
+    return t;
+  }
+
+  /** Appends records: keyed ones to Kafka's default partition for the key, the others round-robin. */
+  append(topic: Topic, records: ReadonlyArray<WireRecord>, timestamp: number): void {
+    const n = topic.partitions.length;
+    for (const r of records) {
+      let p: number;
+      if (r.key === null || r.key === undefined) {
+        p = topic.rr;
+        topic.rr = (p + 1) % n;
+      } else {
+        p = partitionForKey(r.key, n);
+      }
+      (topic.partitions[p] as Stored[]).push({
+        raw: { key: r.key ?? null, value: r.value, headers: r.headers, timestamp },
+        keyText: r.key === null || r.key === undefined ? undefined : utf8.decode(r.key),
+      });
+    }
+  }
+}

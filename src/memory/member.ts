@@ -1,0 +1,175 @@
+/**
+ * One member of a memory-broker consumer group (one `consume()` subscription): the partitions it
+ * owns (cursors), the deliveries it emits, and what their settlement does. Each cursor keeps the
+ * commit frontier in a {@link PartitionOffsets} — the same code `kafkaSource` commits from.
+ *
+ * @module
+ */
+import { createDelivery, type Delivery, type Origin } from "../core/delivery.ts";
+import { type OffsetEntry, PartitionOffsets } from "../core/frontier.ts";
+import type { RawRecord } from "../core/record.ts";
+import type { Stored, Topic } from "./log.ts";
+
+/** Per group and topic-partition: the committed offset, which outlives the members that own it. */
+export interface PartitionState {
+  /** Next offset to read; -1 until the group first owns the partition. */
+  committed: number;
+}
+
+/** A member's ownership of one partition, for as long as it is assigned. */
+export interface Cursor {
+  readonly topic: Topic;
+  readonly partition: number;
+  readonly log: Stored[];
+  readonly state: PartitionState;
+  readonly member: Member;
+  /** The next offset to emit. */
+  position: number;
+  /** Emitted offsets: which are settled, and the contiguous acked prefix that may be committed. */
+  readonly frontier: PartitionOffsets;
+  /** Emitted, unsettled offsets -> the frontier entry of the delivery that holds the slot. */
+  readonly inflight: Map<number, OffsetEntry>;
+  revoked: boolean;
+}
+
+/** One `consume()` subscription. */
+export interface Member {
+  readonly id: string;
+  readonly joinOrder: number;
+  readonly topics: ReadonlyArray<string>;
+  readonly maxInFlight: number;
+  readonly fromBeginning: boolean;
+  readonly next: (d: Delivery<RawRecord>) => void;
+  readonly complete: () => void;
+  cursors: Cursor[];
+  rr: number;
+  inFlight: number;
+  scheduled: boolean;
+  pumping: boolean;
+  closed: boolean;
+}
+
+const PUMP_BUDGET = 4096;
+const RUN = 256;
+
+/** A cursor over `partition` of `topic` for `member`, starting at the group's committed offset. */
+export const openCursor = (member: Member, topic: Topic, partition: number, state: PartitionState): Cursor => ({
+  topic,
+  partition,
+  log: topic.partitions[partition] as Stored[],
+  state,
+  member,
+  position: state.committed,
+  frontier: new PartitionOffsets(state.committed),
+  inflight: new Map(),
+  revoked: false,
+});
+
+/** Emits the member's waiting records on a later microtask (never inside `send` or a subscriber's `ack`). */
+export const schedule = (m: Member): void => {
+  if (m.scheduled || m.pumping || m.closed) return;
+  m.scheduled = true;
+  queueMicrotask(() => run(m));
+};
+
+const run = (m: Member): void => {
+  m.scheduled = false;
+  if (m.closed) return;
+  m.pumping = true;
+  let budget = PUMP_BUDGET;
+  try {
+    budget = pump(m, budget);
+  } finally {
+    m.pumping = false;
+  }
+  if (budget <= 0 && !m.closed) {
+    // Yield to I/O and timers before going on (a subscriber that nacks synchronously forever must not starve the loop).
+    m.scheduled = true;
+    setTimeout(() => run(m), 0);
+  }
+};
+
+/** Emits while slots are free and records wait, round-robin over the cursors; returns the budget left. */
+const pump = (m: Member, budget: number): number => {
+  while (budget > 0 && !m.closed && m.inFlight < m.maxInFlight) {
+    const cursors = m.cursors;
+    const n = cursors.length;
+    let cursor: Cursor | undefined;
+    for (let i = 0; i < n; i++) {
+      const c = cursors[(m.rr + i) % n] as Cursor;
+      if (c.position < c.log.length) {
+        cursor = c;
+        m.rr = (m.rr + i + 1) % n;
+        break;
+      }
+    }
+    if (cursor === undefined) return budget;
+    let left = RUN;
+    while (left-- > 0 && budget-- > 0 && !cursor.revoked && m.inFlight < m.maxInFlight) {
+      const offset = cursor.position;
+      const stored = cursor.log[offset];
+      if (stored === undefined) break;
+      cursor.position = offset + 1;
+      emit(cursor, offset, stored);
+    }
+  }
+  return budget;
+};
+
+const emit = (c: Cursor, offset: number, stored: Stored): void => {
+  const m = c.member;
+  const entry = c.frontier.track(offset);
+  c.inflight.set(offset, entry);
+  m.inFlight++;
+  const origin: Origin =
+    stored.keyText === undefined
+      ? { topic: c.topic.name, partition: c.partition, offset }
+      : { topic: c.topic.name, partition: c.partition, offset, key: stored.keyText };
+  m.next(
+    createDelivery(stored.raw, origin, {
+      ack: () => settle(c, entry, true),
+      nack: () => settle(c, entry, false),
+    }),
+  );
+};
+
+/** An ack moves the frontier (and commits it at once); a nack rewinds the partition to the offset. */
+const settle = (c: Cursor, entry: OffsetEntry, ack: boolean): void => {
+  const offset = entry.offset;
+  if (c.revoked || c.inflight.get(offset) !== entry) return; // stale: rewound or reassigned since
+  c.inflight.delete(offset);
+  const m = c.member;
+  m.inFlight--;
+  if (ack) {
+    if (c.frontier.ack(entry)) {
+      const next = c.frontier.committable();
+      if (next !== undefined) {
+        c.state.committed = next;
+        c.frontier.markCommitted(next);
+      }
+    }
+  } else {
+    c.frontier.nack(entry);
+    rewind(c, offset);
+  }
+  schedule(m);
+};
+
+/** Kafka-style seek back to `offset`: later in-flight deliveries become stale, their slots free. */
+const rewind = (c: Cursor, offset: number): void => {
+  for (const o of c.inflight.keys()) {
+    if (o >= offset) {
+      c.inflight.delete(o);
+      c.member.inFlight--;
+    }
+  }
+  if (offset < c.position) c.position = offset;
+};
+
+/** The partition moves away: its unsettled deliveries become stale (settling them does nothing). */
+export const revoke = (c: Cursor): void => {
+  c.revoked = true;
+  c.member.inFlight -= c.inflight.size;
+  c.inflight.clear();
+  c.frontier.release();
+};
