@@ -14,8 +14,9 @@ import {
 import * as E from "fp-ts/lib/Either.js";
 import { from, lastValueFrom, map, take, toArray } from "rxjs";
 import { cloudEventsBinary } from "../../src/codec/cloudevents.ts";
-import { type Delivery, mapDelivery, type RawRecord } from "../../src/core/delivery.ts";
+import { type Delivery, mapDelivery } from "../../src/core/delivery.ts";
 import { type Envelope, envelope } from "../../src/core/envelope.ts";
+import type { RawRecord } from "../../src/core/record.ts";
 import { kafkaSink, kafkaSource, whenKafkaClosed } from "../../src/kafka/index.ts";
 import { otelContext, otelTracer } from "../../src/observability/otel.ts";
 import { trace } from "../../src/operators/trace.ts";
