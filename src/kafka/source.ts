@@ -1,6 +1,6 @@
 import { asyncScheduler, Observable, type SchedulerLike, type Subscriber, type Subscription } from "rxjs";
 import { createDelivery, type Delivery, type Origin, type RawRecord } from "../core/delivery.ts";
-import { InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
+import { InvalidOptionsError, requireInt, requireKnownKeys, TransportError } from "../core/errors.ts";
 import { ChannelName, channel, emit } from "../observability/channels.ts";
 import {
   type ConsumedMessage,
@@ -13,7 +13,7 @@ import {
 import { trackClose } from "./closing.ts";
 import { loadClient } from "./load-client.ts";
 import { type OffsetEntry, PartitionOffsets } from "./offsets.ts";
-import type { KafkaConnectionOptions } from "./security.ts";
+import { CONNECTION_KEYS, type KafkaConnectionOptions } from "./security.ts";
 
 /** Options of {@link kafkaSource}. Connection fields (`brokers`, `client`, `ssl`, `sasl`, ...) as in {@link KafkaConnectionOptions}. */
 export interface KafkaSourceOptions extends KafkaConnectionOptions {
@@ -39,9 +39,33 @@ export interface KafkaSourceOptions extends KafkaConnectionOptions {
   readonly rebalanceTimeoutMs?: number;
   /** Longest time a fetch waits on the broker for new records, ms. Default 500. */
   readonly maxWaitMs?: number;
-  /** Scheduler of the commit timer. Default `asyncScheduler`. */
+  /**
+   * Report a stall: when the source has sat at `maxInFlight` (partitions paused, records waiting)
+   * with no delivery settled for this long, ms, it publishes a `evflow:kafka:stalled` diagnostic
+   * and warns once on the console ("did you forget settle()?"). `0` turns it off. Default 30000.
+   */
+  readonly stallWarningMs?: number;
+  /** Scheduler of the commit and stall timers. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
 }
+
+/** Every option key of {@link kafkaSource}: anything else is refused (a typo must not pass silently). */
+const SOURCE_KEYS = {
+  ...CONNECTION_KEYS,
+  groupId: true,
+  topics: true,
+  fromBeginning: true,
+  maxInFlight: true,
+  commitInterval: true,
+  commitEvery: true,
+  revokeTimeoutMs: true,
+  sessionTimeoutMs: true,
+  heartbeatIntervalMs: true,
+  rebalanceTimeoutMs: true,
+  maxWaitMs: true,
+  stallWarningMs: true,
+  scheduler: true,
+} as const satisfies Record<keyof KafkaSourceOptions, true>;
 
 interface Resolved {
   readonly conn: KafkaConnectionOptions;
@@ -56,6 +80,7 @@ interface Resolved {
   readonly heartbeatIntervalMs: number;
   readonly rebalanceTimeoutMs: number;
   readonly maxWaitMs: number;
+  readonly stallWarningMs: number;
   readonly scheduler: SchedulerLike;
 }
 
@@ -100,6 +125,7 @@ const resolveOptions = (o: KafkaSourceOptions): Resolved => {
     heartbeatIntervalMs,
     rebalanceTimeoutMs: requireInt("rebalanceTimeoutMs", o.rebalanceTimeoutMs ?? 30_000, 1),
     maxWaitMs: requireInt("maxWaitMs", o.maxWaitMs ?? 500, 1),
+    stallWarningMs: requireInt("stallWarningMs", o.stallWarningMs ?? 30_000, 0),
     scheduler: o.scheduler ?? asyncScheduler,
   };
 };
@@ -565,4 +591,7 @@ export const openKafkaSource = (
  *   .subscribe();
  * ```
  */
-export const kafkaSource = (options: KafkaSourceOptions): Observable<Delivery<RawRecord>> => openKafkaSource(options);
+export const kafkaSource = (options: KafkaSourceOptions): Observable<Delivery<RawRecord>> => {
+  if (options !== null && typeof options === "object") requireKnownKeys("kafkaSource", options, SOURCE_KEYS);
+  return openKafkaSource(options);
+};
