@@ -14,6 +14,7 @@ const kafka = [
   "test/conformance/kafka-kafkajs.test.ts",
   "test/integration/kafka-partitioner.test.ts",
   "test/integration/kafka-group.test.ts",
+  "test/integration/kafka-stall.test.ts",
 ];
 const kafkaFaults = [
   "test/faults/kafka-faults.test.ts",

@@ -2,6 +2,7 @@ import { asyncScheduler, Observable, type SchedulerLike, type Subscriber, type S
 import { createDelivery, type Delivery, type Origin, type RawRecord } from "../core/delivery.ts";
 import { InvalidOptionsError, requireInt, requireKnownKeys, TransportError } from "../core/errors.ts";
 import { ChannelName, channel, emit } from "../observability/channels.ts";
+import { StallWatch } from "../observability/stall-watch.ts";
 import {
   type ConsumedMessage,
   type ConsumerClient,
@@ -41,7 +42,7 @@ export interface KafkaSourceOptions extends KafkaConnectionOptions {
   readonly maxWaitMs?: number;
   /**
    * Report a stall: when the source has sat at `maxInFlight` (partitions paused, records waiting)
-   * with no delivery settled for this long, ms, it publishes a `evflow:kafka:stalled` diagnostic
+   * with no delivery settled for this long, ms, it publishes an `evflow:source:stalled` diagnostic
    * and warns once on the console ("did you forget settle()?"). `0` turns it off. Default 30000.
    */
   readonly stallWarningMs?: number;
@@ -215,6 +216,7 @@ export class SourceRun {
   #commitTimer: Subscription | undefined;
   #committing: Promise<void> | undefined;
   #commitAgain = false;
+  readonly #stall: StallWatch;
   /** Settles once the consumer connected (or failed to). */
   #starting: Promise<void> = Promise.resolve();
   /** Resolves once the consumer has committed, left the group and disconnected. */
@@ -224,6 +226,15 @@ export class SourceRun {
     this.#o = o;
     this.#sub = sub;
     this.#registry = registry;
+    this.#stall = new StallWatch({
+      ms: o.stallWarningMs,
+      scheduler: o.scheduler,
+      source: "kafkaSource",
+      group: o.groupId,
+      topics: o.topics,
+      maxInFlight: o.maxInFlight,
+      inFlight: () => this.#inFlight,
+    });
   }
 
   start(): void {
@@ -267,6 +278,7 @@ export class SourceRun {
       this.#dropQueue(() => true);
       this.#commitTimer?.unsubscribe();
       this.#commitTimer = undefined;
+      this.#stall.clear();
       for (const s of this.#parts.values()) s.onIdle?.();
       // Still connecting: close once connected (the consumer joins its group before it returns).
       const shutdown = this.#consumer
@@ -361,10 +373,12 @@ export class SourceRun {
       // Resume below half the bound: resuming at every freed slot would refetch at every slot.
       if (this.#paused && this.#inFlight <= max >> 1) {
         this.#paused = false;
+        this.#stall.clear();
         this.#consumer?.resume(this.#assigned);
       }
     } else if (!this.#paused && !this.#closed) {
       this.#paused = true;
+      this.#stall.blocked();
       this.#consumer?.pause(this.#assigned);
     }
   }
@@ -382,6 +396,7 @@ export class SourceRun {
   /** @internal Called once per delivery by its {@link Tracked}. */
   settled(s: PartState, entry: OffsetEntry, ok: boolean): void {
     this.#inFlight--;
+    if (this.#paused) this.#stall.progressed();
     if (ok) {
       if (s.offsets.ack(entry) && !this.#closed) {
         this.#sinceCommit++;
@@ -564,7 +579,9 @@ export const openKafkaSource = (
  * manually at the highest contiguous acked offset per partition (settlement may come in any
  * order), every `commitInterval` ms or `commitEvery` acks, on revocation and on close. `nack`
  * re-reads the partition from that offset (later offsets are redelivered too, never skipped).
- * At `maxInFlight` unsettled deliveries the partitions pause; they resume as slots free. On a
+ * At `maxInFlight` unsettled deliveries the partitions pause; they resume as slots free (paused
+ * with nothing settled for `stallWarningMs`, it reports the stall on `evflow:source:stalled` and
+ * warns once: a pipeline without `settle()` stops there). On a
  * rebalance the revoked partitions stop emitting, get up to `revokeTimeoutMs` to settle, are
  * committed and released. Unsubscribing commits and leaves the group (await
  * {@link whenKafkaClosed} for that to finish). Connection and group
@@ -578,7 +595,7 @@ export const openKafkaSource = (
  * ```
  *
  * The client library loads lazily on subscribe (`client: "auto"` picks node-rdkafka on Node,
- * KafkaJS elsewhere). Invalid options throw `InvalidOptionsError` at once.
+ * KafkaJS elsewhere). Invalid options, unknown option keys included, throw `InvalidOptionsError` at once.
  *
  * @param options see {@link KafkaSourceOptions}; `brokers`, `groupId` and `topics` are required
  *
