@@ -135,7 +135,10 @@ export const buildMockKafka = (options = {}) => {
   }
   throw new Error(
     `build-mock-kafka: could not build ${binaryPath}. It needs a C compiler (${cc}) and librdkafka ` +
-      `(node-rdkafka installed and built, or Debian's librdkafka-dev). Attempts:\n${failures.join("\n")}`,
+      "(node-rdkafka installed and built, or Debian's librdkafka-dev). Install one: " +
+      "`npm i -D node-rdkafka` (compiles librdkafka: needs python3, make and g++), or " +
+      "`sudo apt-get install gcc librdkafka-dev` (Debian/Ubuntu). " +
+      `Attempts:\n${failures.join("\n")}`,
   );
 };
 

@@ -15,6 +15,8 @@ const kafka = [
   "test/integration/kafka-partitioner.test.ts",
   "test/integration/kafka-group.test.ts",
   "test/integration/kafka-otel.test.ts",
+  "test/integration/kafka-stall.test.ts",
+  "test/integration/readme-tour.test.ts",
 ];
 const kafkaFaults = [
   "test/faults/kafka-faults.test.ts",

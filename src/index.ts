@@ -112,6 +112,7 @@ export {
   type PublishedMessage,
   type QueueMessage,
   type RetryMessage,
+  type StalledMessage,
 } from "./observability/channels.ts";
 export {
   ALL_METRICS_CHANNELS,

@@ -63,6 +63,10 @@ export const runConsumer = async (spec: ConsumerService) => {
   const box = inbox(sql, service);
   const offRetry = onChannel(ChannelName.retry, () => stats.inc("retried"));
   const offDlq = onChannel(ChannelName.deadLetter, () => stats.inc("dead_lettered"));
+  // forDestination acks what is addressed to another service and reports it as "skipped".
+  const offSkipped = onChannel(ChannelName.processed, (m) => {
+    if (m.outcome === "skipped" && m.service === service) stats.inc("skipped");
+  });
 
   const pipeline = kafkaSource({
     ...kafka,
@@ -117,6 +121,7 @@ export const runConsumer = async (spec: ConsumerService) => {
     await whenKafkaClosed(); // the source committed and left its group; the sinks flushed
     offRetry();
     offDlq();
+    offSkipped();
     await stats.close();
     await tracer.flush();
     await dumpMetrics(service, promRegistry);

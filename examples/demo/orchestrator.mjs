@@ -127,6 +127,54 @@ export const startInfrastructure = async ({ log = console.log } = {}) => {
   };
 };
 
+/** The counts table of the report: one row per service, every count it reported. */
+export const countsTable = (stats, restarts = {}) => {
+  const cols = [
+    ["published", "published"],
+    ["received", "received"],
+    ["processed", "processed"],
+    ["skipped", "skipped"],
+    ["duplicates_skipped", "duplicates"],
+    ["retried", "retried"],
+    ["dead_lettered", "dead-lettered"],
+  ];
+  const rows = Object.entries(stats);
+  const width = (key, label) => Math.max(label.length, ...rows.map(([, s]) => String(s[key] ?? 0).length)) + 3;
+  const widths = cols.map(([key, label]) => width(key, label));
+  const out = ["Counts per service"];
+  out.push(`  ${"service".padEnd(15)}${cols.map(([, label], i) => label.padStart(widths[i])).join("")}`);
+  for (const [service, s] of rows) {
+    const restarted = restarts[service] ? `   (restarted ${restarts[service]}×)` : "";
+    out.push(
+      `  ${service.padEnd(15)}${cols.map(([key], i) => String(s[key] ?? 0).padStart(widths[i])).join("")}${restarted}`,
+    );
+  }
+  out.push("  (skipped: addressed to another service; duplicates: redeliveries the inbox had already handled)");
+  return out;
+};
+
+/** One line per dead-lettered record (`dlq`: records read back from the dead-letter topic), message whole. */
+export const deadLetterLines = (dlq) =>
+  dlq.map(
+    (r) =>
+      `  key=${r.key}  ${r.headers.evflow_dlq_service ?? "?"}: ${r.headers.evflow_dlq_reason ?? "?"} on ${r.headers.evflow_dlq_field ?? "?"} — ${r.headers.evflow_dlq_message ?? ""}`,
+  );
+
+/**
+ * The metrics snapshot: each service's non-zero evflow_* series (Prometheus text), all of them;
+ * histograms as their _sum and _count (the bucket lines are counted, not printed).
+ */
+export const metricsLines = (metricsText) => {
+  const out = ["Metrics snapshot (Prometheus text, non-zero evflow_* series)"];
+  for (const [service, text] of Object.entries(metricsText)) {
+    const series = text.split("\n").filter((l) => l.startsWith("evflow_") && !/ 0$/.test(l));
+    const buckets = series.filter((l) => l.includes("_bucket{")).length;
+    out.push(`  ${service}:${buckets > 0 ? ` (${buckets} histogram bucket lines not shown)` : ""}`);
+    for (const s of series) if (!s.includes("_bucket{")) out.push(`    ${s}`);
+  }
+  return out;
+};
+
 /** A running service process, restartable. */
 export class ServiceProcess {
   constructor(name, runtime, env, { onLine } = {}) {
@@ -446,20 +494,10 @@ export const checkAndReport = async ({
 
   const line = (s = "") => console.log(s);
   line();
-  line("Counts per service");
-  const cols = ["published", "received", "processed", "duplicates_skipped", "retried", "dead_lettered"];
-  line(`  ${"service".padEnd(15)}${cols.map((c) => c.replace("_", " ").padStart(19)).join("")}`);
-  for (const [service, s] of Object.entries(stats)) {
-    line(
-      `  ${service.padEnd(15)}${cols.map((c) => String(s[c] ?? 0).padStart(19)).join("")}${restarts[service] ? `   (restarted ${restarts[service]}×)` : ""}`,
-    );
-  }
+  for (const l of countsTable(stats, restarts)) line(l);
   line();
   line(`Dead-letter topic ${DLQ_TOPIC}`);
-  for (const r of dlq)
-    line(
-      `  key=${r.key}  ${r.headers.evflow_dlq_service ?? "?"}: ${r.headers.evflow_dlq_reason ?? "?"} on ${r.headers.evflow_dlq_field ?? "?"} — ${(r.headers.evflow_dlq_message ?? "").slice(0, 70)}`,
-    );
+  for (const l of deadLetterLines(dlq)) line(l);
   line();
   if (timeline.length > 0) {
     line(`Trace of user.registered ${timeline.eventId} (${first})`);
@@ -472,15 +510,7 @@ export const checkAndReport = async ({
     }
     line();
   }
-  line("Metrics snapshot (Prometheus text, evflow_* series)");
-  for (const [service, text] of Object.entries(metricsText)) {
-    const series = text
-      .split("\n")
-      .filter((l) => l.startsWith("evflow_") && !l.includes("_bucket{") && !/ 0$/.test(l))
-      .slice(0, 8);
-    line(`  ${service}:`);
-    for (const s of series) line(`    ${s}`);
-  }
+  for (const l of metricsLines(metricsText)) line(l);
   line();
   const produced = userIds.length + orders.length;
   const lost =

@@ -35,7 +35,7 @@ await sql`create table if not exists users (id text primary key, email text not 
 const stats = await statsFor(sql, service);
 const { sql: traceSql, tracer } = await tracing();
 const { registry: promRegistry, metrics } = metricsRegistry();
-const unbindMetrics = bindMetrics(metrics);
+const unbindMetrics = bindMetrics(metrics, { service }); // the service doing the work labels its series
 const kafka = { brokers: brokers(config), client: config.kafka.client, clientId: service } as const;
 
 // The relay: claimed outbox rows -> Kafka -> marked published (or rescheduled with backoff).

@@ -226,3 +226,44 @@ export const requireNumber = (option: string, n: unknown, min: number): number =
   }
   return n;
 };
+
+/**
+ * Throws {@link InvalidOptionsError} for the first key of `options` not in `known` (a typo, or an
+ * option this function does not have), naming the nearest known option when one is close.
+ */
+export const requireKnownKeys = (what: string, options: object, known: Readonly<Record<string, true>>): void => {
+  for (const key of Object.keys(options)) {
+    if (Object.hasOwn(known, key)) continue;
+    const near = nearest(key, Object.keys(known));
+    throw new InvalidOptionsError(
+      `${what}: unknown option "${key}"${near === undefined ? "" : ` (did you mean "${near}"?)`}`,
+      { option: key },
+    );
+  }
+};
+
+/** The candidate within edit distance 2 of `key` (case ignored), if any. */
+const nearest = (key: string, candidates: ReadonlyArray<string>): string | undefined => {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const c of candidates) {
+    const d = distance(key.toLowerCase(), c.toLowerCase());
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return best;
+};
+
+const distance = (a: string, b: string): number => {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+};

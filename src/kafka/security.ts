@@ -70,6 +70,22 @@ export interface KafkaConnectionOptions {
   readonly kafkajs?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * Every key of {@link KafkaConnectionOptions} (sources and sinks refuse keys they do not know; the
+ * `satisfies` makes a new connection option fail to compile until it is listed here).
+ */
+export const CONNECTION_KEYS = {
+  brokers: true,
+  client: true,
+  clientId: true,
+  ssl: true,
+  sasl: true,
+  connectionTimeoutMs: true,
+  requestTimeoutMs: true,
+  rdkafka: true,
+  kafkajs: true,
+} as const satisfies Record<keyof KafkaConnectionOptions, true>;
+
 /** The text that replaces a credential. */
 export const REDACTED = "[redacted]";
 

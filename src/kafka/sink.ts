@@ -1,23 +1,34 @@
 import * as E from "fp-ts/lib/Either.js";
 import { Observable } from "rxjs";
-import { cloudEventsBinary } from "../codec/cloudevents.ts";
+import { type FormatName, formats } from "../codec/index.ts";
 import { type FailedDelivery, type Flow, failDelivery, isDelivery } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
-import { type EvflowError, InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
+import { type EvflowError, InvalidOptionsError, requireInt, requireKnownKeys, TransportError } from "../core/errors.ts";
 import type { WireFormat } from "../core/record.ts";
 import { isWireRecord, type Sinkable } from "../core/sink.ts";
 import { ChannelName, channel, emit, publishedMessage } from "../observability/channels.ts";
 import { type ProduceRecord, type ProducerClient, validateConnection } from "./client.ts";
 import { trackClose } from "./closing.ts";
 import { loadClient } from "./load-client.ts";
-import type { KafkaConnectionOptions } from "./security.ts";
+import { CONNECTION_KEYS, type KafkaConnectionOptions } from "./security.ts";
 
 /** Options of {@link kafkaSink}. Connection fields (`brokers`, `client`, `ssl`, `sasl`, ...) as in {@link KafkaConnectionOptions}. */
 export interface KafkaSinkOptions extends KafkaConnectionOptions {
   /** Topic to produce to. Required. */
   readonly topic: string;
-  /** Encodes envelopes (wire records are produced as they are). Default `cloudEventsBinary`. */
-  readonly format?: WireFormat;
+  /**
+   * Encodes envelopes (wire records are produced as they are): `"cloudevents-binary"`, `"json"`,
+   * `"auto"` (= CloudEvents binary, as in `encode`) or a {@link WireFormat} — the names `decode`
+   * reads. Default `"cloudevents-binary"`.
+   */
+  readonly format?: FormatName | WireFormat;
+  /**
+   * Acknowledgements the broker waits for. Only `"all"` (= `-1`, every in-sync replica) is
+   * accepted: a record is confirmed, and its delivery settled, only once it is durable, and the
+   * idempotent producer requires it. `0` or `1` are refused with an `InvalidOptionsError` (they
+   * would let a confirmed event be lost with its leader). Default `"all"`.
+   */
+  readonly acks?: "all" | -1;
   /** Idempotent producer with acks=all: retries never duplicate nor reorder a partition. Default `true`. */
   readonly idempotent?: boolean;
   /** Producer linger: how long to wait to fill a batch, ms. Default 5. */
@@ -46,6 +57,32 @@ export type KafkaSinkOperator = <T extends Flow<Sinkable> | Sinkable>(
 type FailedOf<T> = T extends Flow<Sinkable> ? FailedDelivery : never;
 
 const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+
+/** Every option key of {@link kafkaSink}: anything else is refused (a typo must not pass silently). */
+const SINK_KEYS = {
+  ...CONNECTION_KEYS,
+  topic: true,
+  format: true,
+  acks: true,
+  idempotent: true,
+  lingerMs: true,
+  batchSize: true,
+  deliveryTimeoutMs: true,
+  compression: true,
+  flushTimeoutMs: true,
+} as const satisfies Record<keyof KafkaSinkOptions, true>;
+
+/** The format a name or object names: the names `decode` and `encode` accept. */
+const sinkFormat = (f: FormatName | WireFormat): WireFormat => {
+  const format = typeof f === "string" ? (Object.hasOwn(formats, f) ? formats[f] : undefined) : f;
+  if (typeof format?.encode !== "function") {
+    throw new InvalidOptionsError(
+      `option "format" must be "cloudevents-binary", "json", "auto" or a WireFormat, got ${JSON.stringify(f)}`,
+      { option: "format" },
+    );
+  }
+  return format; // "auto" writes CloudEvents binary mode, as in encode
+};
 
 interface Item {
   readonly input: unknown;
@@ -101,15 +138,20 @@ const attachInput = (e: EvflowError, input: unknown): KafkaSinkError => {
  */
 export const kafkaSink = (options: KafkaSinkOptions): KafkaSinkOperator => {
   validateConnection(options);
+  requireKnownKeys("kafkaSink", options, SINK_KEYS);
   if (typeof options.topic !== "string" || !TOPIC.test(options.topic)) {
     throw new InvalidOptionsError(`option "topic" must be a valid topic name, got ${JSON.stringify(options.topic)}`, {
       option: "topic",
     });
   }
   const topic = options.topic;
-  const format = options.format ?? cloudEventsBinary;
-  if (typeof format?.encode !== "function") {
-    throw new InvalidOptionsError(`option "format" must be a WireFormat`, { option: "format" });
+  const format = sinkFormat(options.format ?? "cloudevents-binary");
+  if (options.acks !== undefined && options.acks !== "all" && options.acks !== -1) {
+    throw new InvalidOptionsError(
+      `option "acks": only "all" (-1) is supported, got ${JSON.stringify(options.acks)}; kafkaSink confirms a record ` +
+        "only once every in-sync replica has it (acks=all), which the idempotent producer requires",
+      { option: "acks" },
+    );
   }
   const settings = {
     idempotent: options.idempotent ?? true,

@@ -1,9 +1,10 @@
 import { asyncScheduler, Observable, type SchedulerLike, type Subscriber, type Subscription } from "rxjs";
 import { createDelivery, type Delivery, type Origin } from "../core/delivery.ts";
-import { InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
+import { InvalidOptionsError, requireInt, requireKnownKeys, TransportError } from "../core/errors.ts";
 import { type OffsetEntry, PartitionOffsets } from "../core/frontier.ts";
 import type { RawRecord } from "../core/record.ts";
 import { ChannelName, channel, emit } from "../observability/channels.ts";
+import { StallWatch } from "../observability/stall-watch.ts";
 import {
   brokerList,
   type ConsumedMessage,
@@ -15,7 +16,7 @@ import {
 } from "./client.ts";
 import { trackClose } from "./closing.ts";
 import { loadClient } from "./load-client.ts";
-import type { KafkaConnectionOptions } from "./security.ts";
+import { CONNECTION_KEYS, type KafkaConnectionOptions } from "./security.ts";
 
 /** Options of {@link kafkaSource}. Connection fields (`brokers`, `client`, `ssl`, `sasl`, ...) as in {@link KafkaConnectionOptions}. */
 export interface KafkaSourceOptions extends KafkaConnectionOptions {
@@ -41,9 +42,33 @@ export interface KafkaSourceOptions extends KafkaConnectionOptions {
   readonly rebalanceTimeoutMs?: number;
   /** Longest time a fetch waits on the broker for new records, ms. Default 500. */
   readonly maxWaitMs?: number;
-  /** Scheduler of the commit timer. Default `asyncScheduler`. */
+  /**
+   * Report a stall: when the source has sat at `maxInFlight` (partitions paused, records waiting)
+   * with no delivery settled for this long, ms, it publishes an `evflow:source:stalled` diagnostic
+   * and warns once on the console ("did you forget settle()?"). `0` turns it off. Default 30000.
+   */
+  readonly stallWarningMs?: number;
+  /** Scheduler of the commit and stall timers. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
 }
+
+/** Every option key of {@link kafkaSource}: anything else is refused (a typo must not pass silently). */
+const SOURCE_KEYS = {
+  ...CONNECTION_KEYS,
+  groupId: true,
+  topics: true,
+  fromBeginning: true,
+  maxInFlight: true,
+  commitInterval: true,
+  commitEvery: true,
+  revokeTimeoutMs: true,
+  sessionTimeoutMs: true,
+  heartbeatIntervalMs: true,
+  rebalanceTimeoutMs: true,
+  maxWaitMs: true,
+  stallWarningMs: true,
+  scheduler: true,
+} as const satisfies Record<keyof KafkaSourceOptions, true>;
 
 interface Resolved {
   readonly conn: KafkaConnectionOptions;
@@ -58,6 +83,7 @@ interface Resolved {
   readonly heartbeatIntervalMs: number;
   readonly rebalanceTimeoutMs: number;
   readonly maxWaitMs: number;
+  readonly stallWarningMs: number;
   readonly scheduler: SchedulerLike;
 }
 
@@ -102,6 +128,7 @@ const resolveOptions = (o: KafkaSourceOptions): Resolved => {
     heartbeatIntervalMs,
     rebalanceTimeoutMs: requireInt("rebalanceTimeoutMs", o.rebalanceTimeoutMs ?? 30_000, 1),
     maxWaitMs: requireInt("maxWaitMs", o.maxWaitMs ?? 500, 1),
+    stallWarningMs: requireInt("stallWarningMs", o.stallWarningMs ?? 30_000, 0),
     scheduler: o.scheduler ?? asyncScheduler,
   };
 };
@@ -197,6 +224,7 @@ export class SourceRun {
   #commitTimer: Subscription | undefined;
   #committing: Promise<void> | undefined;
   #commitAgain = false;
+  readonly #stall: StallWatch;
   /** Settles once the consumer connected (or failed to). */
   #starting: Promise<void> = Promise.resolve();
   /** Resolves once the consumer has committed, left the group and disconnected. */
@@ -211,6 +239,15 @@ export class SourceRun {
     this.#registry = registry;
     this.group = o.groupId;
     this.server = brokerList(o.conn.brokers)[0] ?? "";
+    this.#stall = new StallWatch({
+      ms: o.stallWarningMs,
+      scheduler: o.scheduler,
+      source: "kafkaSource",
+      group: o.groupId,
+      topics: o.topics,
+      maxInFlight: o.maxInFlight,
+      inFlight: () => this.#inFlight,
+    });
   }
 
   start(): void {
@@ -254,6 +291,7 @@ export class SourceRun {
       this.#dropQueue(() => true);
       this.#commitTimer?.unsubscribe();
       this.#commitTimer = undefined;
+      this.#stall.clear();
       for (const s of this.#parts.values()) s.onIdle?.();
       // Still connecting: close once connected (the consumer joins its group before it returns).
       const shutdown = this.#consumer
@@ -348,10 +386,12 @@ export class SourceRun {
       // Resume below half the bound: resuming at every freed slot would refetch at every slot.
       if (this.#paused && this.#inFlight <= max >> 1) {
         this.#paused = false;
+        this.#stall.clear();
         this.#consumer?.resume(this.#assigned);
       }
     } else if (!this.#paused && !this.#closed) {
       this.#paused = true;
+      this.#stall.blocked();
       this.#consumer?.pause(this.#assigned);
     }
   }
@@ -369,6 +409,7 @@ export class SourceRun {
   /** @internal Called once per delivery by its {@link Tracked}. */
   settled(s: PartState, entry: OffsetEntry, ok: boolean): void {
     this.#inFlight--;
+    if (this.#paused) this.#stall.progressed();
     if (ok) {
       if (s.offsets.ack(entry) && !this.#closed) {
         this.#sinceCommit++;
@@ -551,7 +592,9 @@ export const openKafkaSource = (
  * manually at the highest contiguous acked offset per partition (settlement may come in any
  * order), every `commitInterval` ms or `commitEvery` acks, on revocation and on close. `nack`
  * re-reads the partition from that offset (later offsets are redelivered too, never skipped).
- * At `maxInFlight` unsettled deliveries the partitions pause; they resume as slots free. On a
+ * At `maxInFlight` unsettled deliveries the partitions pause; they resume as slots free (paused
+ * with nothing settled for `stallWarningMs`, it reports the stall on `evflow:source:stalled` and
+ * warns once: a pipeline without `settle()` stops there). On a
  * rebalance the revoked partitions stop emitting, get up to `revokeTimeoutMs` to settle, are
  * committed and released. Unsubscribing commits and leaves the group (await
  * {@link whenKafkaClosed} for that to finish). Connection and group
@@ -565,7 +608,7 @@ export const openKafkaSource = (
  * ```
  *
  * The client library loads lazily on subscribe (`client: "auto"` picks node-rdkafka on Node,
- * KafkaJS elsewhere). Invalid options throw `InvalidOptionsError` at once.
+ * KafkaJS elsewhere). Invalid options, unknown option keys included, throw `InvalidOptionsError` at once.
  *
  * @param options see {@link KafkaSourceOptions}; `brokers`, `groupId` and `topics` are required
  *
@@ -578,4 +621,7 @@ export const openKafkaSource = (
  *   .subscribe();
  * ```
  */
-export const kafkaSource = (options: KafkaSourceOptions): Observable<Delivery<RawRecord>> => openKafkaSource(options);
+export const kafkaSource = (options: KafkaSourceOptions): Observable<Delivery<RawRecord>> => {
+  if (options !== null && typeof options === "object") requireKnownKeys("kafkaSource", options, SOURCE_KEYS);
+  return openKafkaSource(options);
+};

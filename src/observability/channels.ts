@@ -27,6 +27,8 @@ export const ChannelName = {
   lag: "evflow:kafka:lag",
   /** {@link OutboxPendingMessage}: rows pending in an outbox. */
   outboxPending: "evflow:outbox:pending",
+  /** {@link StalledMessage}: a source sits at `maxInFlight` with nothing settled (a missing `settle()`?). */
+  stalled: "evflow:source:stalled",
 } as const;
 
 export interface PublishedMessage {
@@ -106,6 +108,17 @@ export interface OutboxPendingMessage {
   readonly pending: number;
   readonly oldestAgeSeconds?: number;
 }
+export interface StalledMessage {
+  /** Which source: `"kafkaSource"`, `"memoryBroker"`, ... */
+  readonly source: string;
+  readonly group: string;
+  readonly topics: ReadonlyArray<string>;
+  /** Deliveries emitted and not settled. */
+  readonly inFlight: number;
+  readonly maxInFlight: number;
+  /** How long nothing was settled, ms. */
+  readonly idleMs: number;
+}
 
 type Messages = {
   [ChannelName.published]: PublishedMessage;
@@ -116,6 +129,7 @@ type Messages = {
   [ChannelName.deadLetter]: DeadLetterMessage;
   [ChannelName.lag]: LagMessage;
   [ChannelName.outboxPending]: OutboxPendingMessage;
+  [ChannelName.stalled]: StalledMessage;
 };
 export type ChannelMessages = Messages;
 

@@ -324,8 +324,8 @@ export const memoryMetrics = (): MemoryMetrics => {
   });
 };
 
-/** The channels {@link bindMetrics} can subscribe to. */
-export type MetricsChannel = keyof typeof ChannelName;
+/** The channels {@link bindMetrics} can subscribe to (a stall is a diagnostic, not a metric: lag shows it). */
+export type MetricsChannel = Exclude<keyof typeof ChannelName, "stalled">;
 
 const handlers: {
   readonly [K in MetricsChannel]: (

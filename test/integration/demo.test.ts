@@ -31,6 +31,7 @@ const run = (script: string, args: string[]) => {
     };
     restarts?: Record<string, number>;
     faults?: unknown[];
+    stats: Record<string, Record<string, number>>;
   };
   try {
     report = JSON.parse(readFileSync(json, "utf8"));
@@ -57,6 +58,16 @@ describe("demo (three services, Kafka mock cluster, PostgreSQL)", () => {
       deadLettered: 4,
     });
     expect(r.stdout).toMatch(/Trace of user\.registered .*\n.*published +user-service/);
+    // The counts table adds up: every record a consumer received was processed, skipped as not
+    // addressed to it, skipped as a duplicate, or dead-lettered (order-service skips the orders).
+    for (const service of ["order-service", "email-service"]) {
+      const s = r.report.stats[service] ?? {};
+      const n = (k: string) => s[k] ?? 0;
+      expect(n("received")).toBe(n("processed") + n("skipped") + n("duplicates_skipped") + n("dead_lettered"));
+    }
+    expect(r.report.stats["order-service"]?.skipped).toBe(60);
+    expect(r.stdout).toMatch(/^ {2}service +published +received +processed +skipped +duplicates /m);
+    expect(r.stdout).not.toMatch(/service="unknown"/);
     expect(r.status).toBe(0);
   }, 300_000);
 

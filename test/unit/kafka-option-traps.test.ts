@@ -1,0 +1,88 @@
+// Issue 12 item 8: every kafkaSource/kafkaSink option is either honoured or refused with an
+// InvalidOptionsError, at creation, before any I/O (a typo or an option evflow does not honour
+// must not be dropped silently).
+import { describe, expect, it } from "bun:test";
+import { InvalidOptionsError } from "../../src/core/errors.ts";
+import { kafkaSink, kafkaSource } from "../../src/kafka/index.ts";
+
+const src = { brokers: "127.0.0.1:9092", groupId: "g", topics: ["t"] };
+const snk = { brokers: "127.0.0.1:9092", topic: "t" };
+
+const refusal = (f: () => unknown): InvalidOptionsError => {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(InvalidOptionsError);
+    return e as InvalidOptionsError;
+  }
+  throw new Error("did not throw");
+};
+
+describe("kafkaSink options: honoured or refused", () => {
+  it.each(["json", "cloudevents-binary", "auto"] as const)("accepts format %j, as decode does", (format) => {
+    expect(() => kafkaSink({ ...snk, format })).not.toThrow();
+  });
+
+  it("refuses an unknown format name, listing the names", () => {
+    const e = refusal(() => kafkaSink({ ...snk, format: "avro" as never }));
+    expect(e.option).toBe("format");
+    expect(e.message).toContain('"json"');
+  });
+
+  it.each([-1, "all"] as const)("accepts acks %j (what it does: acks=all)", (acks) => {
+    expect(() => kafkaSink({ ...snk, acks })).not.toThrow();
+  });
+
+  it.each([0, 1, "1", 2])("refuses acks %j with the reason", (acks) => {
+    const e = refusal(() => kafkaSink({ ...snk, acks: acks as never }));
+    expect(e.option).toBe("acks");
+    expect(e.message).toContain("acks=all");
+  });
+
+  it("refuses an unknown option key (a typo) and names it", () => {
+    const e = refusal(() => kafkaSink({ ...snk, lingerMS: 10 } as never));
+    expect(e.option).toBe("lingerMS");
+    expect(e.message).toContain("lingerMs");
+  });
+
+  it("accepts every documented option", () => {
+    expect(() =>
+      kafkaSink({
+        ...snk,
+        client: "kafkajs",
+        clientId: "c",
+        connectionTimeoutMs: 1000,
+        requestTimeoutMs: 1000,
+        ssl: false,
+        kafkajs: {},
+        rdkafka: {},
+        format: "json",
+        idempotent: true,
+        lingerMs: 1,
+        batchSize: 10,
+        deliveryTimeoutMs: 1000,
+        compression: "gzip",
+        flushTimeoutMs: 1000,
+        acks: "all",
+      }),
+    ).not.toThrow();
+  });
+});
+
+describe("kafkaSource options: unknown keys refused", () => {
+  it("refuses a typo and names the nearest option", () => {
+    const e = refusal(() => kafkaSource({ ...src, maxInflight: 10 } as never));
+    expect(e.option).toBe("maxInflight");
+    expect(e.message).toContain("maxInFlight");
+  });
+
+  it("refuses a sink option given to the source", () => {
+    const e = refusal(() => kafkaSource({ ...src, topic: "t" } as never));
+    expect(e.option).toBe("topic");
+  });
+
+  it("validates stallWarningMs (0 = off)", () => {
+    expect(() => kafkaSource({ ...src, stallWarningMs: 0 })).not.toThrow();
+    expect(refusal(() => kafkaSource({ ...src, stallWarningMs: -5 })).option).toBe("stallWarningMs");
+  });
+});
