@@ -76,11 +76,18 @@ for (const claim of ["transaction", "lease"] as const) {
       for (const i of [0, 1, 2]) hot[i]!.ack();
       hot[4]!.nack(new Error("broker down"));
       hot[5]!.ack(); // after the failed row: ignored
+      // Every settlement written: 0..3 and the cold row published, and no row still leased (lease mode
+      // writes acks, the nack and the tail's release in separate statements, in any order).
       await eventually(
-        async () =>
-          (await sql`select count(*)::int as c from ${sql(schema)}.outbox where status = 'PUBLISHED'`)[0]?.c === 5,
+        async () => {
+          const [r] = await sql`
+            select count(*) filter (where status = 'PUBLISHED')::int as published,
+                   count(*) filter (where locked_by is not null)::int as leased
+            from ${sql(schema)}.outbox`;
+          return r?.published === 5 && r?.leased === 0;
+        },
         10_000,
-        "0..3 and the cold row published",
+        "0..3 and the cold row published, the tail released",
       );
       const state = await sql`
         select (data->>'n')::int as n, status, attempts, last_error is not null as failed
