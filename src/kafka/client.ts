@@ -1,10 +1,12 @@
 /**
- * The small internal interface both Kafka client libraries are adapted to (node-rdkafka in
- * `rdkafka.ts`, KafkaJS in `kafkajs.ts`), and the lazy loader that picks one. Nothing here imports
- * a client: they load with a dynamic `import()` the first time a source, sink or transport
- * connects, so the root `evflow` import (and `evflow/kafka` itself) never loads a driver.
+ * The small interface every Kafka client library is adapted to (node-rdkafka in `rdkafka.ts`, the
+ * Confluent client in `confluent.ts`, KafkaJS in `kafkajs.ts`). It is public: `client: factory`
+ * hands evflow a {@link KafkaClientFactory} of one's own (a wrapped client, another library, a
+ * test double), validated by {@link validateClientFactory}. Nothing here imports a client: they
+ * load with a dynamic `import()` the first time a source, sink or transport connects, so the root
+ * `evflow` import (and `evflow/kafka` itself) never loads a driver.
  *
- * @internal
+ * @module
  */
 import { InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
 import { type KafkaConnectionOptions, scrubError, scrubSecrets, validateSecurity } from "./security.ts";
@@ -28,17 +30,19 @@ export interface ConsumedMessage {
   readonly timestamp: number;
 }
 
+/** A partition of a topic. */
 export interface TopicPartition {
   readonly topic: string;
   readonly partition: number;
 }
 
+/** A partition and an offset in it. */
 export interface TopicPartitionOffset extends TopicPartition {
   /** The next offset to read (Kafka's commit convention). */
   readonly offset: number;
 }
 
-/** Producer settings common to both clients. */
+/** Producer settings evflow resolves from its options and passes to every client. */
 export interface ProducerSettings {
   /** Idempotent producer (implies acks=all). */
   readonly idempotent: boolean;
@@ -86,7 +90,7 @@ export interface ConsumerHandlers {
   closed?(): boolean;
 }
 
-/** Consumer settings common to both clients. */
+/** Consumer settings evflow resolves from its options and passes to every client. */
 export interface ConsumerSettings {
   readonly groupId: string;
   readonly topics: ReadonlyArray<string>;
@@ -118,17 +122,72 @@ export interface AdminClient {
   close(): Promise<void>;
 }
 
-/** One client library adapted to the interface. */
+/**
+ * One client library adapted to the interface: what `client: factory` takes. evflow calls
+ * `producer` once per sink or transport, `consumer` once per source (it then subscribes and calls
+ * `handlers` back), `admin` to create topics. Every method rejects with an Error on failure
+ * (evflow wraps it into a `TransportError`, credentials removed).
+ *
+ * The contract a factory must keep (the transport conformance suite, `runTransportSuite` in
+ * `evflow/testing`, checks it through `kafkaTransport({ client: factory })`):
+ * - `ProducerClient.send` resolves one entry per record, `undefined` only once the broker
+ *   acknowledged that record's partition; records of one key keep their order, also across up to
+ *   `maxConcurrentSends` concurrent calls.
+ * - Keys are partitioned with murmur2 like Java's default partitioner.
+ * - The consumer never commits by itself: only `ConsumerClient.commit` commits.
+ *
+ * @example
+ * ```ts
+ * import { type KafkaClientFactory, kafkaSource } from "evflow/kafka";
+ * declare const inner: KafkaClientFactory;
+ * const traced: KafkaClientFactory = {
+ *   name: "traced",
+ *   producer: (conn, settings) => inner.producer(conn, settings),
+ *   consumer: (conn, settings, handlers) => inner.consumer(conn, settings, handlers),
+ *   admin: (conn) => inner.admin(conn),
+ * };
+ * kafkaSource({ brokers: "localhost:9092", groupId: "g", topics: ["t"], client: traced });
+ * ```
+ */
 export interface KafkaClientFactory {
-  readonly name: "rdkafka" | "kafkajs";
+  /** A name for logs and errors (`"rdkafka"`, `"confluent"` and `"kafkajs"` are evflow's own). */
+  readonly name: string;
+  /** Opens a connected producer. */
   producer(conn: KafkaConnectionOptions, settings: ProducerSettings): Promise<ProducerClient>;
+  /** Opens a consumer, joins `settings.groupId` and subscribes to `settings.topics`. */
   consumer(
     conn: KafkaConnectionOptions,
     settings: ConsumerSettings,
     handlers: ConsumerHandlers,
   ): Promise<ConsumerClient>;
+  /** Opens an admin connection. */
   admin(conn: KafkaConnectionOptions): Promise<AdminClient>;
 }
+
+/** The client names `client` takes besides a {@link KafkaClientFactory}. */
+export type KafkaClientName = "auto" | "rdkafka" | "confluent" | "kafkajs";
+
+const CLIENT_NAMES: ReadonlyArray<string> = ["auto", "rdkafka", "confluent", "kafkajs"];
+
+/**
+ * Checks that `f` has a factory's shape (a non-empty `name`, functions `producer`, `consumer` and
+ * `admin`); throws an {@link InvalidOptionsError} naming each missing or mistyped member. Runs
+ * synchronously, when the source, sink or transport is created, before any I/O.
+ */
+export const validateClientFactory = (f: unknown): void => {
+  const o = f as Record<string, unknown>;
+  const problems: string[] = [];
+  if (typeof o.name !== "string" || o.name === "") problems.push(`"name" (a non-empty string)`);
+  for (const m of ["producer", "consumer", "admin"]) {
+    if (typeof o[m] !== "function") problems.push(`"${m}" (a function, got ${o[m] === null ? "null" : typeof o[m]})`);
+  }
+  if (problems.length > 0) {
+    throw new InvalidOptionsError(
+      `option "client": a client factory needs ${problems.join(", ")}; see KafkaClientFactory in evflow/kafka`,
+      { option: "client" },
+    );
+  }
+};
 
 /** The runtime running this code. */
 export const runtimeName = (): "bun" | "deno" | "node" =>
@@ -160,11 +219,13 @@ export const validateConnection = (o: KafkaConnectionOptions): void => {
       throw new InvalidOptionsError(`option "brokers": "${b}" is not "host:port"`, { option: "brokers" });
     }
   }
-  const client = o.client ?? "auto";
-  if (client !== "auto" && client !== "rdkafka" && client !== "kafkajs") {
-    throw new InvalidOptionsError(`option "client" must be "auto", "rdkafka" or "kafkajs", got ${String(client)}`, {
-      option: "client",
-    });
+  const client: unknown = o.client ?? "auto";
+  if (client !== null && typeof client === "object") validateClientFactory(client);
+  else if (typeof client !== "string" || !CLIENT_NAMES.includes(client)) {
+    throw new InvalidOptionsError(
+      `option "client" must be "auto", "rdkafka", "confluent", "kafkajs" or a client factory, got ${String(client)}`,
+      { option: "client" },
+    );
   }
   if (o.clientId !== undefined && (typeof o.clientId !== "string" || o.clientId === "")) {
     throw new InvalidOptionsError(`option "clientId" must be a non-empty string`, { option: "clientId" });

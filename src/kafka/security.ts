@@ -4,6 +4,7 @@
  * traces.
  */
 import { InvalidOptionsError } from "../core/errors.ts";
+import type { KafkaClientFactory, KafkaClientName } from "./client.ts";
 
 /** TLS settings. Strings are PEM text. */
 export interface KafkaTls {
@@ -47,10 +48,13 @@ export interface KafkaConnectionOptions {
   /** Bootstrap servers: `"host:9092,host2:9092"` or a list. Required. */
   readonly brokers: string | ReadonlyArray<string>;
   /**
-   * Which client library: `"rdkafka"` (node-rdkafka, Node only), `"kafkajs"` (Bun, Deno, Node) or
-   * `"auto"` (rdkafka where it loads, else kafkajs). Default `"auto"`.
+   * Which client library: `"rdkafka"` (node-rdkafka, Node only), `"confluent"`
+   * (`@confluentinc/kafka-javascript`, Confluent's supported librdkafka binding, Node only),
+   * `"kafkajs"` (Bun, Deno, Node), `"auto"` (on Node rdkafka when it loads, else confluent when it
+   * loads, else kafkajs; kafkajs on Bun and Deno), or a {@link KafkaClientFactory} of one's own.
+   * Default `"auto"`.
    */
-  readonly client?: "auto" | "rdkafka" | "kafkajs";
+  readonly client?: KafkaClientName | KafkaClientFactory;
   /** Client id sent to the brokers. Default `"evflow"`. */
   readonly clientId?: string;
   /** TLS: `true` for the system CAs, or settings. Default off (plaintext). */
@@ -63,7 +67,7 @@ export interface KafkaConnectionOptions {
   readonly requestTimeoutMs?: number;
   /**
    * Extra librdkafka properties (https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md),
-   * applied last, for the rdkafka client only. Default none.
+   * applied last, for the rdkafka and confluent clients only. Default none.
    */
   readonly rdkafka?: Readonly<Record<string, string | number | boolean>>;
   /** Extra KafkaJS client settings (`new Kafka({...})`), applied last, for the kafkajs client only. Default none. */
