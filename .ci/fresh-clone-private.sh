@@ -9,6 +9,7 @@ parent=$(mktemp -d "${HOME:-/root}/evflow-private-XXXXXX")
 chmod 700 "$parent"
 trap 'rm -rf "$parent"' EXIT
 unset DATABASE_URL
+export CKJS_LINKING="${CKJS_LINKING:-dynamic}" # see .ci/run
 git clone -q "$src" "$parent/evflow" && cd "$parent/evflow" || exit 1
 npm ci --no-audit --no-fund || exit 1
 npm run demo || exit 1

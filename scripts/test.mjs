@@ -12,6 +12,7 @@ const bun = path.join(root, "node_modules", ".bin", "bun");
 const kafka = [
   "test/integration/kafka-kafkajs.test.ts",
   "test/conformance/kafka-kafkajs.test.ts",
+  "test/conformance/kafka-user-factory.test.ts",
   "test/integration/kafka-partitioner.test.ts",
   "test/integration/kafka-group.test.ts",
   "test/integration/kafka-otel.test.ts",

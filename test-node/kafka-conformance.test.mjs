@@ -1,5 +1,6 @@
-// The transport conformance suite against kafkaTransport on Node (built dist/), for node-rdkafka
-// and KafkaJS, on the mock cluster (or KAFKA_BROKERS when set).
+// The transport conformance suite against kafkaTransport on Node (built dist/), for node-rdkafka,
+// the Confluent client and KafkaJS (EVFLOW_TEST_CLIENTS=a,b picks some), on the mock cluster (or
+// KAFKA_BROKERS when set).
 import { after, before, describe, it } from "node:test";
 import { kafkaTransport } from "../dist/kafka/index.js";
 import { runTransportSuite, startMockKafka } from "../dist/testing/index.js";
@@ -14,7 +15,8 @@ before(
 );
 after(() => mock?.stop());
 
-for (const client of ["rdkafka", "kafkajs"]) {
+const clients = process.env.EVFLOW_TEST_CLIENTS?.split(",") ?? ["rdkafka", "confluent", "kafkajs"];
+for (const client of clients) {
   const make = () => {
     const t = kafkaTransport({
       brokers: real ?? mock.bootstrap,

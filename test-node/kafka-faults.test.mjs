@@ -1,5 +1,5 @@
-// Kafka fault scenarios on Node (built dist/) for node-rdkafka and KafkaJS, against the mock
-// cluster's fault injection. Bun runs the same suite with KafkaJS: test/faults/kafka-faults.test.ts.
+// Kafka fault scenarios on Node (built dist/) for node-rdkafka, the Confluent client and KafkaJS
+// (EVFLOW_TEST_CLIENTS=a,b picks some), against the mock cluster's fault injection. Bun runs the same suite with KafkaJS: test/faults/kafka-faults.test.ts.
 import { after, before, describe, it } from "node:test";
 import * as t from "io-ts";
 import * as core from "../dist/index.js";
@@ -13,7 +13,8 @@ const runner = {
   beforeAll: (fn) => before(fn, { timeout: 180_000 }),
   afterAll: after,
 };
-for (const client of ["rdkafka", "kafkajs"]) {
+const clients = process.env.EVFLOW_TEST_CLIENTS?.split(",") ?? ["rdkafka", "confluent", "kafkajs"];
+for (const client of clients) {
   kafkaFaultsSuite({
     t: runner,
     client,

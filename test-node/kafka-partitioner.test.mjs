@@ -1,5 +1,5 @@
-// Keys land where Java's default partitioner puts them, on Node (built dist/), for node-rdkafka and
-// KafkaJS. Bun runs the same suite with KafkaJS: test/integration/kafka-partitioner.test.ts.
+// Keys land where Java's default partitioner puts them, on Node (built dist/), for node-rdkafka, the
+// Confluent client and KafkaJS (EVFLOW_TEST_CLIENTS=a,b picks some). Bun runs the same suite with KafkaJS: test/integration/kafka-partitioner.test.ts.
 import { after, before, describe, it } from "node:test";
 import * as lib from "../dist/kafka/index.js";
 import * as testing from "../dist/testing/index.js";
@@ -11,4 +11,5 @@ const t = {
   beforeAll: (fn) => before(fn, { timeout: 180_000 }),
   afterAll: after,
 };
-for (const client of ["rdkafka", "kafkajs"]) kafkaPartitionerSuite({ t, client, lib, testing });
+const clients = process.env.EVFLOW_TEST_CLIENTS?.split(",") ?? ["rdkafka", "confluent", "kafkajs"];
+for (const client of clients) kafkaPartitionerSuite({ t, client, lib, testing });

@@ -1,5 +1,5 @@
-// evflow/kafka's behaviour suite on Node, against the built dist/ (npm run build first), for both
-// clients: node-rdkafka and KafkaJS. The same suite runs under bun test with the sources.
+// evflow/kafka's behaviour suite on Node, against the built dist/ (npm run build first), for each
+// client: node-rdkafka, the Confluent client and KafkaJS (EVFLOW_TEST_CLIENTS=a,b picks some). The same suite runs under bun test with the sources.
 import { after, before, describe, it } from "node:test";
 import * as core from "../dist/index.js";
 import * as lib from "../dist/kafka/index.js";
@@ -12,4 +12,5 @@ const t = {
   beforeAll: (fn) => before(fn, { timeout: 180_000 }),
   afterAll: after,
 };
-for (const client of ["rdkafka", "kafkajs"]) kafkaSuite({ t, client, lib, testing, core });
+const clients = process.env.EVFLOW_TEST_CLIENTS?.split(",") ?? ["rdkafka", "confluent", "kafkajs"];
+for (const client of clients) kafkaSuite({ t, client, lib, testing, core });

@@ -18,7 +18,7 @@ export interface EvflowConfig {
     readonly topic: string;
     /** Dead-letter topic. Default `<topic>.dlq`. */
     readonly dlqTopic: string;
-    readonly client: "auto" | "rdkafka" | "kafkajs";
+    readonly client: "auto" | "rdkafka" | "confluent" | "kafkajs";
     /** Consumer group. Default: the service id. */
     readonly groupId: string;
     readonly fromBeginning: boolean;
@@ -167,7 +167,7 @@ const schema: Record<string, Kind> = {
   "kafka.brokers": { t: "list" },
   "kafka.topic": { t: "str" },
   "kafka.dlqTopic": { t: "str", empty: true },
-  "kafka.client": { t: "enum", values: ["auto", "rdkafka", "kafkajs"] },
+  "kafka.client": { t: "enum", values: ["auto", "rdkafka", "confluent", "kafkajs"] },
   "kafka.groupId": { t: "str", empty: true },
   "kafka.fromBeginning": { t: "bool" },
   "kafka.maxInFlight": { t: "int", min: 1 },

@@ -1,132 +1,53 @@
 /**
- * The small internal interface both Kafka client libraries are adapted to (node-rdkafka in
- * `rdkafka.ts`, KafkaJS in `kafkajs.ts`), and the lazy loader that picks one. Nothing here imports
- * a client: they load with a dynamic `import()` the first time a source, sink or transport
- * connects, so the root `evflow` import (and `evflow/kafka` itself) never loads a driver.
+ * The small interface every Kafka client library is adapted to (node-rdkafka in `rdkafka.ts`, the
+ * Confluent client in `confluent.ts`, KafkaJS in `kafkajs.ts`). It is public: `client: factory`
+ * hands evflow a {@link KafkaClientFactory} of one's own (a wrapped client, another library, a
+ * test double), validated by {@link validateClientFactory}. Nothing here imports a client: they
+ * load with a dynamic `import()` the first time a source, sink or transport connects, so the root
+ * `evflow` import (and `evflow/kafka` itself) never loads a driver.
  *
- * @internal
+ * @module
  */
 import { InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
-import type { TopicPartition } from "../core/transport.ts";
-import { type KafkaConnectionOptions, scrubError, scrubSecrets, validateSecurity } from "./security.ts";
+import type { KafkaConnectionOptions } from "./client-port.ts";
+import { scrubError, scrubSecrets, validateSecurity } from "./security.ts";
 
-/** A record to produce. */
-export interface ProduceRecord {
-  readonly topic: string;
-  readonly key: Uint8Array | null;
-  readonly value: Uint8Array;
-  readonly headers: Readonly<Record<string, string>>;
-}
+export type {
+  AdminClient,
+  ConsumedMessage,
+  ConsumerClient,
+  ConsumerHandlers,
+  ConsumerSettings,
+  KafkaClientFactory,
+  KafkaClientName,
+  ProduceRecord,
+  ProducerClient,
+  ProducerSettings,
+  TopicPartition,
+  TopicPartitionOffset,
+} from "./client-port.ts";
 
-/** A record as consumed, converted to evflow's shapes. */
-export interface ConsumedMessage {
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: number;
-  readonly key: Uint8Array | null;
-  readonly value: Uint8Array | null;
-  readonly headers: Readonly<Record<string, string | Uint8Array | undefined>>;
-  readonly timestamp: number;
-}
+const CLIENT_NAMES: ReadonlyArray<string> = ["auto", "rdkafka", "confluent", "kafkajs"];
 
-export type { TopicPartition } from "../core/transport.ts";
-
-export interface TopicPartitionOffset extends TopicPartition {
-  /** The next offset to read (Kafka's commit convention). */
-  readonly offset: number;
-}
-
-/** Producer settings common to both clients. */
-export interface ProducerSettings {
-  /** Idempotent producer (implies acks=all). */
-  readonly idempotent: boolean;
-  /** How long a record may wait for delivery (queueing plus retries), ms. */
-  readonly deliveryTimeoutMs: number;
-  /** How long the producer waits to fill a batch, ms. */
-  readonly lingerMs: number;
-  /** `"none" | "gzip" | "snappy" | "lz4" | "zstd"` (KafkaJS: none or gzip without extra codecs). */
-  readonly compression: "none" | "gzip" | "snappy" | "lz4" | "zstd";
-}
-
-/** A connected producer. */
-export interface ProducerClient {
-  /**
-   * How many `send` calls may run at once without breaking per-key order (rdkafka: many,
-   * librdkafka orders them; KafkaJS: one, its idempotent producer needs one request in flight).
-   */
-  readonly maxConcurrentSends: number;
-  /** Sends records; resolves one outcome per record (undefined = confirmed by the broker). */
-  send(records: ReadonlyArray<ProduceRecord>): Promise<ReadonlyArray<Error | undefined>>;
-  /** Waits for everything queued to be confirmed or failed. */
-  flush(timeoutMs: number): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** What the consumer adapter calls back. */
-export interface ConsumerHandlers {
-  /** Partitions assigned to this member (eager protocol: the whole new assignment). */
-  onAssign(partitions: ReadonlyArray<TopicPartition>): void;
-  /**
-   * Partitions about to be revoked. The adapter delays the revocation until the promise resolves
-   * where its client allows (rdkafka); KafkaJS rejoins at once and the source commits meanwhile.
-   */
-  onRevoke(partitions: ReadonlyArray<TopicPartition>): Promise<void>;
-  /**
-   * A fetched batch. The returned promise (if any) resolves once the source took every message
-   * (emitted or dropped); adapters that can (KafkaJS) wait for it before fetching more.
-   */
-  onMessages(messages: ReadonlyArray<ConsumedMessage>): Promise<void> | undefined;
-  /** The high watermark of a partition after a fetch, when the client reports it cheaply. */
-  onHighWatermark?(topic: string, partition: number, highWatermark: number): void;
-  /** A fatal error: the consumer cannot go on. */
-  onFatal(error: TransportError): void;
-  /** True once the source closed: an adapter still starting then disconnects and never joins the group. */
-  closed?(): boolean;
-}
-
-/** Consumer settings common to both clients. */
-export interface ConsumerSettings {
-  readonly groupId: string;
-  readonly topics: ReadonlyArray<string>;
-  readonly fromBeginning: boolean;
-  readonly sessionTimeoutMs: number;
-  readonly heartbeatIntervalMs: number;
-  readonly rebalanceTimeoutMs: number;
-  /** Longest time a fetch waits for data on the broker, ms. */
-  readonly maxWaitMs: number;
-}
-
-/** A connected, subscribed consumer. */
-export interface ConsumerClient {
-  pause(partitions: ReadonlyArray<TopicPartition>): void;
-  resume(partitions: ReadonlyArray<TopicPartition>): void;
-  /** Re-read `partition` from `offset`. */
-  seek(tp: TopicPartitionOffset): void;
-  /** Commits these offsets (next offset to read per partition). */
-  commit(offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void>;
-  /** The cached high watermark of a partition, when known without a request. */
-  highWatermark?(tp: TopicPartition): number | undefined;
-  /** Leaves the group and disconnects. */
-  close(): Promise<void>;
-}
-
-/** An admin connection. */
-export interface AdminClient {
-  createTopics(topics: ReadonlyArray<{ readonly name: string; readonly partitions: number }>): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** One client library adapted to the interface. */
-export interface KafkaClientFactory {
-  readonly name: "rdkafka" | "kafkajs";
-  producer(conn: KafkaConnectionOptions, settings: ProducerSettings): Promise<ProducerClient>;
-  consumer(
-    conn: KafkaConnectionOptions,
-    settings: ConsumerSettings,
-    handlers: ConsumerHandlers,
-  ): Promise<ConsumerClient>;
-  admin(conn: KafkaConnectionOptions): Promise<AdminClient>;
-}
+/**
+ * Checks that `f` has a factory's shape (a non-empty `name`, functions `producer`, `consumer` and
+ * `admin`); throws an {@link InvalidOptionsError} naming each missing or mistyped member. Runs
+ * synchronously, when the source, sink or transport is created, before any I/O.
+ */
+export const validateClientFactory = (f: unknown): void => {
+  const o = f as Record<string, unknown>;
+  const problems: string[] = [];
+  if (typeof o.name !== "string" || o.name === "") problems.push(`"name" (a non-empty string)`);
+  for (const m of ["producer", "consumer", "admin"]) {
+    if (typeof o[m] !== "function") problems.push(`"${m}" (a function, got ${o[m] === null ? "null" : typeof o[m]})`);
+  }
+  if (problems.length > 0) {
+    throw new InvalidOptionsError(
+      `option "client": a client factory needs ${problems.join(", ")}; see KafkaClientFactory in evflow/kafka`,
+      { option: "client" },
+    );
+  }
+};
 
 /** The runtime running this code. */
 export const runtimeName = (): "bun" | "deno" | "node" =>
@@ -158,11 +79,13 @@ export const validateConnection = (o: KafkaConnectionOptions): void => {
       throw new InvalidOptionsError(`option "brokers": "${b}" is not "host:port"`, { option: "brokers" });
     }
   }
-  const client = o.client ?? "auto";
-  if (client !== "auto" && client !== "rdkafka" && client !== "kafkajs") {
-    throw new InvalidOptionsError(`option "client" must be "auto", "rdkafka" or "kafkajs", got ${String(client)}`, {
-      option: "client",
-    });
+  const client: unknown = o.client ?? "auto";
+  if (client !== null && typeof client === "object") validateClientFactory(client);
+  else if (typeof client !== "string" || !CLIENT_NAMES.includes(client)) {
+    throw new InvalidOptionsError(
+      `option "client" must be "auto", "rdkafka", "confluent", "kafkajs" or a client factory, got ${String(client)}`,
+      { option: "client" },
+    );
   }
   if (o.clientId !== undefined && (typeof o.clientId !== "string" || o.clientId === "")) {
     throw new InvalidOptionsError(`option "clientId" must be a non-empty string`, { option: "clientId" });

@@ -1,11 +1,25 @@
 /**
  * evflow/kafka: Kafka as an RxJS source and sink, and a Kafka transport for the event bus.
- * Two client libraries behind one interface — node-rdkafka (`client: "rdkafka"`, Node only) and
- * KafkaJS (`client: "kafkajs"`, Bun, Deno and Node) — loaded lazily on first connect.
+ * Client libraries behind one interface — node-rdkafka (`client: "rdkafka"`, Node only), the
+ * Confluent client (`client: "confluent"`, Node only), KafkaJS (`client: "kafkajs"`, Bun, Deno and
+ * Node) or a `KafkaClientFactory` of one's own — loaded lazily on first connect.
  *
  * @module
  */
-export type { ProduceRecord } from "./client.ts";
+export type {
+  AdminClient,
+  ConsumedMessage,
+  ConsumerClient,
+  ConsumerHandlers,
+  ConsumerSettings,
+  KafkaClientFactory,
+  KafkaClientName,
+  ProduceRecord,
+  ProducerClient,
+  ProducerSettings,
+  TopicPartition,
+  TopicPartitionOffset,
+} from "./client.ts";
 export { whenKafkaClosed } from "./closing.ts";
 export {
   type KafkaConnectionOptions,

@@ -78,7 +78,8 @@ interface RdAdmin {
   ): void;
   disconnect(): void;
 }
-interface RdModule {
+/** The node-rdkafka API evflow uses; the Confluent client's callback API is a faithful fork of it. */
+export interface RdModule {
   Producer: new (conf: Conf, topicConf?: Conf) => RdProducer;
   KafkaConsumer: new (conf: Conf, topicConf?: Conf) => RdConsumer;
   AdminClient: { create(conf: Conf): RdAdmin };
@@ -107,14 +108,19 @@ export const rdkafkaFactory = async (): Promise<KafkaClientFactory> => {
       );
     }
   }
-  const rd = loaded;
-  return {
-    name: "rdkafka",
-    producer: (conn, settings) => createProducer(rd, conn, settings),
-    consumer: (conn, settings, handlers) => createConsumer(rd, conn, settings, handlers),
-    admin: (conn) => createAdmin(rd, conn),
-  };
+  return rdkafkaApiFactory(loaded, "rdkafka");
 };
+
+/**
+ * A factory over a loaded node-rdkafka-compatible module: node-rdkafka itself, or the callback API
+ * of `@confluentinc/kafka-javascript` (see `confluent.ts`).
+ */
+export const rdkafkaApiFactory = (rd: RdModule, name: string): KafkaClientFactory => ({
+  name,
+  producer: (conn, settings) => createProducer(rd, conn, settings),
+  consumer: (conn, settings, handlers) => createConsumer(rd, conn, settings, handlers),
+  admin: (conn) => createAdmin(rd, conn),
+});
 
 const baseConf = (conn: KafkaConnectionOptions): Conf => ({
   "metadata.broker.list": brokerList(conn.brokers).join(","),

@@ -4,71 +4,15 @@
  * traces.
  */
 import { InvalidOptionsError } from "../core/errors.ts";
+import type { KafkaConnectionOptions } from "./client-port.ts";
 
-/** TLS settings. Strings are PEM text. */
-export interface KafkaTls {
-  /** CA certificate(s) to trust, PEM. Default: the system store. */
-  readonly ca?: string | ReadonlyArray<string>;
-  /** Client certificate for mutual TLS, PEM. Default none. */
-  readonly cert?: string;
-  /** Client private key for mutual TLS, PEM (a credential: redacted). Default none. */
-  readonly key?: string;
-  /** Passphrase of `key` (a credential: redacted). Default none. */
-  readonly passphrase?: string;
-  /** Verify the broker's certificate. Default `true`. */
-  readonly rejectUnauthorized?: boolean;
-  /** TLS server name (SNI) when it differs from the broker host. Default: the host. */
-  readonly servername?: string;
-}
-
-/** SASL with a user name and password: PLAIN or SCRAM. */
-export interface KafkaSaslPassword {
-  readonly mechanism: "plain" | "scram-sha-256" | "scram-sha-512";
-  readonly username: string;
-  /** A credential: never logged, never in errors or `JSON.stringify` of evflow's resolved options. */
-  readonly password: string;
-}
-
-/** SASL OAUTHBEARER: `token()` is called whenever a (new) token is needed. */
-export interface KafkaSaslOAuthBearer {
-  readonly mechanism: "oauthbearer";
-  /** Returns the bearer token and, optionally, its lifetime and principal. */
-  readonly token: () => Promise<{ readonly value: string; readonly lifetimeMs?: number; readonly principal?: string }>;
-}
-
-/** SASL settings. */
-export type KafkaSasl = KafkaSaslPassword | KafkaSaslOAuthBearer;
-
-/**
- * Options naming the cluster and how to reach it, shared by `kafkaSource`, `kafkaSink` and
- * `kafkaTransport`.
- */
-export interface KafkaConnectionOptions {
-  /** Bootstrap servers: `"host:9092,host2:9092"` or a list. Required. */
-  readonly brokers: string | ReadonlyArray<string>;
-  /**
-   * Which client library: `"rdkafka"` (node-rdkafka, Node only), `"kafkajs"` (Bun, Deno, Node) or
-   * `"auto"` (rdkafka where it loads, else kafkajs). Default `"auto"`.
-   */
-  readonly client?: "auto" | "rdkafka" | "kafkajs";
-  /** Client id sent to the brokers. Default `"evflow"`. */
-  readonly clientId?: string;
-  /** TLS: `true` for the system CAs, or settings. Default off (plaintext). */
-  readonly ssl?: boolean | KafkaTls;
-  /** SASL authentication. Default none. */
-  readonly sasl?: KafkaSasl;
-  /** Time allowed to open a connection, ms. Default 10000. */
-  readonly connectionTimeoutMs?: number;
-  /** Time allowed for one request, ms. Default 30000. */
-  readonly requestTimeoutMs?: number;
-  /**
-   * Extra librdkafka properties (https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md),
-   * applied last, for the rdkafka client only. Default none.
-   */
-  readonly rdkafka?: Readonly<Record<string, string | number | boolean>>;
-  /** Extra KafkaJS client settings (`new Kafka({...})`), applied last, for the kafkajs client only. Default none. */
-  readonly kafkajs?: Readonly<Record<string, unknown>>;
-}
+export type {
+  KafkaConnectionOptions,
+  KafkaSasl,
+  KafkaSaslOAuthBearer,
+  KafkaSaslPassword,
+  KafkaTls,
+} from "./client-port.ts";
 
 /**
  * Every key of {@link KafkaConnectionOptions} (sources and sinks refuse keys they do not know; the

@@ -71,7 +71,7 @@ describe("evflow/kafka options", () => {
       [
         process.execPath,
         "-e",
-        `const drivers = () => Object.keys(require.cache).filter((k) => /node_modules\\/(kafkajs|node-rdkafka)\\//.test(k)).length;
+        `const drivers = () => Object.keys(require.cache).filter((k) => /node_modules\\/(kafkajs|node-rdkafka|@confluentinc\\/kafka-javascript)\\//.test(k)).length;
          await import("./src/index.ts"); await import("./src/kafka/index.ts");
          const before = drivers();
          await import("kafkajs");
