@@ -26,6 +26,13 @@ export const smoke = argv.includes("--smoke") || process.env.EVFLOW_BENCH_SMOKE 
 const json = argv.includes("--json") || process.env.EVFLOW_BENCH_JSON === "1";
 const filterText = flagValue("--filter") ?? process.env.EVFLOW_BENCH_FILTER;
 const filter = filterText ? new RegExp(filterText, "i") : undefined;
+/**
+ * `--interleave <rounds>` / EVFLOW_BENCH_INTERLEAVE=<rounds>: instead of mitata (each case sampled in
+ * its own stretch of time), run the cases round-robin, one call each per round with a GC before it,
+ * and report each case's median time. On a shared, loaded machine a load spike then hits every case
+ * of a round alike, so ratios hold where mitata's can swing 1-3x between runs.
+ */
+const interleave = Number(flagValue("--interleave") ?? process.env.EVFLOW_BENCH_INTERLEAVE ?? 0);
 
 /** `full` normally, `small` in smoke mode. */
 export const size = (full: number, small: number): number => (smoke ? small : full);
@@ -53,7 +60,7 @@ const cases: Case[] = [];
 export const bench = (name: string, events: number, fn: () => unknown): void => {
   if (filter && !filter.test(name)) return;
   cases.push({ name, events, fn });
-  if (!smoke) mitata.bench(name, fn).gc("inner");
+  if (!smoke && !interleave) mitata.bench(name, fn).gc("inner");
 };
 
 const measured: CaseResult[] = [];
@@ -136,6 +143,8 @@ export const runBench = async (options: { readonly file: string; readonly target
         });
         sampleRss();
       }
+    } else if (interleave > 0) {
+      results.push(...(await runInterleaved(interleave)));
     } else {
       const out = await mitata.run({ format: json ? "quiet" : "mitata", ...(filter ? { filter } : {}) });
       for (const trial of out.benchmarks) {
@@ -199,6 +208,38 @@ export const runBench = async (options: { readonly file: string; readonly target
   const outFile = process.env.EVFLOW_BENCH_OUT;
   if (outFile) appendFileSync(outFile, `${JSON.stringify(report)}\n`);
   return report;
+};
+
+const collectGarbage = (): void => {
+  const g = globalThis as { Bun?: { gc(force: boolean): void }; gc?: () => void };
+  if (g.Bun) g.Bun.gc(true);
+  else g.gc?.();
+};
+
+/** Runs the cases round-robin `rounds` times (after one warm-up round) and reports median times. */
+const runInterleaved = async (rounds: number): Promise<CaseResult[]> => {
+  const times = cases.map(() => [] as number[]);
+  for (let round = -1; round < rounds; round++) {
+    for (const [i, c] of cases.entries()) {
+      collectGarbage();
+      const t0 = performance.now();
+      await c.fn();
+      const ns = (performance.now() - t0) * 1e6;
+      if (round >= 0) times[i]?.push(ns);
+    }
+    sampleRss();
+  }
+  return cases.map((c, i) => {
+    const sorted = [...(times[i] ?? [])].sort((a, b) => a - b);
+    const ns = sorted[sorted.length >> 1] ?? 0;
+    return {
+      name: c.name,
+      events: c.events,
+      nsPerEvent: ns / c.events,
+      eventsPerSec: (c.events / ns) * 1e9,
+      p99NsPerIter: sorted.at(-1) ?? 0,
+    };
+  });
 };
 
 const fmt = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(n >= 10 ? 1 : 2));
