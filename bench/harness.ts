@@ -73,7 +73,27 @@ export const record = (name: string, events: number, ns: number): void => {
   measured.push({ name, events, nsPerEvent: ns / events, eventsPerSec: (events / ns) * 1e9, p99NsPerIter: ns });
 };
 
-/** A target: `subject`'s ns/event divided by `baseline`'s must be <= `max` (or >= `min`). */
+/**
+ * Records a figure that is not a time (a peak RSS, a live heap): reported with its own `unit`, never
+ * in the events/s and ns/event columns. A target may compare two figures of the same unit.
+ */
+export const recordFigure = (name: string, value: number, unit: string): void => {
+  if (filter && !filter.test(name)) return;
+  measured.push({
+    name,
+    events: 0,
+    nsPerEvent: Number.NaN,
+    eventsPerSec: Number.NaN,
+    p99NsPerIter: Number.NaN,
+    value,
+    unit,
+  });
+};
+
+/** What a target compares: a figure's value, else ns/event. */
+const compared = (r: CaseResult): number => (r.unit !== undefined ? (r.value ?? Number.NaN) : r.nsPerEvent);
+
+/** A target: `subject`'s ns/event (or figure) divided by `baseline`'s must be <= `max` (or >= `min`). */
 export interface Target {
   readonly label: string;
   readonly subject: string;
@@ -89,6 +109,9 @@ export interface CaseResult {
   readonly nsPerEvent: number;
   readonly eventsPerSec: number;
   readonly p99NsPerIter: number;
+  /** For a figure ({@link recordFigure}): its value and unit; the time fields are then NaN. */
+  readonly value?: number;
+  readonly unit?: string;
 }
 
 /** What a bench file reports. */
@@ -171,7 +194,8 @@ export const runBench = async (options: { readonly file: string; readonly target
     const s = results.find((r) => r.name === t.subject);
     const b = results.find((r) => r.name === t.baseline);
     if (!s || !b) return [];
-    const ratio = s.nsPerEvent / b.nsPerEvent;
+    if ((s.unit ?? "ns") !== (b.unit ?? "ns")) throw new Error(`target "${t.label}" compares ${s.unit} with ${b.unit}`);
+    const ratio = compared(s) / compared(b);
     const ok = (t.max === undefined || ratio <= t.max) && (t.min === undefined || ratio >= t.min);
     return [{ ...t, ratio, ok }];
   });
@@ -194,9 +218,12 @@ export const runBench = async (options: { readonly file: string; readonly target
       `\n${options.file} on ${rt.name} ${rt.version} (${report.cpu}, ${report.cores} cores)${smoke ? " [smoke]" : ""}`,
     );
     for (const r of results) {
-      console.log(
-        `  ${r.name.padEnd(58)} ${fmt(r.nsPerEvent).padStart(10)} ns/event ${fmt(r.eventsPerSec).padStart(12)} events/s`,
-      );
+      if (r.unit !== undefined)
+        console.log(`  ${r.name.padEnd(58)} ${fmt(r.value ?? Number.NaN).padStart(10)} ${r.unit}`);
+      else
+        console.log(
+          `  ${r.name.padEnd(58)} ${fmt(r.nsPerEvent).padStart(10)} ns/event ${fmt(r.eventsPerSec).padStart(12)} events/s`,
+        );
     }
     for (const t of targets) {
       const bound = t.max !== undefined ? `<= ${t.max}` : `>= ${t.min}`;
