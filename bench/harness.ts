@@ -29,8 +29,9 @@ const filter = filterText ? new RegExp(filterText, "i") : undefined;
 /**
  * `--interleave <rounds>` / EVFLOW_BENCH_INTERLEAVE=<rounds>: instead of mitata (each case sampled in
  * its own stretch of time), run the cases round-robin, one call each per round with a GC before it,
- * and report each case's median time. On a shared, loaded machine a load spike then hits every case
- * of a round alike, so ratios hold where mitata's can swing 1-3x between runs.
+ * and report each case's median **CPU time** (user + system, so time spent descheduled by other jobs
+ * does not count). On a shared, loaded machine ratios then hold where mitata's wall-clock ones swing
+ * 1-3x between runs. Only for cases that are CPU-bound in this process (no I/O waits).
  */
 const interleave = Number(flagValue("--interleave") ?? process.env.EVFLOW_BENCH_INTERLEAVE ?? 0);
 
@@ -249,9 +250,10 @@ const runInterleaved = async (rounds: number): Promise<CaseResult[]> => {
   for (let round = -1; round < rounds; round++) {
     for (const [i, c] of cases.entries()) {
       collectGarbage();
-      const t0 = performance.now();
+      const t0 = process.cpuUsage();
       await c.fn();
-      const ns = (performance.now() - t0) * 1e6;
+      const t = process.cpuUsage(t0);
+      const ns = (t.user + t.system) * 1e3;
       if (round >= 0) times[i]?.push(ns);
     }
     sampleRss();
