@@ -53,8 +53,6 @@ export const batch = <A>(options: BatchOptions): OperatorFunction<Flow<A>, Flow<
   return (source) =>
     new Observable<Flow<A[]>>((subscriber) => {
       let members: Delivery<A>[] = [];
-      /** The members' values, gathered as they arrive (the batch's value). */
-      let values: A[] = [];
       /**
        * One timer serves every batch: it is not cancelled when a batch closes on size, and when it
        * fires before the open batch's deadline it re-arms itself for the rest. So a stream whose
@@ -67,9 +65,9 @@ export const batch = <A>(options: BatchOptions): OperatorFunction<Flow<A>, Flow<
       const flush = (): void => {
         if (members.length === 0) return;
         const out = members;
-        const vs = values;
         members = [];
-        values = [];
+        const vs = new Array<A>(out.length);
+        for (let i = 0; i < out.length; i++) vs[i] = (out[i] as Delivery<A>).value;
         subscriber.next(joinDeliveries(out, vs));
       };
 
@@ -94,7 +92,6 @@ export const batch = <A>(options: BatchOptions): OperatorFunction<Flow<A>, Flow<
             return;
           }
           const n = members.push(d);
-          values.push(d.value);
           if (n >= size) flush();
           else if (n === 1 && time !== undefined) {
             deadline = scheduler.now() + time;
@@ -105,7 +102,6 @@ export const batch = <A>(options: BatchOptions): OperatorFunction<Flow<A>, Flow<
           timer?.unsubscribe();
           timer = undefined;
           members = [];
-          values = [];
           subscriber.error(e);
         },
         complete: () => {
@@ -120,7 +116,6 @@ export const batch = <A>(options: BatchOptions): OperatorFunction<Flow<A>, Flow<
         timer?.unsubscribe();
         timer = undefined;
         members = [];
-        values = [];
       };
     });
 };
