@@ -1,12 +1,5 @@
 import { Observable, type OperatorFunction, type Subscriber } from "rxjs";
-import {
-  type Delivery,
-  type Flow,
-  failDelivery,
-  replaceValue,
-  type SettleHandlers,
-  Settlement,
-} from "../core/delivery.ts";
+import { createDelivery, type Delivery, type Flow, failDelivery, type SettleHandlers } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { DecodeError, InvalidOptionsError, TransportError, toEvflowError } from "../core/errors.ts";
 import { reportProcessed } from "../observability/instrument-internals.ts";
@@ -199,7 +192,7 @@ class DedupRun<A> {
     }
     const entry = new InFlight(this, id, d);
     this.emitting = entry;
-    this.out.next(entry.emitted());
+    this.out.next(createDelivery(d.value, d.origin, entry));
     if (this.emitting === entry) this.emitting = undefined;
     entry.register();
   }
@@ -217,49 +210,20 @@ class DedupRun<A> {
   }
 }
 
-/** Handlers never called: {@link InFlight} overrides `ack`/`nack` of the settlement it extends. */
-const UNUSED: SettleHandlers = { ack() {}, nack() {} };
-
-/**
- * The settlement of the one copy of `id` in flight (the emitted delivery's own settlement, so one
- * object per event instead of a settlement plus its handlers); later copies wait in `waiting`.
- * Like any {@link Settlement} it settles once: `state` 0 = pending, 1 = acked, 2 = nacked.
- */
-class InFlight<A> extends Settlement {
+/** The settlement handlers of the one copy of `id` in flight; later copies wait in `waiting`. */
+class InFlight<A> implements SettleHandlers {
+  acked = false;
   /** In `run.inFlight` (see `DedupRun.emitting`). */
   registered = false;
   /** Released or nacked: never (again) in `run.inFlight`. */
   done = false;
-  waiting: Delivery<A>[] | undefined = undefined;
+  waiting: Delivery<A>[] | undefined;
 
   constructor(
     readonly run: DedupRun<A>,
     readonly id: string,
     public current: Delivery<A>,
-  ) {
-    super(UNUSED);
-  }
-
-  /** Acked downstream (its `add` may still be running). */
-  get acked(): boolean {
-    return this.state === 1;
-  }
-
-  /** The origin of the copy (with `settled` and `settlement`, what `replaceValue` reads). */
-  get origin(): Delivery<A>["origin"] {
-    return this.current.origin;
-  }
-  get settled(): boolean {
-    return this.state !== 0;
-  }
-  get settlement(): Settlement {
-    return this;
-  }
-
-  /** The delivery emitted for this copy: its value and origin, settled through this entry. */
-  emitted(): Delivery<A> {
-    return replaceValue(this, this.current.value);
-  }
+  ) {}
 
   /** Puts this entry in `run.inFlight` unless it is already there, finished, or the run closed. */
   register(): void {
@@ -273,9 +237,8 @@ class InFlight<A> extends Settlement {
     else this.waiting.push(d);
   }
 
-  override ack(): void {
-    if (this.state !== 0) return;
-    this.state = 1;
+  ack(): void {
+    this.acked = true;
     let added: void | Promise<void>;
     try {
       added = this.run.store.add(this.id);
@@ -303,9 +266,7 @@ class InFlight<A> extends Settlement {
     }
   }
 
-  override nack(error: unknown): void {
-    if (this.state !== 0) return;
-    this.state = 2;
+  nack(error: unknown): void {
     this.done = true;
     this.current.nack(error);
     const run = this.run;
@@ -331,7 +292,7 @@ class InFlight<A> extends Settlement {
     this.waiting = undefined;
     entry.registered = true;
     run.inFlight.set(this.id, entry);
-    run.out.next(entry.emitted());
+    run.out.next(createDelivery(next.value, next.origin, entry));
   }
 }
 
