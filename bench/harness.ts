@@ -26,6 +26,14 @@ export const smoke = argv.includes("--smoke") || process.env.EVFLOW_BENCH_SMOKE 
 const json = argv.includes("--json") || process.env.EVFLOW_BENCH_JSON === "1";
 const filterText = flagValue("--filter") ?? process.env.EVFLOW_BENCH_FILTER;
 const filter = filterText ? new RegExp(filterText, "i") : undefined;
+/**
+ * `--interleave <rounds>` / EVFLOW_BENCH_INTERLEAVE=<rounds>: instead of mitata (each case sampled in
+ * its own stretch of time), run the cases round-robin, one call each per round with a GC before it,
+ * and report each case's median **CPU time** (user + system, so time spent descheduled by other jobs
+ * does not count). On a shared, loaded machine ratios then hold where mitata's wall-clock ones swing
+ * 1-3x between runs. Only for cases that are CPU-bound in this process (no I/O waits).
+ */
+const interleave = Number(flagValue("--interleave") ?? process.env.EVFLOW_BENCH_INTERLEAVE ?? 0);
 
 /** `full` normally, `small` in smoke mode. */
 export const size = (full: number, small: number): number => (smoke ? small : full);
@@ -53,7 +61,7 @@ const cases: Case[] = [];
 export const bench = (name: string, events: number, fn: () => unknown): void => {
   if (filter && !filter.test(name)) return;
   cases.push({ name, events, fn });
-  if (!smoke) mitata.bench(name, fn).gc("inner");
+  if (!smoke && !interleave) mitata.bench(name, fn).gc("inner");
 };
 
 const measured: CaseResult[] = [];
@@ -66,7 +74,27 @@ export const record = (name: string, events: number, ns: number): void => {
   measured.push({ name, events, nsPerEvent: ns / events, eventsPerSec: (events / ns) * 1e9, p99NsPerIter: ns });
 };
 
-/** A target: `subject`'s ns/event divided by `baseline`'s must be <= `max` (or >= `min`). */
+/**
+ * Records a figure that is not a time (a peak RSS, a live heap): reported with its own `unit`, never
+ * in the events/s and ns/event columns. A target may compare two figures of the same unit.
+ */
+export const recordFigure = (name: string, value: number, unit: string): void => {
+  if (filter && !filter.test(name)) return;
+  measured.push({
+    name,
+    events: 0,
+    nsPerEvent: Number.NaN,
+    eventsPerSec: Number.NaN,
+    p99NsPerIter: Number.NaN,
+    value,
+    unit,
+  });
+};
+
+/** What a target compares: a figure's value, else ns/event. */
+const compared = (r: CaseResult): number => (r.unit !== undefined ? (r.value ?? Number.NaN) : r.nsPerEvent);
+
+/** A target: `subject`'s ns/event (or figure) divided by `baseline`'s must be <= `max` (or >= `min`). */
 export interface Target {
   readonly label: string;
   readonly subject: string;
@@ -82,6 +110,9 @@ export interface CaseResult {
   readonly nsPerEvent: number;
   readonly eventsPerSec: number;
   readonly p99NsPerIter: number;
+  /** For a figure ({@link recordFigure}): its value and unit; the time fields are then NaN. */
+  readonly value?: number;
+  readonly unit?: string;
 }
 
 /** What a bench file reports. */
@@ -136,6 +167,8 @@ export const runBench = async (options: { readonly file: string; readonly target
         });
         sampleRss();
       }
+    } else if (interleave > 0) {
+      results.push(...(await runInterleaved(interleave)));
     } else {
       const out = await mitata.run({ format: json ? "quiet" : "mitata", ...(filter ? { filter } : {}) });
       for (const trial of out.benchmarks) {
@@ -162,7 +195,8 @@ export const runBench = async (options: { readonly file: string; readonly target
     const s = results.find((r) => r.name === t.subject);
     const b = results.find((r) => r.name === t.baseline);
     if (!s || !b) return [];
-    const ratio = s.nsPerEvent / b.nsPerEvent;
+    if ((s.unit ?? "ns") !== (b.unit ?? "ns")) throw new Error(`target "${t.label}" compares ${s.unit} with ${b.unit}`);
+    const ratio = compared(s) / compared(b);
     const ok = (t.max === undefined || ratio <= t.max) && (t.min === undefined || ratio >= t.min);
     return [{ ...t, ratio, ok }];
   });
@@ -185,9 +219,12 @@ export const runBench = async (options: { readonly file: string; readonly target
       `\n${options.file} on ${rt.name} ${rt.version} (${report.cpu}, ${report.cores} cores)${smoke ? " [smoke]" : ""}`,
     );
     for (const r of results) {
-      console.log(
-        `  ${r.name.padEnd(58)} ${fmt(r.nsPerEvent).padStart(10)} ns/event ${fmt(r.eventsPerSec).padStart(12)} events/s`,
-      );
+      if (r.unit !== undefined)
+        console.log(`  ${r.name.padEnd(58)} ${fmt(r.value ?? Number.NaN).padStart(10)} ${r.unit}`);
+      else
+        console.log(
+          `  ${r.name.padEnd(58)} ${fmt(r.nsPerEvent).padStart(10)} ns/event ${fmt(r.eventsPerSec).padStart(12)} events/s`,
+        );
     }
     for (const t of targets) {
       const bound = t.max !== undefined ? `<= ${t.max}` : `>= ${t.min}`;
@@ -199,6 +236,39 @@ export const runBench = async (options: { readonly file: string; readonly target
   const outFile = process.env.EVFLOW_BENCH_OUT;
   if (outFile) appendFileSync(outFile, `${JSON.stringify(report)}\n`);
   return report;
+};
+
+const collectGarbage = (): void => {
+  const g = globalThis as { Bun?: { gc(force: boolean): void }; gc?: () => void };
+  if (g.Bun) g.Bun.gc(true);
+  else g.gc?.();
+};
+
+/** Runs the cases round-robin `rounds` times (after one warm-up round) and reports median times. */
+const runInterleaved = async (rounds: number): Promise<CaseResult[]> => {
+  const times = cases.map(() => [] as number[]);
+  for (let round = -1; round < rounds; round++) {
+    for (const [i, c] of cases.entries()) {
+      collectGarbage();
+      const t0 = process.cpuUsage();
+      await c.fn();
+      const t = process.cpuUsage(t0);
+      const ns = (t.user + t.system) * 1e3;
+      if (round >= 0) times[i]?.push(ns);
+    }
+    sampleRss();
+  }
+  return cases.map((c, i) => {
+    const sorted = [...(times[i] ?? [])].sort((a, b) => a - b);
+    const ns = sorted[sorted.length >> 1] ?? 0;
+    return {
+      name: c.name,
+      events: c.events,
+      nsPerEvent: ns / c.events,
+      eventsPerSec: (c.events / ns) * 1e9,
+      p99NsPerIter: sorted.at(-1) ?? 0,
+    };
+  });
 };
 
 const fmt = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(n >= 10 ? 1 : 2));

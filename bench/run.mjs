@@ -9,6 +9,7 @@
 //   node bench/run.mjs --filter ordered --json
 //   node bench/run.mjs --file relay          # only bench files whose name contains "relay"
 //   node bench/run.mjs --skip kafka,relay    # all but those
+//   node bench/run.mjs --render bench/results/2026-11-26.json   # rewrite latest.{md,svg} from a saved run
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -36,6 +37,17 @@ const files = readdirSync(path.join(root, "bench"))
   .filter((f) => !only || f.includes(only))
   .filter((f) => !skip?.split(",").some((s) => f.includes(s)))
   .sort();
+
+// `--render <results.json>`: rewrite latest.{md,svg} from a saved run (no benchmark is run).
+const render = opt("--render");
+if (render !== undefined) {
+  const saved = JSON.parse(readFileSync(path.resolve(render), "utf8"));
+  const dir = path.join(root, "bench", "results");
+  writeFileSync(path.join(dir, "latest.md"), markdown(saved.date, saved.machine, saved.reports));
+  writeFileSync(path.join(dir, "latest.svg"), svg(saved.reports));
+  console.log(`rendered bench/results/latest.{md,svg} from ${render}`);
+  process.exit(0);
+}
 
 const outFile = path.join(mkdtempSync(path.join(os.tmpdir(), "evflow-bench-")), "results.jsonl");
 let nodeBundleDir;
@@ -129,33 +141,86 @@ if (save) {
 if (nodeBundleDir) rmSync(nodeBundleDir, { recursive: true, force: true });
 process.exit(failures === 0 ? 0 : 1);
 
+/**
+ * A case as the report shows it. A figure that is not a time (RSS, heap) carries its own unit; reports
+ * written before `unit` existed recorded such figures as "ns/event" of a case named "... MiB ...".
+ */
+function normalized(c) {
+  if (c.unit !== undefined) return c;
+  if (/\bMiB\b/.test(c.name)) return { ...c, name: c.name.replace(/ MiB,?/, ","), value: c.nsPerEvent, unit: "MiB" };
+  return c;
+}
+
+function bound(t) {
+  return t.max !== undefined ? `≤ ${t.max}×` : `≥ ${t.min}×`;
+}
+function verdict(t) {
+  return t.ok ? "met" : "**missed**";
+}
+function num(n, digits = 1) {
+  return Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits }) : "";
+}
+
 function markdown(date, machine, reports) {
   const lines = [
     `# evflow benchmarks — ${date}`,
     "",
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memGiB} GiB, ${machine.os}.`,
-    "Ratios are against a baseline measured in the same process in the same run.",
+    "Ratios are against a baseline measured in the same process in the same run (time ratio = subject ÷ baseline;",
+    "lower is faster). Each figure has its own column and unit; every target says whether it was met.",
     "",
-    "| file | runtime | case | events/s | ns/event | ratio to baseline | peak RSS MiB |",
-    "|---|---|---|---:|---:|---:|---:|",
+    "## Targets",
+    "",
+    "| target | runtime | ratio | target | met |",
+    "|---|---|---:|---|---|",
   ];
-  for (const r of reports) {
-    for (const c of r.cases) {
-      const t = r.targets.find((x) => x.subject === c.name);
-      const ratio = t ? `${t.ratio.toFixed(2)}× vs ${t.baseline}${t.ok ? "" : " (MISS)"}` : "";
-      lines.push(
-        `| ${r.file} | ${r.runtime} ${r.runtimeVersion} | ${c.name} | ${Math.round(c.eventsPerSec).toLocaleString("en-US")} | ${c.nsPerEvent.toFixed(1)} | ${ratio} | ${r.peakRssMiB} |`,
-      );
-    }
-  }
-  lines.push("", "## Targets", "", "| target | runtime | ratio | bound | met |", "|---|---|---:|---|---|");
   for (const r of reports) {
     for (const t of r.targets) {
       lines.push(
-        `| ${t.label} | ${r.runtime} | ${t.ratio.toFixed(2)}× | ${t.max !== undefined ? `≤ ${t.max}` : `≥ ${t.min}`} | ${t.ok ? "yes" : "**no**"} |`,
+        `| ${t.label} | ${r.runtime} ${r.runtimeVersion} | ${t.ratio.toFixed(2)}× | ${bound(t)} | ${verdict(t)} |`,
       );
     }
   }
+  const met = reports.flatMap((r) => r.targets).filter((t) => t.ok).length;
+  const all = reports.flatMap((r) => r.targets).length;
+  lines.push("", `${met} of ${all} targets met. Chart: \`latest.svg\` (bar = ratio, tick = target, green = met).`);
+  lines.push(
+    "",
+    "## Timed cases",
+    "",
+    "| file | runtime | case | events/s | ns/event | ratio (target) |",
+    "|---|---|---|---:|---:|---|",
+  );
+  for (const r of reports) {
+    for (const c of r.cases.map(normalized).filter((x) => x.unit === undefined)) {
+      const ratios = r.targets
+        .filter((t) => t.subject === c.name)
+        .map((t) => `${t.ratio.toFixed(2)}× vs ${t.baseline} (${bound(t)}: ${verdict(t)})`)
+        .join("; ");
+      lines.push(
+        `| ${r.file} | ${r.runtime} ${r.runtimeVersion} | ${c.name} | ${num(Math.round(c.eventsPerSec), 0)} | ${num(c.nsPerEvent)} | ${ratios} |`,
+      );
+    }
+  }
+  const figures = reports.flatMap((r) =>
+    r.cases
+      .map(normalized)
+      .filter((c) => c.unit !== undefined)
+      .map((c) => [r, c]),
+  );
+  if (figures.length) {
+    lines.push(
+      "",
+      "## Measured figures (not times)",
+      "",
+      "| file | runtime | figure | value | unit |",
+      "|---|---|---|---:|---|",
+    );
+    for (const [r, c] of figures)
+      lines.push(`| ${r.file} | ${r.runtime} ${r.runtimeVersion} | ${c.name} | ${num(c.value)} | ${c.unit} |`);
+  }
+  lines.push("", "## Peak RSS per bench process", "", "| file | runtime | peak RSS (MiB) |", "|---|---|---:|");
+  for (const r of reports) lines.push(`| ${r.file} | ${r.runtime} ${r.runtimeVersion} | ${num(r.peakRssMiB)} |`);
   const notes = reports.flatMap((r) => r.notes.map((n) => `- ${r.file} (${r.runtime}): ${n}`));
   if (notes.length) lines.push("", "## Notes", "", ...notes);
   return `${lines.join("\n")}\n`;
@@ -180,7 +245,7 @@ function svg(reports) {
         r.bound === undefined
           ? ""
           : `<line x1="${x(r.bound)}" x2="${x(r.bound)}" y1="${y - 2}" y2="${y + 16}" stroke="#222" stroke-width="2"/>`;
-      return `<text x="${left - 6}" y="${y + 12}" text-anchor="end" font-size="11">${esc(r.label)}</text><rect x="${left}" y="${y}" width="${Math.max(1, x(r.ratio) - left)}" height="14" fill="${r.ok ? "#3a7" : "#d54"}"/><text x="${x(r.ratio) + 4}" y="${y + 12}" font-size="11">${r.ratio.toFixed(2)}×</text>${tick}`;
+      return `<text x="${left - 6}" y="${y + 12}" text-anchor="end" font-size="11">${esc(r.label)}</text><rect x="${left}" y="${y}" width="${Math.max(1, x(r.ratio) - left)}" height="14" fill="${r.ok ? "#3a7" : "#d54"}"/><text x="${x(r.ratio) + 4}" y="${y + 12}" font-size="11">${r.ratio.toFixed(2)}× ${r.ok ? "met" : "missed"}</text>${tick}`;
     })
     .join("\n");
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif">

@@ -1,4 +1,11 @@
-import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike, type Subscription } from "rxjs";
+import {
+  asyncScheduler,
+  Observable,
+  type OperatorFunction,
+  type SchedulerAction,
+  type SchedulerLike,
+  type Subscription,
+} from "rxjs";
 import { type Delivery, type Flow, joinDeliveries } from "../core/delivery.ts";
 import { requireInt, requireNumber } from "../core/errors.ts";
 
@@ -46,21 +53,37 @@ export const batch = <A>(options: BatchOptions): OperatorFunction<Flow<A>, Flow<
   return (source) =>
     new Observable<Flow<A[]>>((subscriber) => {
       let members: Delivery<A>[] = [];
+      /**
+       * One timer serves every batch: it is not cancelled when a batch closes on size, and when it
+       * fires before the open batch's deadline it re-arms itself for the rest. So a stream whose
+       * batches fill faster than `time` arms a timer once per `time` ms, not once per batch.
+       */
       let timer: Subscription | undefined;
+      /** When the open batch must be emitted (its first member's arrival + `time`). */
+      let deadline = 0;
 
       const flush = (): void => {
-        timer?.unsubscribe();
-        timer = undefined;
         if (members.length === 0) return;
         const out = members;
         members = [];
-        subscriber.next(
-          joinDeliveries(
-            out,
-            out.map((m) => m.value),
-          ),
-        );
+        const vs = new Array<A>(out.length);
+        for (let i = 0; i < out.length; i++) vs[i] = (out[i] as Delivery<A>).value;
+        subscriber.next(joinDeliveries(out, vs));
       };
+
+      function onTimer(this: SchedulerAction<unknown>): void {
+        if (members.length === 0) {
+          timer = undefined; // nothing open: the next batch arms a new timer
+          return;
+        }
+        const left = deadline - scheduler.now();
+        if (left > 0) {
+          this.schedule(undefined, left); // an earlier batch's timer: wait for this batch's deadline
+          return;
+        }
+        timer = undefined;
+        flush();
+      }
 
       const sub = source.subscribe({
         next: (d) => {
@@ -68,16 +91,22 @@ export const batch = <A>(options: BatchOptions): OperatorFunction<Flow<A>, Flow<
             subscriber.next(d);
             return;
           }
-          members.push(d);
-          if (members.length >= size) flush();
-          else if (members.length === 1 && time !== undefined) timer = scheduler.schedule(flush, time);
+          const n = members.push(d);
+          if (n >= size) flush();
+          else if (n === 1 && time !== undefined) {
+            deadline = scheduler.now() + time;
+            timer ??= scheduler.schedule(onTimer, time);
+          }
         },
         error: (e) => {
           timer?.unsubscribe();
+          timer = undefined;
           members = [];
           subscriber.error(e);
         },
         complete: () => {
+          timer?.unsubscribe();
+          timer = undefined;
           flush();
           subscriber.complete();
         },

@@ -149,7 +149,8 @@ class DedupRun<A> {
       );
       return;
     }
-    const entry = this.inFlight.get(id);
+    // a pipeline that settles synchronously never fills the map: skip the lookup then
+    const entry = this.inFlight.size === 0 ? undefined : this.inFlight.get(id);
     if (entry !== undefined) {
       if (entry.acked) this.skip(d);
       else {

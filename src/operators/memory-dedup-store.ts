@@ -6,7 +6,10 @@ import { InvalidOptionsError, requireInt, requireNumber } from "../core/errors.t
 export interface MemoryDedupStoreOptions {
   /** The most ids remembered; beyond it the least recently seen id is forgotten. Default 100_000. */
   readonly maxSize?: number;
-  /** How long an id is remembered after it was added, in ms. Default 3_600_000 (1 hour). */
+  /**
+   * How long an id is remembered after it was added, in ms. Default 3_600_000 (1 hour).
+   * `Infinity`: no age limit, only `maxSize` bounds the window (and the clock is never read).
+   */
   readonly ttlMs?: number;
   /** The clock, as a scheduler (`scheduler.now()`). Default: `now`, or `Date.now`. */
   readonly scheduler?: SchedulerLike;
@@ -40,7 +43,14 @@ export interface MemoryDedupStore extends DedupStore {
  */
 export const memoryDedupStore = (options: MemoryDedupStoreOptions = {}): MemoryDedupStore => {
   const maxSize = options.maxSize === undefined ? 100_000 : requireInt("maxSize", options.maxSize, 1);
-  const ttlMs = options.ttlMs === undefined ? 3_600_000 : requireNumber("ttlMs", options.ttlMs, 0);
+  const ttlMs =
+    options.ttlMs === undefined
+      ? 3_600_000
+      : options.ttlMs === Number.POSITIVE_INFINITY
+        ? options.ttlMs
+        : requireNumber("ttlMs", options.ttlMs, 0);
+  /** False with `ttlMs: Infinity`: then nothing expires and no add or hit reads the clock. */
+  const aged = ttlMs !== Number.POSITIVE_INFINITY;
   if (options.now !== undefined && typeof options.now !== "function") {
     throw new InvalidOptionsError(`option "now" must be a function`, { option: "now" });
   }
@@ -88,7 +98,7 @@ export const memoryDedupStore = (options: MemoryDedupStoreOptions = {}): MemoryD
     has(id) {
       const at = added.get(id);
       if (at === undefined) return false;
-      if (expired(at, now())) {
+      if (aged && expired(at, now())) {
         added.delete(id);
         return false;
       }
@@ -97,7 +107,7 @@ export const memoryDedupStore = (options: MemoryDedupStoreOptions = {}): MemoryD
       return true;
     },
     add(id) {
-      const t = now();
+      const t = aged ? now() : 0;
       // One Map operation for a new id (the common case: dedup adds ids it just found absent);
       // a known id is moved to the end (most recently seen) by delete + set.
       const before = added.size;
@@ -106,7 +116,7 @@ export const memoryDedupStore = (options: MemoryDedupStoreOptions = {}): MemoryD
         added.delete(id);
         added.set(id, t);
       }
-      if (t >= nextSweepAt) sweep(t);
+      if (aged && t >= nextSweepAt) sweep(t);
       while (added.size > maxSize) evictOldest();
     },
     get size() {
