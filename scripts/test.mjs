@@ -18,6 +18,7 @@ const kafka = [
   "test/integration/kafka-otel.test.ts",
   "test/integration/kafka-stall.test.ts",
   "test/integration/readme-tour.test.ts",
+  "test/integration/kafkajs-idle-spin.test.ts",
 ];
 const kafkaFaults = [
   "test/faults/kafka-faults.test.ts",

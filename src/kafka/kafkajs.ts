@@ -20,6 +20,7 @@ import {
   transportError,
 } from "./client.ts";
 import { type Outgoing, sendConfirmed, stickyPartitioner } from "./kafkajs-confirm.ts";
+import { patchKafkaJsRequestQueue } from "./kafkajs-request-queue.ts";
 import { type KafkaConnectionOptions, kafkajsSecurity } from "./security.ts";
 
 type KafkaJs = typeof K;
@@ -32,6 +33,7 @@ export const kafkajsFactory = async (): Promise<KafkaClientFactory> => {
     try {
       const mod = (await import("kafkajs")) as KafkaJs & { default?: KafkaJs };
       loaded = mod.Kafka ? mod : (mod.default as KafkaJs);
+      await patchKafkaJsRequestQueue();
     } catch (cause) {
       throw new TransportError(
         `client "kafkajs": KafkaJS could not be loaded (${cause instanceof Error ? cause.message : String(cause)}); install it (npm install kafkajs)`,
