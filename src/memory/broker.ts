@@ -5,11 +5,12 @@
  *
  * @module
  */
-import { Observable } from "rxjs";
+import { asyncScheduler, Observable, type SchedulerLike } from "rxjs";
 import type { Delivery } from "../core/delivery.ts";
 import { ClosedError, InvalidOptionsError, requireInt } from "../core/errors.ts";
 import type { RawRecord, WireRecord } from "../core/record.ts";
 import type { ConsumeOptions, TopicPartition, Transport } from "../core/transport.ts";
+import { StallWatch } from "../observability/stall-watch.ts";
 import { type Group, leave, rebalance } from "./group.ts";
 import { TopicLogs } from "./log.ts";
 import { type Member, revoke, schedule } from "./member.ts";
@@ -24,6 +25,14 @@ export interface MemoryBrokerOptions {
   readonly autoCreateTopics?: boolean;
   /** Name reported as {@link Transport.name}. Default `"memory"`. */
   readonly name?: string;
+  /**
+   * Report a stall: when a `consume` has sat at its `maxInFlight` (records waiting) with no delivery
+   * settled for this long, ms, it publishes `evflow:source:stalled` and warns once (a missing
+   * `settle()`?), like `kafkaSource`. `0` turns it off. Default 30 000.
+   */
+  readonly stallWarningMs?: number;
+  /** Clock and timer of the stall watch. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
 }
 
 /** One member of a consumer group (one `consume()` subscription) and its assignment. */
@@ -86,7 +95,8 @@ export interface MemoryBroker extends Transport {
  * ```
  */
 export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker => {
-  const { defaultPartitions, defaultMaxInFlight, autoCreate, name } = resolveOptions(options);
+  const { defaultPartitions, defaultMaxInFlight, autoCreate, name, stallWarningMs, scheduler } =
+    resolveOptions(options);
   const logs = new TopicLogs(defaultPartitions, autoCreate);
   const groups = new Map<string, Group>();
   const membersByTopic = new Map<string, Set<Member>>();
@@ -120,6 +130,15 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
       scheduled: false,
       pumping: false,
       closed: false,
+      stall: new StallWatch({
+        ms: stallWarningMs,
+        scheduler,
+        source: "memoryBroker",
+        group: co.groupId,
+        topics: topicNames,
+        maxInFlight,
+        inFlight: () => member.inFlight,
+      }),
     };
     group.members.push(member);
     for (const t of topicNames) {
@@ -193,6 +212,7 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
       for (const group of groups.values()) {
         for (const m of [...group.members]) {
           m.closed = true;
+          m.stall.clear();
           for (const c of m.cursors) revoke(c);
           m.cursors = [];
           m.complete();
@@ -214,7 +234,16 @@ const resolveOptions = (options: MemoryBrokerOptions) => {
       option: "autoCreateTopics",
     });
   }
-  return { defaultPartitions, defaultMaxInFlight, autoCreate, name: options.name ?? "memory" };
+  const stallWarningMs = requireInt("stallWarningMs", options.stallWarningMs ?? 30_000, 0);
+  const scheduler = options.scheduler ?? asyncScheduler;
+  return {
+    defaultPartitions,
+    defaultMaxInFlight,
+    autoCreate,
+    name: options.name ?? "memory",
+    stallWarningMs,
+    scheduler,
+  };
 };
 
 type Subscriber = { next(d: Delivery<RawRecord>): void; complete(): void };

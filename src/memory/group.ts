@@ -82,6 +82,7 @@ export const rebalance = (group: Group, logs: TopicLogs): void => {
 export const leave = (group: Group, m: Member, logs: TopicLogs): void => {
   if (m.closed) return;
   m.closed = true;
+  m.stall.clear();
   for (const c of m.cursors) revoke(c);
   m.cursors = [];
   const i = group.members.indexOf(m);

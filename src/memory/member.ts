@@ -8,6 +8,7 @@
 import { createDelivery, type Delivery, type Origin } from "../core/delivery.ts";
 import { type OffsetEntry, PartitionOffsets } from "../core/frontier.ts";
 import type { RawRecord } from "../core/record.ts";
+import type { StallWatch } from "../observability/stall-watch.ts";
 import type { Stored, Topic } from "./log.ts";
 
 /** Per group and topic-partition: the committed offset, which outlives the members that own it. */
@@ -47,6 +48,8 @@ export interface Member {
   scheduled: boolean;
   pumping: boolean;
   closed: boolean;
+  /** Reports the member sitting at `maxInFlight` with nothing settled (see `stallWarningMs`). */
+  readonly stall: StallWatch;
 }
 
 const PUMP_BUDGET = 4096;
@@ -82,11 +85,19 @@ const run = (m: Member): void => {
   } finally {
     m.pumping = false;
   }
+  watchStall(m);
   if (budget <= 0 && !m.closed) {
     // Yield to I/O and timers before going on (a subscriber that nacks synchronously forever must not starve the loop).
     m.scheduled = true;
     setTimeout(() => run(m), 0);
   }
+};
+
+/** At `maxInFlight` with records waiting: the stall watch runs; otherwise (or closed) it stops. */
+const watchStall = (m: Member): void => {
+  const blocked = !m.closed && m.inFlight >= m.maxInFlight && m.cursors.some((c) => c.position < c.log.length);
+  if (blocked) m.stall.blocked();
+  else m.stall.clear();
 };
 
 /** Emits while slots are free and records wait, round-robin over the cursors; returns the budget left. */
@@ -140,6 +151,7 @@ const settle = (c: Cursor, entry: OffsetEntry, ack: boolean): void => {
   c.inflight.delete(offset);
   const m = c.member;
   m.inFlight--;
+  m.stall.progressed();
   if (ack) {
     if (c.frontier.ack(entry)) {
       const next = c.frontier.committable();
