@@ -252,9 +252,13 @@ export const kafkaGroupSuite = ({ t, client, lib, testing }) => {
         });
         try {
           await eventually(() => other.current().length === PARTITIONS, "the raw member holds every partition");
+          let sourceGot = 0;
           const sub = lib
-            .kafkaSource(base({ groupId, topics: [topic], sessionTimeoutMs: LEAVE_SESSION_MS }))
-            .subscribe((d) => d.ack());
+            .kafkaSource(base({ groupId, topics: [topic], sessionTimeoutMs: LEAVE_SESSION_MS, fromBeginning: true }))
+            .subscribe((d) => {
+              sourceGot++;
+              d.ack();
+            });
           try {
             await eventually(
               () => other.current().length > 0 && other.current().length < PARTITIONS,
@@ -265,6 +269,20 @@ export const kafkaGroupSuite = ({ t, client, lib, testing }) => {
                 `${e.message}; the raw member's generations: ${JSON.stringify(other.joins)}, rebalances ${other.rebalances}`,
               );
             });
+            // The source holds its part too (its SyncGroup done, not still joining or rejoining: a
+            // member that never completed its join has nothing to leave): one record per partition
+            // produced now reaches it on its own partitions.
+            const producer = new Kafka({
+              brokers: cluster.bootstrap.split(","),
+              logLevel: logLevel.NOTHING,
+            }).producer();
+            await producer.connect();
+            await producer.send({
+              topic,
+              messages: Array.from({ length: PARTITIONS }, (_, p) => ({ partition: p, value: `r${p}` })),
+            });
+            await producer.disconnect();
+            await eventually(() => sourceGot > 0, "the source consumed from its own partitions", LEAVE_SESSION_MS);
           } finally {
             sub.unsubscribe();
           }
@@ -277,7 +295,12 @@ export const kafkaGroupSuite = ({ t, client, lib, testing }) => {
             () => other.rebalances.some((t) => t >= closing),
             `the raw member told to rejoin within ${NOTICE_MS} ms of the close (session timeout ${LEAVE_SESSION_MS} ms)`,
             NOTICE_MS,
-          );
+          ).catch((e) => {
+            const rel = (t) => t - closing;
+            throw new Error(
+              `${e.message}; close took ${closedAt - closing} ms; raw member rebalances at ${JSON.stringify(other.rebalances.map(rel))} ms, joins ${JSON.stringify(other.joins.map((j) => ({ ...j, at: rel(j.at) })))} (relative to the close)`,
+            );
+          });
           const noticed = other.rebalances.find((t) => t >= closing);
           assert.ok(noticed - closedAt < NOTICE_MS, `told ${noticed - closedAt} ms after the close`);
           await eventually(
