@@ -9,8 +9,9 @@
 //   - connection.js: the array-types query run on connect, killed with its connection, rejects the
 //     waiting query instead of escaping as an unhandled rejection (which ends a Bun or Node process);
 //   - index.js begin(): a query issued in a transaction whose connection closed rejects at once.
-// Idempotent (marked "evflow-patch"); `--check` exits 1 when a copy is unpatched. Run by `prepare`
-// (npm ci / npm install in this repository) and by scripts/ensure-deps.mjs. See docs/decisions.md.
+// Idempotent (marked "evflow-patch"); `--check` exits 1 when a copy is unpatched. Run by
+// scripts/ensure-deps.mjs before every test, demo and benchmark script (not from an npm lifecycle
+// script: the published package declares none, so installing it runs nothing). See docs/decisions.md.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
