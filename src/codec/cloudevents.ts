@@ -223,7 +223,8 @@ const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
  *
  * @example
  * ```ts
- * import { cloudEventsBinary } from "evflow";
+ * import { cloudEventsBinary, envelope } from "evflow";
+ * const e = envelope({ type: "user.registered", key: "u1", data: { userId: "u1" } });
  * const wire = cloudEventsBinary.encode(e); // Right({ key, value, headers: { ce_id, ce_type, ... } })
  * ```
  */

@@ -213,8 +213,10 @@ const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
  *
  * @example
  * ```ts
- * import { jsonFormat } from "evflow";
- * const wire = jsonFormat.encode(UserRegistered.create({ userId: "u1" }));
+ * import * as t from "io-ts";
+ * import { defineEvent, jsonFormat } from "evflow";
+ * const UserRegistered = defineEvent("user.registered", 1, t.type({ userId: t.string }));
+ * const wire = jsonFormat.encode(UserRegistered.create({ userId: "u1" })); // Right({ key: null, value, headers: { "content-type": "application/cloudevents+json" } })
  * ```
  */
 export const jsonFormat: WireFormat = { name: "json", encode, decode };

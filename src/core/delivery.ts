@@ -56,7 +56,11 @@ interface Settleable {
  *
  * @example
  * ```ts
- * source.pipe(tap((d) => { console.log(d.origin.offset, d.value); d.ack(); }));
+ * import { tap } from "rxjs";
+ * import { kafkaSource } from "evflow/kafka";
+ * kafkaSource({ brokers: "localhost:9092", groupId: "orders", topics: ["app-events"] })
+ *   .pipe(tap((d) => { console.log(d.origin.offset, d.value); d.ack(); }))
+ *   .subscribe();
  * ```
  */
 export interface Delivery<A> extends Settleable {
@@ -124,6 +128,10 @@ class FailedDeliveryImpl implements FailedDelivery {
  *
  * @example
  * ```ts
+ * import { createDelivery, type RawRecord } from "evflow";
+ * declare const record: RawRecord;
+ * declare function commit(offset: number): void;
+ * declare function seek(offset: number): void;
  * const d = createDelivery(record, { topic: "t", partition: 0, offset: 7 }, { ack: () => commit(7), nack: () => seek(7) });
  * ```
  */
@@ -135,8 +143,10 @@ export const createDelivery = <A>(value: A, origin: Origin, handlers: SettleHand
  *
  * @example
  * ```ts
- * import { map } from "rxjs";
- * source.pipe(map((d) => (d.ok ? mapDelivery(d, (v) => v.data) : d)));
+ * import { map, type Observable } from "rxjs";
+ * import { type Envelope, type Flow, mapDelivery } from "evflow";
+ * declare const source: Observable<Flow<Envelope<{ readonly userId: string }>>>;
+ * source.pipe(map((d) => (d.ok ? mapDelivery(d, (e) => e.data.userId) : d))); // Observable<Flow<string>>
  * ```
  */
 export const mapDelivery = <A, B>(d: Delivery<A>, f: (a: A) => B): Delivery<B> =>
@@ -151,6 +161,8 @@ export const replaceValue = <B>(d: Settleable, value: B): Delivery<B> =>
  *
  * @example
  * ```ts
+ * import { DecodeError, type Delivery, failDelivery, type RawRecord } from "evflow";
+ * declare const d: Delivery<RawRecord>;
  * const failed = failDelivery(d, new DecodeError("bad json", { field: "value" }));
  * ```
  */
@@ -166,7 +178,10 @@ export const failDelivery = (
  *
  * @example
  * ```ts
- * import { mergeMap } from "rxjs";
+ * import { mergeMap, type Observable } from "rxjs";
+ * import { type Envelope, type Flow, fanOut } from "evflow";
+ * interface Order { readonly items: ReadonlyArray<{ readonly sku: string; readonly quantity: number }> }
+ * declare const source: Observable<Flow<Envelope<Order>>>;
  * // one order delivery -> one delivery per line item; the order's offset commits when all are done
  * source.pipe(mergeMap((d) => (d.ok ? fanOut(d, d.value.data.items) : [d])));
  * ```
@@ -199,7 +214,9 @@ export const fanOut = <A, B>(d: Delivery<A>, values: ReadonlyArray<B>): Delivery
  *
  * @example
  * ```ts
- * const batchDelivery = joinDeliveries(members, members.map((m) => m.value));
+ * import { type Delivery, joinDeliveries, type RawRecord } from "evflow";
+ * declare const members: ReadonlyArray<Delivery<RawRecord>>;
+ * const batchDelivery = joinDeliveries(members, members.map((m) => m.value)); // Delivery<RawRecord[]>
  * ```
  */
 export const joinDeliveries = <B>(members: ReadonlyArray<Settleable>, value: B): Delivery<B> => {

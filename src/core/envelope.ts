@@ -92,6 +92,8 @@ export const envelope = <T>(init: EnvelopeInit<T>): Envelope<T> => {
  *
  * @example
  * ```ts
+ * import { envelope, withFields } from "evflow";
+ * const e = envelope({ type: "user.registered", data: { userId: "u1" } });
  * const routed = withFields(e, { destination: "order-service" });
  * ```
  */

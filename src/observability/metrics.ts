@@ -200,10 +200,16 @@ const validBuckets = (buckets: ReadonlyArray<number>): number[] => {
  * @example
  * ```ts
  * import * as prom from "prom-client";
- * const registry = new prom.Registry();
- * const m = promMetrics({ client: prom, registry });
- * source.pipe(decode(reg), metrics(m, { service: "orders" }), orderedByKey(work), settle()).subscribe();
- * await registry.metrics(); // "# HELP evflow_events_processed_total ..."
+ * import { decode, type Delivery, type Envelope, type EventRegistry, metrics, orderedByKey, promMetrics, settle } from "evflow";
+ * import { kafkaSource } from "evflow/kafka";
+ * declare const registry: EventRegistry;
+ * declare function work(d: Delivery<Envelope<unknown>>): Promise<void>;
+ * const promRegistry = new prom.Registry();
+ * const m = promMetrics({ client: prom, registry: promRegistry });
+ * kafkaSource({ brokers: "localhost:9092", groupId: "orders", topics: ["app-events"] })
+ *   .pipe(decode(registry), metrics(m, { service: "orders" }), orderedByKey(work), settle())
+ *   .subscribe();
+ * await promRegistry.metrics(); // "# HELP evflow_events_processed_total ..."
  * ```
  */
 export const promMetrics = (options: PromMetricsOptions): EvflowMetrics => {
@@ -391,7 +397,9 @@ const bindings = new WeakMap<EvflowMetrics, Map<MetricsChannel, { refs: number; 
  *
  * @example
  * ```ts
- * const off = bindMetrics(promMetrics({ client: prom, registry }));
+ * import * as prom from "prom-client";
+ * import { bindMetrics, promMetrics } from "evflow";
+ * const off = bindMetrics(promMetrics({ client: prom, registry: prom.register }));
  * // ... backpressure, orderedByKey, kafkaSource and outboxRelay now report ...
  * off();
  * ```

@@ -199,11 +199,25 @@ const parentContext = (
  * @example
  * ```ts
  * import { trace as otelApi } from "@opentelemetry/api";
+ * import type { Sql } from "postgres";
+ * import { decode, type Delivery, type Envelope, type EventRegistry, orderedByKey, settle, trace } from "evflow";
+ * import { kafkaSink, kafkaSource } from "evflow/kafka";
  * import { otelTracer } from "evflow/otel";
+ * import { outboxRelay } from "evflow/postgres";
+ * declare const sql: Sql;
+ * declare const registry: EventRegistry;
+ * declare function work(d: Delivery<Envelope<unknown>>): Promise<void>;
  * const tracer = otelTracer({ tracer: otelApi.getTracer("orders"), semconv: "current" });
- * kafkaSource({ brokers, groupId: "orders", topics: ["app-events"] })
- *   .pipe(decode(registry), trace(tracer, { service: "orders" }), orderedByKey(work), settle());
- * outboxRelay(sql).pipe(trace(tracer, { service: "orders", stage: "published", topic: "app-events" }), kafkaSink(opts), settle());
+ * kafkaSource({ brokers: "localhost:9092", groupId: "orders", topics: ["app-events"] })
+ *   .pipe(decode(registry), trace(tracer, { service: "orders" }), orderedByKey(work), settle())
+ *   .subscribe();
+ * outboxRelay(sql)
+ *   .pipe(
+ *     trace(tracer, { service: "orders", stage: "published", topic: "app-events" }),
+ *     kafkaSink({ brokers: "localhost:9092", topic: "app-events" }),
+ *     settle(),
+ *   )
+ *   .subscribe();
  * ```
  * @see otelContext
  */
@@ -301,9 +315,13 @@ export const otelTracer = (options: OtelTracerOptions = {}): Tracer => {
  * @example
  * ```ts
  * import { context, propagation } from "@opentelemetry/api";
+ * import type { Delivery, Envelope } from "evflow";
+ * import { otelContext } from "evflow/otel";
+ * declare const delivery: Delivery<Envelope<unknown>>; // after the trace operator
+ * declare function handle(e: Envelope<unknown>): Promise<void>;
  * const ctx = otelContext(delivery.value);
  * propagation.getBaggage(ctx)?.getEntry("tenant")?.value;
- * context.with(ctx, () => handle(delivery.value));
+ * await context.with(ctx, () => handle(delivery.value));
  * ```
  */
 export const otelContext = (e: Envelope<unknown>, base: Context = ROOT_CONTEXT): Context => {
@@ -331,9 +349,15 @@ const attrs = (labels: LabelValues): Attributes => labels as Attributes;
  * @example
  * ```ts
  * import { metrics as otelMetricsApi } from "@opentelemetry/api";
+ * import { decode, type Delivery, type Envelope, type EventRegistry, metrics, orderedByKey, settle } from "evflow";
+ * import { kafkaSource } from "evflow/kafka";
  * import { otelMetrics } from "evflow/otel";
+ * declare const registry: EventRegistry;
+ * declare function work(d: Delivery<Envelope<unknown>>): Promise<void>;
  * const m = otelMetrics({ meter: otelMetricsApi.getMeter("orders") });
- * source.pipe(decode(registry), metrics(m, { service: "orders" }), orderedByKey(work), settle());
+ * kafkaSource({ brokers: "localhost:9092", groupId: "orders", topics: ["app-events"] })
+ *   .pipe(decode(registry), metrics(m, { service: "orders" }), orderedByKey(work), settle())
+ *   .subscribe();
  * ```
  */
 export const otelMetrics = (options: OtelMetricsOptions): EvflowMetrics => {

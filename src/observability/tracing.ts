@@ -236,7 +236,11 @@ export const sampleEvent = (eventId: string, rate: number): boolean => {
  *
  * @example
  * ```ts
- * const reply = OrderCreated.create(data, { headers: traceContextHeaders(delivery.value) });
+ * import * as t from "io-ts";
+ * import { type Delivery, defineEvent, type Envelope, traceContextHeaders } from "evflow";
+ * const OrderCreated = defineEvent("order.created", 1, t.type({ orderId: t.string }));
+ * declare const delivery: Delivery<Envelope<unknown>>; // the event being handled
+ * const reply = OrderCreated.create({ orderId: "o1" }, { headers: traceContextHeaders(delivery.value) });
  * ```
  */
 export const traceContextHeaders = (e: Envelope<unknown>): Headers => {
@@ -273,8 +277,14 @@ export interface MemoryTracer extends Tracer {
  *
  * @example
  * ```ts
+ * import { decode, type EventRegistry, memoryTracer, settle, trace } from "evflow";
+ * import { kafkaSource } from "evflow/kafka";
+ * declare const registry: EventRegistry;
+ * declare const eventId: string; // an event published and handled in this process
  * const tracer = memoryTracer();
- * source.pipe(decode(registry), trace(tracer, { service: "orders" }), settle()).subscribe();
+ * kafkaSource({ brokers: "localhost:9092", groupId: "orders", topics: ["app-events"] })
+ *   .pipe(decode(registry), trace(tracer, { service: "orders" }), settle())
+ *   .subscribe();
  * tracer.timeline(eventId).map((r) => r.stage); // ["published", "received", "processed"]
  * ```
  */

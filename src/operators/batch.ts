@@ -39,8 +39,12 @@ export interface BatchOptions {
  *
  * @example
  * ```ts
- * import { batch, settle } from "evflow";
- * deliveries.pipe(batch({ size: 500, time: 50 }), insertRows, settle()).subscribe();
+ * import type { Observable } from "rxjs";
+ * import { batch, type Envelope, type Flow, retry, settle } from "evflow";
+ * declare const deliveries: Observable<Flow<Envelope<unknown>>>;
+ * declare function insertRows(events: ReadonlyArray<Envelope<unknown>>): Promise<void>;
+ * // one insert per 500 events (or per 50 ms); a batch is acked when its insert succeeded
+ * deliveries.pipe(batch({ size: 500, time: 50 }), retry((d) => insertRows(d.value)), settle()).subscribe();
  * ```
  *
  * @see joinDeliveries

@@ -82,10 +82,15 @@ export const DEFAULT_MAX_BYTES = 1_048_576;
  *
  * @example
  * ```ts
- * import { decode, deadLetter, settle } from "evflow";
+ * import { deadLetter, type Delivery, decode, type Envelope, type EventRegistry, orderedByKey, settle, type Transport } from "evflow";
+ * import { kafkaSink } from "evflow/kafka";
+ * declare const transport: Transport;
+ * declare const registry: EventRegistry;
+ * declare function handle(d: Delivery<Envelope<unknown>>): Promise<void>;
+ * const dlq = kafkaSink({ brokers: "localhost:9092", topic: "app-events.dlq" });
  * transport
  *   .consume({ groupId: "order-service", topics: ["app-events"] })
- *   .pipe(decode(registry), handle, deadLetter(dlqSink), settle())
+ *   .pipe(decode(registry), orderedByKey(handle), deadLetter(dlq), settle())
  *   .subscribe();
  * ```
  *

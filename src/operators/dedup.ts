@@ -46,8 +46,13 @@ const envelopeId = (v: unknown): string => (v as Envelope<unknown>).id;
  *
  * @example
  * ```ts
- * import { decode, dedup, memoryDedupStore, settle } from "evflow";
- * source.pipe(decode(registry), dedup(memoryDedupStore({ maxSize: 50_000 })), handle, settle()).subscribe();
+ * import { type Delivery, decode, dedup, type Envelope, type EventRegistry, memoryDedupStore, orderedByKey, settle } from "evflow";
+ * import { kafkaSource } from "evflow/kafka";
+ * declare const registry: EventRegistry;
+ * declare function handle(d: Delivery<Envelope<unknown>>): Promise<void>;
+ * kafkaSource({ brokers: "localhost:9092", groupId: "orders", topics: ["app-events"] })
+ *   .pipe(decode(registry), dedup(memoryDedupStore({ maxSize: 50_000 })), orderedByKey(handle), settle())
+ *   .subscribe();
  * ```
  */
 export const dedup = <A = Envelope<unknown>>(

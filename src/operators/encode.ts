@@ -42,8 +42,11 @@ export type EncodeOperator = <In extends Flow<Envelope<unknown>> | Envelope<unkn
  *
  * @example
  * ```ts
+ * import * as t from "io-ts";
  * import { from } from "rxjs";
- * import { encode } from "evflow";
+ * import { defineEvent, encode, type WireRecord } from "evflow";
+ * const UserRegistered = defineEvent("user.registered", 1, t.type({ userId: t.string, email: t.string }));
+ * declare function send(record: WireRecord): void;
  * from([UserRegistered.create({ userId: "u1", email: "a@b.c" })]).pipe(encode("json")).subscribe((w) => send(w));
  * ```
  */

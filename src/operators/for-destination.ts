@@ -20,7 +20,11 @@ import { reportProcessed } from "../observability/instrument-internals.ts";
  *
  * @example
  * ```ts
- * kafkaSource({ brokers, groupId: "order-service", topics: ["app-events"] })
+ * import { type Delivery, decode, type Envelope, type EventRegistry, forDestination, orderedByKey, settle } from "evflow";
+ * import { kafkaSource } from "evflow/kafka";
+ * declare const registry: EventRegistry;
+ * declare function handle(d: Delivery<Envelope<unknown>>): Promise<void>;
+ * kafkaSource({ brokers: "localhost:9092", groupId: "order-service", topics: ["app-events"] })
  *   .pipe(decode(registry), forDestination("order-service"), orderedByKey(handle), settle())
  *   .subscribe();
  * ```

@@ -14,8 +14,10 @@ import { toEvflowError } from "../core/errors.ts";
  *
  * @example
  * ```ts
- * import { mapFlow, settle } from "evflow";
- * deliveries.pipe(mapFlow((e) => e.data), settle()).subscribe();
+ * import type { Observable } from "rxjs";
+ * import { type Envelope, type Flow, mapFlow, settle } from "evflow";
+ * declare const deliveries: Observable<Flow<Envelope<{ readonly userId: string }>>>;
+ * deliveries.pipe(mapFlow((e) => e.data.userId), settle()).subscribe();
  * ```
  *
  * @see mapDelivery for a single delivery.

@@ -37,8 +37,13 @@ export interface MemoryDedupStore extends DedupStore {
  *
  * @example
  * ```ts
- * import { dedup, memoryDedupStore } from "evflow";
- * source.pipe(decode(registry), dedup(memoryDedupStore({ maxSize: 10_000, ttlMs: 600_000 })), handle, settle());
+ * import { type Delivery, decode, dedup, type Envelope, type EventRegistry, memoryDedupStore, orderedByKey, settle } from "evflow";
+ * import { kafkaSource } from "evflow/kafka";
+ * declare const registry: EventRegistry;
+ * declare function handle(d: Delivery<Envelope<unknown>>): Promise<void>;
+ * kafkaSource({ brokers: "localhost:9092", groupId: "orders", topics: ["app-events"] })
+ *   .pipe(decode(registry), dedup(memoryDedupStore({ maxSize: 10_000, ttlMs: 600_000 })), orderedByKey(handle), settle())
+ *   .subscribe();
  * ```
  */
 export const memoryDedupStore = (options: MemoryDedupStoreOptions = {}): MemoryDedupStore => {

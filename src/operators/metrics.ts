@@ -62,8 +62,15 @@ export interface MetricsOptions {
  * @example
  * ```ts
  * import * as prom from "prom-client";
+ * import { bindMetrics, deadLetter, type Delivery, decode, type Envelope, type EventRegistry, metrics, orderedByKey, promMetrics, settle } from "evflow";
+ * import { kafkaSink, kafkaSource } from "evflow/kafka";
+ * declare const registry: EventRegistry;
+ * declare function work(d: Delivery<Envelope<unknown>>): Promise<void>;
  * const m = promMetrics({ client: prom, registry: new prom.Registry() });
- * source.pipe(decode(registry), metrics(m, { service: "orders" }), orderedByKey(work), deadLetter(dlq), settle());
+ * const dlq = kafkaSink({ brokers: "localhost:9092", topic: "app-events.dlq" });
+ * kafkaSource({ brokers: "localhost:9092", groupId: "orders", topics: ["app-events"] })
+ *   .pipe(decode(registry), metrics(m, { service: "orders" }), orderedByKey(work), deadLetter(dlq), settle())
+ *   .subscribe();
  * // producer side: sinks report published events; bind the channels for the life of the app
  * const off = bindMetrics(m);
  * ```

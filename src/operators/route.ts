@@ -38,7 +38,9 @@ const EMPTY: ReadonlyArray<string> = Object.freeze([]);
  *
  * @example
  * ```ts
- * import { createInterests } from "evflow";
+ * import * as t from "io-ts";
+ * import { createInterests, defineEvent } from "evflow";
+ * const UserRegistered = defineEvent("user.registered", 1, t.type({ userId: t.string }));
  * const interests = createInterests()
  *   .declare("order-service", "user.registered", "payment.settled")
  *   .declare("mail-service", UserRegistered);
@@ -137,7 +139,10 @@ export type RouteOperator = <In extends Flow<Envelope<unknown>> | Envelope<unkno
  *
  * @example
  * ```ts
- * import { createInterests, encode, route } from "evflow";
+ * import type { Observable } from "rxjs";
+ * import { createInterests, type Envelope, encode, route, type WireRecord } from "evflow";
+ * declare const events$: Observable<Envelope<unknown>>;
+ * declare function send(record: WireRecord): void;
  * const interests = createInterests().declare("order-service", "user.registered");
  * events$.pipe(route(interests, { self: "user-service" }), encode()).subscribe(send);
  * ```

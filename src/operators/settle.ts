@@ -26,7 +26,9 @@ export interface SettleOptions {
  *
  * @example
  * ```ts
- * import { decode, settle } from "evflow";
+ * import { decode, type EventRegistry, settle, type Transport } from "evflow";
+ * declare const transport: Transport;
+ * declare const registry: EventRegistry;
  * transport.consume({ groupId: "g", topics: ["t"] }).pipe(decode(registry), settle()).subscribe();
  * ```
  */

@@ -17,8 +17,13 @@ import type { EventRegistry } from "../core/registry.ts";
  *
  * @example
  * ```ts
- * import { decode, upcast } from "evflow";
- * source.pipe(decode(registry), upcast(registry), handle, settle()).subscribe();
+ * import { type Delivery, decode, type Envelope, type EventRegistry, orderedByKey, settle, upcast } from "evflow";
+ * import { kafkaSource } from "evflow/kafka";
+ * declare const registry: EventRegistry; // with upcasters, see EventRegistry.upcaster
+ * declare function handle(d: Delivery<Envelope<unknown>>): Promise<void>;
+ * kafkaSource({ brokers: "localhost:9092", groupId: "orders", topics: ["app-events"] })
+ *   .pipe(decode(registry), upcast(registry), orderedByKey(handle), settle())
+ *   .subscribe();
  * ```
  *
  * @see EventRegistry.upcaster to register a step.

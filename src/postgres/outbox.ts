@@ -73,8 +73,10 @@ const checkEnvelope = (e: unknown, i: number): Envelope<unknown> => {
  * @param options `schema` (default `"evflow"`), `service` (the `source` of events without one).
  * @example
  * ```ts
+ * import type { Sql } from "postgres";
  * import { envelope } from "evflow";
  * import { outbox } from "evflow/postgres";
+ * declare const sql: Sql;
  * const box = outbox(sql);
  * await sql.begin(async (tx) => {
  *   await tx`insert into users (id, email) values (${"u1"}, ${"a@b.c"})`;

@@ -52,9 +52,17 @@ const checkRecord = (r: TraceRecord): void => {
  *
  * @example
  * ```ts
+ * import type { Sql } from "postgres";
+ * import { decode, type EventRegistry, settle, trace } from "evflow";
+ * import { kafkaSource } from "evflow/kafka";
  * import { pgTraceStore } from "evflow/postgres";
+ * declare const sql: Sql;
+ * declare const registry: EventRegistry;
+ * declare const eventId: string; // an event published and handled with this store
  * const store = pgTraceStore(sql, { schema: "orders" });
- * source.pipe(trace(store, { service: "order-service" }));
+ * kafkaSource({ brokers: "localhost:9092", groupId: "order-service", topics: ["app-events"] })
+ *   .pipe(decode(registry), trace(store, { service: "order-service" }), settle())
+ *   .subscribe();
  * const timeline = await store.traces(eventId); // [published, received, processed]
  * ```
  */
