@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { connect } from "node:net";
 import { Kafka, type KafkaConfig, logLevel, Partitioners, type Producer } from "kafkajs";
 import { TransportError } from "../../src/core/errors.ts";
-import { ApiKey, KafkaErrorCode, type MockKafka, startMockKafka } from "../../src/testing/mock-kafka.ts";
+import { ApiKey, KafkaErrorCode, type MockKafka, startMockKafka } from "../../src/testing/mock-kafka/index.ts";
 
 /** Polls `check` until it returns true or the deadline passes. */
 const eventually = async (check: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = "condition") => {
