@@ -180,21 +180,32 @@ describe("startMockKafka", () => {
 describe("MockKafka.stop", () => {
   it("kills the helper: its ports close and commands reject", async () => {
     const mock = await startMockKafka({ brokers: 1 });
-    const [first] = mock.brokers;
-    expect(await canConnect(first ?? "")).toBe(true);
-    await mock.stop();
-    await mock.stop(); // idempotent
-    expect(await canConnect(first ?? "")).toBe(false);
-    await expect(mock.createTopic("late")).rejects.toBeInstanceOf(TransportError);
-    if (mock.pid !== undefined) expect(() => process.kill(mock.pid as number, 0)).toThrow();
+    try {
+      const [first] = mock.brokers;
+      expect(await canConnect(first ?? "")).toBe(true);
+      expect(mock.pid).toBeNumber();
+      const pid = mock.pid as number;
+      expect(() => process.kill(pid, 0)).not.toThrow(); // the helper is up
+      await mock.stop();
+      await mock.stop(); // idempotent
+      expect(await canConnect(first ?? "")).toBe(false);
+      await expect(mock.createTopic("late")).rejects.toBeInstanceOf(TransportError);
+      expect(() => process.kill(pid, 0)).toThrow(); // and gone
+    } finally {
+      await mock.stop();
+    }
   }, 60_000);
 
   it("rejects pending commands when the helper dies", async () => {
     const mock = await startMockKafka({ brokers: 1 });
-    if (mock.pid === undefined) return;
-    process.kill(mock.pid, "SIGKILL");
-    await expect(mock.createTopic("after-kill")).rejects.toThrow(/exited/);
-    await mock.stop();
+    try {
+      expect(mock.pid).toBeNumber();
+      process.kill(mock.pid as number, "SIGKILL");
+      await expect(mock.createTopic("after-kill")).rejects.toThrow(/exited \(signal SIGKILL\)/);
+      await expect(mock.brokerDown(0)).rejects.toThrow(/exited/); // and every later command
+    } finally {
+      await mock.stop();
+    }
   }, 60_000);
 
   it("throws synchronously on invalid options", () => {
