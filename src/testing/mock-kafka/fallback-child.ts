@@ -56,16 +56,33 @@ const messageOf = (err: unknown): string => String((err as { message?: unknown }
 /** Disconnects the producer and exits; the returned promise never settles (the process ends). */
 const exit = (): Promise<void> => new Promise<void>(() => producer.disconnect(() => process.exit(0)));
 
-/** The reply to `topic <name>`: `ok` once the mock knows the topic (auto-created), else `err`. */
-const topicReply = (name: string): Promise<string> =>
-  new Promise<string>((resolve) => {
-    producer.getMetadata({ topic: name, timeout: 10_000 }, (err, md) => {
-      const topic = md?.topics.find((t) => t.name === name);
-      if (err) resolve(`err ${messageOf(err)}`);
-      else if (!topic || topic.partitions.length === 0) resolve(`err topic ${name} was not created`);
-      else resolve("ok");
-    });
+const metadataOf = (topic: string): Promise<Metadata> =>
+  new Promise<Metadata>((resolve, reject) => {
+    producer.getMetadata({ topic, timeout: 10_000 }, (err, md) => (err || !md ? reject(err) : resolve(md)));
   });
+
+const pause = (ms: number): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The reply to `topic <name>`: `ok` once the mock knows the topic, else `err`. Auto-creation is
+ * asynchronous, as in Kafka: the Metadata answer to the request that creates a topic can come back
+ * without it, so the child asks again, every 20 ms for up to 10 s, as a Kafka client would.
+ */
+const topicReply = async (name: string): Promise<string> => {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    let md: Metadata;
+    try {
+      md = await metadataOf(name);
+    } catch (err) {
+      return `err ${messageOf(err)}`;
+    }
+    const topic = md.topics.find((t) => t.name === name);
+    if (topic && topic.partitions.length > 0) return "ok";
+    if (Date.now() >= deadline) return `err topic ${name} was not created`;
+    await pause(20);
+  }
+};
 
 /** Runs one command line, printing its one reply line. */
 const run = async (tokens: ReadonlyArray<string>): Promise<void> => {
