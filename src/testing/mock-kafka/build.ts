@@ -17,7 +17,7 @@ import { outputTail } from "./output-tail.ts";
  * The package root: the nearest directory above this module holding native/mock-kafka.c (this
  * module runs from src/testing/mock-kafka, dist/testing/mock-kafka or dist/cjs/testing/mock-kafka).
  */
-const packageRootUrl = ((): URL => {
+const packageRootUrl = (() => {
   let dir = new URL("./", import.meta.url);
   for (let i = 0; i < 5; i++) {
     dir = new URL("../", dir);
