@@ -11,6 +11,11 @@
  * process: produce and consume work, fault injection does not
  * (`faultInjection` is then `false`).
  *
+ * This file is the facade; each other concern has its file here: `protocol.ts` (API keys and
+ * error codes), `build.ts` (finding and building the helper), `helper-process.ts` (spawning the
+ * helper or the fallback), `fallback-child.ts` (the fallback's own program), `line-client.ts`
+ * (the line protocol both speak) and `output-tail.ts` (the stderr kept for error messages).
+ *
  * @example
  * ```ts
  * import { startMockKafka, ApiKey, KafkaErrorCode } from "evflow/testing";
