@@ -18,7 +18,7 @@ export {
   type MockKafkaOptions,
   type MockTopic,
   startMockKafka,
-} from "./mock-kafka.ts";
+} from "./mock-kafka/index.ts";
 export {
   runTransportSuite,
   type SuiteDescribe,

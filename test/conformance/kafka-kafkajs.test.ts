@@ -3,7 +3,7 @@
 import { afterAll, describe, it } from "bun:test";
 import type { Transport } from "../../src/core/transport.ts";
 import { kafkaTransport } from "../../src/kafka/index.ts";
-import { startMockKafka } from "../../src/testing/mock-kafka.ts";
+import { startMockKafka } from "../../src/testing/mock-kafka/index.ts";
 import { runTransportSuite } from "../../src/testing/transport-suite.ts";
 
 const real = process.env.KAFKA_BROKERS;

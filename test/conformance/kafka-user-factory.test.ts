@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from "bun:test";
 import type { Transport } from "../../src/core/transport.ts";
 import { type KafkaClientFactory, kafkaTransport } from "../../src/kafka/index.ts";
 import { kafkajsFactory } from "../../src/kafka/kafkajs.ts";
-import { startMockKafka } from "../../src/testing/mock-kafka.ts";
+import { startMockKafka } from "../../src/testing/mock-kafka/index.ts";
 import { runTransportSuite } from "../../src/testing/transport-suite.ts";
 
 const real = process.env.KAFKA_BROKERS;
