@@ -14,7 +14,7 @@ import type { EventDefinition } from "../core/event.ts";
 import type { WireFormat } from "../core/record.ts";
 import type { EventRegistry } from "../core/registry.ts";
 import type { Transport } from "../core/transport.ts";
-import { LocalDelivery } from "./local-delivery.ts";
+import { LocalDelivery, localRedeliveryBackoff } from "./local-delivery.ts";
 import { Publisher } from "./publisher.ts";
 import { Receiver } from "./receive.ts";
 import { type LocalSub, parseSubscription, type SubscribeTarget, Subscriptions } from "./subscriptions.ts";
@@ -106,7 +106,7 @@ const resolveOptions = (options: EventBusOptions) => {
   const maxInFlight = requireInt("maxInFlight", options.maxInFlight ?? 1024, 1);
   const maxPending = requireInt("maxPendingPublishes", options.maxPendingPublishes ?? 1024, 1);
   const localDelivery = options.localDelivery ?? true;
-  const redeliveryMs = requireInt("localRedeliveryMs", options.localRedeliveryMs ?? 100, 1);
+  const redelivery = localRedeliveryBackoff(requireInt("localRedeliveryMs", options.localRedeliveryMs ?? 100, 1));
 
   return {
     service,
@@ -119,7 +119,7 @@ const resolveOptions = (options: EventBusOptions) => {
     maxInFlight,
     maxPending,
     localDelivery,
-    redeliveryMs,
+    redelivery,
   };
 };
 
@@ -161,13 +161,13 @@ const resolveOptions = (options: EventBusOptions) => {
 export const createEventBus = (options: EventBusOptions): EventBus => {
   const o = resolveOptions(options);
   const { service, transport, topic, format, groupId, registry, fromBeginning } = o;
-  const { maxInFlight, maxPending, localDelivery, redeliveryMs } = o;
+  const { maxInFlight, maxPending, localDelivery, redelivery } = o;
   let closed = false;
   const isClosed = (): boolean => closed;
   const origin = (e: Envelope<unknown>): Origin =>
     e.key === undefined ? { topic, partition: -1, offset: -1 } : { topic, partition: -1, offset: -1, key: e.key };
   const subscriptions = new Subscriptions();
-  const local = new LocalDelivery({ subscriptions, registry, redeliveryMs, isClosed, origin });
+  const local = new LocalDelivery({ subscriptions, registry, redelivery, isClosed, origin });
   const publisher = new Publisher({
     service,
     groupId,

@@ -5,6 +5,7 @@
  * @internal
  */
 import type * as K from "kafkajs";
+import { type Backoff, backoffDelay } from "../core/backoff.ts";
 import { TransportError } from "../core/errors.ts";
 import {
   type AdminClient,
@@ -285,7 +286,7 @@ const createConsumer = async (
     while (restarts.length > 0 && restarts[0]! < now - 60_000) restarts.shift();
     if (isInvalidRequest(error) && restarts.length < RESTART_LIMIT) {
       restarts.push(now);
-      restart(100 * 2 ** (restarts.length - 1));
+      restart(backoffDelay(REJOIN_BACKOFF, restarts.length));
       return;
     }
     h.onFatal(transportError("consumer crashed", error, conn, { retryable: false }));
@@ -373,6 +374,9 @@ const createConsumer = async (
 
 /** How many times a minute a consumer rejoins after its group request was refused. */
 const RESTART_LIMIT = 5;
+
+/** The wait before such a rejoin, by its number in the last minute: 100 ms, doubling (at most 1.6 s, the 5th). */
+const REJOIN_BACKOFF: Backoff = { initialMs: 100, maxMs: 1_600, factor: 2, jitter: 0 };
 
 /** The error, or one of its causes, is a broker's INVALID_REQUEST answer. */
 const isInvalidRequest = (e: unknown): boolean => {
