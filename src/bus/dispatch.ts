@@ -49,11 +49,14 @@ const claimedType = (record: RawRecord): string | undefined => {
  * import { dispatch } from "./dispatch.ts";
  * import { Subscriptions } from "./subscriptions.ts";
  * const record = { key: null, value: new Uint8Array(), headers: {}, timestamp: 0 };
+ * let acked = false;
  * const d = createDelivery(envelope({ type: "user.registered", data: {} }), { topic: "t", partition: 0, offset: 0 }, {
- *   ack: () => console.log("acked: nobody subscribed"),
+ *   ack: () => {
+ *     acked = true;
+ *   },
  *   nack: () => {},
  * });
- * dispatch(d, record, { subscriptions: new Subscriptions(), registry: undefined });
+ * dispatch(d, record, { subscriptions: new Subscriptions(), registry: undefined }); // nobody subscribed: acked
  * ```
  */
 export const dispatch = (received: Flow<Envelope<unknown>>, record: RawRecord, to: DispatchTargets): void => {
