@@ -41,6 +41,7 @@ export {
   presets,
   profiles,
 } from "./config/define-config.ts";
+export { type Backoff, backoffDefaults, backoffDelay } from "./core/backoff.ts";
 export {
   createDelivery,
   type Delivery,

@@ -1,7 +1,8 @@
 /**
  * The event bus: options, validation and wiring. The publishing path is in `publisher.ts`, the
  * in-process delivery of own publishes in `local-delivery.ts`, the subscribers in
- * `subscriptions.ts`, the receiving path (transport -> subscribers) in `receive.ts`.
+ * `subscriptions.ts`, the receiving path (transport -> subscribers) in `receive.ts` (built from
+ * `own-echo.ts`, the `decode` and `forDestination` operators, and `dispatch.ts`).
  *
  * @module
  */
@@ -14,7 +15,8 @@ import type { EventDefinition } from "../core/event.ts";
 import type { WireFormat } from "../core/record.ts";
 import type { EventRegistry } from "../core/registry.ts";
 import type { Transport } from "../core/transport.ts";
-import { LocalDelivery } from "./local-delivery.ts";
+import { DEFAULT_MAX_BYTES } from "../operators/decode.ts";
+import { LocalDelivery, localRedeliveryBackoff } from "./local-delivery.ts";
 import { Publisher } from "./publisher.ts";
 import { Receiver } from "./receive.ts";
 import { type LocalSub, parseSubscription, type SubscribeTarget, Subscriptions } from "./subscriptions.ts";
@@ -40,6 +42,12 @@ export interface EventBusOptions {
   readonly fromBeginning?: boolean;
   /** Unsettled transport deliveries at most (passed to `consume`). Default 1024. */
   readonly maxInFlight?: number;
+  /**
+   * The largest accepted record value, in bytes, as `decode`'s `maxBytes`. Default 1 MiB (1_048_576,
+   * `DEFAULT_MAX_BYTES`). A larger received record is not delivered: it arrives as a
+   * `FailedDelivery(DecodeError)` on `"value"`. Keys and headers are bounded by `decode`'s defaults.
+   */
+  readonly maxBytes?: number;
   /** Publishes waiting for the transport at most; `publish` awaits a free slot beyond that. Default 1024. */
   readonly maxPendingPublishes?: number;
   /**
@@ -104,9 +112,10 @@ const resolveOptions = (options: EventBusOptions) => {
   const registry = options.registry;
   const fromBeginning = options.fromBeginning ?? true;
   const maxInFlight = requireInt("maxInFlight", options.maxInFlight ?? 1024, 1);
+  const maxBytes = requireInt("maxBytes", options.maxBytes ?? DEFAULT_MAX_BYTES, 0);
   const maxPending = requireInt("maxPendingPublishes", options.maxPendingPublishes ?? 1024, 1);
   const localDelivery = options.localDelivery ?? true;
-  const redeliveryMs = requireInt("localRedeliveryMs", options.localRedeliveryMs ?? 100, 1);
+  const redelivery = localRedeliveryBackoff(requireInt("localRedeliveryMs", options.localRedeliveryMs ?? 100, 1));
 
   return {
     service,
@@ -117,9 +126,10 @@ const resolveOptions = (options: EventBusOptions) => {
     registry,
     fromBeginning,
     maxInFlight,
+    maxBytes,
     maxPending,
     localDelivery,
-    redeliveryMs,
+    redelivery,
   };
 };
 
@@ -134,13 +144,15 @@ const resolveOptions = (options: EventBusOptions) => {
  * - The bus consumes the topic as group `groupId` while it has at least one subscriber. A record
  *   published by a bus of the same group is skipped (acked): it was delivered locally already, and
  *   the group gets each event once. Received events are delivered locally and never forwarded again.
- * - Events with a `destination` other than `service` are not delivered (and acked).
+ * - Events with a `destination` other than `service` are not delivered (and acked; reported as
+ *   `processed` with outcome `"skipped"` on the diagnostics channel, as `forDestination` does).
  * - One transport delivery handed to N local subscribers is acked when all N acked, nacked as soon
  *   as one nacks; with no interested subscriber it is acked. A subscriber that unsubscribes acks
  *   what it still held (it has no interest any more) — unless it was the last one, in which case
  *   the bus leaves the group and those records are redelivered later.
- * - Undecodable records and payloads failing validation arrive as `FailedDelivery(DecodeError)`:
- *   to the subscribers of their type (and `"*"`), or to every subscriber when the type is unreadable.
+ * - Undecodable records (as `decode` judges them: over `maxBytes`, keys or headers over its bounds,
+ *   not an envelope) and payloads failing validation arrive as `FailedDelivery(DecodeError)`: to
+ *   the subscribers of their type (and `"*"`), or to every subscriber when the type is unreadable.
  *
  * ```text
  * publish(a)     a---------------->  local subscribers now; transport -> other services
@@ -161,13 +173,13 @@ const resolveOptions = (options: EventBusOptions) => {
 export const createEventBus = (options: EventBusOptions): EventBus => {
   const o = resolveOptions(options);
   const { service, transport, topic, format, groupId, registry, fromBeginning } = o;
-  const { maxInFlight, maxPending, localDelivery, redeliveryMs } = o;
+  const { maxInFlight, maxBytes, maxPending, localDelivery, redelivery } = o;
   let closed = false;
   const isClosed = (): boolean => closed;
   const origin = (e: Envelope<unknown>): Origin =>
     e.key === undefined ? { topic, partition: -1, offset: -1 } : { topic, partition: -1, offset: -1, key: e.key };
   const subscriptions = new Subscriptions();
-  const local = new LocalDelivery({ subscriptions, registry, redeliveryMs, isClosed, origin });
+  const local = new LocalDelivery({ subscriptions, registry, redelivery, isClosed, origin });
   const publisher = new Publisher({
     service,
     groupId,
@@ -189,6 +201,7 @@ export const createEventBus = (options: EventBusOptions): EventBus => {
     transport,
     fromBeginning,
     maxInFlight,
+    maxBytes,
     subscriptions,
   });
 

@@ -5,6 +5,7 @@
  * @module
  */
 import * as E from "fp-ts/lib/Either.js";
+import { type Backoff, backoffDelay } from "../core/backoff.ts";
 import { createDelivery, failDelivery, type Origin } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import type { EvflowError } from "../core/errors.ts";
@@ -38,12 +39,20 @@ export const valueFor = (
 
 const noop = (): void => {};
 
+/** The backoff of in-process redelivery: `firstMs` after the first nack, doubled up to 30 s, no jitter. */
+export const localRedeliveryBackoff = (firstMs: number): Backoff => ({
+  initialMs: firstMs,
+  maxMs: 30_000,
+  factor: 2,
+  jitter: 0,
+});
+
 /** What {@link LocalDelivery} needs from the bus. */
 export interface LocalDeliveryOptions {
   readonly subscriptions: Subscriptions;
   readonly registry: EventRegistry | undefined;
-  /** First redelivery delay after a nack, ms; doubled up to 30 s. */
-  readonly redeliveryMs: number;
+  /** Delays of in-process redelivery after a nack (see {@link localRedeliveryBackoff}). */
+  readonly redelivery: Backoff;
   /** True once the bus is closed: nothing more is delivered or redelivered. */
   readonly isClosed: () => boolean;
   /** The origin of a delivery that never went through the transport. */
@@ -82,7 +91,7 @@ export class LocalDelivery {
       ack: noop,
       nack: () => {
         if (sub.closed || o.isClosed()) return;
-        const delay = Math.min(30_000, o.redeliveryMs * 2 ** Math.min(redeliveries, 20));
+        const delay = backoffDelay(o.redelivery, redeliveries + 1);
         const timer = setTimeout(() => {
           this.#timers.delete(timer);
           this.#deliverTo(sub, e, redeliveries + 1);

@@ -1,21 +1,29 @@
 /**
- * The event bus's receiving path: consume the bus topic as the service's group, skip the own echo,
- * decode, drop what is for another service, and fan each record out to the interested subscribers
- * (acked when all acked, nacked as soon as one nacks).
+ * The event bus's receiving path, built from evflow's own operators:
+ *
+ * ```text
+ * transport.consume(group) -> skipOwnEcho -> decode(maxBytes) -> forDestination(service) -> dispatch (fanOut)
+ * ```
+ *
+ * `decode` reads the envelope (format, size and header bounds, shape); payloads are validated by
+ * the registry in `dispatch`, after `forDestination`, so an event for another service is acked
+ * without being validated (this service may not know its type).
  *
  * @module
  */
 import * as E from "fp-ts/lib/Either.js";
-import type { Subscription } from "rxjs";
-import { createDelivery, type Delivery, type Flow, failDelivery } from "../core/delivery.ts";
+import { type OperatorFunction, type Subscription, tap } from "rxjs";
+import type { Delivery, Flow, Settlement } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
-import { type EvflowError, toEvflowError } from "../core/errors.ts";
+import { toEvflowError } from "../core/errors.ts";
 import type { RawRecord, WireFormat } from "../core/record.ts";
-import type { EventRegistry } from "../core/registry.ts";
+import { EventRegistry } from "../core/registry.ts";
 import type { Transport } from "../core/transport.ts";
-import { valueFor } from "./local-delivery.ts";
-import { BUS_GROUP_HEADER } from "./publisher.ts";
-import type { LocalSub, Subscriptions } from "./subscriptions.ts";
+import { decode } from "../operators/decode.ts";
+import { forDestination } from "../operators/for-destination.ts";
+import { dispatch } from "./dispatch.ts";
+import { skipOwnEcho } from "./own-echo.ts";
+import type { Subscriptions } from "./subscriptions.ts";
 
 /** What {@link Receiver} needs from the bus. */
 export interface ReceiverOptions {
@@ -27,22 +35,39 @@ export interface ReceiverOptions {
   readonly transport: Transport;
   readonly fromBeginning: boolean;
   readonly maxInFlight: number;
+  /** The largest accepted record value, bytes (`decode`'s `maxBytes`). */
+  readonly maxBytes: number;
   readonly subscriptions: Subscriptions;
 }
 
-const withoutMarker = (raw: RawRecord): RawRecord => {
-  const headers: Record<string, string | Uint8Array | undefined> = {};
-  for (const [k, v] of Object.entries(raw.headers)) if (k !== BUS_GROUP_HEADER) headers[k] = v;
-  return { ...raw, headers };
-};
+/** The registry `decode` runs with here: every well-formed envelope passes (payloads are checked in `dispatch`). */
+class AnyPayload extends EventRegistry {
+  override validate(e: Envelope<unknown>): E.Either<never, Envelope<unknown>> {
+    return E.right(e);
+  }
+}
 
 /** The bus's consumer: connected while the bus has at least one subscriber. */
 export class Receiver {
   readonly #o: ReceiverOptions;
+  /** The records as `decode` read them, by settlement (shared by everything derived from a delivery). */
+  readonly #records = new WeakMap<Settlement, RawRecord>();
+  readonly #receive: OperatorFunction<Delivery<RawRecord>, Flow<Envelope<unknown>>>;
   #consumption: Subscription | undefined;
 
+  /** Builds the receiving pipeline once: invalid options throw here, at bus creation. */
   constructor(options: ReceiverOptions) {
     this.#o = options;
+    const records = this.#records;
+    const decoding = decode(new AnyPayload(), { format: options.format, maxBytes: options.maxBytes });
+    const ours = forDestination<Envelope<unknown>>(options.service);
+    this.#receive = (source) =>
+      source.pipe(
+        skipOwnEcho(options.groupId),
+        tap((d) => records.set(d.settlement, d.value)),
+        decoding,
+        ours,
+      );
   }
 
   /** Joins the group (a no-op when consuming already). */
@@ -50,14 +75,18 @@ export class Receiver {
     if (this.#consumption !== undefined) return;
     const o = this.#o;
     const co = { groupId: o.groupId, topics: [o.topic], fromBeginning: o.fromBeginning, maxInFlight: o.maxInFlight };
-    this.#consumption = o.transport.consume(co).subscribe({
-      next: (d) => this.#dispatch(d),
-      error: (e: unknown) => {
-        this.#consumption = undefined;
-        const err = toEvflowError(e, { topic: o.topic });
-        for (const sub of o.subscriptions.everyone()) if (!sub.closed) sub.subscriber.error(err);
-      },
-    });
+    const to = { subscriptions: o.subscriptions, registry: o.registry };
+    this.#consumption = o.transport
+      .consume(co)
+      .pipe(this.#receive)
+      .subscribe({
+        next: (f) => dispatch(f, this.#records.get(f.settlement) as RawRecord, to),
+        error: (e: unknown) => {
+          this.#consumption = undefined;
+          const err = toEvflowError(e, { topic: o.topic });
+          for (const sub of o.subscriptions.everyone()) if (!sub.closed) sub.subscriber.error(err);
+        },
+      });
   }
 
   /** Leaves the group: what the subscribers still hold is redelivered to the next member. */
@@ -65,75 +94,5 @@ export class Receiver {
     const c = this.#consumption;
     this.#consumption = undefined;
     c?.unsubscribe();
-  }
-
-  #dispatch(d: Delivery<RawRecord>): void {
-    const o = this.#o;
-    const raw = d.value;
-    const marker = raw.headers[BUS_GROUP_HEADER];
-    if (marker !== undefined) {
-      const text = typeof marker === "string" ? marker : new TextDecoder().decode(marker);
-      if (text === o.groupId) {
-        d.ack();
-        return;
-      }
-    }
-    const decoded = o.format.decode(marker === undefined ? raw : withoutMarker(raw));
-    let envelopeValue: Envelope<unknown> | undefined;
-    let failure: EvflowError | undefined;
-    let type: string | undefined;
-    if (E.isLeft(decoded)) {
-      failure = decoded.left;
-      const t = raw.headers.ce_type;
-      type = typeof t === "string" ? t : undefined;
-    } else {
-      envelopeValue = decoded.right;
-      type = envelopeValue.type;
-      if (envelopeValue.destination !== undefined && envelopeValue.destination !== o.service) {
-        d.ack();
-        return;
-      }
-      if (o.registry !== undefined) {
-        const checked = o.registry.validate(envelopeValue);
-        if (E.isLeft(checked)) failure = checked.left;
-        else envelopeValue = checked.right;
-      }
-    }
-    const targets = o.subscriptions.targetsOf(type).filter((s) => !s.closed);
-    if (targets.length === 0) {
-      d.ack();
-      return;
-    }
-    this.#fanOut(d, targets, failure !== undefined ? E.left(failure) : E.right(envelopeValue as Envelope<unknown>));
-  }
-
-  /** One child delivery per subscriber: the record is acked when every child acked, nacked (once) when one nacks. */
-  #fanOut(d: Delivery<RawRecord>, targets: LocalSub[], value: E.Either<EvflowError, Envelope<unknown>>): void {
-    let left = targets.length;
-    const children: Array<Flow<Envelope<unknown>>> = [];
-    for (const sub of targets) {
-      let child: Flow<Envelope<unknown>>;
-      const handlers = {
-        ack: () => {
-          sub.pending.delete(child);
-          if (--left === 0) d.ack();
-        },
-        nack: (err: unknown) => {
-          sub.pending.delete(child);
-          d.nack(err);
-        },
-      };
-      const v = E.isLeft(value) ? value : valueFor(sub, value.right, false, this.#o.registry);
-      const base = createDelivery<unknown>(E.isRight(v) ? v.right : d.value, d.origin, handlers);
-      child = (E.isRight(v) ? base : failDelivery(base, v.left)) as Flow<Envelope<unknown>>;
-      children.push(child);
-      sub.pending.add(child);
-    }
-    for (let i = 0; i < targets.length; i++) {
-      const sub = targets[i] as LocalSub;
-      const child = children[i] as Flow<Envelope<unknown>>;
-      if (sub.closed) child.ack();
-      else sub.subscriber.next(child);
-    }
   }
 }

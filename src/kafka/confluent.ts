@@ -14,7 +14,8 @@
  */
 import { TransportError } from "../core/errors.ts";
 import type { KafkaClientFactory } from "./client.ts";
-import { type RdModule, rdkafkaApiFactory } from "./rdkafka.ts";
+import { rdkafkaApiFactory } from "./rdkafka.ts";
+import type { RdModule } from "./rdkafka-api.ts";
 
 let loaded: RdModule | undefined;
 

@@ -10,6 +10,7 @@
  *
  * @internal
  */
+import { type Backoff, backoffDelay } from "../core/backoff.ts";
 import { TransportError } from "../core/errors.ts";
 
 /** One partition's answer, as KafkaJS's `sendBatch` resolves it (`RecordMetadata`). */
@@ -43,7 +44,10 @@ export interface SendConfirmedOptions<M> {
 /** Sends made for one call before the unconfirmed records fail. */
 export const MAX_SENDS = 8;
 
-const defaultBackoff = (n: number): number => Math.min(2_000, 100 * 2 ** (n - 1));
+/** The default wait before a resend: 100 ms, doubling, at most 2 s, no jitter. */
+const RESEND_BACKOFF: Backoff = { initialMs: 100, maxMs: 2_000, factor: 2, jitter: 0 };
+
+const defaultBackoff = (n: number): number => backoffDelay(RESEND_BACKOFF, n);
 
 const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 

@@ -9,7 +9,6 @@ import { TransportError } from "../core/errors.ts";
 import {
   type AdminClient,
   brokerList,
-  type ConsumedMessage,
   type ConsumerClient,
   type ConsumerHandlers,
   type ConsumerSettings,
@@ -20,6 +19,8 @@ import {
   transportError,
 } from "./client.ts";
 import { type Outgoing, sendConfirmed, stickyPartitioner } from "./kafkajs-confirm.ts";
+import { byTopic, consumedMessages, groupByTopic, outgoingOf } from "./kafkajs-messages.ts";
+import { Rejoin } from "./kafkajs-rejoin.ts";
 import { patchKafkaJsRequestQueue } from "./kafkajs-request-queue.ts";
 import { type KafkaConnectionOptions, kafkajsSecurity } from "./security.ts";
 
@@ -66,9 +67,6 @@ const kafkaOf = (kjs: KafkaJs, conn: KafkaConnectionOptions): K.Kafka =>
     ...(conn.kafkajs as Partial<K.KafkaConfig> | undefined),
   });
 
-const toBuffer = (u: Uint8Array): Buffer =>
-  Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-
 const compressionOf = (kjs: KafkaJs, c: ProducerSettings["compression"]): K.CompressionTypes =>
   c === "gzip"
     ? kjs.CompressionTypes.GZIP
@@ -79,20 +77,6 @@ const compressionOf = (kjs: KafkaJs, c: ProducerSettings["compression"]): K.Comp
         : c === "zstd"
           ? kjs.CompressionTypes.ZSTD
           : kjs.CompressionTypes.None;
-
-/** Groups outgoing records by topic, as `sendBatch` takes them. */
-const byTopic = (records: ReadonlyArray<Outgoing<K.Message>>): K.TopicMessages[] => {
-  const m = new Map<string, K.Message[]>();
-  for (const r of records) {
-    let list = m.get(r.topic);
-    if (list === undefined) {
-      list = [];
-      m.set(r.topic, list);
-    }
-    list.push(r.message);
-  }
-  return [...m].map(([topic, messages]) => ({ topic, messages }));
-};
 
 const createProducer = async (
   kjs: KafkaJs,
@@ -119,14 +103,7 @@ const createProducer = async (
   return {
     maxConcurrentSends: 1,
     send: (records) => {
-      const outgoing: Array<Outgoing<K.Message>> = records.map((r) => ({
-        topic: r.topic,
-        message: {
-          key: r.key === null ? null : toBuffer(r.key),
-          value: toBuffer(r.value),
-          headers: r.headers as K.IHeaders,
-        },
-      }));
+      const outgoing = outgoingOf(records);
       const results: Array<Error | undefined | null> = records.map(() => null);
       let expired = false;
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -175,61 +152,27 @@ const createProducer = async (
   };
 };
 
-const NO_HEADERS: Readonly<Record<string, string | Uint8Array | undefined>> = Object.freeze({});
-
-const headersOf = (h: K.IHeaders | undefined): Readonly<Record<string, string | Uint8Array | undefined>> => {
-  if (h === undefined) return NO_HEADERS;
-  for (const k in h) {
-    if (Array.isArray(h[k])) {
-      // A repeated header: the last value wins.
-      const out: Record<string, string | Uint8Array | undefined> = {};
-      for (const n in h) {
-        const v = h[n];
-        out[n] = Array.isArray(v) ? (v[v.length - 1] as Buffer | string | undefined) : v;
-      }
-      return out;
-    }
-  }
-  // Values are Buffers or strings already: no copy.
-  return h as Record<string, string | Uint8Array | undefined>;
-};
-
-const createConsumer = async (
-  kjs: KafkaJs,
-  conn: KafkaConnectionOptions,
+/** The consumer's KafkaJS configuration; KafkaJS's own restart after a crash is off (see kafkajs-rejoin.ts). */
+const consumerConfig = (
   s: ConsumerSettings,
-  h: ConsumerHandlers,
-): Promise<ConsumerClient> => {
-  const kafka = kafkaOf(kjs, conn);
-  const retry: K.RetryOptions = { ...RETRY, ...(conn.kafkajs as Partial<K.KafkaConfig> | undefined)?.retry };
-  /** The last crash KafkaJS found retriable: evflow restarts the consumer after it (see CRASH). */
-  let retriable: unknown;
-  const consumer = kafka.consumer({
-    groupId: s.groupId,
-    sessionTimeout: s.sessionTimeoutMs,
-    heartbeatInterval: s.heartbeatIntervalMs,
-    rebalanceTimeout: s.rebalanceTimeoutMs,
-    maxWaitTimeInMs: s.maxWaitMs,
-    allowAutoTopicCreation: false,
-    // KafkaJS restarts a crashed consumer on a timer of its own; disconnect() clears the timer but
-    // not a restart already joining (its runner is not "running" yet, so stop() skips it), which
-    // then joins the group after close and holds partitions. evflow restarts it instead, so that
-    // close() can await every join it started.
-    retry: {
-      ...retry,
-      restartOnFailure: async (e: Error) => {
-        retriable = e;
-        return false;
-      },
-    },
-  });
-  let assigned: TopicPartition[] = [];
-  let closing = false;
-  const hw = new Map<string, number>();
+  retry: K.RetryOptions,
+  restartOnFailure: (e: Error) => Promise<boolean>,
+): K.ConsumerConfig => ({
+  groupId: s.groupId,
+  sessionTimeout: s.sessionTimeoutMs,
+  heartbeatInterval: s.heartbeatIntervalMs,
+  rebalanceTimeout: s.rebalanceTimeoutMs,
+  maxWaitTimeInMs: s.maxWaitMs,
+  allowAutoTopicCreation: false,
+  retry: { ...retry, restartOnFailure },
+});
 
+/** Tells the source about assignments and revocations (KafkaJS: eager protocol, every partition revoked on a rebalance). */
+const watchAssignment = (consumer: K.Consumer, h: ConsumerHandlers, isClosing: () => boolean): void => {
+  let assigned: TopicPartition[] = [];
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     // A join that completed while closing: close() leaves the group right after it.
-    if (closing) return;
+    if (isClosing()) return;
     const next: TopicPartition[] = [];
     for (const [topic, partitions] of Object.entries(e.payload.memberAssignment)) {
       for (const partition of partitions as number[]) next.push({ topic, partition });
@@ -240,90 +183,51 @@ const createConsumer = async (
   consumer.on(consumer.events.REBALANCING, () => {
     // KafkaJS rejoins at once (eager protocol: every partition is revoked); the source stops
     // emitting and commits while the group re-forms.
-    if (!closing && assigned.length > 0) void h.onRevoke(assigned);
+    if (!isClosing() && assigned.length > 0) void h.onRevoke(assigned);
   });
-  /** When the consumer rejoined after a refused request (a sliding minute). */
-  const restarts: number[] = [];
-  /** The restart in progress (waiting, connecting or joining), and what ends its wait early. */
-  let restarting: Promise<void> | undefined;
-  let wake: (() => void) | undefined;
-  const restart = (delayMs: number): void => {
-    const run: Promise<void> = new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, delayMs);
-      wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    })
-      .then(async () => {
-        if (closing) return;
-        await consumer.connect();
-        // run() resolves once the member joined and synced (or crashed): close() awaits that.
-        if (!closing) await consumer.run(runConfig);
-      })
-      .catch((cause: unknown) => {
-        if (!closing) h.onFatal(transportError("consumer could not rejoin", cause, conn, { retryable: false }));
-      })
-      .finally(() => {
-        // A crash during this restart started the next one: keep that one for close() to await.
-        if (restarting === run) restarting = undefined;
-      });
-    restarting = run;
-  };
-  consumer.on(consumer.events.CRASH, (e) => {
-    if (closing) return;
-    const error = e.payload.error;
-    if (error === retriable) {
-      // Where KafkaJS would have restarted, after the same delay.
-      restart((error as { retryTime?: number }).retryTime || retry.initialRetryTime || 300);
-      return;
-    }
-    // KafkaJS gives up when the coordinator refuses a group request as invalid; librdkafka rejoins
-    // (and real brokers answer a late SyncGroup; librdkafka's mock cluster refuses it). Rejoin too,
-    // at most RESTART_LIMIT times a minute; after that the stream errors.
-    const now = Date.now();
-    while (restarts.length > 0 && restarts[0]! < now - 60_000) restarts.shift();
-    if (isInvalidRequest(error) && restarts.length < RESTART_LIMIT) {
-      restarts.push(now);
-      restart(100 * 2 ** (restarts.length - 1));
-      return;
-    }
-    h.onFatal(transportError("consumer crashed", error, conn, { retryable: false }));
-  });
+};
 
-  const runConfig: K.ConsumerRunConfig = {
-    autoCommit: false,
-    eachBatchAutoResolve: true,
-    partitionsConsumedConcurrently: 1,
-    eachBatch: async ({ batch, heartbeat }) => {
-      const { topic, partition } = batch;
-      const high = Number(batch.highWatermark);
-      hw.set(`${topic}\u0000${partition}`, high);
-      h.onHighWatermark?.(topic, partition, high);
-      if (batch.messages.length === 0) return;
-      const messages: ConsumedMessage[] = batch.messages.map((m) => ({
-        topic,
-        partition,
-        offset: Number(m.offset),
-        key: m.key ?? null,
-        value: m.value ?? null,
-        headers: headersOf(m.headers),
-        timestamp: Number(m.timestamp),
-      }));
-      const taken = h.onMessages(messages);
-      if (taken === undefined) return;
-      // Held (maxInFlight reached): keep the group membership alive while the source drains.
-      let done = false;
-      void taken.then(() => {
-        done = true;
-      });
-      while (!done) {
-        await Promise.race([taken, new Promise((r) => setTimeout(r, s.heartbeatIntervalMs))]);
-        if (!done && !closing) await heartbeat();
-      }
-    },
-  };
+/**
+ * How the consumer runs: manual commits, one partition at a time, each fetched batch handed to the
+ * source; while the source holds a batch (at `maxInFlight`), heartbeats keep the membership alive.
+ */
+const runConfigOf = (
+  s: ConsumerSettings,
+  h: ConsumerHandlers,
+  hw: Map<string, number>,
+  isClosing: () => boolean,
+): K.ConsumerRunConfig => ({
+  autoCommit: false,
+  eachBatchAutoResolve: true,
+  partitionsConsumedConcurrently: 1,
+  eachBatch: async ({ batch, heartbeat }) => {
+    const { topic, partition } = batch;
+    const high = Number(batch.highWatermark);
+    hw.set(`${topic}\u0000${partition}`, high);
+    h.onHighWatermark?.(topic, partition, high);
+    if (batch.messages.length === 0) return;
+    const taken = h.onMessages(consumedMessages(batch));
+    if (taken === undefined) return;
+    // Held (maxInFlight reached): keep the group membership alive while the source drains.
+    let done = false;
+    void taken.then(() => {
+      done = true;
+    });
+    while (!done) {
+      await Promise.race([taken, new Promise((r) => setTimeout(r, s.heartbeatIntervalMs))]);
+      if (!done && !isClosing()) await heartbeat();
+    }
+  },
+});
 
+/** Connects, subscribes and runs the consumer (it joins the group); disconnects it again on failure. */
+const startConsumer = async (
+  consumer: K.Consumer,
+  s: ConsumerSettings,
+  h: ConsumerHandlers,
+  runConfig: K.ConsumerRunConfig,
+  conn: KafkaConnectionOptions,
+): Promise<void> => {
   try {
     await consumer.connect();
     await consumer.subscribe({ topics: [...s.topics], fromBeginning: s.fromBeginning });
@@ -334,65 +238,75 @@ const createConsumer = async (
     await consumer.disconnect().catch(() => {});
     throw e instanceof TransportError ? e : transportError("consumer: could not start", e, conn);
   }
-
-  return {
-    pause: (tps) => {
-      if (tps.length > 0) consumer.pause(groupByTopic(tps));
-    },
-    resume: (tps) => {
-      if (tps.length > 0) consumer.resume(groupByTopic(tps));
-    },
-    seek: (tp) => {
-      try {
-        consumer.seek({ topic: tp.topic, partition: tp.partition, offset: String(tp.offset) });
-      } catch {
-        // Not assigned any more: the next owner reads from the committed offset.
-      }
-    },
-    commit: async (offsets) => {
-      if (offsets.length === 0) return;
-      try {
-        await consumer.commitOffsets(
-          offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: String(o.offset) })),
-        );
-      } catch (e) {
-        throw transportError("offset commit failed", e, conn);
-      }
-    },
-    highWatermark: (tp) => hw.get(`${tp.topic}\u0000${tp.partition}`),
-    close: async () => {
-      closing = true;
-      wake?.();
-      // A restart still joining would join after disconnect(): let it finish, then leave.
-      while (restarting !== undefined) await restarting;
-      // disconnect() leaves the group; a rejoin KafkaJS runs for a rebalance completes first.
-      await consumer.disconnect().catch(() => {});
-    },
-  };
 };
 
-/** How many times a minute a consumer rejoins after its group request was refused. */
-const RESTART_LIMIT = 5;
-
-/** The error, or one of its causes, is a broker's INVALID_REQUEST answer. */
-const isInvalidRequest = (e: unknown): boolean => {
-  for (let c = e as { type?: unknown; cause?: unknown } | undefined; c; c = c.cause as typeof c) {
-    if (c.type === "INVALID_REQUEST") return true;
-  }
-  return false;
-};
-
-const groupByTopic = (tps: ReadonlyArray<TopicPartition>): Array<{ topic: string; partitions: number[] }> => {
-  const m = new Map<string, number[]>();
-  for (const tp of tps) {
-    let list = m.get(tp.topic);
-    if (list === undefined) {
-      list = [];
-      m.set(tp.topic, list);
+/** The running consumer behind evflow's client interface. */
+const consumerClient = (
+  consumer: K.Consumer,
+  conn: KafkaConnectionOptions,
+  hw: Map<string, number>,
+  close: () => Promise<void>,
+): ConsumerClient => ({
+  pause: (tps) => {
+    if (tps.length > 0) consumer.pause(groupByTopic(tps));
+  },
+  resume: (tps) => {
+    if (tps.length > 0) consumer.resume(groupByTopic(tps));
+  },
+  seek: (tp) => {
+    try {
+      consumer.seek({ topic: tp.topic, partition: tp.partition, offset: String(tp.offset) });
+    } catch {
+      // Not assigned any more: the next owner reads from the committed offset.
     }
-    list.push(tp.partition);
-  }
-  return [...m].map(([topic, partitions]) => ({ topic, partitions }));
+  },
+  commit: async (offsets) => {
+    if (offsets.length === 0) return;
+    try {
+      await consumer.commitOffsets(
+        offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: String(o.offset) })),
+      );
+    } catch (e) {
+      throw transportError("offset commit failed", e, conn);
+    }
+  },
+  highWatermark: (tp) => hw.get(`${tp.topic}\u0000${tp.partition}`),
+  close,
+});
+
+const createConsumer = async (
+  kjs: KafkaJs,
+  conn: KafkaConnectionOptions,
+  s: ConsumerSettings,
+  h: ConsumerHandlers,
+): Promise<ConsumerClient> => {
+  const retry: K.RetryOptions = { ...RETRY, ...(conn.kafkajs as Partial<K.KafkaConfig> | undefined)?.retry };
+  let closing = false;
+  const isClosing = (): boolean => closing;
+  const hw = new Map<string, number>();
+  const rejoin = new Rejoin({
+    rejoin: async () => {
+      await consumer.connect();
+      // run() resolves once the member joined and synced (or crashed): close() awaits that.
+      if (!closing) await consumer.run(runConfig);
+    },
+    isClosing,
+    onFatal: (e) => h.onFatal(e),
+    conn,
+    initialRetryTime: retry.initialRetryTime,
+  });
+  const consumer = kafkaOf(kjs, conn).consumer(consumerConfig(s, retry, rejoin.restartOnFailure));
+  watchAssignment(consumer, h, isClosing);
+  consumer.on(consumer.events.CRASH, (e) => rejoin.onCrash(e.payload.error));
+  const runConfig = runConfigOf(s, h, hw, isClosing);
+  await startConsumer(consumer, s, h, runConfig, conn);
+  return consumerClient(consumer, conn, hw, async () => {
+    closing = true;
+    // A restart still joining would join after disconnect(): let it finish, then leave.
+    await rejoin.stop();
+    // disconnect() leaves the group; a rejoin KafkaJS runs for a rebalance completes first.
+    await consumer.disconnect().catch(() => {});
+  });
 };
 
 const createAdmin = async (kjs: KafkaJs, conn: KafkaConnectionOptions): Promise<AdminClient> => {

@@ -1,4 +1,5 @@
 import { asyncScheduler, Observable, type SchedulerLike, Subject, type Subscription } from "rxjs";
+import { backoffDelay } from "../core/backoff.ts";
 import { type FailedDelivery, type Flow, replaceValue, type Settlement } from "../core/delivery.ts";
 import { DeadLetterError, requireInt } from "../core/errors.ts";
 import type { WireFormat, WireRecord } from "../core/record.ts";
@@ -13,14 +14,7 @@ import {
   isEnvelope,
   recordBytes,
 } from "./dead-letter-record.ts";
-import {
-  backoffDelay,
-  type RetryOptions,
-  type RetryPolicy,
-  requireFunction,
-  resolveRetry,
-  shouldRetry,
-} from "./work-internals.ts";
+import { type RetryOptions, type RetryPolicy, requireFunction, resolveRetry, shouldRetry } from "./work-internals.ts";
 
 export { DeadLetterHeader, deadLetterRecord } from "./dead-letter-record.ts";
 
@@ -308,7 +302,7 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
           settled();
         } else {
           waiting.add(entry);
-          const delay = backoffDelay(o.retry, Math.max(1, entry.failures));
+          const delay = backoffDelay(o.retry, Math.max(1, entry.failures), o.retry.random);
           entry.timer = o.scheduler.schedule(() => {
             entry.timer = undefined;
             waiting.delete(entry);

@@ -16,6 +16,7 @@
  * @module
  */
 import { Observable, type SchedulerLike, type Subscription } from "rxjs";
+import { backoffDelay } from "../core/backoff.ts";
 import { type Delivery, type Flow, failDelivery, isDelivery, replaceValue } from "../core/delivery.ts";
 import {
   type ErrorContext,
@@ -26,7 +27,7 @@ import {
   toEvflowError,
 } from "../core/errors.ts";
 import { ChannelName, emit } from "../observability/channels.ts";
-import { backoffDelay, isSyncResult, type RetryPolicy, runWork, shouldRetry } from "./work-internals.ts";
+import { isSyncResult, type RetryPolicy, runWork, shouldRetry } from "./work-internals.ts";
 
 /** Resolved configuration of the engine. */
 export interface EngineConfig {
@@ -245,7 +246,7 @@ export const keyedWork =
             j.sticky = false;
             sticky--;
           }
-          const delayMs = backoffDelay(retry, j.attempt);
+          const delayMs = backoffDelay(retry, j.attempt, retry.random);
           const attempt = j.attempt;
           emit(ChannelName.retry, () =>
             j.ks === undefined ? { attempt, delayMs, error: e } : { attempt, delayMs, error: e, key: j.ks.id },

@@ -1,15 +1,18 @@
 /**
  * Internals shared by `orderedByKey`, `retry` and `backpressure`: running a user's work result
  * (value, promise, Observable or fp-ts TaskEither) through callbacks without wrapping synchronous
- * values in promises, and the retry policy (attempts, exponential backoff with jitter).
+ * values in promises, and the retry policy (attempts, and the backoff of `core/backoff.ts`).
  *
  * @internal
  * @module
  */
 import type { TaskEither } from "fp-ts/lib/TaskEither.js";
 import { isObservable, type Observable, type Subscription } from "rxjs";
+import { type BackoffOptions, backoffDefaults, resolveBackoff } from "../core/backoff.ts";
 import { isDelivery } from "../core/delivery.ts";
-import { HandlerError, InvalidOptionsError, isRetryable, requireInt, requireNumber } from "../core/errors.ts";
+import { HandlerError, InvalidOptionsError, isRetryable, requireInt } from "../core/errors.ts";
+
+export type { BackoffOptions } from "../core/backoff.ts";
 
 /**
  * What a work function may return:
@@ -114,27 +117,11 @@ export const runWork = (
   return undefined;
 };
 
-/** Exponential backoff between attempts. */
-export interface BackoffOptions {
-  /** Delay before the 2nd attempt, in ms. Default `100`. */
-  readonly initialMs?: number;
-  /** Upper bound of any delay, in ms. Default `30_000`. */
-  readonly maxMs?: number;
-  /** Each further delay is the previous one times `factor` (>= 1). Default `2`. */
-  readonly factor?: number;
-  /**
-   * Jitter in `0..1`: the delay is drawn uniformly from `[base * (1 - jitter), base]`.
-   * `0` = no jitter (deterministic), `1` = "full jitter" (`[0, base]`), `0.5` = "equal jitter".
-   * Default `0.2`.
-   */
-  readonly jitter?: number;
-}
-
 /** How failed work is retried. */
 export interface RetryOptions {
   /** Total attempts including the first (`1` = no retry). Default `3`. */
   readonly attempts?: number;
-  /** Delays between attempts. Defaults as in {@link BackoffOptions}. */
+  /** Delays between attempts. Defaults as in {@link BackoffOptions}: 100 ms, x2, at most 30 s, jitter 0.2. */
   readonly backoff?: BackoffOptions;
   /**
    * Which errors are worth another attempt; receives what the work threw/rejected/errored with,
@@ -145,7 +132,7 @@ export interface RetryOptions {
   readonly random?: () => number;
 }
 
-/** A resolved {@link RetryOptions}. */
+/** A resolved {@link RetryOptions}: a complete backoff policy (for `backoffDelay`) plus the attempts. */
 export interface RetryPolicy {
   readonly attempts: number;
   readonly initialMs: number;
@@ -169,46 +156,27 @@ export const requireFunction = (option: string, f: unknown): void => {
 /** No retry: one attempt. */
 export const NO_RETRY: RetryPolicy = {
   attempts: 1,
-  initialMs: 100,
-  maxMs: 30_000,
-  factor: 2,
-  jitter: 0.2,
+  ...backoffDefaults,
   retryable: isRetryable,
   random: Math.random,
 };
 
-/** Validates and fills defaults; throws `InvalidOptionsError` (option names prefixed by `prefix`). */
+/**
+ * Validates and fills defaults; throws `InvalidOptionsError` (option names prefixed by `prefix`).
+ * Stricter than {@link resolveBackoff} on one point: `backoff.maxMs` below `backoff.initialMs` is
+ * refused (a retry policy whose cap is below its first delay is a typo).
+ */
 export const resolveRetry = (o: RetryOptions | undefined, prefix: string): RetryPolicy => {
   if (o === undefined) return NO_RETRY;
-  const b = o.backoff ?? {};
-  const jitter = requireNumber(`${prefix}backoff.jitter`, b.jitter ?? 0.2, 0);
-  if (jitter > 1) invalid(`${prefix}backoff.jitter`, `must be <= 1, got ${jitter}`);
-  const initialMs = requireNumber(`${prefix}backoff.initialMs`, b.initialMs ?? 100, 0);
-  const maxMs = requireNumber(`${prefix}backoff.maxMs`, b.maxMs ?? 30_000, 0);
-  if (maxMs < initialMs) invalid(`${prefix}backoff.maxMs`, `must be >= initialMs (${initialMs}), got ${maxMs}`);
+  const backoff = resolveBackoff(o.backoff, backoffDefaults, `${prefix}backoff`);
+  if (backoff.maxMs < backoff.initialMs) {
+    invalid(`${prefix}backoff.maxMs`, `must be >= initialMs (${backoff.initialMs}), got ${backoff.maxMs}`);
+  }
   const retryable = o.retryable ?? isRetryable;
   const random = o.random ?? Math.random;
   requireFunction(`${prefix}retryable`, retryable);
   requireFunction(`${prefix}random`, random);
-  return {
-    attempts: requireInt(`${prefix}attempts`, o.attempts ?? 3, 1),
-    initialMs,
-    maxMs,
-    factor: requireNumber(`${prefix}backoff.factor`, b.factor ?? 2, 1),
-    jitter,
-    retryable,
-    random,
-  };
-};
-
-/**
- * The delay in ms before the attempt after `failedAttempt` (1-based):
- * `base = min(maxMs, initialMs * factor^(failedAttempt-1))`, drawn from `[base*(1-jitter), base]`.
- */
-export const backoffDelay = (p: RetryPolicy, failedAttempt: number): number => {
-  const base = Math.min(p.maxMs, p.initialMs * p.factor ** (failedAttempt - 1));
-  if (p.jitter === 0) return base;
-  return Math.round(base - base * p.jitter * p.random());
+  return { attempts: requireInt(`${prefix}attempts`, o.attempts ?? 3, 1), ...backoff, retryable, random };
 };
 
 /** Applies the user's retry predicate; a predicate that throws counts as "not retryable". */

@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { type Backoff, backoffDelay } from "../core/backoff.ts";
 import type { DedupStore } from "../core/dedup-store.ts";
 import type { Delivery } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
@@ -26,6 +27,9 @@ export interface InboxOptions {
    */
   readonly connectionRetries?: number;
 }
+
+/** The wait before retry number `n` of `handleOnce` after a lost connection: 50 ms, doubling, no cap (`connectionRetries` bounds it). */
+const RECONNECT_BACKOFF: Backoff = { initialMs: 50, maxMs: Number.POSITIVE_INFINITY, factor: 2, jitter: 0 };
 
 /** The transaction a handler runs in: the handler's writes commit with the inbox record. */
 export type InboxTx = postgres.TransactionSql<Record<string, unknown>>;
@@ -117,7 +121,7 @@ export const inbox = (sql: Sql, consumer: string, options: InboxOptions = {}): I
       } catch (e) {
         const cause = e instanceof HandlerFailure ? e.error : e;
         if (isConnectionError(cause) && attempt < retries) {
-          await delay(50 * 2 ** attempt);
+          await delay(backoffDelay(RECONNECT_BACKOFF, attempt + 1));
           continue;
         }
         if (e instanceof HandlerFailure && !isConnectionError(cause)) {

@@ -1,4 +1,5 @@
 import { Observable } from "rxjs";
+import { type Backoff, backoffDelay, resolveBackoff } from "../core/backoff.ts";
 import type { Delivery } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { InvalidOptionsError, requireInt, requireNumber } from "../core/errors.ts";
@@ -81,20 +82,17 @@ export interface OutboxRelayOptions {
   readonly relayId?: string;
 }
 
-const resolveBackoff = (b: OutboxRelayOptions["backoff"]): ((attempt: number) => number) => {
+/** The relay's backoff defaults ({@link RelayBackoff}): 1 s, doubling, at most 1 min, 20% jitter. */
+const relayBackoffDefaults: Backoff = Object.freeze({ initialMs: 1000, maxMs: 60_000, factor: 2, jitter: 0.2 });
+
+/** The delay of a nacked row's retry, by attempt: the user's function, or `core/backoff.ts`'s with the relay's defaults. */
+const relayBackoff = (b: OutboxRelayOptions["backoff"]): ((attempt: number) => number) => {
   if (typeof b === "function") return b;
   if (b !== undefined && (typeof b !== "object" || b === null)) {
     throw new InvalidOptionsError('option "backoff" must be an object or a function', { option: "backoff" });
   }
-  const initialMs = requireNumber("backoff.initialMs", b?.initialMs ?? 1000, 0);
-  const maxMs = requireNumber("backoff.maxMs", b?.maxMs ?? 60_000, 0);
-  const factor = requireNumber("backoff.factor", b?.factor ?? 2, 1);
-  const jitter = requireNumber("backoff.jitter", b?.jitter ?? 0.2, 0);
-  if (jitter > 1) throw new InvalidOptionsError('option "backoff.jitter" must be <= 1', { option: "backoff.jitter" });
-  return (attempt) => {
-    const d = Math.min(maxMs, initialMs * factor ** Math.max(0, attempt - 1));
-    return d * (1 - jitter * Math.random());
-  };
+  const policy = resolveBackoff(b, relayBackoffDefaults);
+  return (attempt) => backoffDelay(policy, attempt);
 };
 
 const requireClaimMode = (v: unknown): RelayClaimMode => {
@@ -159,7 +157,7 @@ export const outboxRelay = (sql: Sql, options: OutboxRelayOptions = {}): Observa
     batchSize: requireInt("batchSize", options.batchSize ?? 100, 1),
     pollInterval: requireNumber("pollInterval", options.pollInterval ?? 1000, 1),
     maxAttempts: requireInt("maxAttempts", options.maxAttempts ?? 10, 1),
-    backoff: resolveBackoff(options.backoff),
+    backoff: relayBackoff(options.backoff),
     retention: requireNumber("retention", options.retention ?? 0, 0),
     cleanupInterval: requireNumber("cleanupInterval", options.cleanupInterval ?? 60_000, 1),
     leaseMs: requireNumber("leaseMs", options.leaseMs ?? 30_000, 100),

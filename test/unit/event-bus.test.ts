@@ -2,13 +2,20 @@ import { describe, expect, it } from "bun:test";
 import { NEVER, type Observable, Subject } from "rxjs";
 import {
   BUS_GROUP_HEADER,
+  ChannelName,
   ClosedError,
   createEventBus,
+  DEFAULT_MAX_BYTES,
+  type DecodeError,
   EncodeError,
   type Envelope,
+  envelope,
   type Flow,
   InvalidOptionsError,
   memoryBroker,
+  onChannel,
+  type ProcessedMessage,
+  type RawRecord,
   type Transport,
   TransportError,
   type WireRecord,
@@ -354,5 +361,73 @@ describe("event bus: observability", () => {
     expect(seen).toEqual(["thing.happened@svc"]);
     await bus.close();
     await broker.close();
+  });
+});
+
+describe("event bus: the receiving path is decode -> forDestination -> fanOut", () => {
+  it("refuses a received record over maxBytes with decode's DecodeError instead of delivering it", async () => {
+    const broker = memoryBroker({ partitions: 1 });
+    const a = createEventBus({ service: "a", transport: broker });
+    const b = createEventBus({ service: "b", transport: broker, maxBytes: 200 });
+    const all = collect(b.subscribe("*"), false);
+    const big = UserRegistered.create({ userId: "u1", email: `${"x".repeat(300)}@x.y` }, { key: "u1" });
+    await a.publish(big);
+    await a.publish(user("u2"));
+    await until(() => all.got.length === 2, "both records at b");
+    const [refused, small] = all.got;
+    expect(refused?.ok).toBe(false);
+    if (refused !== undefined && !refused.ok) {
+      expect(refused.error.code).toBe("EVFLOW_DECODE");
+      expect((refused.error as DecodeError).field).toBe("value");
+      expect(refused.error.context).toMatchObject({ maxBytes: 200, topic: TOPIC, partition: 0, offset: 0 });
+      // the record as decode read it, without the bus's own marker header
+      expect((refused.value as RawRecord).headers[BUS_GROUP_HEADER]).toBeUndefined();
+    }
+    expect(small?.ok && small.value.data).toEqual({ userId: "u2", email: "u2@x.y" });
+    for (const f of all.got) f.ack();
+    expect(broker.committed("b", TOPIC)).toEqual([2]);
+    expect(() => createEventBus({ service: "c", transport: broker, maxBytes: -1 })).toThrow(InvalidOptionsError);
+    expect(() => createEventBus({ service: "c", transport: broker, maxBytes: 1.5 })).toThrow(InvalidOptionsError);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it("refuses a record over decode's default maxBytes (1 MiB) by default", async () => {
+    const broker = memoryBroker({ partitions: 1 });
+    const b = createEventBus({ service: "b", transport: broker });
+    const all = collect(b.subscribe("*"));
+    await broker.send(TOPIC, [{ key: null, value: new Uint8Array(DEFAULT_MAX_BYTES + 1), headers: {} }]);
+    await until(() => all.got.length === 1, "the record at b");
+    const refused = all.got[0];
+    expect(refused?.ok === false && (refused.error as DecodeError).field).toBe("value");
+    expect(refused?.ok === false && refused.error.context).toMatchObject({ maxBytes: DEFAULT_MAX_BYTES });
+    await b.close();
+  });
+
+  it("reports an event for another service on the processed channel as skipped (forDestination), and acks it", async () => {
+    const broker = memoryBroker({ partitions: 1 });
+    const topic = `skipped-${Math.random()}`;
+    const a = createEventBus({ service: "a", transport: broker, topic });
+    const b = createEventBus({ service: "b", transport: broker, topic });
+    const atB = collect(b.subscribe("*"));
+    const seen: ProcessedMessage[] = [];
+    const off = onChannel(ChannelName.processed, (m) => seen.push(m));
+    await a.publishTo(user("u1"), "c");
+    await until(() => broker.committed("b", topic)[0] === 1, "b to ack the event for c");
+    off();
+    expect(atB.got.length).toBe(0);
+    expect(seen).toEqual([{ type: "user.registered", service: "b", outcome: "skipped" }]);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it("acks an event for another service without validating its payload (this service may not know its type)", async () => {
+    const broker = memoryBroker({ partitions: 1 });
+    const a = createEventBus({ service: "a", transport: broker });
+    const b = createEventBus({ service: "b", transport: broker, registry: testRegistry() });
+    const all = collect(b.subscribe("*"));
+    await a.publishTo(envelope({ type: "private.to.c", data: { secret: 1 } }), "c");
+    await a.publish(user("u1"));
+    await until(() => broker.committed("b", TOPIC)[0] === 2, "b to ack both");
+    expect(all.got.map((f) => f.ok && f.value.type)).toEqual(["user.registered"]);
+    await Promise.all([a.close(), b.close()]);
   });
 });

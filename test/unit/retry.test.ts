@@ -2,6 +2,7 @@ import { describe, expect, it } from "bun:test";
 import fc from "fast-check";
 import { from, lastValueFrom, map, of, throwError, toArray } from "rxjs";
 import { TestScheduler } from "rxjs/testing";
+import { backoffDelay } from "../../src/core/backoff.ts";
 import {
   ChannelName,
   createDelivery,
@@ -15,7 +16,7 @@ import {
   type RetryExhausted,
   retry,
 } from "../../src/index.ts";
-import { backoffDelay, resolveRetry } from "../../src/operators/work-internals.ts";
+import { resolveRetry } from "../../src/operators/work-internals.ts";
 
 const suffix = Math.random().toString(36).slice(2, 8);
 const newTs = () => new TestScheduler((a, b) => expect(a).toEqual(b));
@@ -180,7 +181,7 @@ describe("backoff", () => {
         (initialMs, factor, jitter, r, attempt) => {
           const p = resolveRetry({ backoff: { initialMs, maxMs: 30_000, factor, jitter }, random: () => r }, "");
           const base = Math.min(30_000, initialMs * factor ** (attempt - 1));
-          const d = backoffDelay(p, attempt);
+          const d = backoffDelay(p, attempt, p.random);
           expect(d).toBeLessThanOrEqual(base + 0.5);
           expect(d).toBeGreaterThanOrEqual(base * (1 - jitter) - 0.5);
         },

@@ -1,0 +1,237 @@
+/**
+ * The node-rdkafka consumer behind evflow's client interface: manual commits answered by
+ * `offset_commit_cb`, revocations delayed until the source committed (see rdkafka-rebalance.ts),
+ * and a close that leaves the group before it disconnects.
+ *
+ * @internal
+ */
+import { TransportError } from "../core/errors.ts";
+import {
+  type ConsumedMessage,
+  type ConsumerClient,
+  type ConsumerHandlers,
+  type ConsumerSettings,
+  type TopicPartitionOffset,
+  transportError,
+} from "./client.ts";
+import {
+  baseConf,
+  type Conf,
+  connect,
+  type RdConsumer,
+  type RdError,
+  type RdMessage,
+  type RdModule,
+  withOAuth,
+} from "./rdkafka-api.ts";
+import { rebalanceCallback } from "./rdkafka-rebalance.ts";
+import type { KafkaConnectionOptions } from "./security.ts";
+
+const headersOf = (m: RdMessage): Record<string, string | Uint8Array | undefined> => {
+  const out: Record<string, string | Uint8Array | undefined> = {};
+  if (m.headers) for (const h of m.headers) for (const k in h) out[k] = h[k];
+  return out;
+};
+
+const keyOf = (k: Buffer | string | null | undefined): Uint8Array | null =>
+  k === null || k === undefined ? null : typeof k === "string" ? Buffer.from(k) : k;
+
+/** A fetched message as the source takes it. */
+const consumedMessage = (m: RdMessage): ConsumedMessage => ({
+  topic: m.topic,
+  partition: m.partition,
+  offset: m.offset,
+  key: keyOf(m.key),
+  value: m.value,
+  headers: headersOf(m),
+  timestamp: m.timestamp ?? 0,
+});
+
+/** The commits waiting for librdkafka's `offset_commit_cb`, answered in order. */
+class CommitWaiters {
+  readonly #waiting: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+
+  /** Commits `offsets` and resolves once librdkafka reported the commit (rejects on its error). */
+  commit(c: RdConsumer, offsets: ReadonlyArray<TopicPartitionOffset>, conn: KafkaConnectionOptions): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (offsets.length === 0) {
+        resolve();
+        return;
+      }
+      this.#waiting.push({ resolve, reject });
+      try {
+        c.commit(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })));
+      } catch (e) {
+        this.#waiting.pop();
+        reject(transportError("offset commit failed", e, conn));
+      }
+    });
+  }
+
+  /** librdkafka's `offset_commit_cb`: answers the oldest waiting commit. */
+  answer(err: RdError | null | undefined, conn: KafkaConnectionOptions): void {
+    const w = this.#waiting.shift();
+    if (!w) return;
+    if (err && err.code !== 0) w.reject(transportError("offset commit failed", err, conn));
+    else w.resolve();
+  }
+
+  /** Fails every waiting commit (the consumer closed). */
+  failAll(): void {
+    for (const w of this.#waiting.splice(0)) w.reject(new TransportError("consumer closed", { retryable: false }));
+  }
+}
+
+/** The consumer's librdkafka configuration: manual commits and offset store, group timeouts, the callbacks; the user's `rdkafka` last. */
+const consumerConf = (
+  conn: KafkaConnectionOptions,
+  s: ConsumerSettings,
+  callbacks: { readonly rebalance_cb: unknown; readonly offset_commit_cb: unknown },
+  getClient: () => RdConsumer | undefined,
+): Conf =>
+  withOAuth(
+    conn,
+    {
+      ...baseConf(conn),
+      "group.id": s.groupId,
+      "enable.auto.commit": false,
+      "enable.auto.offset.store": false,
+      "enable.partition.eof": false,
+      "session.timeout.ms": s.sessionTimeoutMs,
+      "heartbeat.interval.ms": s.heartbeatIntervalMs,
+      "max.poll.interval.ms": Math.max(s.rebalanceTimeoutMs, s.sessionTimeoutMs),
+      "fetch.wait.max.ms": s.maxWaitMs,
+      ...callbacks,
+      ...conn.rdkafka,
+    },
+    getClient as never,
+  );
+
+/** The close's state: set once closing, and what ends the wait for the revocation its unsubscribe triggers. */
+interface Closing {
+  closing: boolean;
+  revoked: (() => void) | undefined;
+}
+
+/**
+ * Leaves the group, then disconnects. Unsubscribes first and lets the revocation run through the
+ * consume loop (the rebalance callback unassigns, librdkafka leaves the group); only then
+ * disconnects. Disconnecting straight away has been seen to stall librdkafka's close when its
+ * revocation races the teardown. Waits at most 3 s for the revocation, `sessionTimeoutMs` + 2 s
+ * for the disconnect.
+ */
+const closeConsumer = (c: RdConsumer, s: ConsumerSettings, state: Closing, commits: CommitWaiters) =>
+  new Promise<void>((resolve) => {
+    state.closing = true;
+    let finished = false;
+    const done = (): void => {
+      if (finished) return;
+      finished = true;
+      commits.failAll();
+      resolve();
+    };
+    if (!c.isConnected()) {
+      done();
+      return;
+    }
+    const disconnect = (): void => {
+      state.revoked = undefined;
+      const timer = setTimeout(done, s.sessionTimeoutMs + 2_000);
+      c.disconnect(() => {
+        clearTimeout(timer);
+        done();
+      });
+    };
+    const wait = setTimeout(disconnect, 3_000);
+    state.revoked = () => {
+      clearTimeout(wait);
+      setTimeout(disconnect, 0);
+    };
+    try {
+      c.unsubscribe();
+    } catch {
+      clearTimeout(wait);
+      disconnect();
+    }
+  });
+
+/** The connected consumer behind evflow's client interface. */
+const consumerClient = (
+  c: RdConsumer,
+  conn: KafkaConnectionOptions,
+  close: () => Promise<void>,
+  commits: CommitWaiters,
+): ConsumerClient => ({
+  pause: (tps) => {
+    try {
+      c.pause([...tps]);
+    } catch {
+      // Not assigned any more.
+    }
+  },
+  resume: (tps) => {
+    try {
+      c.resume([...tps]);
+    } catch {
+      // Not assigned any more.
+    }
+  },
+  seek: (tp) => {
+    c.seek({ topic: tp.topic, partition: tp.partition, offset: tp.offset }, 0, () => {});
+  },
+  commit: (offsets) => commits.commit(c, offsets, conn),
+  highWatermark: (tp) => {
+    try {
+      const w = c.getWatermarkOffsets(tp.topic, tp.partition);
+      return w.highOffset >= 0 ? w.highOffset : undefined;
+    } catch {
+      return undefined;
+    }
+  },
+  close,
+});
+
+/** A connected node-rdkafka consumer, subscribed to `s.topics` (joining the group). */
+export const createConsumer = async (
+  rd: RdModule,
+  conn: KafkaConnectionOptions,
+  s: ConsumerSettings,
+  h: ConsumerHandlers,
+): Promise<ConsumerClient> => {
+  let consumer: RdConsumer | undefined;
+  const state: Closing = { closing: false, revoked: undefined };
+  const commits = new CommitWaiters();
+  const callbacks = {
+    rebalance_cb: rebalanceCallback(
+      () => consumer!,
+      h,
+      () => state.revoked?.(),
+    ),
+    offset_commit_cb: (err: RdError | null | undefined) => commits.answer(err, conn),
+  };
+  const conf = consumerConf(conn, s, callbacks, () => consumer);
+  try {
+    consumer = new rd.KafkaConsumer(conf, { "auto.offset.reset": s.fromBeginning ? "earliest" : "latest" });
+  } catch (e) {
+    throw transportError("consumer: invalid librdkafka configuration", e, conn, { retryable: false });
+  }
+  const c = consumer;
+  c.on("data", ((m: RdMessage) => {
+    h.onMessages([consumedMessage(m)]);
+  }) as never);
+  c.on("event.error", ((err: RdError) => {
+    if (err.isFatal && !state.closing) {
+      h.onFatal(transportError("consumer failed for good", err, conn, { retryable: false }));
+    }
+  }) as never);
+
+  await connect(c, conn.connectionTimeoutMs ?? 10_000, "consumer", conn);
+  if (h.closed?.()) {
+    // Closed while connecting: never join the group.
+    await new Promise<void>((resolve) => c.disconnect(() => resolve()));
+    throw new TransportError("consumer closed while starting", { retryable: false });
+  }
+  c.subscribe([...s.topics]);
+  c.consume();
+  return consumerClient(c, conn, () => closeConsumer(c, s, state, commits), commits);
+};
