@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import { from, lastValueFrom, tap, toArray } from "rxjs";
-import { adminOf, committedOf, eventually } from "../integration/kafka-suite.mjs";
+import { adminOf, committedOf } from "../integration/kafka-suite.mjs";
+import { eventually } from "../support/eventually.mjs";
 
 const suffix = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;
 const ApiKey = { Produce: 0 };

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { Kafka, logLevel } from "kafkajs";
 import { concatMap, from, lastValueFrom, Subject, take, tap, toArray } from "rxjs";
-import { adminOf, committedOf, eventually } from "../integration/kafka-suite.mjs";
+import { adminOf, committedOf } from "../integration/kafka-suite.mjs";
+import { eventually } from "../support/eventually.mjs";
 
 const dec = new TextDecoder();
 const suffix = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;
@@ -247,7 +248,10 @@ export const kafkaFaultsSuite = ({ t, client, lib, testing, core, ops, kafkaModu
     }, 120_000);
 
     it("records with garbage values or headers go to the dead-letter topic with the reason", async () => {
-      if (!ops?.decode || !ops?.deadLetter) return;
+      assert.ok(
+        ops?.decode && ops?.deadLetter && ops?.settle && ops?.t,
+        "the suite needs ops: { decode, deadLetter, settle, t }",
+      );
       const { topic, groupId } = await fresh(1);
       const dlq = `${topic}.dlq`;
       await mock.createTopic(dlq, 1, 3);

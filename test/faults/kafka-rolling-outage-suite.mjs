@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import postgres from "postgres";
 import { lastValueFrom, Subject, tap, toArray } from "rxjs";
-import { eventually } from "../integration/kafka-suite.mjs";
+import { eventually } from "../support/eventually.mjs";
 
 const dec = new TextDecoder();
 const suffix = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;

@@ -8,7 +8,8 @@
 // listed), and the records are counted against what a raw KafkaJS producer wrote.
 import assert from "node:assert/strict";
 import { AssignerProtocol, Kafka, logLevel } from "kafkajs";
-import { eventually, startCluster } from "./kafka-suite.mjs";
+import { eventually } from "../support/eventually.mjs";
+import { startCluster } from "./kafka-suite.mjs";
 
 const suffix = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;
 const PARTITIONS = 4;
