@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import { filter, from, lastValueFrom, Subject, take, tap, toArray } from "rxjs";
+import { closedWithin } from "../support/closed-within.mjs";
 import { eventually } from "../support/eventually.mjs";
 
 const enc = new TextEncoder();
@@ -102,9 +103,12 @@ export const kafkaSuite = ({ t, client, lib, testing, core }) => {
     });
     afterAll(async () => {
       // Every source and sink of the suite has finished closing before the cluster goes away.
-      await lib.whenKafkaClosed();
-      await admin?.disconnect();
-      await cluster?.stop();
+      try {
+        await closedWithin("evflow's Kafka clients (whenKafkaClosed)", lib.whenKafkaClosed());
+        await closedWithin("the suite's KafkaJS admin", admin?.disconnect());
+      } finally {
+        await cluster?.stop();
+      }
     });
 
     it("round-trips envelopes: CloudEvents headers, per-key order, one partition per key", async () => {
