@@ -11,6 +11,7 @@ const t = {
   it: (name, fn, timeout) => it(name, { timeout }, fn),
   beforeAll: (fn) => before(fn, { timeout: 180_000 }),
   afterAll: after,
+  skip: (name, reason) => it(name, { skip: reason }),
 };
 const clients = process.env.EVFLOW_TEST_CLIENTS?.split(",") ?? ["rdkafka", "confluent", "kafkajs"];
 for (const client of clients) kafkaSuite({ t, client, lib, testing, core });

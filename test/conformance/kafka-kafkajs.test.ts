@@ -2,13 +2,22 @@
 // KAFKA_BROKERS when set). Node runs it for both clients: test-node/kafka-conformance.test.mjs.
 import { afterAll, describe, it } from "bun:test";
 import type { Transport } from "../../src/core/transport.ts";
-import { kafkaTransport } from "../../src/kafka/index.ts";
+import { kafkaTransport, whenKafkaClosed } from "../../src/kafka/index.ts";
 import { startMockKafka } from "../../src/testing/mock-kafka/index.ts";
 import { runTransportSuite } from "../../src/testing/transport-suite.ts";
+import { closedWithin } from "../support/closed-within.mjs";
 
 const real = process.env.KAFKA_BROKERS;
 const mock = real ? undefined : await startMockKafka({ brokers: 1 });
-afterAll(() => mock?.stop());
+// Every client the scenarios opened has closed (their sources close after unsubscribe) before the
+// mock goes: one left open would reconnect to a stopped broker.
+afterAll(async () => {
+  try {
+    await closedWithin("evflow's Kafka clients (whenKafkaClosed)", whenKafkaClosed());
+  } finally {
+    await mock?.stop();
+  }
+});
 
 const make = (): Transport => {
   const t = kafkaTransport({

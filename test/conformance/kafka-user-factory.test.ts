@@ -4,14 +4,23 @@
 // suite's traffic really went through the user's factory.
 import { afterAll, describe, expect, it } from "bun:test";
 import type { Transport } from "../../src/core/transport.ts";
-import { type KafkaClientFactory, kafkaTransport } from "../../src/kafka/index.ts";
+import { type KafkaClientFactory, kafkaTransport, whenKafkaClosed } from "../../src/kafka/index.ts";
 import { kafkajsFactory } from "../../src/kafka/kafkajs.ts";
 import { startMockKafka } from "../../src/testing/mock-kafka/index.ts";
 import { runTransportSuite } from "../../src/testing/transport-suite.ts";
+import { closedWithin } from "../support/closed-within.mjs";
 
 const real = process.env.KAFKA_BROKERS;
 const mock = real ? undefined : await startMockKafka({ brokers: 1 });
-afterAll(() => mock?.stop());
+// Every client the scenarios opened has closed (their sources close after unsubscribe) before the
+// mock goes: one left open would reconnect to a stopped broker.
+afterAll(async () => {
+  try {
+    await closedWithin("evflow's Kafka clients (whenKafkaClosed)", whenKafkaClosed());
+  } finally {
+    await mock?.stop();
+  }
+});
 
 const counts = { producers: 0, consumers: 0, confirmed: 0, consumed: 0 };
 const inner = await kafkajsFactory();

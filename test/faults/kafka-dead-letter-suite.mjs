@@ -6,7 +6,9 @@
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import { from, lastValueFrom, tap, toArray } from "rxjs";
-import { adminOf, committedOf, eventually } from "../integration/kafka-suite.mjs";
+import { adminOf, committedOf } from "../integration/kafka-suite.mjs";
+import { closedWithin } from "../support/closed-within.mjs";
+import { eventually } from "../support/eventually.mjs";
 
 const suffix = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;
 const ApiKey = { Produce: 0 };
@@ -48,10 +50,13 @@ export const kafkaDeadLetterSuite = ({ t, client, lib, testing, core, ops }) => 
       admin = await adminOf(mock.bootstrap);
     });
     afterAll(async () => {
-      const bounded = (p) => Promise.race([p, new Promise((r) => setTimeout(r, 10_000).unref?.())]);
-      await bounded(lib.whenKafkaClosed());
-      await bounded(admin?.disconnect());
-      await bounded(mock?.stop());
+      // Every client closed before the broker goes (a client still open fails here, see closedWithin).
+      try {
+        await closedWithin("evflow's Kafka clients (whenKafkaClosed)", lib.whenKafkaClosed());
+        await closedWithin("the suite's KafkaJS admin", admin?.disconnect());
+      } finally {
+        await mock?.stop();
+      }
     });
 
     it("MESSAGE_TOO_LARGE on the DLQ: no redelivery loop, a bounded fallback dead letter, every record settled once", async () => {

@@ -4,7 +4,9 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { Kafka, logLevel } from "kafkajs";
 import { concatMap, from, lastValueFrom, Subject, take, tap, toArray } from "rxjs";
-import { adminOf, committedOf, eventually } from "../integration/kafka-suite.mjs";
+import { adminOf, committedOf } from "../integration/kafka-suite.mjs";
+import { closedWithin } from "../support/closed-within.mjs";
+import { eventually } from "../support/eventually.mjs";
 
 const dec = new TextDecoder();
 const suffix = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;
@@ -88,11 +90,14 @@ export const kafkaFaultsSuite = ({ t, client, lib, testing, core, ops, kafkaModu
       admin = await adminOf(mock.bootstrap);
     });
     afterAll(async () => {
-      // Bounded: a client left reconnecting to brokers stopped by a scenario must not hang the suite.
-      const bounded = (p) => Promise.race([p, new Promise((r) => setTimeout(r, 10_000).unref?.())]);
-      await bounded(lib.whenKafkaClosed());
-      await bounded(admin?.disconnect());
-      await bounded(mock?.stop());
+      // Every client closed before the brokers go: one still open (left reconnecting to brokers a
+      // scenario stopped) fails here instead of outliving the suite.
+      try {
+        await closedWithin("evflow's Kafka clients (whenKafkaClosed)", lib.whenKafkaClosed());
+        await closedWithin("the suite's KafkaJS admin", admin?.disconnect());
+      } finally {
+        await mock?.stop();
+      }
     });
 
     it("broker down and back during produce: no loss, per-key order kept", async () => {
@@ -247,7 +252,10 @@ export const kafkaFaultsSuite = ({ t, client, lib, testing, core, ops, kafkaModu
     }, 120_000);
 
     it("records with garbage values or headers go to the dead-letter topic with the reason", async () => {
-      if (!ops?.decode || !ops?.deadLetter) return;
+      assert.ok(
+        ops?.decode && ops?.deadLetter && ops?.settle && ops?.t,
+        "the suite needs ops: { decode, deadLetter, settle, t }",
+      );
       const { topic, groupId } = await fresh(1);
       const dlq = `${topic}.dlq`;
       await mock.createTopic(dlq, 1, 3);

@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import postgres from "postgres";
 import { lastValueFrom, Subject, tap, toArray } from "rxjs";
-import { eventually } from "../integration/kafka-suite.mjs";
+import { closedWithin } from "../support/closed-within.mjs";
+import { eventually } from "../support/eventually.mjs";
 
 const dec = new TextDecoder();
 const suffix = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;
@@ -148,12 +149,14 @@ export const kafkaRollingOutageSuite = ({ t, client, lib, testing, core, pg }) =
       sql = postgres(await testing.testDatabaseUrl(), { onnotice: () => {}, max: 5 });
     });
     afterAll(async () => {
-      // Bounded: a client left reconnecting must not hang the suite.
-      const bounded = (p) => Promise.race([p, new Promise((r) => setTimeout(r, 10_000).unref?.())]);
-      for (const s of schemas) await sql.unsafe(`drop schema if exists "${s}" cascade`);
-      await bounded(sql?.end());
-      await bounded(lib.whenKafkaClosed());
-      await bounded(mock?.stop());
+      // Every client closed before the brokers go (a client still open fails here, see closedWithin).
+      try {
+        for (const s of schemas) await sql.unsafe(`drop schema if exists "${s}" cascade`);
+        await closedWithin("the Postgres client", sql?.end());
+        await closedWithin("evflow's Kafka clients (whenKafkaClosed)", lib.whenKafkaClosed());
+      } finally {
+        await mock?.stop();
+      }
     });
 
     it("kafkaSink: a send right after leadership moved confirms only what the log holds", async () => {

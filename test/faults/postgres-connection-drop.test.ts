@@ -10,12 +10,12 @@ import {
   connect,
   dropSchema,
   ev,
-  eventually,
   freshSchema,
   keyOrderViolations,
   readJsonLines,
   type Sql,
 } from "../integration/postgres-helpers.ts";
+import { eventually } from "../support/eventually.mjs";
 
 let admin: Sql;
 const schema = freshSchema();
@@ -69,11 +69,11 @@ describe("Postgres connection dropped", () => {
         for (let i = 0; i < N; i += 50) {
           await admin.begin((tx) => box.write(tx, events.slice(i, i + 50)));
           if (i % 150 === 0) {
-            await eventually(() => lines().length > 0, 20_000, "relay running");
+            await eventually(() => lines().length > 0, "relay running", 20_000);
             kills += await terminate();
           }
         }
-        await eventually(() => new Set(lines().map((l) => l.id)).size === N, 30_000, "all published after drops").catch(
+        await eventually(() => new Set(lines().map((l) => l.id)).size === N, "all published after drops", 30_000).catch(
           async (e) => {
             console.log(
               "relay stalled; published:",
@@ -95,7 +95,10 @@ describe("Postgres connection dropped", () => {
           (l) => ({ id: l.id, key: l.key, data: { n: l.n } }) as unknown as Envelope<unknown>,
         );
         expect(keyOrderViolations(asEnvelopes)).toEqual([]);
-        await eventually(async () => (await admin`select count(*)::int as n from ${admin(schema)}.outbox`)[0]?.n === 0);
+        await eventually(
+          async () => (await admin`select count(*)::int as n from ${admin(schema)}.outbox`)[0]?.n === 0,
+          "the outbox empty",
+        );
         console.log(
           `connection drop (relay, ${claim}): ${kills} backends terminated, ${published.length - N} duplicates`,
         );

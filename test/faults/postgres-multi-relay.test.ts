@@ -5,13 +5,13 @@ import {
   connect,
   dropSchema,
   ev,
-  eventually,
   freshSchema,
   keyOrderViolations,
   memorySink,
   type Sql,
   settleAll,
 } from "../integration/postgres-helpers.ts";
+import { eventually } from "../support/eventually.mjs";
 
 let writer: Sql;
 const schemas: string[] = [];
@@ -59,9 +59,10 @@ for (const [relays, claim] of [
           for (let i = w * 50; i < N; i += 200) await writer.begin((tx) => box.write(tx, events.slice(i, i + 50)));
         }),
       );
-      await eventually(() => out.length >= N, 30_000, "all published");
+      await eventually(() => out.length >= N, "all published", 30_000);
       await eventually(
         async () => (await writer`select count(*)::int as n from ${writer(schema)}.outbox`)[0]?.n === 0,
+        "the outbox empty",
         10_000,
       );
       expect(out.length).toBe(N);

@@ -5,15 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { migrate, outbox, type RelayClaimMode } from "../../src/postgres/index.ts";
 import { testDatabaseUrl } from "../../src/testing/embedded-postgres.ts";
-import {
-  connect,
-  dropSchema,
-  ev,
-  eventually,
-  freshSchema,
-  readJsonLines,
-  type Sql,
-} from "../integration/postgres-helpers.ts";
+import { connect, dropSchema, ev, freshSchema, readJsonLines, type Sql } from "../integration/postgres-helpers.ts";
+import { eventually } from "../support/eventually.mjs";
 
 let sql: Sql;
 const dir = mkdtempSync(join(tmpdir(), "evflow-relay-crash-"));
@@ -106,8 +99,8 @@ for (const claim of ["transaction", "lease"] as const) {
           heldAtKill = await held(schema, claim);
           return heldAtKill > 0;
         },
-        30_000,
         "first relay publishing, with rows in flight",
+        30_000,
       );
       await killed(first); // SIGKILL: no teardown (leases left behind / transaction cut)
       const atKill = published(out).length;
@@ -122,17 +115,17 @@ for (const claim of ["transaction", "lease"] as const) {
           async () =>
             (await sql`select count(*)::int as n from pg_stat_activity where application_name = ${appName(schema)}`)[0]
               ?.n === 0,
-          10_000,
           "the killed relay's backends gone",
+          10_000,
         );
       }
 
       const second = await startChild(schema, out, claim);
-      await eventually(() => new Set(published(out).map((l) => l.id)).size === N, 60_000, "every event published");
+      await eventually(() => new Set(published(out).map((l) => l.id)).size === N, "every event published", 60_000);
       await eventually(
         async () => (await sql`select count(*)::int as n from ${sql(schema)}.outbox`)[0]?.n === 0,
-        10_000,
         "outbox drained",
+        10_000,
       );
       await killed(second);
 

@@ -5,13 +5,13 @@ import {
   connect,
   dropSchema,
   ev,
-  eventually,
   freshSchema,
   keyOrderViolations,
   memorySink,
   type Sql,
   settleAll,
 } from "../integration/postgres-helpers.ts";
+import { eventually } from "../support/eventually.mjs";
 
 let sql: Sql;
 const schemas: string[] = [];
@@ -56,20 +56,21 @@ for (const claim of ["transaction", "lease"] as const) {
       // The outage lasts until rows have been retried a few times.
       await eventually(
         async () => (await sql`select max(attempts)::int as a from ${sql(schema)}.outbox`)[0]?.a >= 3 && failures >= 10,
-        20_000,
         "rows backing off",
+        20_000,
       );
       const during = await sql`select count(*)::int as n from ${sql(schema)}.outbox
                                where status = 'PENDING' and last_error like '%sink down%' and next_attempt_at > now() - interval '1 second'`;
       expect(during[0]?.n).toBeGreaterThan(0);
       expect(out.length).toBe(0);
       down = false;
-      await eventually(() => out.length === 100, 20_000, "all published after recovery");
+      await eventually(() => out.length === 100, "all published after recovery", 20_000);
       expect(new Set(out.map((e) => e.id)).size).toBe(100);
       expect(keyOrderViolations(out)).toEqual([]);
       await eventually(
         async () =>
           (await sql`select count(*)::int as n from ${sql(schema)}.outbox where status = 'PUBLISHED'`)[0]?.n === 100,
+        "100 rows marked PUBLISHED",
       );
       console.log(`sink outage (${claim}): ${failures} failed publish attempts before recovery`);
       sub.unsubscribe();

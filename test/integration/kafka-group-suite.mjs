@@ -8,7 +8,9 @@
 // listed), and the records are counted against what a raw KafkaJS producer wrote.
 import assert from "node:assert/strict";
 import { AssignerProtocol, Kafka, logLevel } from "kafkajs";
-import { eventually, startCluster } from "./kafka-suite.mjs";
+import { closedWithin } from "../support/closed-within.mjs";
+import { eventually } from "../support/eventually.mjs";
+import { startCluster } from "./kafka-suite.mjs";
 
 const suffix = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;
 const PARTITIONS = 4;
@@ -189,8 +191,11 @@ export const kafkaGroupSuite = ({ t, client, lib, testing }) => {
       cluster = await startCluster(testing, 1);
     });
     afterAll(async () => {
-      await lib.whenKafkaClosed();
-      await cluster?.stop();
+      try {
+        await closedWithin("evflow's Kafka clients (whenKafkaClosed)", lib.whenKafkaClosed());
+      } finally {
+        await cluster?.stop();
+      }
     });
 
     it("continues after errors: nack, close, reopen with the same group, and every record arrives in time", async () => {

@@ -21,6 +21,7 @@ import { kafkaSink, kafkaSource, whenKafkaClosed } from "../../src/kafka/index.t
 import { otelContext, otelTracer } from "../../src/observability/otel.ts";
 import { trace } from "../../src/operators/trace.ts";
 import { type MockKafka, startMockKafka } from "../../src/testing/index.ts";
+import { closedWithin } from "../support/closed-within.mjs";
 
 /** A synchronous stack ContextManager (no async hooks needed for a synchronous `context.with`). */
 class StackContextManager implements ContextManager {
@@ -56,8 +57,11 @@ describe("evflow/otel over Kafka (KafkaJS, mock cluster)", () => {
   afterAll(async () => {
     propagation.disable();
     context.disable();
-    await whenKafkaClosed();
-    await cluster?.stop();
+    try {
+      await closedWithin("evflow's Kafka clients (whenKafkaClosed)", whenKafkaClosed());
+    } finally {
+      await cluster?.stop();
+    }
   });
 
   it("consumer span: the source's group and broker; producer span: the topic; baggage end to end", async () => {

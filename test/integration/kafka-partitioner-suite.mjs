@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { from, lastValueFrom, toArray } from "rxjs";
 import { readTopic } from "../faults/kafka-rolling-outage-suite.mjs";
+import { closedWithin } from "../support/closed-within.mjs";
 
 const enc = new TextEncoder();
 const suffix = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;
@@ -24,8 +25,11 @@ export const kafkaPartitionerSuite = ({ t, client, lib, testing }) => {
       mock = await testing.startMockKafka({ brokers: 1 });
     });
     afterAll(async () => {
-      await lib.whenKafkaClosed();
-      await mock?.stop();
+      try {
+        await closedWithin("evflow's Kafka clients (whenKafkaClosed)", lib.whenKafkaClosed());
+      } finally {
+        await mock?.stop();
+      }
     });
     for (const n of Object.keys(table.partitions).map(Number)) {
       it(`${table.keys.length} keys over ${n} partitions: each record's partition in the log is Java's`, async () => {

@@ -5,9 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it, spyOn } from "bun:test";
 import { Kafka, logLevel } from "kafkajs";
 import type { Subscription } from "rxjs";
-import { kafkaSource } from "../../src/kafka/index.ts";
+import { kafkaSource, whenKafkaClosed } from "../../src/kafka/index.ts";
 import { ChannelName, onChannel, type StalledMessage } from "../../src/observability/channels.ts";
 import { type MockKafka, startMockKafka } from "../../src/testing/index.ts";
+import { closedWithin } from "../support/closed-within.mjs";
 
 let mock: MockKafka;
 beforeAll(async () => {
@@ -20,8 +21,14 @@ beforeAll(async () => {
   });
   await producer.disconnect();
 });
+// The source unsubscribed in the test closes (commit, LeaveGroup, disconnect) after unsubscribe:
+// it must be done before the mock goes, or it is left reconnecting to a stopped broker.
 afterAll(async () => {
-  await mock?.stop();
+  try {
+    await closedWithin("evflow's Kafka clients (whenKafkaClosed)", whenKafkaClosed());
+  } finally {
+    await mock?.stop();
+  }
 });
 
 describe("kafkaSource without settle()", () => {

@@ -5,25 +5,12 @@
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import { filter, from, lastValueFrom, Subject, take, tap, toArray } from "rxjs";
+import { closedWithin } from "../support/closed-within.mjs";
+import { eventually } from "../support/eventually.mjs";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const suffix = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;
-
-/** Polls `check` until it holds or the deadline passes (no fixed sleeps). */
-export const eventually = async (check, what, timeoutMs = 20_000) => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let last;
-    try {
-      if (await check()) return;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 /**
  * A cluster for a suite: KAFKA_BROKERS when set, else a mock cluster. `createTopic` goes through the
@@ -78,10 +65,21 @@ const produce = async (lib, core, bootstrap, client, topic, n, keys = 1, extra =
 const indexOf = (d) => JSON.parse(dec.decode(d.value.value)).i;
 
 /**
- * Registers the suite. `t` = { describe, it, beforeAll, afterAll } of the runner; `it(name, fn, ms)`.
+ * Registers the suite. `t` = { describe, it, beforeAll, afterAll, skip } of the runner;
+ * `it(name, fn, ms)`; `skip(name, reason)` reports a scenario that cannot run here (the broker-fault
+ * one against a real cluster, KAFKA_BROKERS) as skipped with its reason.
  */
 export const kafkaSuite = ({ t, client, lib, testing, core }) => {
-  const { describe, it, beforeAll, afterAll } = t;
+  const { describe, it, beforeAll, afterAll, skip } = t;
+  // Against a real cluster (KAFKA_BROKERS) nothing can make the broker refuse a write.
+  const noFaults = process.env.KAFKA_BROKERS
+    ? "KAFKA_BROKERS is set: a real cluster has no fault injection"
+    : undefined;
+  if (noFaults !== undefined && typeof skip !== "function") {
+    throw new TypeError(`kafkaSuite: t.skip(name, reason) is needed to report a skipped scenario (${noFaults})`);
+  }
+  /** `it`, or a reported skip when the scenario needs the mock cluster's fault injection and there is none. */
+  const itWithFaults = (name, fn, ms) => (noFaults === undefined ? it(name, fn, ms) : skip(name, noFaults));
   describe(`evflow/kafka with client "${client}"`, () => {
     let cluster;
     let admin;
@@ -105,9 +103,12 @@ export const kafkaSuite = ({ t, client, lib, testing, core }) => {
     });
     afterAll(async () => {
       // Every source and sink of the suite has finished closing before the cluster goes away.
-      await lib.whenKafkaClosed();
-      await admin?.disconnect();
-      await cluster?.stop();
+      try {
+        await closedWithin("evflow's Kafka clients (whenKafkaClosed)", lib.whenKafkaClosed());
+        await closedWithin("the suite's KafkaJS admin", admin?.disconnect());
+      } finally {
+        await cluster?.stop();
+      }
     });
 
     it("round-trips envelopes: CloudEvents headers, per-key order, one partition per key", async () => {
@@ -334,50 +335,61 @@ export const kafkaSuite = ({ t, client, lib, testing, core }) => {
       }
     }, 60_000);
 
-    it("kafkaSink emits WireRecords as given and a FailedDelivery when the broker refuses", async () => {
+    it("kafkaSink emits WireRecords as given", async () => {
       const { topic } = await fresh(1);
       const wire = { key: enc.encode("wk"), value: enc.encode("raw-bytes"), headers: { "x-h": "1" } };
       const out = await lastValueFrom(
         from([wire]).pipe(lib.kafkaSink({ brokers: cluster.bootstrap, topic, client }), toArray()),
       );
       assert.equal(out[0], wire);
-      if (!cluster.mock?.faultInjection) return;
-      // TOPIC_AUTHORIZATION_FAILED is not retriable: the write fails for good.
-      await cluster.mock.injectErrors(0, Array(50).fill(29));
-      try {
-        const d = core.createDelivery(
-          core.envelope({ type: "x", data: 1, key: "k" }),
-          { topic: "in", partition: 0, offset: 0 },
-          {
-            ack: () => {},
-            nack: () => {},
-          },
-        );
-        const res = await lastValueFrom(
-          from([d]).pipe(
-            lib.kafkaSink({ brokers: cluster.bootstrap, topic, client, deliveryTimeoutMs: 5000 }),
-            toArray(),
-          ),
-        );
-        assert.equal(res.length, 1);
-        assert.equal(res[0].ok, false);
-        assert.equal(res[0].error.code, "EVFLOW_TRANSPORT");
-        assert.equal(res[0].value, d.value);
-        // Plain values: the stream errors, with the input attached.
-        const plain = core.envelope({ type: "x", data: 2 });
-        const err = await lastValueFrom(
-          from([plain]).pipe(lib.kafkaSink({ brokers: cluster.bootstrap, topic, client, deliveryTimeoutMs: 5000 })),
-        ).then(
-          () => undefined,
-          (e) => e,
-        );
-        assert.ok(err, "the stream errored");
-        assert.equal(err.code, "EVFLOW_TRANSPORT");
-        assert.equal(err.input, plain);
-      } finally {
-        await cluster.mock.clearErrors(0);
-      }
     }, 60_000);
+
+    itWithFaults(
+      "kafkaSink emits a FailedDelivery when the broker refuses (and errors a stream of plain values)",
+      async () => {
+        const { topic } = await fresh(1);
+        assert.ok(
+          cluster.mock.faultInjection,
+          `the mock cluster has no fault injection: ${cluster.mock.faultInjectionUnavailableReason}`,
+        );
+        // TOPIC_AUTHORIZATION_FAILED is not retriable: the write fails for good.
+        await cluster.mock.injectErrors(0, Array(50).fill(29));
+        try {
+          const d = core.createDelivery(
+            core.envelope({ type: "x", data: 1, key: "k" }),
+            { topic: "in", partition: 0, offset: 0 },
+            {
+              ack: () => {},
+              nack: () => {},
+            },
+          );
+          const res = await lastValueFrom(
+            from([d]).pipe(
+              lib.kafkaSink({ brokers: cluster.bootstrap, topic, client, deliveryTimeoutMs: 5000 }),
+              toArray(),
+            ),
+          );
+          assert.equal(res.length, 1);
+          assert.equal(res[0].ok, false);
+          assert.equal(res[0].error.code, "EVFLOW_TRANSPORT");
+          assert.equal(res[0].value, d.value);
+          // Plain values: the stream errors, with the input attached.
+          const plain = core.envelope({ type: "x", data: 2 });
+          const err = await lastValueFrom(
+            from([plain]).pipe(lib.kafkaSink({ brokers: cluster.bootstrap, topic, client, deliveryTimeoutMs: 5000 })),
+          ).then(
+            () => undefined,
+            (e) => e,
+          );
+          assert.ok(err, "the stream errored");
+          assert.equal(err.code, "EVFLOW_TRANSPORT");
+          assert.equal(err.input, plain);
+        } finally {
+          await cluster.mock.clearErrors(0);
+        }
+      },
+      60_000,
+    );
 
     it("kafkaTransport sends and consumes (publish/subscribe across processes)", async () => {
       const { topic, groupId } = await fresh(2);

@@ -6,14 +6,18 @@ import { lastValueFrom, Subject, tap } from "rxjs";
 import { type Envelope, envelope } from "../../src/core/envelope.ts";
 import { kafkaSink, whenKafkaClosed } from "../../src/kafka/index.ts";
 import { type MockKafka, startMockKafka } from "../../src/testing/index.ts";
+import { closedWithin } from "../support/closed-within.mjs";
 
 let mock: MockKafka;
 beforeAll(async () => {
   mock = await startMockKafka({ brokers: 1, topics: [{ name: "idle", partitions: 1 }] });
 });
 afterAll(async () => {
-  await whenKafkaClosed();
-  await mock.stop();
+  try {
+    await closedWithin("evflow's Kafka clients (whenKafkaClosed)", whenKafkaClosed());
+  } finally {
+    await mock?.stop();
+  }
 });
 
 it("an idle KafkaJS connection starts no request-queue timers (no 1 ms spin, no negative delay)", async () => {

@@ -31,15 +31,6 @@ export const dropSchema = async (sql: Sql, schema: string): Promise<void> => {
   await sql.unsafe(`drop schema if exists "${schema}" cascade`);
 };
 
-/** Polls `check` until it returns true or the deadline passes. */
-export const eventually = async (check: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = "condition") => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
-
 export const ev = (key: string | undefined, n: number, extra: Partial<{ data: unknown }> = {}) =>
   envelope({ type: "test.happened", key, source: "test", data: extra.data ?? { n, key } });
 

@@ -4,7 +4,8 @@ import { createDelivery, type Delivery } from "../../src/core/delivery.ts";
 import type { Envelope } from "../../src/core/envelope.ts";
 import { HandlerError, InvalidOptionsError } from "../../src/core/errors.ts";
 import { type InboxTx, inbox, migrate } from "../../src/postgres/index.ts";
-import { connect, dropSchema, ev, eventually, freshSchema, type Sql } from "./postgres-helpers.ts";
+import { eventually } from "../support/eventually.mjs";
+import { connect, dropSchema, ev, freshSchema, type Sql } from "./postgres-helpers.ts";
 
 let sql: Sql;
 let other: Sql;
@@ -116,8 +117,8 @@ describe("inbox.handleOnce", () => {
           await sql`select 1 from pg_stat_activity
                     where wait_event_type = 'Lock' and datname = current_database() and query ilike '%inbox%'`
         ).length === 1,
-      10_000,
       "second handleOnce blocked on the inbox key",
+      10_000,
     );
     expect(runs).toBe(1);
     letFirstCommit();

@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import type { Envelope } from "../../src/core/envelope.ts";
 import { InvalidOptionsError, TransportError } from "../../src/core/errors.ts";
 import { migrate, outbox, outboxRelay, retryFailed } from "../../src/postgres/index.ts";
+import { eventually } from "../support/eventually.mjs";
 import {
   connect,
   dropSchema,
   ev,
-  eventually,
   freshSchema,
   keyOrderViolations,
   memorySink,
@@ -136,13 +136,16 @@ for (const claim of ["transaction", "lease"] as const) {
       const out: Envelope<unknown>[] = [];
       const sub = settleAll(outboxRelay(sql, { schema, claim, pollInterval: 60_000 }).pipe(memorySink(out)));
       // Let the relay run its first (empty) claim and LISTEN, then write.
-      await eventually(async () => (await sql`select 1 from pg_stat_activity where query ilike 'listen%'`).length > 0);
+      await eventually(
+        async () => (await sql`select 1 from pg_stat_activity where query ilike 'listen%'`).length > 0,
+        "the relay listening",
+      );
       const events = [ev("a", 1), ev(undefined, 1), ev("a", 2), ev("b", 1)];
       await sql.begin((tx) => outbox(sql, { schema }).write(tx, events));
-      await eventually(() => out.length === 4, 10_000, "4 published");
+      await eventually(() => out.length === 4, "4 published", 10_000);
       expect(out.map((e) => e.id).sort()).toEqual(events.map((e) => e.id).sort());
       expect(out[0]).toEqual(events[0] as Envelope<unknown>);
-      await eventually(async () => (await count(schema)) === 0, 5000, "rows deleted");
+      await eventually(async () => (await count(schema)) === 0, "rows deleted", 5000);
       sub.unsubscribe();
     });
 
@@ -155,8 +158,8 @@ for (const claim of ["transaction", "lease"] as const) {
         ),
       );
       await outbox(sql, { schema }).write(sql, [ev("a", 1), ev("a", 2)]);
-      await eventually(async () => (await count(schema, "status = 'PUBLISHED'")) === 2, 5000, "marked published");
-      await eventually(async () => (await count(schema)) === 0, 5000, "cleaned after retention");
+      await eventually(async () => (await count(schema, "status = 'PUBLISHED'")) === 2, "marked published", 5000);
+      await eventually(async () => (await count(schema)) === 0, "cleaned after retention", 5000);
       expect(out.length).toBe(2);
       sub.unsubscribe();
     });
@@ -175,7 +178,7 @@ for (const claim of ["transaction", "lease"] as const) {
         }).pipe(memorySink(out, () => failing)),
       );
       await outbox(sql, { schema }).write(sql, [ev("k", 1), ev("k", 2)]);
-      await eventually(async () => (await count(schema, "status = 'FAILED'")) === 1, 10_000, "FAILED");
+      await eventually(async () => (await count(schema, "status = 'FAILED'")) === 1, "FAILED", 10_000);
       const [row] = await sql`select attempts, last_error, key from ${sql(schema)}.outbox where status = 'FAILED'`;
       expect(row?.attempts).toBe(3);
       expect(String(row?.last_error)).toContain("sink down");
@@ -184,7 +187,7 @@ for (const claim of ["transaction", "lease"] as const) {
       expect(second).toEqual({ attempts: 0, status: "PENDING" });
       failing = false;
       expect(await retryFailed(sql, { schema })).toBe(1);
-      await eventually(() => out.length === 2, 10_000, "published after retryFailed");
+      await eventually(() => out.length === 2, "published after retryFailed", 10_000);
       expect(out.map((e) => (e.data as { n: number }).n)).toEqual([1, 2]);
       expect(await retryFailed(sql, { schema })).toBe(0);
       sub.unsubscribe();
@@ -207,7 +210,7 @@ for (const claim of ["transaction", "lease"] as const) {
       );
       const events = Array.from({ length: 60 }, (_, i) => ev(i % 2 === 0 ? "hot" : "cold", i));
       await outbox(sql, { schema }).write(sql, events);
-      await eventually(() => out.length === 60, 20_000, "all published");
+      await eventually(() => out.length === 60, "all published", 20_000);
       expect(keyOrderViolations(out)).toEqual([]);
       expect(new Set(out.map((e) => e.id)).size).toBe(60);
       sub.unsubscribe();
@@ -240,11 +243,12 @@ for (const claim of ["transaction", "lease"] as const) {
       const polls = await sql`select now()`;
       await eventually(
         async () => (await sql`select now() - ${polls[0]?.now as Date}::timestamptz > interval '300 ms' as ok`)[0]?.ok,
+        "300 ms of server time",
       );
       expect(out.length).toBe(0);
       releaseFirst();
       await t1;
-      await eventually(() => out.length === 2, 10_000, "both published");
+      await eventually(() => out.length === 2, "both published", 10_000);
       expect(out.map((e) => (e.data as { n: number }).n)).toEqual([1, 2]);
       sub.unsubscribe();
     });
@@ -258,7 +262,7 @@ for (const claim of ["transaction", "lease"] as const) {
       const out: Envelope<unknown>[] = [];
       const started = Date.now();
       const sub = settleAll(outboxRelay(sql, { schema, claim, pollInterval: 25 }).pipe(memorySink(out)));
-      await eventually(() => out.length === 3, 10_000, "taken over");
+      await eventually(() => out.length === 3, "taken over", 10_000);
       expect(Date.now() - started).toBeGreaterThanOrEqual(250);
       expect(out.filter((e) => e.key === "k").map((e) => (e.data as { n: number }).n)).toEqual([1, 2]);
       sub.unsubscribe();
@@ -269,11 +273,11 @@ for (const claim of ["transaction", "lease"] as const) {
       await outbox(sql, { schema }).write(sql, [ev("k", 1), ev("k", 2)]);
       const seen: unknown[] = [];
       const sub = outboxRelay(sql, { schema, claim, pollInterval: 25 }).subscribe((d) => seen.push(d)); // never settles
-      await eventually(() => seen.length === 1, 5000, "claimed");
+      await eventually(() => seen.length === 1, "claimed", 5000);
       sub.unsubscribe();
-      await eventually(async () => (await count(schema, "locked_by is null and attempts = 0")) === 2, 5000, "released");
+      await eventually(async () => (await count(schema, "locked_by is null and attempts = 0")) === 2, "released", 5000);
       // Not row-locked either (claim: "transaction" rolls its open batch back or commits it without writes).
-      await eventually(async () => (await lockable(schema)) === 2, 5000, "unlocked");
+      await eventually(async () => (await lockable(schema)) === 2, "unlocked", 5000);
     });
 
     it("errors the stream when the tables are missing (run migrate), and validates options synchronously", async () => {
@@ -311,6 +315,7 @@ describe('outboxRelay (claim: "transaction") specifics', () => {
     await eventually(
       async () =>
         (await sql`select clock_timestamp() - ${t0?.t as Date}::timestamptz > ${ms} * interval '1 ms' as ok`)[0]?.ok,
+      `${ms} ms of server time`,
     );
   };
 
@@ -320,7 +325,7 @@ describe('outboxRelay (claim: "transaction") specifics', () => {
     const held: Array<{ value: Envelope<unknown>; ack: () => void }> = [];
     const a = outboxRelay(sql, { schema, pollInterval: 20 }).subscribe((d) => held.push(d)); // settles later
     // One batch: k/1 and x/1 emitted, k/2 waits for k/1's ack inside the relay.
-    await eventually(() => held.length === 2, 5000, "relay A holds k/1 and x/1");
+    await eventually(() => held.length === 2, "relay A holds k/1 and x/1", 5000);
     expect(held.map((d) => `${d.value.key}/${(d.value.data as { n: number }).n}`)).toEqual(["k/1", "x/1"]);
     const app = `evflow_turns_${schema}`;
     const bClient = await connect({ max: 2, connection: { application_name: app } });
@@ -332,17 +337,17 @@ describe('outboxRelay (claim: "transaction") specifics', () => {
           await sql`select count(*)::int as n from pg_locks l join pg_stat_activity s using (pid)
                     where s.application_name = ${app} and l.locktype = 'advisory' and not l.granted`
         )[0]?.n === 1,
-      5000,
       "relay B waiting for A's claim lock",
+      5000,
     );
     await serverTimePasses(100);
     expect(out).toEqual([]);
     expect(await count(schema)).toBe(3); // nothing written while the batch is open
     held[0]?.ack(); // k/1: A emits k/2 from the same batch
-    await eventually(() => held.length === 3, 5000, "k/2 emitted after k/1's ack");
+    await eventually(() => held.length === 3, "k/2 emitted after k/1's ack", 5000);
     expect(await count(schema)).toBe(3);
     for (const d of held.slice(1)) d.ack();
-    await eventually(async () => (await count(schema)) === 0, 5000, "the batch committed");
+    await eventually(async () => (await count(schema)) === 0, "the batch committed", 5000);
     expect(out).toEqual([]);
     expect(held.map((d) => `${d.value.key}/${(d.value.data as { n: number }).n}`)).toEqual(["k/1", "x/1", "k/2"]);
     a.unsubscribe();
@@ -365,13 +370,13 @@ describe('outboxRelay (claim: "transaction") specifics', () => {
       next: (d) => held.push(d), // never settles
       error: (e) => errors.push(e),
     });
-    await eventually(() => held.length === 1, 5000, "relay A holds k/1");
+    await eventually(() => held.length === 1, "relay A holds k/1", 5000);
     await sql.unsafe(`alter role "${app}" nologin`);
     await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${app}`;
     const out: Envelope<unknown>[] = [];
     const started = Date.now();
     const b = settleAll(outboxRelay(other, { schema, pollInterval: 20, leaseMs: 60_000 }).pipe(memorySink(out)));
-    await eventually(() => out.length === 2, 10_000, "taken over");
+    await eventually(() => out.length === 2, "taken over", 10_000);
     expect(Date.now() - started).toBeLessThan(30_000); // far below the 60 s lease/idle timeout
     expect(out.map((e) => (e.data as { n: number }).n)).toEqual([1, 2]);
     expect(errors).toEqual([]); // A keeps retrying: a lost connection is not the stream's end
@@ -391,7 +396,7 @@ describe('outboxRelay (claim: "transaction") specifics', () => {
       ),
     );
     await outbox(sql, { schema }).write(sql, [ev("k", 1)]);
-    await eventually(async () => (await count(schema, "status = 'PUBLISHED'")) === 1, 5000, "published");
+    await eventually(async () => (await count(schema, "status = 'PUBLISHED'")) === 1, "published", 5000);
     const [row] = await sql`select attempts, last_error from ${sql(schema)}.outbox`;
     expect(row?.attempts).toBe(3);
     expect(String(row?.last_error)).toContain("sink down");

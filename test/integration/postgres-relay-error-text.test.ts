@@ -7,7 +7,8 @@ import { map } from "rxjs";
 import { type Flow, failDelivery } from "../../src/core/delivery.ts";
 import { TransportError } from "../../src/core/errors.ts";
 import { migrate, outbox, outboxRelay } from "../../src/postgres/index.ts";
-import { connect, dropSchema, ev, eventually, freshSchema, type Sql, settleAll } from "./postgres-helpers.ts";
+import { eventually } from "../support/eventually.mjs";
+import { connect, dropSchema, ev, freshSchema, type Sql, settleAll } from "./postgres-helpers.ts";
 
 let sql: Sql;
 const schemas: string[] = [];
@@ -45,7 +46,7 @@ for (const claim of ["transaction", "lease"] as const) {
         await outbox(sql, { schema }).write(sql, [ev("k", 1)]);
         const failed = async () =>
           (await sql`select attempts, last_error from ${sql(schema)}.outbox where status = 'FAILED'`)[0];
-        await eventually(async () => (await failed()) !== undefined, 10_000, "the row marked FAILED");
+        await eventually(async () => (await failed()) !== undefined, "the row marked FAILED", 10_000);
         sub.unsubscribe();
         const row = await failed();
         expect(row?.attempts).toBe(2);

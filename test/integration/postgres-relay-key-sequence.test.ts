@@ -9,7 +9,8 @@ import { Observable } from "rxjs";
 import type { Delivery } from "../../src/core/delivery.ts";
 import type { Envelope } from "../../src/core/envelope.ts";
 import { migrate, outbox, outboxRelay } from "../../src/postgres/index.ts";
-import { connect, dropSchema, ev, eventually, freshSchema, type Sql } from "./postgres-helpers.ts";
+import { eventually } from "../support/eventually.mjs";
+import { connect, dropSchema, ev, freshSchema, type Sql } from "./postgres-helpers.ts";
 
 const KEY_SEQUENCE = Symbol.for("evflow.keySequence");
 let sql: Sql;
@@ -56,7 +57,7 @@ for (const claim of ["transaction", "lease"] as const) {
         .pipe(pullingSink(held))
         .subscribe();
       // Every row in flight at once, none settled yet.
-      await eventually(() => held.length === 11, 10_000, "the whole sequence");
+      await eventually(() => held.length === 11, "the whole sequence", 10_000);
       expect(held.filter((d) => d.value.key === "hot").map(n)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
       const hot = held.filter((d) => d.value.key === "hot");
       // Later rows first: 9..6 acked, then 3 (held: 0..2 unsettled), then the cold row.
@@ -67,8 +68,8 @@ for (const claim of ["transaction", "lease"] as const) {
         await eventually(
           async () =>
             (await sql`select count(*)::int as c from ${sql(schema)}.outbox where status = 'PUBLISHED'`)[0]?.c === 1,
-          5_000,
           "the cold ack written",
+          5_000,
         );
         const early = await sql`select key from ${sql(schema)}.outbox where status = 'PUBLISHED'`;
         expect(early.map((r) => r.key)).toEqual(["cold"]);
@@ -86,8 +87,8 @@ for (const claim of ["transaction", "lease"] as const) {
             from ${sql(schema)}.outbox`;
           return r?.published === 5 && r?.leased === 0;
         },
-        10_000,
         "0..3 and the cold row published, the tail released",
+        10_000,
       );
       const state = await sql`
         select (data->>'n')::int as n, status, attempts, last_error is not null as failed
@@ -113,14 +114,14 @@ for (const claim of ["transaction", "lease"] as const) {
       const sub2 = outboxRelay(sql, { schema, claim, pollInterval: 20, retention: 3_600_000 })
         .pipe(pullingSink(again))
         .subscribe();
-      await eventually(() => again.length === 6, 10_000, "the tail again");
+      await eventually(() => again.length === 6, "the tail again", 10_000);
       expect(again.map(n)).toEqual([4, 5, 6, 7, 8, 9]);
       for (const d of again) d.ack();
       await eventually(
         async () =>
           (await sql`select count(*)::int as c from ${sql(schema)}.outbox where status = 'PUBLISHED'`)[0]?.c === 11,
-        10_000,
         "all published",
+        10_000,
       );
       sub2.unsubscribe();
     });

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { InvalidOptionsError } from "../../src/core/errors.ts";
 import type { TraceRecord } from "../../src/observability/tracer.ts";
 import { migrate, pgTraceStore } from "../../src/postgres/index.ts";
-import { connect, dropSchema, eventually, freshSchema, type Sql } from "./postgres-helpers.ts";
+import { eventually } from "../support/eventually.mjs";
+import { connect, dropSchema, freshSchema, type Sql } from "./postgres-helpers.ts";
 
 let sql: Sql;
 const schema = freshSchema();
@@ -41,7 +42,7 @@ describe("pgTraceStore", () => {
     store.record(rec("e1", "published", "user-service", 10, { attributes: { topic: "app-events" } }));
     expect(await rows()).toBe(0); // buffered
     store.record(rec("e1", "received", "order-service", 20)); // third record: a batch
-    await eventually(async () => (await rows()) === 3, 5000, "batch written");
+    await eventually(async () => (await rows()) === 3, "batch written", 5000);
     store.record(rec("e2", "failed", "order-service", 5, { error: "boom" }));
     const timeline = await store.traces("e1");
     expect(timeline.map((r) => [r.stage, r.service])).toEqual([
@@ -62,6 +63,7 @@ describe("pgTraceStore", () => {
     store.record(rec("e3", "published", "svc", 1));
     await eventually(
       async () => (await sql`select 1 from ${sql(schema)}.event_trace where event_id = 'e3'`).length === 1,
+      "e3 written",
     );
     await store.close();
   });

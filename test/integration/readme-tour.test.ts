@@ -19,6 +19,7 @@ import {
   startEmbeddedPostgres,
   startMockKafka,
 } from "../../src/testing/index.ts";
+import { eventually } from "../support/eventually.mjs";
 
 const root = join(import.meta.dir, "../..");
 const dir = join(root, ".evflow/readme-tour");
@@ -36,15 +37,6 @@ const run = async (cmd: string[], env: Record<string, string | undefined> = proc
     proc.exited,
   ]);
   return { code, stdout, stderr };
-};
-
-/** Polls `check` until it holds (no fixed sleeps); fails with `what` after `ms`. */
-const eventually = async (check: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(50);
-  }
 };
 
 describe("README tour", () => {
@@ -120,13 +112,21 @@ describe("README tour", () => {
       const out = Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
       const sql = postgres(url, { onnotice: () => {}, max: 1 });
       try {
-        await eventually(async () => {
-          if (proc.exitCode !== null) throw new Error(`tour exited ${proc.exitCode}: ${(await out).join("\n")}`);
-          const rows = await sql`select 1 from pg_tables where tablename = 'profiles'`;
-          return rows.length === 1 && (await sql`select 1 from profiles`).length === 1;
-        }, "the tour's profile row");
+        await eventually(
+          async () => {
+            if (proc.exitCode !== null) throw new Error(`tour exited ${proc.exitCode}: ${(await out).join("\n")}`);
+            const rows = await sql`select 1 from pg_tables where tablename = 'profiles'`;
+            return rows.length === 1 && (await sql`select 1 from profiles`).length === 1;
+          },
+          "the tour's profile row",
+          30_000,
+        );
         // The relay acks the row once Kafka confirmed it (deleted: the default retention is 0).
-        await eventually(async () => (await sql`select 1 from evflow.outbox`).length === 0, "the outbox row published");
+        await eventually(
+          async () => (await sql`select 1 from evflow.outbox`).length === 0,
+          "the outbox row published",
+          30_000,
+        );
         proc.kill("SIGTERM");
         expect(await proc.exited).toBe(0);
 

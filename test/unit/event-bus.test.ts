@@ -20,22 +20,10 @@ import {
   TransportError,
   type WireRecord,
 } from "../../src/index.ts";
+import { eventually } from "../support/eventually.mjs";
 import { OrderPlaced, testRegistry, UserRegistered } from "./flow-helpers.ts";
 
 const TOPIC = "evflow.events";
-
-/** Polls `cond` between event-loop turns until it holds, failing after `ms`. */
-const until = async (cond: () => boolean, what: string, ms = 5000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise<void>((r) => setTimeout(r, 0));
-  }
-};
-/** Lets the broker's queued microtasks and timers run (it emits on microtasks). */
-const drain = async (): Promise<void> => {
-  for (let i = 0; i < 3; i++) await new Promise<void>((r) => setTimeout(r, 0));
-};
 
 const collect = <A>(stream: Observable<Flow<A>>, autoAck = true) => {
   const got: Flow<A>[] = [];
@@ -85,9 +73,10 @@ describe("createEventBus", () => {
     }
     await published;
     expect(endSum(broker)).toBe(1);
-    // The echo comes back from the transport and is skipped (acked), not delivered again.
-    await until(() => committedSum(broker, "users") === 1, "the echo to be acked");
-    await drain();
+    // The echo comes back from the transport and is skipped (acked), not delivered again. A bus acks
+    // a received record only after its subscribers acked it (or when it skips it), so once the group
+    // committed the topic's one record, nothing more can reach a subscriber: no wait before the checks.
+    await eventually(() => committedSum(broker, "users") === 1, "the echo to be acked", 5000);
     expect(typed.got.length).toBe(1);
     expect(other.got.length).toBe(0);
     await bus.close();
@@ -100,16 +89,22 @@ describe("createEventBus", () => {
     const atB = collect(b.subscribe("user.registered"));
     const atA = collect(a.subscribe("*"));
     await a.publish(user("u1"));
-    await until(() => atB.got.length === 1, "the event at b");
+    await eventually(() => atB.got.length === 1, "the event at b", 5000);
     const got = atB.got[0] as Flow<Envelope<unknown>>;
     expect(got.ok && got.value.source).toBe("a");
     expect(got.ok && got.value.headers[BUS_GROUP_HEADER]).toBeUndefined();
-    await until(() => committedSum(broker, "b") === 1 && committedSum(broker, "a") === 1, "both groups to commit");
-    await drain();
-    expect(endSum(broker)).toBe(1); // b did not re-publish it
+    // Both groups committed the topic (a record is acked only after the subscribers acked it): no
+    // further delivery can come.
+    await eventually(
+      () => committedSum(broker, "b") === 1 && committedSum(broker, "a") === 1,
+      "both groups to commit",
+      5000,
+    );
     expect(atA.got.length).toBe(1); // a saw it locally only
     expect(atB.got.length).toBe(1);
+    // close waits for pending publishes: a forward by b, had there been one, is in the topic by then.
     await Promise.all([a.close(), b.close()]);
+    expect(endSum(broker)).toBe(1); // b did not re-publish it
   });
 
   it("filters by destination: other services' events are acked, not delivered", async () => {
@@ -121,11 +116,16 @@ describe("createEventBus", () => {
     const atB = collect(b.subscribe(UserRegistered));
     const atC = collect(c.subscribe(UserRegistered));
     await a.publishTo(user("u1"), "c");
-    await until(() => atC.got.length === 1, "the event at c");
+    await eventually(() => atC.got.length === 1, "the event at c", 5000);
     const atCFirst = atC.got[0] as Flow<Envelope<unknown>>;
     expect(atCFirst.ok && atCFirst.value.destination).toBe("c");
-    await until(() => committedSum(broker, "b") === 1, "b to ack it");
-    await drain();
+    // a and b committed the record (acked when dropped, or after their subscribers acked it): it
+    // cannot reach their subscribers any more.
+    await eventually(
+      () => committedSum(broker, "b") === 1 && committedSum(broker, "a") === 1,
+      "a and b to ack it",
+      5000,
+    );
     expect(atB.got.length).toBe(0);
     expect(atA.got.length).toBe(0); // not for a either, not even locally
     await a.publishTo(user("u2"), "a"); // for itself: local delivery only
@@ -141,12 +141,13 @@ describe("createEventBus", () => {
     const s1 = collect(b.subscribe(UserRegistered), false);
     const s2 = collect(b.subscribe(["user.registered", OrderPlaced]), false);
     await a.publish(user("u1"));
-    await until(() => s1.got.length === 1 && s2.got.length === 1, "both subscribers");
+    await eventually(() => s1.got.length === 1 && s2.got.length === 1, "both subscribers", 5000);
     s1.got[0]?.ack();
-    await drain();
+    // The memory broker commits on ack, synchronously (the last check below relies on it too); and
+    // the redelivery after s2's nack shows the record was not acked in between.
     expect(broker.committed("b", TOPIC)).toEqual([0]);
     s2.got[0]?.nack(new Error("later"));
-    await until(() => s1.got.length === 2 && s2.got.length === 2, "redelivery to both");
+    await eventually(() => s1.got.length === 2 && s2.got.length === 2, "redelivery to both", 5000);
     s1.got[1]?.ack();
     s2.got[1]?.ack();
     expect(broker.committed("b", TOPIC)).toEqual([1]);
@@ -159,7 +160,7 @@ describe("createEventBus", () => {
     const b = createEventBus({ service: "b", transport: broker });
     const orders = collect(b.subscribe(OrderPlaced));
     await a.publish(user("u1"));
-    await until(() => broker.committed("b", TOPIC)[0] === 1, "b to ack the uninteresting event");
+    await eventually(() => broker.committed("b", TOPIC)[0] === 1, "b to ack the uninteresting event", 5000);
     expect(orders.got.length).toBe(0);
     await Promise.all([a.close(), b.close()]);
   });
@@ -176,7 +177,7 @@ describe("createEventBus", () => {
     await a.publish(user("u2"));
     await broker.send(TOPIC, [{ key: null, value: new TextEncoder().encode("garbage"), headers: {} }]);
     // A record whose type cannot be read goes to every subscriber.
-    await until(() => typed.got.length === 3 && all.got.length === 3, "all deliveries");
+    await eventually(() => typed.got.length === 3 && all.got.length === 3, "all deliveries", 5000);
     const [badAtTyped, goodAtTyped] = typed.got;
     expect(badAtTyped?.ok).toBe(false);
     if (badAtTyped !== undefined && !badAtTyped.ok) {
@@ -200,7 +201,7 @@ describe("createEventBus", () => {
     const stays = collect(b.subscribe(UserRegistered), true);
     const leaves = collect(b.subscribe(UserRegistered), false);
     await a.publish(user("u1"));
-    await until(() => leaves.got.length === 1 && stays.got.length === 1, "both subscribers");
+    await eventually(() => leaves.got.length === 1 && stays.got.length === 1, "both subscribers", 5000);
     expect(broker.committed("b", TOPIC)).toEqual([0]);
     leaves.sub.unsubscribe();
     expect(broker.committed("b", TOPIC)).toEqual([1]);
@@ -213,11 +214,11 @@ describe("createEventBus", () => {
     const b = createEventBus({ service: "b", transport: broker });
     const first = collect(b.subscribe(UserRegistered), false);
     await a.publish(user("u1"));
-    await until(() => first.got.length === 1, "the first subscriber");
+    await eventually(() => first.got.length === 1, "the first subscriber", 5000);
     first.sub.unsubscribe();
     expect(broker.members("b")).toEqual([]);
     const second = collect(b.subscribe(UserRegistered), true);
-    await until(() => second.got.length === 1, "the redelivery");
+    await eventually(() => second.got.length === 1, "the redelivery", 5000);
     expect(broker.committed("b", TOPIC)).toEqual([1]);
     await Promise.all([a.close(), b.close()]);
   });
@@ -250,25 +251,41 @@ describe("createEventBus", () => {
 
   it("makes publish wait when maxPendingPublishes are unconfirmed", async () => {
     const sends: Array<{ records: ReadonlyArray<WireRecord>; confirm: () => void }> = [];
+    // Checked at every send, not after a wait: the most records ever sent and not yet confirmed.
+    let unconfirmed = 0;
+    let peak = 0;
     const slow: Transport = {
       name: "slow",
-      send: (_topic, records) => new Promise<void>((resolve) => sends.push({ records, confirm: resolve })),
+      send: (_topic, records) =>
+        new Promise<void>((resolve) => {
+          unconfirmed += records.length;
+          peak = Math.max(peak, unconfirmed);
+          sends.push({
+            records,
+            confirm: () => {
+              unconfirmed -= records.length;
+              resolve();
+            },
+          });
+        }),
       consume: () => new Subject<never>(),
       close: async () => {},
     };
     const bus = createEventBus({ service: "a", transport: slow, maxPendingPublishes: 2 });
     let resolved = 0;
     const ps = [user("1"), user("2"), user("3")].map((e) => bus.publish(e).then(() => resolved++));
-    await until(() => sends.length === 1, "the first send");
-    await drain();
-    // Two publishes went into one batch; the third waits for a permit.
-    expect(sends.map((s) => s.records.length)).toEqual([2]);
+    await eventually(() => sends.length === 1, "the first send", 5000);
+    // Two publishes went into one batch; the third waits for a permit (sent only once the first
+    // batch was confirmed: never more than 2 records unconfirmed, `peak` below).
+    expect(sends[0]?.records.length).toBe(2);
     sends[0]?.confirm();
-    await until(() => sends.length === 2, "the third publish to be sent");
+    await eventually(() => sends.length === 2, "the third publish to be sent", 5000);
     expect(resolved).toBe(2);
     sends[1]?.confirm();
     await Promise.all(ps);
     expect(resolved).toBe(3);
+    expect(sends.map((s) => s.records.length)).toEqual([2, 1]);
+    expect(peak).toBe(2);
     await bus.close();
   });
 

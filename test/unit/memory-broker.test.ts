@@ -11,6 +11,7 @@ import {
   type WireRecord,
 } from "../../src/index.ts";
 import { murmur2, partitionForKey } from "../../src/memory/partitioner.ts";
+import { eventually } from "../support/eventually.mjs";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -20,20 +21,6 @@ const rec = (value: string, key: string | null = null): WireRecord => ({
   headers: {},
 });
 const text = (d: Delivery<RawRecord>): string => dec.decode(d.value.value ?? new Uint8Array());
-
-/** Lets queued microtasks and timers of the broker run (it emits on microtasks, never on a clock). */
-const drain = async (): Promise<void> => {
-  for (let i = 0; i < 3; i++) await new Promise<void>((r) => setTimeout(r, 0));
-};
-
-/** Polls `cond` between event-loop turns until it holds, failing after `ms`. */
-const until = async (cond: () => boolean, what: string, ms = 5000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise<void>((r) => setTimeout(r, 0));
-  }
-};
 
 const collect = (
   broker: ReturnType<typeof memoryBroker>,
@@ -108,7 +95,7 @@ describe("memoryBroker", () => {
     const sent = broker.send("t", [rec("a", "k"), rec("b")]);
     expect(got.length).toBe(0);
     await sent;
-    await until(() => got.length === 2, "2 deliveries");
+    await eventually(() => got.length === 2, "2 deliveries", 5000);
     expect(got.map(text)).toEqual(["a", "b"]);
     expect(got[0]?.origin).toEqual({ topic: "t", partition: 0, offset: 0, key: "k" });
     expect(got[1]?.origin).toEqual({ topic: "t", partition: 0, offset: 1 });
@@ -124,7 +111,7 @@ describe("memoryBroker", () => {
     const records: WireRecord[] = [];
     for (let i = 0; i < 400; i++) records.push(rec(`${i % 10}:${i}`, `key-${i % 10}`));
     await broker.send("t", records);
-    await until(() => got.length === 400, "400 deliveries");
+    await eventually(() => got.length === 400, "400 deliveries", 5000);
     const perKey = new Map<string, number[]>();
     for (const d of got) {
       const [k, n] = text(d).split(":");
@@ -145,7 +132,7 @@ describe("memoryBroker", () => {
     const broker = memoryBroker({ partitions: 1 });
     const { got, sub } = collect(broker, { groupId: "g", topics: ["t"] });
     await broker.send("t", [rec("0"), rec("1"), rec("2"), rec("3")]);
-    await until(() => got.length === 4, "4 deliveries");
+    await eventually(() => got.length === 4, "4 deliveries", 5000);
     expect(broker.committed("g", "t")).toEqual([0]);
     got[3]?.ack();
     got[1]?.ack();
@@ -172,7 +159,7 @@ describe("memoryBroker", () => {
             "t",
             Array.from({ length: n }, (_, i) => rec(String(i))),
           );
-          await until(() => got.length === n, `${n} deliveries`);
+          await eventually(() => got.length === n, `${n} deliveries`, 5000);
           const acked = new Set<number>();
           for (const o of order) {
             got[o]?.ack();
@@ -196,49 +183,54 @@ describe("memoryBroker", () => {
       "t",
       ["0", "1", "2", "3", "4"].map((v) => rec(v)),
     );
-    await until(() => got.length === 5, "5 deliveries");
+    await eventually(() => got.length === 5, "5 deliveries", 5000);
     got[0]?.ack();
     got[4]?.ack(); // acked before the rewind: redelivered anyway (at-least-once)
     got[2]?.nack(new Error("boom"));
-    await until(() => got.length === 8, "redelivery of 2, 3, 4");
+    await eventually(() => got.length === 8, "redelivery of 2, 3, 4", 5000);
     expect(got.slice(5).map((d) => d.origin.offset)).toEqual([2, 3, 4]);
     got[3]?.ack(); // stale: offset 3 was rewound
     got[1]?.ack(); // still valid: below the nacked offset
     expect(broker.committed("g", "t")).toEqual([2]);
     for (const d of got.slice(5)) d.ack();
     expect(broker.committed("g", "t")).toEqual([5]);
-    await drain();
-    expect(got.length).toBe(8);
+    // Nothing else comes: a record sent now is the next delivery (one partition, emitted in offset
+    // order, so a late redelivery of 2, 3 or 4 would come before it).
+    await broker.send("t", [rec("5")]);
+    await eventually(() => got.length > 8, "the record sent last", 5000);
+    expect(got.slice(8).map((d) => d.origin.offset)).toEqual([5]);
     sub.unsubscribe();
   });
 
   it("pauses at maxInFlight and resumes as slots free", async () => {
     const broker = memoryBroker({ partitions: 2 });
-    const { got, sub } = collect(broker, { groupId: "g", topics: ["t"], maxInFlight: 3 });
+    // The bound is checked at every emission, not after a wait: `peak` is the most deliveries
+    // unsettled when one arrived, so a 4th emitted before a slot was freed makes it 4.
+    const got: Delivery<RawRecord>[] = [];
+    let peak = 0;
+    const sub = broker.consume({ groupId: "g", topics: ["t"], maxInFlight: 3 }).subscribe((d) => {
+      got.push(d);
+      peak = Math.max(peak, got.filter((x) => !x.settled).length);
+    });
     await broker.send(
       "t",
       Array.from({ length: 10 }, (_, i) => rec(String(i))),
     );
-    await until(() => got.length === 3, "3 deliveries");
-    await drain();
-    expect(got.length).toBe(3);
+    await eventually(() => got.length >= 3, "3 deliveries", 5000);
     got[0]?.ack();
-    await until(() => got.length === 4, "a 4th delivery");
-    await drain();
-    expect(got.length).toBe(4);
+    await eventually(() => got.length >= 4, "a 4th delivery", 5000);
     got[1]?.nack(new Error("again")); // a nack frees its slot (and rewinds)
     got[2]?.ack();
     got[3]?.ack();
-    await drain();
-    expect(got.filter((d) => !d.settled).length).toBeLessThanOrEqual(3);
     // Settle everything as it comes: all 10 get committed, never more than 3 unsettled at once.
     const committedSum = () => broker.committed("g", "t").reduce((a, b) => a + b, 0);
     while (committedSum() < 10) {
-      await until(() => got.some((d) => !d.settled), "more deliveries");
+      await eventually(() => got.some((d) => !d.settled), "more deliveries", 5000);
       expect(got.filter((x) => !x.settled).length).toBeLessThanOrEqual(3);
       for (const d of got) if (!d.settled) d.ack();
     }
     expect(committedSum()).toBe(10);
+    expect(peak).toBe(3); // paused at 3 unsettled: each later delivery came after a slot was freed
     sub.unsubscribe();
   });
 
@@ -247,13 +239,13 @@ describe("memoryBroker", () => {
     const a = collect(broker, { groupId: "g", topics: ["t"] });
     expect(broker.members("g").map((m) => m.assignment.length)).toEqual([4]);
     await broker.send("t", [rec("x", null), rec("y", null), rec("z", null), rec("w", null)]); // one per partition
-    await until(() => a.got.length === 4, "4 deliveries to A");
+    await eventually(() => a.got.length === 4, "4 deliveries to A", 5000);
     const b = collect(broker, { groupId: "g", topics: ["t"] });
     const members = broker.members("g");
     expect(members.map((m) => m.assignment.length)).toEqual([2, 2]);
     const bParts = new Set(members[1]?.assignment.map((tp) => tp.partition));
     // B gets the unsettled records of its partitions again, from the committed offset.
-    await until(() => b.got.length === 2, "2 redeliveries to B");
+    await eventually(() => b.got.length === 2, "2 redeliveries to B", 5000);
     expect(new Set(b.got.map((d) => d.origin.partition))).toEqual(bParts);
     for (const d of a.got) d.ack();
     const committed = broker.committed("g", "t");
@@ -262,7 +254,7 @@ describe("memoryBroker", () => {
     expect(broker.committed("g", "t")).toEqual([1, 1, 1, 1]);
     // New records split between A and B by partition.
     await broker.send("t", [rec("1", null), rec("2", null), rec("3", null), rec("4", null)]);
-    await until(() => a.got.length === 6 && b.got.length === 4, "new records split");
+    await eventually(() => a.got.length === 6 && b.got.length === 4, "new records split", 5000);
     a.sub.unsubscribe();
     b.sub.unsubscribe();
     expect(broker.members("g")).toEqual([]);
@@ -274,7 +266,7 @@ describe("memoryBroker", () => {
     const b = collect(broker, { groupId: "g", topics: ["t"] });
     const records = Array.from({ length: 20 }, (_, i) => rec(String(i), `k${i}`));
     await broker.send("t", records);
-    await until(() => a.got.length + b.got.length === 20, "20 deliveries");
+    await eventually(() => a.got.length + b.got.length === 20, "20 deliveries", 5000);
     expect(a.got.length).toBeGreaterThan(0);
     expect(b.got.length).toBeGreaterThan(0);
     // A acks half of its deliveries, then leaves.
@@ -285,7 +277,11 @@ describe("memoryBroker", () => {
     const bBefore = b.got.length;
     a.sub.unsubscribe();
     expect(broker.members("g").map((m) => m.assignment.length)).toEqual([2]);
-    await until(() => aUnacked.every((u) => b.got.slice(bBefore).some((d) => text(d) === text(u))), "redelivery");
+    await eventually(
+      () => aUnacked.every((u) => b.got.slice(bBefore).some((d) => text(d) === text(u))),
+      "redelivery",
+      5000,
+    );
     for (const d of b.got.slice(bBefore)) d.ack();
     expect(broker.committed("g", "t")).toEqual(broker.endOffsets("t"));
     b.sub.unsubscribe();
@@ -296,12 +292,12 @@ describe("memoryBroker", () => {
     await broker.send("t", [rec("a", "1"), rec("b", "2"), rec("c", "3")]);
     const g1 = collect(broker, { groupId: "g1", topics: ["t"] });
     const g2 = collect(broker, { groupId: "g2", topics: ["t"] });
-    await until(() => g1.got.length === 3 && g2.got.length === 3, "3 deliveries per group");
+    await eventually(() => g1.got.length === 3 && g2.got.length === 3, "3 deliveries per group", 5000);
     for (const d of g1.got) d.ack();
     g1.sub.unsubscribe();
     await broker.send("t", [rec("d", "4")]);
     const again = collect(broker, { groupId: "g1", topics: ["t"] });
-    await until(() => again.got.length === 1, "only the new record");
+    await eventually(() => again.got.length === 1, "only the new record", 5000);
     expect(text(again.got[0] as Delivery<RawRecord>)).toBe("d");
     again.sub.unsubscribe();
     g2.sub.unsubscribe();
@@ -312,8 +308,9 @@ describe("memoryBroker", () => {
     await broker.send("t", [rec("old")]);
     const c = collect(broker, { groupId: "late", topics: ["t"], fromBeginning: false });
     await broker.send("t", [rec("new")]);
-    await until(() => c.got.length === 1, "1 delivery");
-    await drain();
+    await eventually(() => c.got.length === 1, "1 delivery", 5000);
+    // One partition, emitted in offset order: with "new" (offset 1) first, "old" (offset 0) cannot come any more.
+    expect(c.got[0]?.origin.offset).toBe(1);
     expect(c.got.map(text)).toEqual(["new"]);
     c.sub.unsubscribe();
   });
@@ -325,7 +322,7 @@ describe("memoryBroker", () => {
     const c = collect(broker, { groupId: "g", topics: ["t1", "t2"] });
     await broker.send("t1", [rec("a")]);
     await broker.send("t2", [rec("b", "k")]);
-    await until(() => c.got.length === 2, "2 deliveries");
+    await eventually(() => c.got.length === 2, "2 deliveries", 5000);
     expect(c.got.map((d) => `${d.origin.topic}:${text(d)}`).sort()).toEqual(["t1:a", "t2:b"]);
     expect(broker.members("g")[0]?.assignment.length).toBe(4);
     c.sub.unsubscribe();
@@ -339,7 +336,7 @@ describe("memoryBroker", () => {
       d.nack(new Error("never"));
     });
     await broker.send("t", [rec("poison")]);
-    await until(() => deliveries > 10_000, "many redeliveries"); // a timer still runs between them
+    await eventually(() => deliveries > 10_000, "many redeliveries", 5000); // a timer still runs between them
     sub.unsubscribe();
     expect(broker.committed("g", "t")).toEqual([0]);
   });

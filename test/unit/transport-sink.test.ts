@@ -14,6 +14,7 @@ import {
   type WireRecord,
 } from "../../src/index.ts";
 import { transportSink } from "../../src/operators/transport-sink.ts";
+import { eventually } from "../support/eventually.mjs";
 import { UserRegistered } from "./flow-helpers.ts";
 
 const d = <A>(value: A, offset: number) =>
@@ -34,14 +35,6 @@ const recording = (fail?: (n: number) => boolean) => {
     close: async () => {},
   };
   return { t, sends };
-};
-
-const until = async (cond: () => boolean, what: string, ms = 5000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise<void>((r) => setTimeout(r, 0));
-  }
 };
 
 describe("transportSink", () => {
@@ -72,20 +65,20 @@ describe("transportSink", () => {
       complete: () => (completed = true),
     });
     src.next(d(user("1"), 0));
-    await until(() => sends.length === 1, "the first send");
+    await eventually(() => sends.length === 1, "the first send", 5000);
     for (let i = 1; i < 6; i++) src.next(d(user(String(i + 1)), i));
     src.complete();
     expect(sends.length).toBe(1); // waits for the first
     sends[0]?.release();
-    await until(() => sends.length === 2, "the second send");
+    await eventually(() => sends.length === 2, "the second send", 5000);
     expect(out.map((f) => f.origin.offset)).toEqual([0]);
     expect(sends[1]?.records.length).toBe(3);
     sends[1]?.release();
-    await until(() => sends.length === 3, "the third send");
+    await eventually(() => sends.length === 3, "the third send", 5000);
     expect(sends[2]?.records.length).toBe(2);
     expect(completed).toBe(false);
     sends[2]?.release();
-    await until(() => completed, "completion");
+    await eventually(() => completed, "completion", 5000);
     expect(out.map((f) => f.origin.offset)).toEqual([0, 1, 2, 3, 4, 5]);
   });
 
@@ -99,7 +92,7 @@ describe("transportSink", () => {
         toArray(),
       ),
     );
-    await until(() => sends.length === 1, "the send");
+    await eventually(() => sends.length === 1, "the send", 5000);
     expect(sends[0]?.records.length).toBe(2); // a and c; bad never reaches the transport
     sends[0]?.release();
     const out = await outP;
