@@ -390,7 +390,7 @@ describe("event bus: the receiving path is decode -> forDestination -> fanOut", 
     const big = UserRegistered.create({ userId: "u1", email: `${"x".repeat(300)}@x.y` }, { key: "u1" });
     await a.publish(big);
     await a.publish(user("u2"));
-    await until(() => all.got.length === 2, "both records at b");
+    await eventually(() => all.got.length === 2, "both records at b", 5000);
     const [refused, small] = all.got;
     expect(refused?.ok).toBe(false);
     if (refused !== undefined && !refused.ok) {
@@ -413,7 +413,7 @@ describe("event bus: the receiving path is decode -> forDestination -> fanOut", 
     const b = createEventBus({ service: "b", transport: broker });
     const all = collect(b.subscribe("*"));
     await broker.send(TOPIC, [{ key: null, value: new Uint8Array(DEFAULT_MAX_BYTES + 1), headers: {} }]);
-    await until(() => all.got.length === 1, "the record at b");
+    await eventually(() => all.got.length === 1, "the record at b", 5000);
     const refused = all.got[0];
     expect(refused?.ok === false && (refused.error as DecodeError).field).toBe("value");
     expect(refused?.ok === false && refused.error.context).toMatchObject({ maxBytes: DEFAULT_MAX_BYTES });
@@ -429,7 +429,7 @@ describe("event bus: the receiving path is decode -> forDestination -> fanOut", 
     const seen: ProcessedMessage[] = [];
     const off = onChannel(ChannelName.processed, (m) => seen.push(m));
     await a.publishTo(user("u1"), "c");
-    await until(() => broker.committed("b", topic)[0] === 1, "b to ack the event for c");
+    await eventually(() => broker.committed("b", topic)[0] === 1, "b to ack the event for c", 5000);
     off();
     expect(atB.got.length).toBe(0);
     expect(seen).toEqual([{ type: "user.registered", service: "b", outcome: "skipped" }]);
@@ -443,7 +443,7 @@ describe("event bus: the receiving path is decode -> forDestination -> fanOut", 
     const all = collect(b.subscribe("*"));
     await a.publishTo(envelope({ type: "private.to.c", data: { secret: 1 } }), "c");
     await a.publish(user("u1"));
-    await until(() => broker.committed("b", TOPIC)[0] === 2, "b to ack both");
+    await eventually(() => broker.committed("b", TOPIC)[0] === 2, "b to ack both", 5000);
     expect(all.got.map((f) => f.ok && f.value.type)).toEqual(["user.registered"]);
     await Promise.all([a.close(), b.close()]);
   });
