@@ -68,6 +68,15 @@ describe("README tour", () => {
     expect(shown).not.toMatch(/@ts-(ignore|expect-error|nocheck)/);
   });
 
+  it("recaps only type imports and declares, which every transpiler erases", () => {
+    // So a runtime that runs the blocks as they are (test-node/fresh-app.test.mjs) runs this program.
+    const recaps = blocks.map((b) => b.slice(0, b.length - withoutRecap(b).length)).filter((r) => r !== "");
+    expect(recaps.length).toBeGreaterThan(0);
+    for (const recap of recaps) {
+      for (const line of recap.split("\n").slice(1)) expect(line).toMatch(/^(import type |declare |\/\/|$)/);
+    }
+  });
+
   it("type-checks with tsc --strict and the repo's flags", async () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(file, program);
