@@ -15,7 +15,8 @@ const notices: postgres.Notice[] = [];
 const schema = freshSchema();
 
 beforeAll(async () => {
-  sql = await connect({ onnotice: (n) => notices.push(n), max: 1 });
+  // notice level set here, not left to the server's configuration
+  sql = await connect({ onnotice: (n) => notices.push(n), max: 1, connection: { client_min_messages: "notice" } });
 });
 
 afterAll(async () => {
