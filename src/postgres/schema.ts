@@ -116,6 +116,9 @@ export const migrate = async (sql: Sql, options: MigrateOptions = {}): Promise<M
   const schema = requireSchema(options.schema ?? DEFAULT_SCHEMA);
   const S = `"${schema}"`;
   return sql.begin(async (tx) => {
+    // The idempotent DDL raises NOTICEs ("... already exists, skipping", "trigger ... does not
+    // exist, skipping") that the client's default onnotice prints: none leaves this transaction.
+    await tx`set local client_min_messages = warning`;
     await tx`select pg_advisory_xact_lock(hashtext(${lockName("migrate", schema)}))`;
     await tx.unsafe(`create schema if not exists ${S}`);
     await tx.unsafe(
