@@ -5,15 +5,7 @@ import { TransportError } from "../../src/core/errors.ts";
 import { spawnFallback } from "../../src/testing/mock-kafka/helper-process.ts";
 import { ApiKey, KafkaErrorCode, type MockKafka, startMockKafka } from "../../src/testing/mock-kafka/index.ts";
 import { LineClient } from "../../src/testing/mock-kafka/line-client.ts";
-
-/** Polls `check` until it returns true or the deadline passes. */
-const eventually = async (check: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = "condition") => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
+import { eventually } from "../support/eventually.mjs";
 
 /** Resolves true when a TCP connection to host:port succeeds. */
 const canConnect = (hostPort: string): Promise<boolean> => {
@@ -83,7 +75,7 @@ describe("startMockKafka", () => {
       },
     });
     try {
-      await eventually(() => got.length >= sent.length, 30_000, "5 messages");
+      await eventually(() => got.length >= sent.length, "5 messages", 30_000);
       expect([...got].sort()).toEqual(sent);
     } finally {
       await consumer.disconnect();
@@ -118,7 +110,7 @@ describe("startMockKafka", () => {
     await warm.disconnect();
 
     await mock.brokerDown(1);
-    await eventually(async () => !(await canConnect(mock.brokers[1] ?? "")), 5000, "broker 1 to refuse connections");
+    await eventually(async () => !(await canConnect(mock.brokers[1] ?? "")), "broker 1 to refuse connections", 5000);
     const noRetry = await producerOf(kafka, 0);
     await expect(
       noRetry.send({ topic: "down-up", timeout: 1000, messages: [{ value: "while down" }] }),
@@ -126,7 +118,7 @@ describe("startMockKafka", () => {
     await noRetry.disconnect().catch(() => {});
 
     await mock.brokerUp(1);
-    await eventually(() => canConnect(mock.brokers[1] ?? ""), 5000, "broker 1 to accept connections");
+    await eventually(() => canConnect(mock.brokers[1] ?? ""), "broker 1 to accept connections", 5000);
     const retrying = await producerOf(kafka, 10);
     const [meta] = await retrying.send({ topic: "down-up", messages: [{ value: "after" }] });
     expect(meta?.errorCode).toBe(0);
