@@ -2,8 +2,9 @@
  * evflow: functional event streaming for TypeScript microservices. Events flow as RxJS
  * observables through small operators between Kafka and a Postgres outbox/inbox.
  *
- * The root import depends on rxjs, fp-ts, io-ts and uuidv7 only; transports live in
- * `evflow/kafka` and `evflow/postgres`, OpenTelemetry in `evflow/otel`, test tools in `evflow/testing`.
+ * The root import depends on rxjs, fp-ts, io-ts and uuidv7 only, and never reads the environment;
+ * transports live in `evflow/kafka` and `evflow/postgres`, OpenTelemetry in `evflow/otel`, test
+ * tools in `evflow/testing`, configuration (`defineConfig`) in `evflow/config`.
  *
  * @module
  */
@@ -31,16 +32,6 @@ export {
   toJsonEnvelope,
   toText,
 } from "./codec/index.ts";
-export {
-  type ConfigOverrides,
-  type DefineConfigOptions,
-  defineConfig,
-  type EvflowConfig,
-  type PresetName,
-  type ProfileName,
-  presets,
-  profiles,
-} from "./config/define-config.ts";
 export { type Backoff, backoffDefaults, backoffDelay } from "./core/backoff.ts";
 export {
   createDelivery,
