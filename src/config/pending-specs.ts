@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { type Backoff, backoffDefaults } from "../core/backoff.ts";
 import { bool, int, list, ms, nested, num, oneOf, text } from "../core/options.ts";
 
 const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
@@ -63,14 +64,13 @@ export const outboxRelayDefaults = {
   cleanupInterval: 60_000,
 };
 
-/** `BackoffOptions` (operators/work-internals.ts `resolveRetry`). */
-export const backoffDefaults = { initialMs: 100, maxMs: 30_000, factor: 2, jitter: 0.2 };
+/** `BackoffOptions` (core/backoff.ts `resolveBackoff`; its defaults are `backoffDefaults` there). */
 export const backoffSpec = { initialMs: ms(), maxMs: ms(), factor: num({ min: 1 }), jitter: num({ min: 0, max: 1 }) };
 
-/** `RetryOptions` (operators/work-internals.ts `resolveRetry`): the data keys. */
+/** `RetryOptions` (operators/work-internals.ts `resolveRetry`, stricter than `resolveBackoff`: maxMs >= initialMs): the data keys. */
 export const retrySpec = {
   attempts: int({ min: 1 }),
-  backoff: nested<typeof backoffDefaults>(backoffSpec, backoffDefaults, (b, fail) => {
+  backoff: nested<Backoff>(backoffSpec, backoffDefaults, (b, fail) => {
     if (b.maxMs < b.initialMs) fail("maxMs", `must be >= initialMs (${b.initialMs})`);
   }),
 };

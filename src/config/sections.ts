@@ -5,12 +5,13 @@
  *
  * @module
  */
+
+import { backoffDefaults } from "../core/backoff.ts";
 import { nested, type OptionsSpec, pickSpec, type Spec } from "../core/options.ts";
 import { batchSpec } from "../operators/batch.ts";
 import { memoryDedupStoreDefaults, memoryDedupStoreSpec } from "../operators/memory-dedup-store.ts";
 import type { ConfigSections } from "./evflow-config.ts";
 import {
-  backoffDefaults,
   backpressureDefaults,
   backpressureSpec,
   deadLetterSpec,
