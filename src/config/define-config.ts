@@ -1,5 +1,5 @@
 import { InvalidOptionsError } from "../core/errors.ts";
-import { type Check, list, oneOf, requireOption, resolveOptions, text } from "../core/options.ts";
+import { bool, type Check, list, oneOf, requireOption, resolveOptions, text } from "../core/options.ts";
 import type { ConfigOverrides, ConfigSections, EvflowConfig, PresetName, ProfileName } from "./evflow-config.ts";
 import { presets, profiles } from "./profiles.ts";
 import { configSpec, development, environment, specAt } from "./sections.ts";
@@ -80,23 +80,11 @@ const environmentLayer = (env: Env): Tree => {
   }
   const enabled = env.EVFLOW_TRACING_ENABLED;
   if (enabled !== undefined) {
-    const on = requireOption("config", "trace.sampling", boolText("EVFLOW_TRACING_ENABLED"), enabled);
-    if (!on) set(layer, "trace.sampling", 0);
+    const at = { unit: "config", option: "trace.sampling", from: "EVFLOW_TRACING_ENABLED" };
+    if (!bool.take(bool.parse?.(enabled), at)) set(layer, "trace.sampling", 0); // false: `trace` off
   }
   return layer;
 };
-
-/** `EVFLOW_TRACING_ENABLED`: `true`/`false` (`false` = sampling 0, `trace` off). */
-const boolText = (variable: string): Check<boolean> => ({
-  expected: "true or false",
-  take: (v, at) => {
-    if (/^(1|true|yes|on)$/i.test(String(v))) return true;
-    if (/^(0|false|no|off)$/i.test(String(v))) return false;
-    throw new InvalidOptionsError(`config: ${variable} must be true or false, got ${JSON.stringify(v)}`, {
-      option: at.option,
-    });
-  },
-});
 
 /** Keys derived from the service id and the sink's topic, when no layer set them. */
 const fillIn = (c: Tree, service: string): void => {

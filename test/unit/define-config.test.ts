@@ -160,7 +160,7 @@ describe("defineConfig", () => {
     rejects(
       () => defineConfig({ service: "s", env: { EVFLOW_TRACING_ENABLED: "maybe" } }),
       "trace.sampling",
-      /EVFLOW_TRACING_ENABLED must be true or false/,
+      /\(from EVFLOW_TRACING_ENABLED\) must be true or false, got "maybe"/,
     );
   });
 
