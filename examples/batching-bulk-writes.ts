@@ -1,6 +1,6 @@
 /**
- * Batching into bulk writes: `batch({ size, time })` groups deliveries into arrays (full at `size`,
- * or `time` ms after a batch's first delivery — never empty), each written with ONE multi-row
+ * Batching into bulk writes: `batch({ size, timeMs })` groups deliveries into arrays (full at `size`,
+ * or `timeMs` after a batch's first delivery — never empty), each written with ONE multi-row
  * INSERT. A batch is one delivery standing for its members: settling it settles every member, so
  * the consumer's offsets only move once the rows are in the table.
  *
@@ -43,7 +43,7 @@ const insertBatch = async (events: ReadonlyArray<Envelope<unknown>>) => {
 
 const settledRows = broker.consume({ groupId: "archiver", topics: ["readings"] }).pipe(
   decode(registry),
-  batch({ size: 250, time: 200 }),
+  batch({ size: 250, timeMs: 200 }),
   retry((d) => insertBatch(d.value), { concurrency: 1, attempts: 3 }), // one bulk write at a time
   settle(), // acks the batch = acks its 250 members
   map(() => broker.committed("archiver", "readings")[0]),

@@ -2,8 +2,9 @@
  * evflow: functional event streaming for TypeScript microservices. Events flow as RxJS
  * observables through small operators between Kafka and a Postgres outbox/inbox.
  *
- * The root import depends on rxjs, fp-ts, io-ts and uuidv7 only; transports live in
- * `evflow/kafka` and `evflow/postgres`, OpenTelemetry in `evflow/otel`, test tools in `evflow/testing`.
+ * The root import depends on rxjs, fp-ts, io-ts and uuidv7 only, and never reads the environment;
+ * transports live in `evflow/kafka` and `evflow/postgres`, OpenTelemetry in `evflow/otel`, test
+ * tools in `evflow/testing`, configuration (`defineConfig`) in `evflow/config`.
  *
  * @module
  */
@@ -31,16 +32,6 @@ export {
   toJsonEnvelope,
   toText,
 } from "./codec/index.ts";
-export {
-  type ConfigOverrides,
-  type DefineConfigOptions,
-  defineConfig,
-  type EvflowConfig,
-  type PresetName,
-  type ProfileName,
-  presets,
-  profiles,
-} from "./config/define-config.ts";
 export { type Backoff, backoffDefaults, backoffDelay } from "./core/backoff.ts";
 export {
   createDelivery,
@@ -119,6 +110,7 @@ export {
   ALL_METRICS_CHANNELS,
   type BindMetricsOptions,
   bindMetrics,
+  bindMetricsDefaults,
   type CounterLike,
   DEFAULT_BUCKETS,
   type EvflowMetrics,
@@ -136,6 +128,7 @@ export {
   type PromMetricsOptions,
   type PromRegistryLike,
   promMetrics,
+  promMetricsDefaults,
 } from "./observability/metrics.ts";
 export type { SpanStart, TraceRecord, Tracer, TraceStage } from "./observability/tracer.ts";
 export {
@@ -143,6 +136,7 @@ export {
   type MemoryTracer,
   type MemoryTracerOptions,
   memoryTracer,
+  memoryTracerDefaults,
   newSpanId,
   newTraceId,
   parseTraceparent,
@@ -157,6 +151,7 @@ export {
   type BatchOptions,
   backpressure,
   batch,
+  batchDefaults,
   createGate,
   createInterests,
   DEFAULT_MAX_BYTES,
@@ -169,7 +164,9 @@ export {
   deadLetter,
   deadLetterRecord,
   decode,
+  decodeDefaults,
   dedup,
+  dedupDefaults,
   type Encoded,
   type EncodeOperator,
   type EncodeOptions,
@@ -182,7 +179,9 @@ export {
   type MetricsOptions,
   mapFlow,
   memoryDedupStore,
+  memoryDedupStoreDefaults,
   metrics,
+  metricsDefaults,
   type OrderedByKeyOptions,
   type OverflowPolicy,
   orderedByKey,
@@ -194,6 +193,7 @@ export {
   route,
   type SettleOptions,
   settle,
+  settleDefaults,
   type TraceOptions,
   type TransportSinkOptions,
   type TypeRef,

@@ -5,7 +5,7 @@ const { describe, it } = require("node:test");
 
 describe("built package from CommonJS", () => {
   it("requires every subpath by name", () => {
-    for (const sub of ["evflow", "evflow/kafka", "evflow/postgres", "evflow/testing", "evflow/otel"]) {
+    for (const sub of ["evflow", "evflow/kafka", "evflow/postgres", "evflow/testing", "evflow/otel", "evflow/config"]) {
       const mod = require(sub);
       assert.ok(Object.keys(mod).length > 0, `${sub} exports something`);
       assert.match(require.resolve(sub), /dist[\\/]cjs[\\/]/, `${sub} resolves to the CommonJS build`);

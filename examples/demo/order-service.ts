@@ -9,7 +9,7 @@ import { createInterests, route, settle, trace } from "evflow";
 import { kafkaSink } from "evflow/kafka";
 import { outbox, outboxRelay } from "evflow/postgres";
 import { runConsumer } from "./consumer.ts";
-import { brokers, configFor, OrderCreatedV1, OrderCreatedV2, UserRegistered } from "./shared.ts";
+import { configFor, OrderCreatedV1, OrderCreatedV2, UserRegistered } from "./shared.ts";
 
 const service = "order-service";
 const ordersPerUser = Number(process.env.DEMO_ORDERS_PER_USER ?? 2);
@@ -48,20 +48,14 @@ await runConsumer({
   extra: (sql, tracer) => {
     // The service's own relay: its outbox -> interest routing -> Kafka -> marked published.
     const sub = outboxRelay(sql, {
-      batchSize: config.outbox.batchSize,
-      pollInterval: config.outbox.pollIntervalMs,
+      ...config.outboxRelay,
       retention: 3600_000,
       leaseMs: Number(process.env.DEMO_LEASE_MS ?? 30_000),
     })
       .pipe(
         route(interests, { self: service }),
-        trace(tracer, { service, stage: "published", sampling: config.tracing.sampling }),
-        kafkaSink({
-          brokers: brokers(config),
-          client: config.kafka.client,
-          clientId: `${service}-relay`,
-          topic: config.kafka.topic,
-        }),
+        trace(tracer, { ...config.trace, stage: "published" }),
+        kafkaSink({ ...config.kafkaSink, clientId: `${service}-relay` }),
         settle(),
       )
       .subscribe({ error: (e) => console.error("order relay failed", e) });

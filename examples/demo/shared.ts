@@ -5,7 +5,8 @@
  */
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { defineConfig, defineEvent, EventRegistry, type EvflowConfig, promMetrics } from "evflow";
+import { defineEvent, EventRegistry, promMetrics } from "evflow";
+import { defineConfig, type EvflowConfig } from "evflow/config";
 import { migrate, pgTraceStore } from "evflow/postgres";
 import * as t from "io-ts";
 import postgres from "postgres";
@@ -45,12 +46,19 @@ export const registry = new EventRegistry().register(UserRegistered).upcaster(Or
 
 export const TOPIC = "app-events";
 
-/** The service's configuration: development profile, low-latency preset, environment overrides. */
+/**
+ * The service's configuration: development profile, low-latency preset, environment overrides
+ * (`KAFKA_BROKERS`, set by the orchestrator). Each section is spread into its unit as it is.
+ */
 export const configFor = (service: string): EvflowConfig =>
   defineConfig({
     service,
     presets: ["low-latency"],
-    overrides: { kafka: { topic: TOPIC, fromBeginning: true }, consumer: { concurrency: 32 } },
+    overrides: {
+      kafkaSource: { topics: [TOPIC], fromBeginning: true },
+      kafkaSink: { topic: TOPIC },
+      orderedByKey: { concurrency: 32 },
+    },
   });
 
 export const requireEnv = (name: string): string => {
@@ -60,9 +68,6 @@ export const requireEnv = (name: string): string => {
 };
 
 export const connect = (url: string) => postgres(url, { max: 8, onnotice: () => {} });
-
-export const brokers = (config: EvflowConfig): string[] =>
-  process.env.KAFKA_BROKERS ? process.env.KAFKA_BROKERS.split(",") : [...config.kafka.brokers];
 
 /** The shared trace store (a database of its own, like the Java framework's central event_trace table). */
 export const tracing = async () => {

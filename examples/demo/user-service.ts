@@ -13,7 +13,6 @@ import { kafkaSink, whenKafkaClosed } from "evflow/kafka";
 import { migrate, outbox, outboxRelay } from "evflow/postgres";
 import { from, tap } from "rxjs";
 import {
-  brokers,
   configFor,
   connect,
   dumpMetrics,
@@ -36,19 +35,16 @@ const stats = await statsFor(sql, service);
 const { sql: traceSql, tracer } = await tracing();
 const { registry: promRegistry, metrics } = metricsRegistry();
 const unbindMetrics = bindMetrics(metrics, { service }); // the service doing the work labels its series
-const kafka = { brokers: brokers(config), client: config.kafka.client, clientId: service } as const;
 
 // The relay: claimed outbox rows -> Kafka -> marked published (or rescheduled with backoff).
 const relay = outboxRelay(sql, {
-  batchSize: config.outbox.batchSize,
-  pollInterval: config.outbox.pollIntervalMs,
-  maxAttempts: config.outbox.maxAttempts,
+  ...config.outboxRelay,
   retention: 3600_000,
   leaseMs: Number(process.env.DEMO_LEASE_MS ?? 30_000),
 })
   .pipe(
-    trace(tracer, { service, stage: "published", sampling: config.tracing.sampling }),
-    kafkaSink({ ...kafka, topic: config.kafka.topic }),
+    trace(tracer, { ...config.trace, stage: "published" }),
+    kafkaSink(config.kafkaSink),
     tap((d) => stats.inc(d.ok ? "published" : "publish_failed")),
     settle(),
   )
@@ -82,7 +78,7 @@ if (poison > 0 && poisonDone === 0) {
   let confirmed = 0;
   await new Promise<void>((resolve, reject) =>
     from(records.map((r) => createDelivery(r, { topic: TOPIC, partition: -1, offset: -1 }, { ack() {}, nack() {} })))
-      .pipe(kafkaSink({ ...kafka, topic: config.kafka.topic }))
+      .pipe(kafkaSink(config.kafkaSink))
       .subscribe({
         next: (d) => {
           if (!d.ok) reject(d.error);

@@ -11,7 +11,8 @@
 import type { SchedulerLike } from "rxjs";
 import { createDelivery, type Delivery, type FailedDelivery, type Settlement } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
-import { type EvflowError, InvalidOptionsError, isEvflowError } from "../core/errors.ts";
+import { type EvflowError, isEvflowError } from "../core/errors.ts";
+import { num, requireOption, text } from "../core/options.ts";
 import { ChannelName, emit, type ProcessedMessage } from "./channels.ts";
 
 interface Layer {
@@ -131,21 +132,18 @@ export const clockOf = (scheduler: SchedulerLike | undefined): Clock =>
     ? { wall: Date.now, mono: () => performance.now() }
     : { wall: () => scheduler.now(), mono: () => scheduler.now() };
 
-/** Validates a sampling rate option (a number in [0, 1]). */
-export const requireRate = (option: string, rate: unknown): number => {
-  if (typeof rate !== "number" || !Number.isFinite(rate) || rate < 0 || rate > 1) {
-    throw new InvalidOptionsError(`option "${option}" must be a number in [0, 1], got ${String(rate)}`, { option });
-  }
-  return rate;
-};
+/**
+ * Validates a sampling rate option of `trace` (a number in [0, 1]).
+ * TODO(options, wave 2): goes when `operators/trace.ts` resolves its options with `resolveOptions`.
+ */
+export const requireRate = (option: string, rate: unknown): number =>
+  requireOption("trace", option, num({ min: 0, max: 1 }), rate);
 
-/** Throws InvalidOptionsError unless `s` is a non-empty string. */
-export const requireName = (option: string, s: unknown): string => {
-  if (typeof s !== "string" || s.length === 0) {
-    throw new InvalidOptionsError(`option "${option}" must be a non-empty string, got ${String(s)}`, { option });
-  }
-  return s;
-};
+/**
+ * Throws InvalidOptionsError unless `s` is a non-empty string (an option of `trace`).
+ * TODO(options, wave 2): goes when `operators/trace.ts` resolves its options with `resolveOptions`.
+ */
+export const requireName = (option: string, s: unknown): string => requireOption("trace", option, text(), s);
 
 const FLAGS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 

@@ -6,7 +6,18 @@
  *
  * @module
  */
-import { InvalidOptionsError } from "../core/errors.ts";
+import {
+  type Check,
+  custom,
+  fn,
+  list,
+  type OptionsSpec,
+  oneOf,
+  optional,
+  requireOption,
+  resolveOptions,
+  text,
+} from "../core/options.ts";
 import { type ChannelMessages, ChannelName, onChannel } from "./channels.ts";
 
 /** Label values of one series. */
@@ -178,18 +189,37 @@ export interface PromMetricsOptions {
   readonly buckets?: ReadonlyArray<number>;
 }
 
-const validBuckets = (buckets: ReadonlyArray<number>): number[] => {
-  const ok =
-    Array.isArray(buckets) &&
-    buckets.length > 0 &&
-    buckets.every((b, i) => typeof b === "number" && Number.isFinite(b) && b > 0 && (i === 0 || b > buckets[i - 1]!));
-  if (!ok) {
-    throw new InvalidOptionsError('option "buckets" must be a non-empty ascending list of positive numbers', {
-      option: "buckets",
-    });
-  }
-  return [...buckets];
-};
+/** What a `buckets` option accepts: a non-empty ascending list of positive numbers. */
+export const bucketsOption: Check<ReadonlyArray<number>> = custom(
+  "a non-empty ascending list of positive numbers",
+  (b) =>
+    Array.isArray(b) &&
+    b.length > 0 &&
+    b.every((x, i) => typeof x === "number" && Number.isFinite(x) && x > 0 && (i === 0 || x > b[i - 1])),
+);
+
+/** The defaults of {@link PromMetricsOptions} (`registry`: the client's default registry, `client.register`). */
+export const promMetricsDefaults = Object.freeze({ buckets: DEFAULT_BUCKETS }) satisfies Partial<PromMetricsOptions>;
+
+/** What each option of {@link promMetrics} accepts. */
+export const promMetricsSpec = {
+  client: custom<PromClientLike>(
+    "prom-client (Counter, Gauge and Histogram constructors)",
+    (c) =>
+      c !== null &&
+      typeof c === "object" &&
+      typeof (c as PromClientLike).Counter === "function" &&
+      typeof (c as PromClientLike).Gauge === "function" &&
+      typeof (c as PromClientLike).Histogram === "function",
+  ),
+  registry: optional(
+    custom<PromRegistryLike>(
+      "a prom-client Registry",
+      (r) => typeof (r as PromRegistryLike | null)?.getSingleMetric === "function",
+    ),
+  ),
+  buckets: bucketsOption,
+} satisfies OptionsSpec<PromMetricsOptions>;
 
 /**
  * evflow's metrics on a prom-client registry, built through the constructors you pass (no
@@ -213,22 +243,10 @@ const validBuckets = (buckets: ReadonlyArray<number>): number[] => {
  * ```
  */
 export const promMetrics = (options: PromMetricsOptions): EvflowMetrics => {
-  const client = options?.client;
-  if (
-    client === undefined ||
-    typeof client.Counter !== "function" ||
-    typeof client.Gauge !== "function" ||
-    typeof client.Histogram !== "function"
-  ) {
-    throw new InvalidOptionsError('option "client" must provide Counter, Gauge and Histogram constructors', {
-      option: "client",
-    });
-  }
-  const registry = options.registry ?? client.register;
-  if (registry !== undefined && typeof registry.getSingleMetric !== "function") {
-    throw new InvalidOptionsError('option "registry" must be a prom-client Registry', { option: "registry" });
-  }
-  const buckets = validBuckets(options.buckets ?? DEFAULT_BUCKETS);
+  const o = resolveOptions("promMetrics", promMetricsSpec, options, promMetricsDefaults);
+  const { client } = o;
+  const buckets = [...o.buckets];
+  const registry = requireOption("promMetrics", "registry", promMetricsSpec.registry, o.registry ?? client.register);
   const out: Record<string, unknown> = {};
   for (const d of metricDefinitions) {
     const existing = registry?.getSingleMetric(d.name);
@@ -237,7 +255,7 @@ export const promMetrics = (options: PromMetricsOptions): EvflowMetrics => {
       continue;
     }
     const config: PromMetricConfig = { name: d.name, help: d.help, labelNames: [...d.labelNames] };
-    if (options.registry !== undefined) config.registers = [options.registry as never];
+    if (o.registry !== undefined) config.registers = [o.registry as never];
     if (d.kind === "counter") out[d.key] = new client.Counter(config);
     else if (d.kind === "gauge") out[d.key] = new client.Gauge(config);
     else out[d.key] = new client.Histogram({ ...config, buckets });
@@ -378,12 +396,24 @@ export interface BindMetricsOptions {
   readonly service?: string;
 }
 
-const requireService = (s: unknown): string => {
-  if (typeof s !== "string" || s === "") {
-    throw new InvalidOptionsError("bindMetrics: service must be a non-empty string", { option: "service" });
-  }
-  return s;
-};
+/** What a metrics argument accepts: an {@link EvflowMetrics}. */
+export const evflowMetricsOption: Check<EvflowMetrics> = custom(
+  "an EvflowMetrics (promMetrics, memoryMetrics, otelMetrics)",
+  (m) => m !== null && typeof m === "object" && typeof (m as EvflowMetrics).eventsProcessed?.inc === "function",
+);
+
+/** The defaults of {@link BindMetricsOptions}. */
+export const bindMetricsDefaults = Object.freeze({
+  channels: ALL_METRICS_CHANNELS,
+  service: "unknown",
+}) satisfies BindMetricsOptions;
+
+/** What each option of {@link bindMetrics} accepts. */
+export const bindMetricsSpec = {
+  channels: list(oneOf(...ALL_METRICS_CHANNELS)),
+  onError: optional(fn),
+  service: text(),
+} satisfies OptionsSpec<BindMetricsOptions>;
 
 // One subscription per (metrics, channel), reference-counted: binding twice never counts twice. The
 // `service` label is the first named one bound (a binding without a service does not override it).
@@ -405,17 +435,8 @@ const bindings = new WeakMap<EvflowMetrics, Map<MetricsChannel, { refs: number; 
  * ```
  */
 export const bindMetrics = (metrics: EvflowMetrics, options: BindMetricsOptions = {}): (() => void) => {
-  if (metrics === null || typeof metrics !== "object" || typeof metrics.eventsProcessed?.inc !== "function") {
-    throw new InvalidOptionsError("bindMetrics needs an EvflowMetrics (promMetrics, memoryMetrics, otelMetrics)", {
-      option: "metrics",
-    });
-  }
-  const channels = options.channels ?? ALL_METRICS_CHANNELS;
-  for (const c of channels) {
-    if (!(c in handlers)) throw new InvalidOptionsError(`unknown metrics channel ${String(c)}`, { option: "channels" });
-  }
-  const onError = options.onError;
-  const service = options.service === undefined ? "unknown" : requireService(options.service);
+  requireOption("bindMetrics", "metrics", evflowMetricsOption, metrics);
+  const { channels, onError, service } = resolveOptions("bindMetrics", bindMetricsSpec, options, bindMetricsDefaults);
   let mine = bindings.get(metrics);
   if (mine === undefined) {
     mine = new Map();

@@ -22,8 +22,9 @@ import {
   TraceFlags,
 } from "@opentelemetry/api";
 import type { Envelope } from "../core/envelope.ts";
-import { InvalidOptionsError, requireInt } from "../core/errors.ts";
+import { custom, int, type OptionsSpec, oneOf, optional, resolveOptions, text } from "../core/options.ts";
 import {
+  bucketsOption,
   type CounterLike,
   DEFAULT_BUCKETS,
   type EvflowMetrics,
@@ -68,6 +69,26 @@ export interface OtelTracerOptions {
   /** Spans started but not yet ended (unsettled deliveries) kept at most; beyond, the oldest end as abandoned. Default 10 000. */
   readonly maxOpenSpans?: number;
 }
+
+/**
+ * The defaults of {@link OtelTracerOptions} (`tracer`: the global provider's `"evflow"` tracer;
+ * `semconv`: from `OTEL_SEMCONV_STABILITY_OPT_IN`, else `"old"`).
+ */
+export const otelTracerDefaults = Object.freeze({
+  system: "kafka",
+  maxOpenSpans: 10_000,
+}) satisfies Partial<OtelTracerOptions>;
+
+/** What each option of {@link otelTracer} accepts. */
+const otelTracerSpec = {
+  tracer: optional(
+    custom<OtelTracer>("an OpenTelemetry Tracer", (t) => typeof (t as OtelTracer | null)?.startSpan === "function"),
+  ),
+  system: text(),
+  destination: optional(text({ min: 0 })),
+  semconv: optional(oneOf("old", "current", "dup")),
+  maxOpenSpans: int({ min: 1 }),
+} satisfies OptionsSpec<OtelTracerOptions>;
 
 const OPT_IN_VAR = "OTEL_SEMCONV_STABILITY_OPT_IN";
 
@@ -222,28 +243,17 @@ const parentContext = (
  * @see otelContext
  */
 export const otelTracer = (options: OtelTracerOptions = {}): Tracer => {
-  const tracer = options.tracer ?? otelTrace.getTracer("evflow");
-  if (typeof tracer?.startSpan !== "function") {
-    throw new InvalidOptionsError('option "tracer" must be an OpenTelemetry Tracer', { option: "tracer" });
-  }
-  const system = options.system ?? "kafka";
-  if (typeof system !== "string" || system.length === 0) {
-    throw new InvalidOptionsError('option "system" must be a non-empty string', { option: "system" });
-  }
-  const mode = options.semconv ?? semconvOf(readOptIn());
-  if (mode !== "old" && mode !== "current" && mode !== "dup") {
-    throw new InvalidOptionsError(`option "semconv" must be "old", "current" or "dup", got ${String(mode)}`, {
-      option: "semconv",
-    });
-  }
-  const maxOpen = requireInt("maxOpenSpans", options.maxOpenSpans ?? 10_000, 1);
+  const o = resolveOptions("otelTracer", otelTracerSpec, options, otelTracerDefaults);
+  const tracer = o.tracer ?? otelTrace.getTracer("evflow");
+  const { system, destination, maxOpenSpans: maxOpen } = o;
+  const mode = o.semconv ?? semconvOf(readOptIn());
   const open = new Map<string, Span>();
   const attributesOf = (
     stage: SpanStart["stage"],
     eventId: string,
     eventType: string,
     a: Readonly<Record<string, string>> | undefined,
-  ) => spanAttributes(mode, system, options.destination, stage, eventId, eventType, a);
+  ) => spanAttributes(mode, system, destination, stage, eventId, eventType, a);
 
   const keep = (id: string, span: Span): void => {
     open.set(id, span);
@@ -340,6 +350,15 @@ export interface OtelMetricsOptions {
   readonly buckets?: ReadonlyArray<number>;
 }
 
+/** The defaults of {@link OtelMetricsOptions}. */
+export const otelMetricsDefaults = Object.freeze({ buckets: DEFAULT_BUCKETS }) satisfies Partial<OtelMetricsOptions>;
+
+/** What each option of {@link otelMetrics} accepts. */
+const otelMetricsSpec = {
+  meter: custom<Meter>("an OpenTelemetry Meter", (m) => typeof (m as Meter | null)?.createCounter === "function"),
+  buckets: bucketsOption,
+} satisfies OptionsSpec<OtelMetricsOptions>;
+
 const attrs = (labels: LabelValues): Attributes => labels as Attributes;
 
 /**
@@ -361,16 +380,7 @@ const attrs = (labels: LabelValues): Attributes => labels as Attributes;
  * ```
  */
 export const otelMetrics = (options: OtelMetricsOptions): EvflowMetrics => {
-  const meter = options?.meter;
-  if (meter === undefined || typeof meter.createCounter !== "function") {
-    throw new InvalidOptionsError('option "meter" must be an OpenTelemetry Meter', { option: "meter" });
-  }
-  const buckets = options.buckets ?? DEFAULT_BUCKETS;
-  if (!Array.isArray(buckets) || buckets.length === 0 || buckets.some((b, i) => !(b > (buckets[i - 1] ?? 0)))) {
-    throw new InvalidOptionsError('option "buckets" must be a non-empty ascending list of positive numbers', {
-      option: "buckets",
-    });
-  }
+  const { meter, buckets } = resolveOptions("otelMetrics", otelMetricsSpec, options, otelMetricsDefaults);
   const out: Record<string, unknown> = {};
   for (const d of metricDefinitions) {
     if (d.kind === "counter") {

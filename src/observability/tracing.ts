@@ -5,7 +5,7 @@
  * @module
  */
 import type { Envelope, Headers } from "../core/envelope.ts";
-import { requireInt } from "../core/errors.ts";
+import { int, type OptionsSpec, resolveOptions } from "../core/options.ts";
 import type { TraceRecord, Tracer } from "./tracer.ts";
 
 /** A parsed `traceparent`: `00-<trace id: 32 hex>-<parent span id: 16 hex>-<flags: 2 hex>`. */
@@ -262,6 +262,12 @@ export interface MemoryTracerOptions {
   readonly capacity?: number;
 }
 
+/** The defaults of {@link MemoryTracerOptions}. */
+export const memoryTracerDefaults = Object.freeze({ capacity: 10_000 }) satisfies MemoryTracerOptions;
+
+/** What each option of {@link memoryTracer} accepts. */
+export const memoryTracerSpec = { capacity: int({ min: 1 }) } satisfies OptionsSpec<MemoryTracerOptions>;
+
 /** An in-memory {@link Tracer}: keeps the last records, for tests, demos and debugging. */
 export interface MemoryTracer extends Tracer {
   /** Every record kept, in arrival order. */
@@ -289,7 +295,7 @@ export interface MemoryTracer extends Tracer {
  * ```
  */
 export const memoryTracer = (options: MemoryTracerOptions = {}): MemoryTracer => {
-  const capacity = requireInt("capacity", options.capacity ?? 10_000, 1);
+  const { capacity } = resolveOptions("memoryTracer", memoryTracerSpec, options, memoryTracerDefaults);
   let kept: TraceRecord[] = [];
   return {
     record(r) {

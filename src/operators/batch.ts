@@ -7,7 +7,7 @@ import {
   type Subscription,
 } from "rxjs";
 import { type Delivery, type Flow, joinDeliveries } from "../core/delivery.ts";
-import { requireInt, requireNumber } from "../core/errors.ts";
+import { alias, int, ms, type OptionsSpec, optional, resolveOptions, schedulerLike } from "../core/options.ts";
 
 /** Options of {@link batch}. */
 export interface BatchOptions {
@@ -17,25 +17,38 @@ export interface BatchOptions {
    * Emit a batch at most this many milliseconds after its first delivery arrived, even if not full.
    * Default: no time limit (batches close on `size` or on completion only).
    */
+  readonly timeMs?: number;
+  /** @deprecated the old name of `timeMs` (same value); goes in the next release. */
   readonly time?: number;
-  /** The scheduler of the `time` timer. Default `asyncScheduler`. */
+  /** The scheduler of the `timeMs` timer. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
 }
 
+/** The defaults of {@link BatchOptions} (`size` is required; `timeMs` has none: no time limit). */
+export const batchDefaults = Object.freeze({ scheduler: asyncScheduler }) satisfies Partial<BatchOptions>;
+
+/** What each option of {@link batch} accepts. */
+export const batchSpec = {
+  size: int({ min: 1 }),
+  timeMs: optional(ms()),
+  time: alias("timeMs"),
+  scheduler: schedulerLike,
+} satisfies OptionsSpec<BatchOptions>;
+
 /**
  * Groups successful deliveries into arrays of at most `size`, emitted when `size` is reached or
- * `time` ms after the batch's first delivery, whichever comes first; never an empty batch; the
+ * `timeMs` after the batch's first delivery, whichever comes first; never an empty batch; the
  * partial batch is flushed when the source completes. Each batch is one delivery standing for its
  * members (`joinDeliveries`): acking it acks them all, nacking it nacks them all.
  * Failures pass through at once, unbatched.
  *
  * ```
- * batch({ size: 3, time: 5 })
+ * batch({ size: 3, timeMs: 5 })
  * in:   -a-b-c-d----------e-|
  * out:  -----x--------y-----(z|)     x=[a,b,c]  y=[d] (5 ms after d)  z=[e] (on completion)
  * ```
  *
- * @param options - {@link BatchOptions}: `size` (required), `time` (default none), `scheduler` (default `asyncScheduler`)
+ * @param options - {@link BatchOptions}: `size` (required), `timeMs` (default none), `scheduler` (default `asyncScheduler`)
  *
  * @example
  * ```ts
@@ -44,15 +57,13 @@ export interface BatchOptions {
  * declare const deliveries: Observable<Flow<Envelope<unknown>>>;
  * declare function insertRows(events: ReadonlyArray<Envelope<unknown>>): Promise<void>;
  * // one insert per 500 events (or per 50 ms); a batch is acked when its insert succeeded
- * deliveries.pipe(batch({ size: 500, time: 50 }), retry((d) => insertRows(d.value)), settle()).subscribe();
+ * deliveries.pipe(batch({ size: 500, timeMs: 50 }), retry((d) => insertRows(d.value)), settle()).subscribe();
  * ```
  *
  * @see joinDeliveries
  */
 export const batch = <A>(options: BatchOptions): OperatorFunction<Flow<A>, Flow<A[]>> => {
-  const size = requireInt("size", options?.size, 1);
-  const time = options.time === undefined ? undefined : requireNumber("time", options.time, 0);
-  const scheduler = options.scheduler ?? asyncScheduler;
+  const { size, timeMs: time, scheduler } = resolveOptions("batch", batchSpec, options, batchDefaults);
 
   return (source) =>
     new Observable<Flow<A[]>>((subscriber) => {
@@ -60,10 +71,10 @@ export const batch = <A>(options: BatchOptions): OperatorFunction<Flow<A>, Flow<
       /**
        * One timer serves every batch: it is not cancelled when a batch closes on size, and when it
        * fires before the open batch's deadline it re-arms itself for the rest. So a stream whose
-       * batches fill faster than `time` arms a timer once per `time` ms, not once per batch.
+       * batches fill faster than `timeMs` arms a timer once per `timeMs`, not once per batch.
        */
       let timer: Subscription | undefined;
-      /** When the open batch must be emitted (its first member's arrival + `time`). */
+      /** When the open batch must be emitted (its first member's arrival + `timeMs`). */
       let deadline = 0;
 
       const flush = (): void => {

@@ -1,7 +1,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import { map, type OperatorFunction } from "rxjs";
-import { type FormatName, resolveFormat } from "../codec/index.ts";
-import { checkLimits, DEFAULT_WIRE_LIMITS, type LimitProblem, utf8Length, type WireLimits } from "../codec/wire.ts";
+import { type FormatName, formatOption, resolveFormat } from "../codec/index.ts";
+import { checkLimits, DEFAULT_WIRE_LIMITS, type LimitProblem, utf8Length } from "../codec/wire.ts";
 import {
   type Delivery,
   type FailedDelivery,
@@ -11,7 +11,8 @@ import {
   replaceValue,
 } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
-import { DecodeError, InvalidOptionsError, requireInt } from "../core/errors.ts";
+import { DecodeError } from "../core/errors.ts";
+import { int, type OptionsSpec, resolveOptions } from "../core/options.ts";
 import type { RawRecord, WireFormat, WireRecord } from "../core/record.ts";
 import type { EventRegistry } from "../core/registry.ts";
 
@@ -57,6 +58,24 @@ export type DecodeInput = RawRecord | WireRecord;
 /** 1 MiB, the default {@link DecodeOptions.maxBytes}. */
 export const DEFAULT_MAX_BYTES = 1_048_576;
 
+/** The defaults of {@link DecodeOptions}: `"auto"`, 1 MiB values, and the key and header bounds of `DEFAULT_WIRE_LIMITS`. */
+export const decodeDefaults = Object.freeze({
+  format: "auto",
+  maxBytes: DEFAULT_MAX_BYTES,
+  ...DEFAULT_WIRE_LIMITS,
+}) satisfies DecodeOptions;
+
+/** What each option of {@link decode} accepts. */
+export const decodeSpec = {
+  format: formatOption,
+  maxBytes: int(),
+  maxKeyBytes: int(),
+  maxHeaders: int(),
+  maxHeaderNameBytes: int(),
+  maxHeaderValueBytes: int(),
+  maxHeadersBytes: int(),
+} satisfies OptionsSpec<DecodeOptions>;
+
 /**
  * Turns raw records (bytes + headers) into envelopes: the wire format reads the envelope, then the
  * registry validates its type, version and payload. Each delivery keeps its origin and settlement.
@@ -100,9 +119,8 @@ export const decode = <Events extends Envelope<unknown> = Envelope<unknown>>(
   registry: EventRegistry<Events>,
   options: DecodeOptions = {},
 ): OperatorFunction<Flow<DecodeInput>, Flow<Events>> => {
-  const format = checkFormat(options.format ?? "auto");
-  const maxBytes = options.maxBytes === undefined ? DEFAULT_MAX_BYTES : requireInt("maxBytes", options.maxBytes, 0);
-  const limits = resolveLimits(options);
+  const { format: name, maxBytes, ...limits } = resolveOptions("decode", decodeSpec, options, decodeDefaults);
+  const format = resolveFormat(name);
   const fail = (d: Delivery<unknown>, err: DecodeError): FailedDelivery =>
     failDelivery(d, withOrigin(err, d.origin, limits.maxKeyBytes));
 
@@ -138,34 +156,6 @@ export const decode = <Events extends Envelope<unknown> = Envelope<unknown>>(
     return replaceValue(d, valid.right);
   };
   return (source) => source.pipe(map(step));
-};
-
-const checkFormat = (f: FormatName | WireFormat): WireFormat => {
-  const format = resolveFormat(f);
-  if (format === undefined || typeof format.decode !== "function" || typeof format.encode !== "function") {
-    throw new InvalidOptionsError(`option "format" must be "auto", "json", "cloudevents-binary" or a WireFormat`, {
-      option: "format",
-    });
-  }
-  return format;
-};
-
-const LIMIT_OPTIONS = [
-  "maxKeyBytes",
-  "maxHeaders",
-  "maxHeaderNameBytes",
-  "maxHeaderValueBytes",
-  "maxHeadersBytes",
-] as const;
-
-/** The key and header bounds: each option validated (an integer >= 0), else its default. */
-const resolveLimits = (options: DecodeOptions): WireLimits => {
-  const out: Record<string, number> = { ...DEFAULT_WIRE_LIMITS };
-  for (const name of LIMIT_OPTIONS) {
-    const v = options[name];
-    if (v !== undefined) out[name] = requireInt(name, v, 0);
-  }
-  return out as unknown as WireLimits;
 };
 
 const limitError = (p: LimitProblem): DecodeError => new DecodeError(p.message, { field: p.field, context: p.context });

@@ -2,7 +2,8 @@ import { Observable, type OperatorFunction, type Subscriber } from "rxjs";
 import type { DedupStore } from "../core/dedup-store.ts";
 import { createDelivery, type Delivery, type Flow, failDelivery, type SettleHandlers } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
-import { DecodeError, InvalidOptionsError, TransportError, toEvflowError } from "../core/errors.ts";
+import { DecodeError, TransportError, toEvflowError } from "../core/errors.ts";
+import { custom, fn, type OptionsSpec, requireOption, resolveOptions, text } from "../core/options.ts";
 import { reportProcessed } from "../observability/instrument-internals.ts";
 import { memoryDedupStore } from "./memory-dedup-store.ts";
 
@@ -15,6 +16,24 @@ export interface DedupOptions<A> {
 }
 
 const envelopeId = (v: unknown): string => (v as Envelope<unknown>).id;
+
+/** The defaults of {@link DedupOptions}. */
+export const dedupDefaults = Object.freeze({ key: envelopeId, service: "unknown" }) satisfies Partial<
+  DedupOptions<unknown>
+>;
+
+/** What each option of {@link dedup} accepts. */
+export const dedupSpec = { key: fn, service: text() } satisfies OptionsSpec<DedupOptions<unknown>>;
+
+/** What `store` accepts: a {@link DedupStore}. */
+const dedupStore = custom<DedupStore>(
+  "a store with has(id) and add(id)",
+  (s) =>
+    s !== null &&
+    typeof s === "object" &&
+    typeof (s as DedupStore).has === "function" &&
+    typeof (s as DedupStore).add === "function",
+);
 
 /**
  * Skips events this consumer has already processed: a delivery whose key (default: the envelope id)
@@ -59,19 +78,8 @@ export const dedup = <A = Envelope<unknown>>(
   store: DedupStore = memoryDedupStore(),
   options: DedupOptions<A> = {},
 ): OperatorFunction<Flow<A>, Flow<A>> => {
-  if (
-    store === null ||
-    typeof store !== "object" ||
-    typeof store.has !== "function" ||
-    typeof store.add !== "function"
-  ) {
-    throw new InvalidOptionsError(`dedup needs a store with has(id) and add(id)`, { option: "store" });
-  }
-  if (options.key !== undefined && typeof options.key !== "function") {
-    throw new InvalidOptionsError(`option "key" must be a function`, { option: "key" });
-  }
-  const key: (value: A) => string = options.key ?? envelopeId;
-  const service = options.service ?? "unknown";
+  requireOption("dedup", "store", dedupStore, store);
+  const { key, service } = resolveOptions("dedup", dedupSpec, options, dedupDefaults);
 
   return (source) =>
     new Observable<Flow<A>>((subscriber) => new DedupRun(store, key, service, subscriber).start(source));

@@ -1,9 +1,10 @@
 import * as E from "fp-ts/lib/Either.js";
 import { map, type Observable } from "rxjs";
-import { type FormatName, resolveFormat } from "../codec/index.ts";
+import { type FormatName, resolveFormat, writeFormatOption } from "../codec/index.ts";
 import { type Flow, failDelivery, replaceValue } from "../core/delivery.ts";
 import { type Envelope, withFields } from "../core/envelope.ts";
-import { EncodeError, InvalidOptionsError } from "../core/errors.ts";
+import { EncodeError } from "../core/errors.ts";
+import { custom, type OptionsSpec, optional, requireOption, resolveOptions } from "../core/options.ts";
 import type { WireFormat, WireRecord } from "../core/record.ts";
 import type { EventRegistry } from "../core/registry.ts";
 
@@ -16,6 +17,13 @@ export interface EncodeOptions {
    */
   readonly registry?: EventRegistry;
 }
+
+/** What each option of {@link encode} accepts. */
+export const encodeSpec = {
+  registry: optional(
+    custom<EventRegistry>("an EventRegistry", (r) => typeof (r as EventRegistry | null)?.get === "function"),
+  ),
+} satisfies OptionsSpec<EncodeOptions>;
 
 /** What {@link encode} emits for an input: a wire record for a plain envelope, a flow for a delivery. */
 export type Encoded<In> = In extends Envelope<unknown> ? WireRecord : Flow<WireRecord>;
@@ -54,13 +62,8 @@ export const encode = (
   format: FormatName | WireFormat = "cloudevents-binary",
   options: EncodeOptions = {},
 ): EncodeOperator => {
-  const wire = resolveFormat(format);
-  if (wire === undefined || typeof wire.encode !== "function") {
-    throw new InvalidOptionsError(`option "format" must be "auto", "json", "cloudevents-binary" or a WireFormat`, {
-      option: "format",
-    });
-  }
-  const registry = options.registry;
+  const wire = resolveFormat(requireOption("encode", "format", writeFormatOption, format));
+  const { registry } = resolveOptions("encode", encodeSpec, options);
 
   const toWire = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
     if (registry !== undefined) {

@@ -1,7 +1,7 @@
 import { Observable, type OperatorFunction } from "rxjs";
 import type { Flow } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
-import { InvalidOptionsError } from "../core/errors.ts";
+import { requireOption, text } from "../core/options.ts";
 import { reportProcessed } from "../observability/instrument-internals.ts";
 
 /**
@@ -31,9 +31,7 @@ import { reportProcessed } from "../observability/instrument-internals.ts";
  * @see route
  */
 export const forDestination = <E extends Envelope<unknown>>(service: string): OperatorFunction<Flow<E>, Flow<E>> => {
-  if (typeof service !== "string" || service.length === 0) {
-    throw new InvalidOptionsError("forDestination needs a service id", { option: "service" });
-  }
+  requireOption("forDestination", "service", text(), service);
   return (source) =>
     new Observable<Flow<E>>((subscriber) =>
       source.subscribe({

@@ -1,14 +1,19 @@
 export type { DedupStore } from "../core/dedup-store.ts";
 export { type BackpressureOptions, backpressure, createGate, type Gate, type OverflowPolicy } from "./backpressure.ts";
-export { type BatchOptions, batch } from "./batch.ts";
+export { type BatchOptions, batch, batchDefaults } from "./batch.ts";
 export { DeadLetterHeader, type DeadLetterOptions, deadLetter, deadLetterRecord } from "./dead-letter.ts";
-export { DEFAULT_MAX_BYTES, type DecodeInput, type DecodeOptions, decode } from "./decode.ts";
-export { type DedupOptions, dedup } from "./dedup.ts";
+export { DEFAULT_MAX_BYTES, type DecodeInput, type DecodeOptions, decode, decodeDefaults } from "./decode.ts";
+export { type DedupOptions, dedup, dedupDefaults } from "./dedup.ts";
 export { type Encoded, type EncodeOperator, type EncodeOptions, encode } from "./encode.ts";
 export { forDestination } from "./for-destination.ts";
 export { mapFlow } from "./map-flow.ts";
-export { type MemoryDedupStore, type MemoryDedupStoreOptions, memoryDedupStore } from "./memory-dedup-store.ts";
-export { type MetricsOptions, metrics } from "./metrics.ts";
+export {
+  type MemoryDedupStore,
+  type MemoryDedupStoreOptions,
+  memoryDedupStore,
+  memoryDedupStoreDefaults,
+} from "./memory-dedup-store.ts";
+export { type MetricsOptions, metrics, metricsDefaults } from "./metrics.ts";
 export {
   type OrderedByKeyOptions,
   orderedByKey,
@@ -25,7 +30,7 @@ export {
   route,
   type TypeRef,
 } from "./route.ts";
-export { type SettleOptions, settle } from "./settle.ts";
+export { type SettleOptions, settle, settleDefaults } from "./settle.ts";
 export { type TraceOptions, trace } from "./trace.ts";
 export { type TransportSinkOptions, transportSink } from "./transport-sink.ts";
 export { upcast } from "./upcast.ts";

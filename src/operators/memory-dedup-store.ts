@@ -1,6 +1,6 @@
 import type { SchedulerLike } from "rxjs";
 import type { DedupStore } from "../core/dedup-store.ts";
-import { InvalidOptionsError, requireInt, requireNumber } from "../core/errors.ts";
+import { fn, int, ms, type OptionsSpec, optional, resolveOptions, schedulerLike } from "../core/options.ts";
 
 /** Options of {@link memoryDedupStore}. */
 export interface MemoryDedupStoreOptions {
@@ -16,6 +16,20 @@ export interface MemoryDedupStoreOptions {
   /** The clock, as a function. Default `Date.now` (ignored when `scheduler` is given). */
   readonly now?: () => number;
 }
+
+/** The defaults of {@link MemoryDedupStoreOptions} (the clock: `scheduler`, else `now`, else `Date.now`). */
+export const memoryDedupStoreDefaults = Object.freeze({
+  maxSize: 100_000,
+  ttlMs: 3_600_000,
+}) satisfies Partial<MemoryDedupStoreOptions>;
+
+/** What each option of {@link memoryDedupStore} accepts. */
+export const memoryDedupStoreSpec = {
+  maxSize: int({ min: 1 }),
+  ttlMs: ms({ infinite: true }),
+  scheduler: optional(schedulerLike),
+  now: optional(fn),
+} satisfies OptionsSpec<MemoryDedupStoreOptions>;
 
 /** The in-memory {@link DedupStore}, with its size for monitoring and tests. */
 export interface MemoryDedupStore extends DedupStore {
@@ -47,20 +61,11 @@ export interface MemoryDedupStore extends DedupStore {
  * ```
  */
 export const memoryDedupStore = (options: MemoryDedupStoreOptions = {}): MemoryDedupStore => {
-  const maxSize = options.maxSize === undefined ? 100_000 : requireInt("maxSize", options.maxSize, 1);
-  const ttlMs =
-    options.ttlMs === undefined
-      ? 3_600_000
-      : options.ttlMs === Number.POSITIVE_INFINITY
-        ? options.ttlMs
-        : requireNumber("ttlMs", options.ttlMs, 0);
+  const o = resolveOptions("memoryDedupStore", memoryDedupStoreSpec, options, memoryDedupStoreDefaults);
+  const { maxSize, ttlMs, scheduler } = o;
   /** False with `ttlMs: Infinity`: then nothing expires and no add or hit reads the clock. */
   const aged = ttlMs !== Number.POSITIVE_INFINITY;
-  if (options.now !== undefined && typeof options.now !== "function") {
-    throw new InvalidOptionsError(`option "now" must be a function`, { option: "now" });
-  }
-  const scheduler = options.scheduler;
-  const now: () => number = scheduler !== undefined ? () => scheduler.now() : (options.now ?? Date.now);
+  const now: () => number = scheduler !== undefined ? () => scheduler.now() : (o.now ?? Date.now);
 
   // Map iteration order is insertion order: re-inserting on use makes the first key the least recently seen.
   const added = new Map<string, number>();

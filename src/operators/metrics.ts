@@ -1,13 +1,21 @@
 import { Observable, type SchedulerLike } from "rxjs";
 import { type Delivery, failDelivery } from "../core/delivery.ts";
-import { InvalidOptionsError } from "../core/errors.ts";
+import {
+  list,
+  type OptionsSpec,
+  oneOf,
+  optional,
+  requireOption,
+  resolveOptions,
+  schedulerLike,
+  text,
+} from "../core/options.ts";
 import {
   clockOf,
   instrumentedBy,
   isEnvelopeLike,
   isFlowLike,
   noteFailure,
-  requireName,
   typeOf,
   wrapSettlement,
 } from "../observability/instrument-internals.ts";
@@ -15,6 +23,7 @@ import {
   ALL_METRICS_CHANNELS,
   bindMetrics,
   type EvflowMetrics,
+  evflowMetricsOption,
   type MetricsChannel,
 } from "../observability/metrics.ts";
 
@@ -32,6 +41,16 @@ export interface MetricsOptions {
   /** Clock for processing durations. Default `performance.now`. */
   readonly scheduler?: SchedulerLike;
 }
+
+/** The defaults of {@link MetricsOptions} (`scheduler`: none, `performance.now` measures). */
+export const metricsDefaults = Object.freeze({ channels: ALL_METRICS_CHANNELS }) satisfies Partial<MetricsOptions>;
+
+/** What each option of {@link metrics} accepts. */
+export const metricsSpec = {
+  service: text(),
+  channels: list(oneOf(...ALL_METRICS_CHANNELS)),
+  scheduler: optional(schedulerLike),
+} satisfies OptionsSpec<MetricsOptions>;
 
 /**
  * Counts processed events and processing time on an {@link EvflowMetrics} (`promMetrics`,
@@ -80,19 +99,9 @@ export const metrics = (
   registry: EvflowMetrics,
   options: MetricsOptions,
 ): (<T>(source: Observable<T>) => Observable<T>) => {
-  if (registry === null || typeof registry !== "object" || typeof registry.eventsProcessed?.inc !== "function") {
-    throw new InvalidOptionsError("metrics needs an EvflowMetrics (promMetrics, memoryMetrics, otelMetrics)", {
-      option: "registry",
-    });
-  }
-  if (options === null || typeof options !== "object") {
-    throw new InvalidOptionsError("metrics needs an options object with a service", { option: "options" });
-  }
-  const service = requireName("service", options.service);
-  const channels = options.channels ?? ALL_METRICS_CHANNELS;
-  if (!Array.isArray(channels))
-    throw new InvalidOptionsError('option "channels" must be an array', { option: "channels" });
-  const clock = clockOf(options.scheduler);
+  requireOption("metrics", "registry", evflowMetricsOption, registry);
+  const { service, channels, scheduler } = resolveOptions("metrics", metricsSpec, options, metricsDefaults);
+  const clock = clockOf(scheduler);
 
   const processed = (type: string, outcome: string, seconds: number | undefined): void => {
     const labels = { type, service, outcome };

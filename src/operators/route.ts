@@ -1,8 +1,8 @@
 import { mergeMap, type Observable } from "rxjs";
 import { type Flow, fanOut } from "../core/delivery.ts";
 import { type Envelope, withFields } from "../core/envelope.ts";
-import { InvalidOptionsError } from "../core/errors.ts";
 import type { AnyEventDefinition } from "../core/event.ts";
+import { custom, fn, type OptionsSpec, optional, requireOption, resolveOptions, text } from "../core/options.ts";
 import { ChannelName, emit } from "../observability/channels.ts";
 
 /** An event type, as a string or as its definition. */
@@ -23,13 +23,15 @@ export interface Interests {
   typesOf(service: string): ReadonlyArray<string>;
 }
 
-const typeName = (t: TypeRef): string => {
-  const name = typeof t === "string" ? t : t?.type;
-  if (typeof name !== "string" || name.length === 0) {
-    throw new InvalidOptionsError(`an event type must be a non-empty string or a definition`, { option: "type" });
-  }
-  return name;
-};
+const nameOf = (t: unknown): unknown => (typeof t === "string" ? t : (t as { type?: unknown } | null)?.type);
+
+/** What a {@link TypeRef} argument accepts. */
+const typeRef = custom<TypeRef>(
+  "a non-empty event type or a definition",
+  (t) => typeof nameOf(t) === "string" && (nameOf(t) as string).length > 0,
+);
+
+const typeName = (t: TypeRef): string => nameOf(requireOption("interests", "type", typeRef, t)) as string;
 
 const EMPTY: ReadonlyArray<string> = Object.freeze([]);
 
@@ -97,11 +99,7 @@ export const createInterests = (): Interests => {
 };
 
 const checkService = (service: unknown): void => {
-  if (typeof service !== "string" || service.length === 0) {
-    throw new InvalidOptionsError(`a service must be a non-empty string, got ${String(service)}`, {
-      option: "service",
-    });
-  }
+  requireOption("interests", "service", text(), service);
 };
 
 /** Options of {@link route}. */
@@ -114,6 +112,15 @@ export interface RouteOptions {
    */
   readonly onUnrouted?: (e: Envelope<unknown>) => void;
 }
+
+/** What each option of {@link route} accepts. */
+export const routeSpec = { self: optional(text()), onUnrouted: optional(fn) } satisfies OptionsSpec<RouteOptions>;
+
+/** What `interests` accepts: an {@link Interests} table. */
+const interestTable = custom<Interests>(
+  "an interest table (createInterests())",
+  (i) => i !== null && typeof i === "object" && typeof (i as Interests).servicesFor === "function",
+);
 
 /** The operator returned by {@link route}: plain envelopes or flows of envelopes, in and out. */
 export type RouteOperator = <In extends Flow<Envelope<unknown>> | Envelope<unknown>>(
@@ -148,12 +155,8 @@ export type RouteOperator = <In extends Flow<Envelope<unknown>> | Envelope<unkno
  * ```
  */
 export const route = (interests: Interests, options: RouteOptions = {}): RouteOperator => {
-  if (interests === null || typeof interests !== "object" || typeof interests.servicesFor !== "function") {
-    throw new InvalidOptionsError(`route needs an interest table (createInterests())`, { option: "interests" });
-  }
-  const self = options.self;
-  if (self !== undefined) checkService(self);
-  const onUnrouted = options.onUnrouted;
+  requireOption("route", "interests", interestTable, interests);
+  const { self, onUnrouted } = resolveOptions("route", routeSpec, options);
 
   const targets = (e: Envelope<unknown>): ReadonlyArray<Envelope<unknown>> => {
     if (e.destination !== undefined) return [e];

@@ -1,6 +1,6 @@
 import { map, type OperatorFunction } from "rxjs";
 import type { Flow } from "../core/delivery.ts";
-import { InvalidOptionsError } from "../core/errors.ts";
+import { type OptionsSpec, oneOf, resolveOptions } from "../core/options.ts";
 
 /** Options of {@link settle}. */
 export interface SettleOptions {
@@ -11,6 +11,12 @@ export interface SettleOptions {
    */
   readonly onFailure?: "nack" | "ack";
 }
+
+/** The defaults of {@link SettleOptions}. */
+export const settleDefaults = Object.freeze({ onFailure: "nack" }) satisfies SettleOptions;
+
+/** What each option of {@link settle} accepts. */
+export const settleSpec = { onFailure: oneOf("nack", "ack") } satisfies OptionsSpec<SettleOptions>;
 
 /**
  * The end of a consumer pipeline: acks every delivery that reaches it and nacks every
@@ -33,12 +39,7 @@ export interface SettleOptions {
  * ```
  */
 export const settle = <T extends Flow<unknown>>(options: SettleOptions = {}): OperatorFunction<T, T> => {
-  const onFailure = options.onFailure ?? "nack";
-  if (onFailure !== "nack" && onFailure !== "ack") {
-    throw new InvalidOptionsError(`option "onFailure" must be "nack" or "ack", got ${String(onFailure)}`, {
-      option: "onFailure",
-    });
-  }
+  const { onFailure } = resolveOptions("settle", settleSpec, options, settleDefaults);
   const ackFailures = onFailure === "ack";
   return (source) =>
     source.pipe(

@@ -5,8 +5,8 @@
  * @module
  */
 export { type Inbox, type InboxOptions, type InboxTx, inbox } from "./inbox.ts";
-export { type Outbox, type OutboxOptions, outbox } from "./outbox.ts";
+export { type Outbox, type OutboxOptions, outbox, outboxDefaults } from "./outbox.ts";
 export { type OutboxRelayOptions, outboxRelay, type RelayBackoff, type RelayClaimMode } from "./relay.ts";
 export { type RetryFailedOptions, retryFailed } from "./retry-failed.ts";
-export { type MigrateOptions, type MigrateResult, migrate, SCHEMA_VERSION } from "./schema.ts";
-export { type PgTraceStore, type PgTraceStoreOptions, pgTraceStore } from "./trace-store.ts";
+export { type MigrateOptions, type MigrateResult, migrate, migrateDefaults, SCHEMA_VERSION } from "./schema.ts";
+export { type PgTraceStore, type PgTraceStoreOptions, pgTraceStore, pgTraceStoreDefaults } from "./trace-store.ts";

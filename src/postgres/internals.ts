@@ -3,7 +3,8 @@
  * type, row <-> envelope mapping and error classification. Not part of the public API.
  */
 import type postgres from "postgres";
-import { InvalidOptionsError, TransportError } from "../core/errors.ts";
+import { TransportError } from "../core/errors.ts";
+import { type Check, custom, requireOption, text } from "../core/options.ts";
 
 /** The client or a transaction of it: both run tagged queries (`sql.begin` hands the same shape). */
 export type Sql = postgres.Sql<Record<string, unknown>>;
@@ -16,37 +17,39 @@ export const DEFAULT_SCHEMA = "evflow";
 const IDENT = /^[a-z_][a-z0-9_]{0,47}$/;
 
 /**
- * Validates a schema name: lower-case letters, digits and `_`, at most 48 characters (the NOTIFY
- * channel `<schema>.outbox` must stay below Postgres' 63-byte identifier limit). Throws
- * {@link InvalidOptionsError} otherwise.
+ * What a `schema` option accepts: lower-case letters, digits and `_`, at most 48 characters (the
+ * NOTIFY channel `<schema>.outbox` must stay below Postgres' 63-byte identifier limit).
  */
-export const requireSchema = (schema: unknown, option = "schema"): string => {
-  if (typeof schema !== "string" || !IDENT.test(schema)) {
-    throw new InvalidOptionsError(
-      `option "${option}" must match ${IDENT.source} (a lower-case SQL identifier), got ${JSON.stringify(schema)}`,
-      { option },
-    );
-  }
-  return schema;
-};
+export const schemaOption: Check<string> = text({
+  pattern: IDENT,
+  expected: `a lower-case SQL identifier (${IDENT.source})`,
+});
 
-/** Throws {@link InvalidOptionsError} unless `v` is a non-empty string of at most `max` characters. */
-export const requireText = (option: string, v: unknown, max = 200): string => {
-  if (typeof v !== "string" || v.length === 0 || v.length > max) {
-    throw new InvalidOptionsError(`option "${option}" must be a non-empty string of at most ${max} characters`, {
-      option,
-    });
-  }
-  return v;
-};
+/** What the `sql` argument accepts: a porsager `postgres` client (or a transaction of it). */
+export const sqlClient: Check<Sql> = custom(
+  "a `postgres` (porsager) client",
+  (sql) => typeof sql === "function" && typeof (sql as { begin?: unknown }).begin === "function",
+);
 
-/** Throws {@link InvalidOptionsError} unless `sql` looks like a porsager `postgres` client. */
-export const requireSql = (sql: unknown): Sql => {
-  if (typeof sql !== "function" || typeof (sql as { begin?: unknown }).begin !== "function") {
-    throw new InvalidOptionsError("expected a `postgres` (porsager) client as first argument", { option: "sql" });
-  }
-  return sql as Sql;
-};
+/**
+ * Validates a schema name ({@link schemaOption}); throws `InvalidOptionsError` otherwise.
+ * TODO(options, wave 2): goes when relay, inbox and retryFailed resolve their options with `resolveOptions`.
+ */
+export const requireSchema = (schema: unknown, option = "schema", unit = "evflow/postgres"): string =>
+  requireOption(unit, option, schemaOption, schema);
+
+/**
+ * Throws `InvalidOptionsError` unless `v` is a non-empty string of at most `max` characters.
+ * TODO(options, wave 2): goes with {@link requireSchema}.
+ */
+export const requireText = (option: string, v: unknown, max = 200, unit = "evflow/postgres"): string =>
+  requireOption(unit, option, text({ max }), v);
+
+/**
+ * Throws `InvalidOptionsError` unless `sql` looks like a porsager `postgres` client ({@link sqlClient}).
+ * TODO(options, wave 2): goes with {@link requireSchema}.
+ */
+export const requireSql = (sql: unknown, unit = "evflow/postgres"): Sql => requireOption(unit, "sql", sqlClient, sql);
 
 /** The NOTIFY channel the outbox insert trigger signals on. */
 export const outboxChannel = (schema: string): string => `${schema}.outbox`;

@@ -1,12 +1,12 @@
 import type postgres from "postgres";
 import { type Envelope, UNKNOWN_SOURCE } from "../core/envelope.ts";
-import { InvalidOptionsError } from "../core/errors.ts";
+import { custom, type OptionsSpec, optional, requireOption, resolveOptions, text } from "../core/options.ts";
 import {
   DEFAULT_SCHEMA,
   isMissingMigration,
-  requireSchema,
-  requireSql,
   type Sql,
+  schemaOption,
+  sqlClient,
   type Tx,
   transportError,
 } from "./internals.ts";
@@ -18,10 +18,16 @@ export interface OutboxOptions {
   /**
    * This service's id: the CloudEvents `source` of events written without one (whose source is
    * `"unknown"`, the default of `envelope()` and `define().create()`). An explicit source is kept.
-   * Default: none (sources are stored as given). `defineConfig`'s `service` is the usual value.
+   * Default: none (sources are stored as given). `defineConfig`'s `outbox.service` (from `evflow/config`) is the usual value.
    */
   readonly service?: string;
 }
+
+/** The defaults of {@link OutboxOptions}. */
+export const outboxDefaults = Object.freeze({ schema: DEFAULT_SCHEMA }) satisfies OutboxOptions;
+
+/** What each option of {@link outbox} accepts. */
+export const outboxSpec = { schema: schemaOption, service: optional(text()) } satisfies OptionsSpec<OutboxOptions>;
 
 /** A transactional outbox: events written with the caller's business rows. */
 export interface Outbox {
@@ -40,30 +46,28 @@ export interface Outbox {
 /** Rows per statement: 9 parameters a row, below the protocol's 65535 parameters. */
 const MAX_ROWS = 7000;
 
-const checkEnvelope = (e: unknown, i: number): Envelope<unknown> => {
+/** What each element of `events` accepts: an envelope (checked before any I/O). */
+const envelopeArg = custom<Envelope<unknown>>("an envelope (id, type, version, source, time, headers)", (e) => {
   const env = e as Envelope<unknown> | null;
-  if (
-    env === null ||
-    typeof env !== "object" ||
-    typeof env.id !== "string" ||
-    env.id === "" ||
-    typeof env.type !== "string" ||
-    env.type === "" ||
-    !Number.isInteger(env.version) ||
-    typeof env.source !== "string" ||
-    typeof env.time !== "number" ||
-    !Number.isFinite(env.time) ||
-    (env.key !== undefined && typeof env.key !== "string") ||
-    (env.destination !== undefined && typeof env.destination !== "string") ||
-    typeof env.headers !== "object" ||
-    env.headers === null
-  ) {
-    throw new InvalidOptionsError(`events[${i}] is not an envelope (id, type, version, source, time, headers)`, {
-      option: "events",
-    });
-  }
-  return env;
-};
+  return (
+    env !== null &&
+    typeof env === "object" &&
+    typeof env.id === "string" &&
+    env.id !== "" &&
+    typeof env.type === "string" &&
+    env.type !== "" &&
+    Number.isInteger(env.version) &&
+    typeof env.source === "string" &&
+    typeof env.time === "number" &&
+    Number.isFinite(env.time) &&
+    (env.key === undefined || typeof env.key === "string") &&
+    (env.destination === undefined || typeof env.destination === "string") &&
+    typeof env.headers === "object" &&
+    env.headers !== null
+  );
+});
+
+const eventsArg = custom<ReadonlyArray<unknown>>("an array of envelopes", Array.isArray);
 
 /**
  * The transactional outbox of `schema`. Rows are picked up by `outboxRelay`; an insert trigger
@@ -85,23 +89,17 @@ const checkEnvelope = (e: unknown, i: number): Envelope<unknown> => {
  * ```
  */
 export const outbox = (sql: Sql, options: OutboxOptions = {}): Outbox => {
-  requireSql(sql);
-  const schema = requireSchema(options.schema ?? DEFAULT_SCHEMA);
-  const service = options.service;
-  if (service !== undefined && (typeof service !== "string" || service === "")) {
-    throw new InvalidOptionsError("service must be a non-empty string", { option: "service" });
-  }
+  requireOption("outbox", "sql", sqlClient, sql);
+  const { schema, service } = resolveOptions("outbox", outboxSpec, options, outboxDefaults);
   return {
     table: `${schema}.outbox`,
     async write(tx, events) {
-      if (!Array.isArray(events)) {
-        throw new InvalidOptionsError("events must be an array of envelopes", { option: "events" });
-      }
+      requireOption("outbox.write", "events", eventsArg, events);
       if (events.length === 0) return;
       // porsager's multi-row helper: one `insert ... values (...), (...)` statement per call
       // (chunked only beyond MAX_ROWS events, the protocol's parameter limit).
       const rows = events.map((e, i) => {
-        const env = checkEnvelope(e, i);
+        const env = requireOption("outbox.write", `events[${i}]`, envelopeArg, e);
         return {
           event_id: env.id,
           event_type: env.type,

@@ -1,10 +1,17 @@
-import { DEFAULT_SCHEMA, lockName, requireSchema, requireSql, type Sql } from "./internals.ts";
+import { type OptionsSpec, requireOption, resolveOptions } from "../core/options.ts";
+import { DEFAULT_SCHEMA, lockName, type Sql, schemaOption, sqlClient } from "./internals.ts";
 
 /** Options of {@link migrate}. */
 export interface MigrateOptions {
   /** Schema holding evflow's tables (created when missing). A lower-case SQL identifier. Default `"evflow"`. */
   readonly schema?: string;
 }
+
+/** The defaults of {@link MigrateOptions}. */
+export const migrateDefaults = Object.freeze({ schema: DEFAULT_SCHEMA }) satisfies MigrateOptions;
+
+/** What each option of {@link migrate} accepts. */
+export const migrateSpec = { schema: schemaOption } satisfies OptionsSpec<MigrateOptions>;
 
 /** What {@link migrate} did. */
 export interface MigrateResult {
@@ -112,8 +119,8 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
  * ```
  */
 export const migrate = async (sql: Sql, options: MigrateOptions = {}): Promise<MigrateResult> => {
-  requireSql(sql);
-  const schema = requireSchema(options.schema ?? DEFAULT_SCHEMA);
+  requireOption("migrate", "sql", sqlClient, sql);
+  const { schema } = resolveOptions("migrate", migrateSpec, options, migrateDefaults);
   const S = `"${schema}"`;
   return sql.begin(async (tx) => {
     // The idempotent DDL raises NOTICEs ("... already exists, skipping", "trigger ... does not

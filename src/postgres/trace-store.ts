@@ -1,6 +1,6 @@
-import { InvalidOptionsError, requireInt, requireNumber } from "../core/errors.ts";
+import { alias, custom, int, ms, type OptionsSpec, requireOption, resolveOptions, text } from "../core/options.ts";
 import type { TraceRecord, Tracer, TraceStage } from "../observability/tracer.ts";
-import { DEFAULT_SCHEMA, requireSchema, requireSql, type Sql, transportError } from "./internals.ts";
+import { DEFAULT_SCHEMA, type Sql, schemaOption, sqlClient, transportError } from "./internals.ts";
 
 /** Options of {@link pgTraceStore}. */
 export interface PgTraceStoreOptions {
@@ -9,10 +9,29 @@ export interface PgTraceStoreOptions {
   /** Records per insert; a full batch is written at once. Default 100. */
   readonly batchSize?: number;
   /** Longest time a record waits in the buffer, ms. Default 1000. */
+  readonly flushIntervalMs?: number;
+  /** @deprecated the old name of `flushIntervalMs` (same value); goes in the next release. */
   readonly flushInterval?: number;
   /** Most records buffered while the database is unreachable; the oldest are dropped beyond. Default 10000. */
   readonly maxBuffer?: number;
 }
+
+/** The defaults of {@link PgTraceStoreOptions}. */
+export const pgTraceStoreDefaults = Object.freeze({
+  schema: DEFAULT_SCHEMA,
+  batchSize: 100,
+  flushIntervalMs: 1000,
+  maxBuffer: 10_000,
+}) satisfies PgTraceStoreOptions;
+
+/** What each option of {@link pgTraceStore} accepts. */
+export const pgTraceStoreSpec = {
+  schema: schemaOption,
+  batchSize: int({ min: 1 }),
+  flushIntervalMs: ms({ min: 1 }),
+  flushInterval: alias("flushIntervalMs"),
+  maxBuffer: int({ min: 1 }),
+} satisfies OptionsSpec<PgTraceStoreOptions>;
 
 /** A Postgres-backed {@link Tracer}: the `event_trace` table. */
 export interface PgTraceStore extends Tracer {
@@ -28,26 +47,26 @@ export interface PgTraceStore extends Tracer {
   close(): Promise<void>;
 }
 
-const checkRecord = (r: TraceRecord): void => {
-  if (
-    r === null ||
-    typeof r !== "object" ||
-    typeof r.eventId !== "string" ||
-    typeof r.eventType !== "string" ||
-    typeof r.traceId !== "string" ||
-    typeof r.spanId !== "string" ||
-    typeof r.stage !== "string" ||
-    typeof r.service !== "string" ||
-    typeof r.time !== "number" ||
-    !Number.isFinite(r.time)
-  ) {
-    throw new InvalidOptionsError("not a trace record", { option: "record" });
-  }
-};
+/** What `record` accepts: a {@link TraceRecord}. */
+const traceRecord = custom<TraceRecord>("a trace record", (u) => {
+  const r = u as TraceRecord | null;
+  return (
+    r !== null &&
+    typeof r === "object" &&
+    typeof r.eventId === "string" &&
+    typeof r.eventType === "string" &&
+    typeof r.traceId === "string" &&
+    typeof r.spanId === "string" &&
+    typeof r.stage === "string" &&
+    typeof r.service === "string" &&
+    typeof r.time === "number" &&
+    Number.isFinite(r.time)
+  );
+});
 
 /**
  * Stores trace records in `<schema>.event_trace` (created by `migrate`). `record` only buffers;
- * a batch is inserted when `batchSize` records are waiting or `flushInterval` passed — one
+ * a batch is inserted when `batchSize` records are waiting or `flushIntervalMs` passed — one
  * statement per batch. `traces(eventId)` flushes, then reads the event's timeline across services.
  *
  * @example
@@ -67,11 +86,9 @@ const checkRecord = (r: TraceRecord): void => {
  * ```
  */
 export const pgTraceStore = (sql: Sql, options: PgTraceStoreOptions = {}): PgTraceStore => {
-  requireSql(sql);
-  const schema = requireSchema(options.schema ?? DEFAULT_SCHEMA);
-  const batchSize = requireInt("batchSize", options.batchSize ?? 100, 1);
-  const flushInterval = requireNumber("flushInterval", options.flushInterval ?? 1000, 1);
-  const maxBuffer = requireInt("maxBuffer", options.maxBuffer ?? 10_000, 1);
+  requireOption("pgTraceStore", "sql", sqlClient, sql);
+  const o = resolveOptions("pgTraceStore", pgTraceStoreSpec, options, pgTraceStoreDefaults);
+  const { schema, batchSize, flushIntervalMs: flushInterval, maxBuffer } = o;
   let buffer: TraceRecord[] = [];
   let dropped = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -135,7 +152,7 @@ export const pgTraceStore = (sql: Sql, options: PgTraceStoreOptions = {}): PgTra
 
   return {
     record(record) {
-      checkRecord(record);
+      requireOption("pgTraceStore.record", "record", traceRecord, record);
       buffer.push(record);
       if (buffer.length > maxBuffer) {
         buffer.shift();
@@ -146,7 +163,7 @@ export const pgTraceStore = (sql: Sql, options: PgTraceStoreOptions = {}): PgTra
     },
     flush,
     async traces(eventId) {
-      if (typeof eventId !== "string") throw new InvalidOptionsError("eventId must be a string", { option: "eventId" });
+      requireOption("pgTraceStore.traces", "eventId", text({ min: 0 }), eventId);
       await flush();
       const rows = await sql`
         select event_id as eventid, event_type as eventtype, trace_id as traceid, span_id as spanid,

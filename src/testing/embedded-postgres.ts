@@ -19,7 +19,8 @@ import {
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
+import { TransportError } from "../core/errors.ts";
+import { custom, fn, int, list, type OptionsSpec, optional, resolveOptions, text } from "../core/options.ts";
 
 /** Options of {@link startEmbeddedPostgres}. */
 export interface EmbeddedPostgresOptions {
@@ -56,6 +57,27 @@ export interface EmbeddedPostgres {
 }
 
 const DB_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** The defaults of {@link EmbeddedPostgresOptions} (`port`: a free one; `settings`: merged over durability off). */
+export const embeddedPostgresDefaults = Object.freeze({
+  databases: Object.freeze(["test"]),
+  startTimeoutMs: 60_000,
+}) satisfies EmbeddedPostgresOptions;
+
+/** What each option of {@link startEmbeddedPostgres} accepts. */
+export const embeddedPostgresSpec = {
+  port: optional(int({ min: 1 })),
+  databases: list(text({ pattern: DB_NAME, expected: `a database name (${DB_NAME.source})` })),
+  settings: optional(
+    custom<Readonly<Record<string, string>>>(
+      "server settings (names to string values)",
+      (s) => s !== null && typeof s === "object" && Object.values(s).every((v) => typeof v === "string"),
+    ),
+  ),
+  onLog: optional(fn),
+  installation: optional(text()),
+  startTimeoutMs: int({ min: 1 }),
+} satisfies OptionsSpec<EmbeddedPostgresOptions>;
 const FIX = "set DATABASE_URL to a running server to use it instead of an embedded one";
 
 /** A failure to start the embedded server: what failed, why, and what to do. */
@@ -290,20 +312,11 @@ const startServer = (cmd: string, args: string[], opts: SpawnOpts): Promise<Chil
  * ```
  */
 export const startEmbeddedPostgres = async (options: EmbeddedPostgresOptions = {}): Promise<EmbeddedPostgres> => {
-  const databases = options.databases ?? ["test"];
-  for (const db of databases) {
-    if (typeof db !== "string" || !DB_NAME.test(db)) {
-      throw new InvalidOptionsError(`option "databases": invalid database name ${JSON.stringify(db)}`, {
-        option: "databases",
-      });
-    }
-  }
-  if (options.port !== undefined) requireInt("port", options.port, 1);
-  const timeoutMs = options.startTimeoutMs ?? 60_000;
-  requireInt("startTimeoutMs", timeoutMs, 1);
-  const port = options.port ?? (await freePort());
+  const o = resolveOptions("startEmbeddedPostgres", embeddedPostgresSpec, options, embeddedPostgresDefaults);
+  const { databases, startTimeoutMs: timeoutMs } = o;
+  const port = o.port ?? (await freePort());
   const user = serverUser();
-  const packaged = options.installation ?? (await packagedInstallation());
+  const packaged = o.installation ?? (await packagedInstallation());
   const installation = user === undefined ? packaged : await reachableInstallation(packaged, user);
   const base = await mkdtemp(join(tmpdir(), "evflow-pg-"));
   const data = join(base, "data");
@@ -335,7 +348,7 @@ export const startEmbeddedPostgres = async (options: EmbeddedPostgresOptions = {
     await chmod(base, 0o755);
     await mkdir(data, { mode: 0o700 });
     if (user !== undefined) await chown(data, user.uid, user.gid);
-    const log = options.onLog ?? (() => {});
+    const log = o.onLog ?? (() => {});
     const spawnOpts: SpawnOpts = {
       spawn: {
         ...(user === undefined ? {} : { uid: user.uid, gid: user.gid }),
@@ -358,7 +371,7 @@ export const startEmbeddedPostgres = async (options: EmbeddedPostgresOptions = {
       "--no-sync",
     ];
     await runToEnd("initdb", bin("initdb"), initdbArgs, spawnOpts);
-    const settings = { ...DEFAULT_SETTINGS, ...options.settings, listen_addresses: "127.0.0.1" };
+    const settings = { ...DEFAULT_SETTINGS, ...o.settings, listen_addresses: "127.0.0.1" };
     const flags = Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`]);
     // The socket goes into the data directory: the server user owns it (root case).
     server = await startServer(bin("postgres"), ["-D", data, "-p", String(port), "-k", data, ...flags], spawnOpts);

@@ -8,6 +8,7 @@
 export {
   type EmbeddedPostgres,
   type EmbeddedPostgresOptions,
+  embeddedPostgresDefaults,
   startEmbeddedPostgres,
   testDatabaseUrl,
 } from "./embedded-postgres.ts";

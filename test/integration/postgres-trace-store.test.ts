@@ -37,7 +37,7 @@ const rows = async () => Number((await sql`select count(*)::int as n from ${sql(
 
 describe("pgTraceStore", () => {
   it("buffers records and inserts them in batches; traces() returns the timeline across services by time", async () => {
-    const store = pgTraceStore(sql, { schema, batchSize: 3, flushInterval: 60_000 });
+    const store = pgTraceStore(sql, { schema, batchSize: 3, flushIntervalMs: 60_000 });
     store.record(rec("e1", "processed", "order-service", 30, { durationMs: 4.5, parentSpanId: "00000000000000aa" }));
     store.record(rec("e1", "published", "user-service", 10, { attributes: { topic: "app-events" } }));
     expect(await rows()).toBe(0); // buffered
@@ -59,7 +59,7 @@ describe("pgTraceStore", () => {
   });
 
   it("flushes on the interval", async () => {
-    const store = pgTraceStore(sql, { schema, batchSize: 1000, flushInterval: 20 });
+    const store = pgTraceStore(sql, { schema, batchSize: 1000, flushIntervalMs: 20 });
     store.record(rec("e3", "published", "svc", 1));
     await eventually(
       async () => (await sql`select 1 from ${sql(schema)}.event_trace where event_id = 'e3'`).length === 1,
@@ -70,7 +70,8 @@ describe("pgTraceStore", () => {
 
   it("rejects bad options and records", () => {
     expect(() => pgTraceStore(sql, { schema, batchSize: 0 })).toThrow(InvalidOptionsError);
-    expect(() => pgTraceStore(sql, { schema, flushInterval: -1 })).toThrow(InvalidOptionsError);
+    expect(() => pgTraceStore(sql, { schema, flushIntervalMs: -1 })).toThrow(InvalidOptionsError);
+    expect(() => pgTraceStore(sql, { schema, flushInterval: -1 })).toThrow(InvalidOptionsError); // the deprecated name
     expect(() => pgTraceStore(sql, { schema: "no way" })).toThrow(InvalidOptionsError);
     const store = pgTraceStore(sql, { schema });
     expect(() => store.record({ eventId: 1 } as unknown as TraceRecord)).toThrow(InvalidOptionsError);

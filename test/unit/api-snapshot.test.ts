@@ -12,6 +12,7 @@ const entries = {
   "evflow-postgres": "../../src/postgres/index.ts",
   "evflow-otel": "../../src/observability/otel.ts",
   "evflow-testing": "../../src/testing/index.ts",
+  "evflow-config": "../../src/config/index.ts",
 } as const;
 
 const fixture = (name: string): URL => new URL(`../fixtures/api/${name}.txt`, import.meta.url);

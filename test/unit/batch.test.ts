@@ -1,4 +1,4 @@
-import { describe, expect, it } from "bun:test";
+import { describe, expect, it, spyOn } from "bun:test";
 import { map, type Observable, type SchedulerLike, type Subscription } from "rxjs";
 import { TestScheduler } from "rxjs/testing";
 import { batch, DecodeError, type Delivery, type Flow, failDelivery, InvalidOptionsError } from "../../src/index.ts";
@@ -25,7 +25,7 @@ describe("batch", () => {
     ts.run(({ cold, expectObservable, expectSubscriptions }) => {
       const { values } = flows("abcdeg");
       const src = cold("-a-b-c-d------e-g-|", values);
-      const out = src.pipe(batch({ size: 3, time: 5, scheduler: ts }));
+      const out = src.pipe(batch({ size: 3, timeMs: 5, scheduler: ts }));
       expectObservable(show(out)).toBe("-----x------y-----(z|)", { x: "abc", y: "d", z: "eg" });
       expectSubscriptions(src.subscriptions).toBe("^-----------------!");
     });
@@ -37,7 +37,7 @@ describe("batch", () => {
       const { values } = flows("aXb");
       const src = cold("-a-X------b--|", values);
       // a at 1 -> its timer fires at 5 (x); X passes at 3; b at 10 is flushed on completion at 13
-      expectObservable(show(src.pipe(batch({ size: 10, time: 4, scheduler: ts })))).toBe("---X-x-------(y|)", {
+      expectObservable(show(src.pipe(batch({ size: 10, timeMs: 4, scheduler: ts })))).toBe("---X-x-------(y|)", {
         X: "X",
         x: "a",
         y: "b",
@@ -59,7 +59,7 @@ describe("batch", () => {
     ts.run(({ cold, expectObservable }) => {
       const { values } = flows("a");
       const src = cold("-a------|", values);
-      expectObservable(show(src.pipe(batch({ size: 5, time: 3, scheduler: spy }))), "^-!").toBe("---");
+      expectObservable(show(src.pipe(batch({ size: 5, timeMs: 3, scheduler: spy }))), "^-!").toBe("---");
     });
     expect(timers).toHaveLength(1);
     expect(timers[0]!.closed).toBe(true);
@@ -86,7 +86,25 @@ describe("batch", () => {
   it("rejects invalid options synchronously", () => {
     expect(() => batch({ size: 0 })).toThrow(InvalidOptionsError);
     expect(() => batch({ size: 1.5 })).toThrow(InvalidOptionsError);
+    expect(() => batch({ size: 2, timeMs: -1 })).toThrow(InvalidOptionsError);
     expect(() => batch({ size: 2, time: -1 })).toThrow(InvalidOptionsError);
     expect(() => batch(undefined as never)).toThrow(InvalidOptionsError);
+    expect(() => batch({ size: 2, timeMS: 5 } as never)).toThrow(/unknown option "timeMS" \(did you mean "timeMs"\?\)/);
+  });
+
+  it("still takes the deprecated `time` (= timeMs), with a warning", () => {
+    const warn = spyOn(console, "warn").mockImplementation(() => {});
+    try {
+      const ts = scheduler();
+      ts.run(({ cold, expectObservable }) => {
+        const { values } = flows("ab");
+        const src = cold("-ab-----|", values);
+        expectObservable(show(src.pipe(batch({ size: 3, time: 2, scheduler: ts })))).toBe("---x----|", {
+          x: "ab",
+        });
+      });
+    } finally {
+      warn.mockRestore();
+    }
   });
 });

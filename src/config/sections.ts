@@ -1,0 +1,121 @@
+/**
+ * What `defineConfig` configures, built from the units' own option specs: per section (named
+ * after its unit) the keys it takes with their checks, the development values (the units'
+ * defaults, plus a value where a unit has none), and the environment variables that set them.
+ *
+ * @module
+ */
+
+import { backoffDefaults } from "../core/backoff.ts";
+import { nested, type OptionsSpec, pickSpec, type Spec } from "../core/options.ts";
+import { batchSpec } from "../operators/batch.ts";
+import { memoryDedupStoreDefaults, memoryDedupStoreSpec } from "../operators/memory-dedup-store.ts";
+import type { ConfigSections } from "./evflow-config.ts";
+import {
+  backpressureDefaults,
+  backpressureSpec,
+  deadLetterSpec,
+  kafkaSinkSpec,
+  kafkaSourceDefaults,
+  kafkaSourceSpec,
+  orderedByKeyDefaults,
+  orderedByKeySpec,
+  outboxRelayDefaults,
+  outboxRelaySpec,
+  outboxSpec,
+  retryDefaults,
+  traceDefaults,
+  traceSpec,
+} from "./pending-specs.ts";
+
+/** Every section and what each of its keys accepts. */
+export const configSpec = {
+  kafkaSource: nested(kafkaSourceSpec),
+  kafkaSink: nested(kafkaSinkSpec),
+  deadLetter: nested(deadLetterSpec),
+  outbox: nested(outboxSpec),
+  outboxRelay: nested(outboxRelaySpec),
+  orderedByKey: nested(orderedByKeySpec),
+  memoryDedupStore: nested(pickSpec(memoryDedupStoreSpec, ["maxSize", "ttlMs"])),
+  backpressure: nested(backpressureSpec),
+  batch: nested(pickSpec(batchSpec, ["size", "timeMs"])),
+  trace: nested(traceSpec),
+} satisfies OptionsSpec<ConfigSections>;
+
+const KAFKA = { brokers: ["localhost:9092"], client: kafkaSourceDefaults.client, topic: "app-events" };
+
+/**
+ * The development values: each unit's defaults, and where a unit has none, the value here (Kafka
+ * at localhost, the `app-events` topic, a 30 s handler timeout, batches of 100 within 50 ms).
+ * Keys derived from the service id or the sink's topic are filled in later.
+ */
+export const development = {
+  kafkaSource: {
+    brokers: KAFKA.brokers,
+    client: KAFKA.client,
+    topics: [KAFKA.topic],
+    fromBeginning: kafkaSourceDefaults.fromBeginning,
+    maxInFlight: kafkaSourceDefaults.maxInFlight,
+    commitInterval: kafkaSourceDefaults.commitInterval,
+  },
+  kafkaSink: { brokers: KAFKA.brokers, client: KAFKA.client, topic: KAFKA.topic },
+  deadLetter: {},
+  outbox: {},
+  outboxRelay: outboxRelayDefaults,
+  orderedByKey: { ...orderedByKeyDefaults, timeoutMs: 30_000, retry: { ...retryDefaults, backoff: backoffDefaults } },
+  memoryDedupStore: { maxSize: memoryDedupStoreDefaults.maxSize, ttlMs: memoryDedupStoreDefaults.ttlMs },
+  backpressure: backpressureDefaults,
+  batch: { size: 100, timeMs: 50 },
+  trace: traceDefaults,
+};
+
+/**
+ * The environment variables and the keys each sets: `EVFLOW_<SECTION>_<KEY>` of the 0.1 sections
+ * (see `envName`), kept so that deployments keep working. `KAFKA_BROKERS` and
+ * `EVFLOW_TRACING_ENABLED` are read by `defineConfig` itself.
+ */
+export const environment: ReadonlyArray<readonly [envKey: string, keys: ReadonlyArray<string>]> = [
+  ["kafka.brokers", ["kafkaSource.brokers", "kafkaSink.brokers"]],
+  ["kafka.client", ["kafkaSource.client", "kafkaSink.client"]],
+  ["kafka.clientId", ["kafkaSource.clientId", "kafkaSink.clientId"]],
+  ["kafka.topic", ["kafkaSource.topics", "kafkaSink.topic"]],
+  ["kafka.dlqTopic", ["deadLetter.topic"]],
+  ["kafka.groupId", ["kafkaSource.groupId"]],
+  ["kafka.fromBeginning", ["kafkaSource.fromBeginning"]],
+  ["kafka.maxInFlight", ["kafkaSource.maxInFlight"]],
+  ["kafka.commitIntervalMs", ["kafkaSource.commitInterval"]],
+  ["outbox.batchSize", ["outboxRelay.batchSize"]],
+  ["outbox.pollIntervalMs", ["outboxRelay.pollInterval"]],
+  ["outbox.maxAttempts", ["outboxRelay.maxAttempts"]],
+  ["outbox.retentionMs", ["outboxRelay.retention"]],
+  ["outbox.cleanupIntervalMs", ["outboxRelay.cleanupInterval"]],
+  ["consumer.concurrency", ["orderedByKey.concurrency"]],
+  ["consumer.idleMs", ["orderedByKey.idleMs"]],
+  ["consumer.timeoutMs", ["orderedByKey.timeoutMs"]],
+  ["consumer.retry.attempts", ["orderedByKey.retry.attempts"]],
+  ["consumer.retry.initialMs", ["orderedByKey.retry.backoff.initialMs"]],
+  ["consumer.retry.maxMs", ["orderedByKey.retry.backoff.maxMs"]],
+  ["consumer.retry.factor", ["orderedByKey.retry.backoff.factor"]],
+  ["consumer.retry.jitter", ["orderedByKey.retry.backoff.jitter"]],
+  ["consumer.dedupWindow", ["memoryDedupStore.maxSize"]],
+  ["consumer.dedupTtlMs", ["memoryDedupStore.ttlMs"]],
+  ["backpressure.capacity", ["backpressure.capacity"]],
+  ["backpressure.overflow", ["backpressure.overflow"]],
+  ["batch.size", ["batch.size"]],
+  ["batch.timeMs", ["batch.timeMs"]],
+  ["tracing.sampling", ["trace.sampling"]],
+];
+
+/** The spec of nested sections walked along a dotted key: the leaf check, or `undefined`. */
+export const specAt = (key: string): Spec[string] | undefined => {
+  let spec: Spec = configSpec;
+  const parts = key.split(".");
+  for (const [i, part] of parts.entries()) {
+    const entry = spec[part];
+    if (entry === undefined || "alias" in entry) return undefined;
+    if (i === parts.length - 1) return entry;
+    if (entry.spec === undefined) return undefined;
+    spec = entry.spec;
+  }
+  return undefined;
+};
