@@ -18,18 +18,14 @@ export {
 export {
   autoFormat,
   CeHeader,
-  CLOUDEVENTS_JSON,
   cloudEventsBinary,
   extensionAttribute,
   type FormatName,
   formats,
   fromJsonEnvelope,
-  headerText,
-  isReservedHeader,
   type JsonEnvelope,
   jsonFormat,
   resolveFormat,
-  toJsonEnvelope,
   toText,
 } from "./codec/index.ts";
 export { type Backoff, backoffDefaults, backoffDelay } from "./core/backoff.ts";
@@ -52,7 +48,6 @@ export {
   type EnvelopeInit,
   envelope,
   type Headers,
-  UNKNOWN_SOURCE,
   withFields,
   withHeaders,
 } from "./core/envelope.ts";
@@ -82,13 +77,12 @@ export {
   defineEvent,
   type EnvelopeOf,
   type EventDefinition,
-  ioTsError,
   type PayloadCodec,
 } from "./core/event.ts";
 export { isUuid, newEventId } from "./core/ids.ts";
 export { asRaw, type RawRecord, toBytes, type WireFormat, type WireRecord } from "./core/record.ts";
 export { EventRegistry, type Upcaster, type WithEvents } from "./core/registry.ts";
-export { isWireRecord, type Sink, type Sinkable } from "./core/sink.ts";
+export type { Sink, Sinkable } from "./core/sink.ts";
 export { isStandardSchema, type StandardSchemaV1 } from "./core/standard-schema.ts";
 export type { ConsumeOptions, TopicPartition, Transport } from "./core/transport.ts";
 export { type GroupMember, type MemoryBroker, type MemoryBrokerOptions, memoryBroker } from "./memory/broker.ts";
@@ -107,7 +101,6 @@ export {
   type StalledMessage,
 } from "./observability/channels.ts";
 export {
-  ALL_METRICS_CHANNELS,
   type BindMetricsOptions,
   bindMetrics,
   bindMetricsDefaults,
@@ -138,9 +131,7 @@ export {
   memoryTracer,
   memoryTracerDefaults,
   newSpanId,
-  newTraceId,
   parseTraceparent,
-  sampleTrace,
   type TraceContext,
   traceContextHeaders,
   traceIdForEvent,
