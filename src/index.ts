@@ -193,6 +193,7 @@ export {
   retry,
   route,
   type SettleOptions,
+  type SinkFormat,
   settle,
   type TraceOptions,
   type TransportSinkOptions,

@@ -102,6 +102,7 @@ const SINK_KEYS = {
  * import { settle } from "evflow";
  * import { kafkaSink } from "evflow/kafka";
  * import { outboxRelay } from "evflow/postgres";
+ * declare const sql: Parameters<typeof outboxRelay>[0];
  * outboxRelay(sql).pipe(kafkaSink({ brokers: "localhost:9092", topic: "app-events" }), settle()).subscribe();
  * ```
  */
