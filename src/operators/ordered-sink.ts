@@ -226,6 +226,7 @@ class OrderedSinkRun {
   }
 
   private accept(input: unknown): void {
+    if (this.done) return; // a source still emitting after the stream ended (synchronously, before teardown)
     const item: SinkItem = { input, state: "waiting", error: undefined, record: undefined, key: undefined };
     this.items.push(item);
     const delivery = isDelivery(input);
