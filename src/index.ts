@@ -183,6 +183,7 @@ export {
   retry,
   route,
   type SettleOptions,
+  type SinkFormat,
   settle,
   settleDefaults,
   type TraceOptions,

@@ -17,7 +17,11 @@ export const isWireRecord = (u: Sinkable): u is WireRecord => (u as WireRecord).
  *
  * @example
  * ```ts
- * outboxRelay(sql).pipe(kafkaSink({ brokers, topic: "app-events" }), settle()).subscribe();
+ * import { type Flow, memoryBroker, type Sink, settle, transportSink, type WireRecord } from "evflow";
+ * import type { Observable } from "rxjs";
+ * declare const deliveries: Observable<Flow<WireRecord>>;
+ * const sink: Sink = transportSink(memoryBroker(), { topic: "app-events" }); // or kafkaSink({ ... })
+ * deliveries.pipe(sink, settle()).subscribe();
  * ```
  */
 export type Sink = <A extends Sinkable>(source: Observable<Flow<A>>) => Observable<Flow<A>>;

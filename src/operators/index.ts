@@ -21,6 +21,7 @@ export {
   type WorkResult,
   type WorkValue,
 } from "./ordered-by-key.ts";
+export type { SinkFormat } from "./ordered-sink.ts";
 export { type BackoffOptions, type RetryOperatorOptions, type RetryOptions, retry } from "./retry.ts";
 export {
   createInterests,

@@ -45,6 +45,16 @@ describe("kafkaSink options: honoured or refused", () => {
     expect(e.message).toContain("lingerMs");
   });
 
+  it("takes maxBatch (transportSink's name), and batchSize as its deprecated alias, not both", () => {
+    expect(() => kafkaSink({ ...snk, maxBatch: 10 })).not.toThrow();
+    expect(refusal(() => kafkaSink({ ...snk, maxBatch: 0 })).option).toBe("maxBatch");
+    expect(() => kafkaSink({ ...snk, batchSize: 10 })).not.toThrow();
+    expect(refusal(() => kafkaSink({ ...snk, batchSize: 1.5 })).option).toBe("batchSize");
+    const both = refusal(() => kafkaSink({ ...snk, maxBatch: 10, batchSize: 10 }));
+    expect(both.option).toBe("batchSize");
+    expect(both.message).toContain("maxBatch");
+  });
+
   it("accepts every documented option", () => {
     expect(() =>
       kafkaSink({
