@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type FlagSpecs, numberFlag, type ParsedArgs, requiredFlag } from "./args.ts";
+import { type FlagSpecs, numberFlag, type ParsedArgs, requiredFlag, stringFlag } from "./args.ts";
 import { type DeadLetterView, deadLetterView, isDeadLetter } from "./dead-letter-view.ts";
 import type { CliIo } from "./io.ts";
 import { kafkaConnection, kafkaFlags } from "./kafka-connection.ts";
@@ -15,6 +15,11 @@ export const dlqFlags: FlagSpecs = {
   ...kafkaFlags,
   topic: { kind: "string", value: "T", help: "the dead-letter topic (required)" },
   "timeout-ms": { kind: "int", help: "give up reading the topic after this long", default: 60_000 },
+  group: {
+    kind: "string",
+    value: "ID",
+    help: "consumer group the read joins, commits nothing (default evflow-cli-<uuid>; never one two reads share at once)",
+  },
 };
 
 /**
@@ -24,11 +29,13 @@ export const dlqFlags: FlagSpecs = {
 export const readDeadLetters = async (a: ParsedArgs, io: CliIo, command: string): Promise<DeadLetterView[]> => {
   const conn = kafkaConnection(a, io, command);
   const topic = requiredFlag(a, "topic", command);
+  const groupId = stringFlag(a, "group");
   const progress = progressLine(io, `reading ${topic}`);
   const records = await readTopicSnapshot({
     conn,
     topic,
     timeoutMs: numberFlag(a, "timeout-ms") ?? 60_000,
+    ...(groupId === undefined ? {} : { groupId }),
     onProgress: progress.update,
   }).finally(progress.end);
   const views = records.filter(isDeadLetter).map(deadLetterView);

@@ -25,6 +25,8 @@ import { loadClient } from "../kafka/load-client.ts";
 export interface SnapshotOptions {
   readonly conn: KafkaConnectionOptions;
   readonly topic: string;
+  /** The consumer group the read joins (and never commits to). Default `evflow-cli-<uuidv7>`. */
+  readonly groupId?: string;
   /** The read fails with a `TransportError` when it has not reached the end offsets by then, in ms. */
   readonly timeoutMs: number;
   /** Called as records arrive: how many were read of how many there are at most. */
@@ -54,7 +56,7 @@ const watermarks = async (
 
 /**
  * Every record of `topic` below the end offsets it had when called, sorted by partition then
- * offset. The consumer joins a group of its own (`evflow-cli-<uuid>`: the client port consumes
+ * offset. The consumer joins a group of its own (`groupId`: the client port consumes
  * through a group, and KafkaJS knows no other way), reads from the earliest offset and never
  * commits, so no group of the user's is touched and the throwaway group holds no offsets.
  */
@@ -110,7 +112,7 @@ export const readTopicSnapshot = async (o: SnapshotOptions): Promise<ConsumedMes
     consumer = await factory.consumer(
       o.conn,
       {
-        groupId: `evflow-cli-${newEventId()}`,
+        groupId: o.groupId ?? `evflow-cli-${newEventId()}`,
         topics: [o.topic],
         fromBeginning: true,
         sessionTimeoutMs: 10_000,

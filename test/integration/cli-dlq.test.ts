@@ -193,9 +193,14 @@ const byKey = (rows: Listed[]) => new Map(rows.map((r) => [r.key, r]));
 
 describe("evflow dlq", () => {
   it("lists every dead letter with its origin, key, type, reason and attempts (JSON lines)", async () => {
-    const r = await evflow("dlq", "list", ...dlqArgs(), "--json");
+    const reader = `cli-reader-${suffix}`;
+    const r = await evflow("dlq", "list", ...dlqArgs(), "--json", "--group", reader);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
+    // It read through the group it was given and committed nothing, there or in the service's group.
+    const [read] = await admin.fetchOffsets({ groupId: reader, topics: [dlq] });
+    expect(read?.partitions.map((p) => p.offset)).toEqual(["-1", "-1"]);
+    expect(await committed()).toBe(TOTAL);
     const rows = jsonOf<Listed>(r);
     expect(rows.length).toBe(4);
     const k = byKey(rows);
