@@ -33,6 +33,23 @@ interface Row {
 }
 
 /**
+ * Throws a `TransportError` unless every topic the plans send to exists: producers may create a
+ * missing topic (KafkaJS and brokers with `auto.create.topics.enable`), so a typo in `--to` is
+ * caught here instead. Asking for the offsets never creates a topic.
+ */
+const requireTopics = async (conn: KafkaConnectionOptions, rows: ReadonlyArray<Row>): Promise<void> => {
+  const topics = new Set<string>();
+  for (const r of rows) if (r.plan.ok) topics.add(r.plan.record.topic);
+  if (topics.size === 0) return;
+  const admin = await (await loadClient(conn.client ?? "auto")).admin(conn);
+  try {
+    for (const topic of topics) await admin.fetchTopicOffsets?.(topic);
+  } finally {
+    await admin.close().catch(() => {});
+  }
+};
+
+/**
  * Sends the planned records in dead-letter order, `CHUNK` at a time. After a chunk with a failed
  * record nothing more is sent (a later record of the same key would overtake it).
  */
@@ -52,7 +69,11 @@ const send = async (conn: KafkaConnectionOptions, rows: Row[], io: CliIo): Promi
   try {
     for (let i = 0; i < todo.length; i += CHUNK) {
       const chunk = todo.slice(i, i + CHUNK);
-      const results = await producer.send(chunk.map((t) => t.record));
+      // A send that rejects as a whole fails each of its records (the ones before it stay "sent").
+      const results = await producer.send(chunk.map((t) => t.record)).catch((e: unknown) => {
+        const error = e instanceof Error ? e : new Error(String(e));
+        return chunk.map(() => error);
+      });
       let failed = false;
       chunk.forEach(({ row }, k) => {
         const e = results[k];
@@ -156,6 +177,7 @@ export const dlqReplay: Command = {
         ? { plan, outcome: dryRun ? "would send" : "not sent" }
         : { plan, outcome: "refused", why: plan.why };
     });
+    await requireTopics(conn, rows);
     if (!dryRun) await send(conn, rows, io);
     if (booleanFlag(a, "json")) io.out(jsonLines(rows.map((r) => rowJson(r, dryRun))));
     else {

@@ -408,6 +408,14 @@ describe("evflow dlq", () => {
     }
   });
 
+  it("refuses to replay to a topic that does not exist (and does not create it)", async () => {
+    const missing = `${topic}.missing`;
+    const r = await evflow("dlq", "replay", ...dlqArgs(), "--reason", "EVFLOW_DECODE", "--to", missing);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^evflow: fetch offsets of topic ${missing.replaceAll(".", "\\.")}: .+\n$`));
+    expect(await admin.listTopics()).not.toContain(missing);
+  });
+
   it("replays to another topic with --to, byte for byte", async () => {
     const r = await evflow("dlq", "replay", ...dlqArgs(), "--reason", "EVFLOW_DECODE", "--to", side);
     expect(r.code).toBe(0);
