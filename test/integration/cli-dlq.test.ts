@@ -21,8 +21,10 @@ import {
 import { kafkaSink, kafkaSource, whenKafkaClosed } from "../../src/kafka/index.ts";
 import { type InboxTx, inbox, migrate } from "../../src/postgres/index.ts";
 import { type MockKafka, startMockKafka } from "../../src/testing/index.ts";
+import { closedWithin } from "../support/closed-within.mjs";
+import { eventually } from "../support/eventually.mjs";
 import { type CliRun, jsonLinesOf, evflow as run } from "./cli-run.ts";
-import { connect, dropSchema, eventually, freshSchema, type Sql } from "./postgres-helpers.ts";
+import { connect, dropSchema, freshSchema, type Sql } from "./postgres-helpers.ts";
 
 const suffix = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 const topic = `orders-${suffix}`;
@@ -98,7 +100,7 @@ const readBack = async (name: string): Promise<Array<KafkaMessage & { partition:
   try {
     await consumer.subscribe({ topic: name, fromBeginning: true });
     await consumer.run({ eachMessage: async ({ message, partition }) => void got.push({ ...message, partition }) });
-    await eventually(() => got.length >= n, 30_000, `${n} records read back from ${name}`);
+    await eventually(() => got.length >= n, `${n} records read back from ${name}`, 30_000);
   } finally {
     await consumer.disconnect();
   }
@@ -169,20 +171,24 @@ beforeAll(async () => {
   // First run: the handler fails every poison event; four dead letters.
   const first = pipeline((e) => e.data.poison);
   try {
-    await eventually(async () => (await committed()) === TOTAL, 60_000, "every record settled");
-    await eventually(async () => (await endOf(dlq)) === 4, 30_000, "four dead letters");
+    await eventually(async () => (await committed()) === TOTAL, "every record settled", 60_000);
+    await eventually(async () => (await endOf(dlq)) === 4, "four dead letters", 30_000);
   } finally {
     await stop(first);
   }
 });
 
 afterAll(async () => {
-  await whenKafkaClosed();
-  await admin?.disconnect();
-  await mock?.stop();
-  if (sql) {
-    await dropSchema(sql, schema);
-    await sql.end();
+  // Every client closed before the broker goes (a client still open fails here, see closedWithin).
+  try {
+    await closedWithin("evflow's Kafka clients (whenKafkaClosed)", whenKafkaClosed());
+    await closedWithin("the test's KafkaJS admin", admin?.disconnect());
+  } finally {
+    await mock?.stop();
+    if (sql) {
+      await dropSchema(sql, schema);
+      await sql.end();
+    }
   }
 });
 
@@ -334,8 +340,8 @@ describe("evflow dlq", () => {
       expect(r.stderr).toBe("3 selected: 3 sent, 0 refused, 0 not sent\n");
       expect(r.code).toBe(0);
       expect(r.stdout.split("\n")[0]).toMatch(/^DLQ\s+TO\s+KEY\s+TYPE\s+REPLAYS\s+RESULT$/);
-      await eventually(async () => (await committed()) === TOTAL + 3, 60_000, "the replayed records settled");
-      await eventually(async () => (await endOf(dlq)) === 5, 30_000, "order 5 dead-lettered again");
+      await eventually(async () => (await committed()) === TOTAL + 3, "the replayed records settled", 60_000);
+      await eventually(async () => (await endOf(dlq)) === 5, "order 5 dead-lettered again", 30_000);
       const done = await effects();
       expect([...done.entries()].sort()).toEqual(
         events
@@ -347,7 +353,7 @@ describe("evflow dlq", () => {
       // Replaying k1's dead letter again: a duplicate for the inbox, processed zero more times.
       const again = await evflow("dlq", "replay", ...dlqArgs(), "--key", "k1");
       expect(again.code).toBe(0);
-      await eventually(async () => (await committed()) === TOTAL + 4, 60_000, "the duplicate settled");
+      await eventually(async () => (await committed()) === TOTAL + 4, "the duplicate settled", 60_000);
       expect(await effects()).toEqual(done);
       const [inboxRows] =
         await sql`select count(*)::int as n from ${sql(schema)}.inbox where consumer = 'order-service'`;
@@ -370,8 +376,8 @@ describe("evflow dlq", () => {
         expect(r5.code).toBe(0);
         await eventually(
           async () => (await endOf(dlq)) === 5 + count,
-          30_000,
           `order 5 dead-lettered a ${count + 2}th time`,
+          30_000,
         );
       }
       // A lower --max-replays refuses earlier.
@@ -384,7 +390,7 @@ describe("evflow dlq", () => {
         [2, "refused"],
         [3, "refused"],
       ]);
-      await eventually(async () => (await endOf(dlq)) === 8, 30_000, "the last replay dead-lettered");
+      await eventually(async () => (await endOf(dlq)) === 8, "the last replay dead-lettered", 30_000);
     } finally {
       await stop(fixed);
     }

@@ -5,17 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import type { Envelope } from "../../src/core/envelope.ts";
 import { migrate, outbox, outboxRelay } from "../../src/postgres/index.ts";
 import { testDatabaseUrl } from "../../src/testing/index.ts";
+import { eventually } from "../support/eventually.mjs";
 import { evflow, jsonLinesOf } from "./cli-run.ts";
-import {
-  connect,
-  dropSchema,
-  ev,
-  eventually,
-  freshSchema,
-  memorySink,
-  type Sql,
-  settleAll,
-} from "./postgres-helpers.ts";
+import { connect, dropSchema, ev, freshSchema, memorySink, type Sql, settleAll } from "./postgres-helpers.ts";
 
 interface Failed {
   readonly id: number;
@@ -53,8 +45,8 @@ beforeAll(async () => {
   // The heads of keys a and b fail for good; b/2 waits behind its key's FAILED head.
   await eventually(
     async () => Object.values(await status()).filter((s) => s.startsWith("FAILED")).length === 2,
-    10_000,
     "two FAILED rows",
+    10_000,
   );
 });
 
@@ -101,13 +93,13 @@ describe("evflow outbox", () => {
     const one = await evflow(["outbox", "retry", ...args("--id", String(a!.id))]);
     expect(one.code).toBe(0);
     expect(one.stdout).toBe(`rescheduled 1 FAILED row(s) of ${schema}.outbox\n`);
-    await eventually(() => published.length === 1, 10_000, "a/1 published");
+    await eventually(() => published.length === 1, "a/1 published", 10_000);
     expect(published.map((e) => e.id)).toEqual([written[0]!.id]);
 
     const all = await evflow(["outbox", "retry", ...args("--all", "--json")]);
     expect(all.code).toBe(0);
     expect(JSON.parse(all.stdout)).toEqual({ rescheduled: 1 });
-    await eventually(() => published.length === 3, 10_000, "b/1 and b/2 published");
+    await eventually(() => published.length === 3, "b/1 and b/2 published", 10_000);
     expect(published.map((e) => e.id)).toEqual(written.map((e) => e.id));
     expect(jsonLinesOf(await evflow(["outbox", "failed", ...args("--json")]))).toEqual([]);
     expect(JSON.parse((await evflow(["outbox", "retry", ...args("--all", "--json")])).stdout)).toEqual({
