@@ -34,6 +34,18 @@ const status = async () =>
     ]),
   );
 
+/**
+ * What a timeout should show: the rows, and the oldest transaction holding an xid on the server —
+ * the relay claims only rows older than every running transaction (the snapshot's xmin), so a
+ * long transaction elsewhere on a shared server holds the rows back.
+ */
+const diagnosis = async () => {
+  const [oldest] = await sql`
+    select pid, datname, state, (extract(epoch from now() - xact_start) * 1000)::int as ms, left(query, 80) as query
+    from pg_stat_activity where backend_xid is not null order by xact_start limit 1`;
+  return { rows: await status(), oldestTransaction: oldest ?? null };
+};
+
 beforeAll(async () => {
   url = await testDatabaseUrl();
   sql = await connect();
@@ -46,7 +58,7 @@ beforeAll(async () => {
   await eventually(
     async () => Object.values(await status()).filter((s) => s.startsWith("FAILED")).length === 2,
     "two FAILED rows",
-    10_000,
+    { timeoutMs: 10_000, observe: diagnosis },
   );
 });
 
