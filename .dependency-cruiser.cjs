@@ -2,7 +2,8 @@
  * The layering of src/ (DESIGN.md §1, docs/architecture.md): no import runs from a lower folder to a
  * higher one, and the folders on top do not import each other.
  *
- *   3  memory  bus  kafka  postgres  config  testing  cli   (adapters and applications)
+ *   4  cli                                                  (the `evflow` command: an application of kafka, postgres)
+ *   3  memory  bus  kafka  postgres  config  testing        (adapters and applications)
  *   2  operators                                            (the RxJS operators and their engines)
  *   1  codec   observability                                (wire formats; channels, tracing, metrics)
  *   0  core                                                 (the model and every port)
@@ -10,7 +11,7 @@
  * The entry points (src/index.ts and each folder's index.ts) may gather from any folder at or below
  * their own. Run: `npm run check:layers`.
  */
-const top = "(memory|bus|kafka|postgres|config|testing|cli)";
+const top = "(memory|bus|kafka|postgres|config|testing)";
 
 module.exports = {
   forbidden: [
@@ -48,6 +49,20 @@ module.exports = {
       severity: "error",
       from: { path: `^src/${top}/` },
       to: { path: `^src/${top}/`, pathNot: "^src/$1/" },
+    },
+    {
+      name: "cli-uses-kafka-postgres-and-below",
+      comment: "cli/ (the evflow command) drives kafka/ and postgres/ through their code; it never needs memory/, bus/, config/ or testing/.",
+      severity: "error",
+      from: { path: "^src/cli/" },
+      to: { path: "^src/", pathNot: "^src/(core|codec|observability|operators|kafka|postgres|cli)/" },
+    },
+    {
+      name: "nothing-imports-cli",
+      comment: "cli/ is the top: a binary, not a library; nothing in src/ (entry points included) imports it.",
+      severity: "error",
+      from: { path: "^src/", pathNot: "^src/cli/" },
+      to: { path: "^src/cli/" },
     },
     {
       name: "no-entry-point-inside",

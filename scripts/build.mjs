@@ -8,7 +8,7 @@
 // change: `import.meta.url`, which CommonJS has no syntax for, becomes the same URL built from
 // `__filename`.
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -30,6 +30,8 @@ const walk = (dir) =>
 
 rmSync(dist, { recursive: true, force: true });
 tsc("tsconfig.build.json");
+// The `evflow` bin (package.json "bin"): executable in the packed tarball, not only once npm links it.
+chmodSync(path.join(dist, "cli", "main.js"), 0o755);
 
 rmSync(cjsSrc, { recursive: true, force: true });
 mkdirSync(cjsSrc, { recursive: true });

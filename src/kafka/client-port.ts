@@ -181,6 +181,15 @@ export interface ConsumerClient {
 /** An admin connection. */
 export interface AdminClient {
   createTopics(topics: ReadonlyArray<{ readonly name: string; readonly partitions: number }>): Promise<void>;
+  /**
+   * The watermarks of every partition of `topic`: `low`, the first offset still in the log, and
+   * `high`, the offset the next record will get. Rejects when the topic does not exist (never
+   * creates it). Optional: the `evflow` command (`evflow dlq`) reads a topic up to these offsets;
+   * evflow's own clients have it, a user-supplied factory may leave it out.
+   */
+  fetchTopicOffsets?(
+    topic: string,
+  ): Promise<ReadonlyArray<{ readonly partition: number; readonly low: number; readonly high: number }>>;
   close(): Promise<void>;
 }
 

@@ -323,6 +323,14 @@ const createAdmin = async (kjs: KafkaJs, conn: KafkaConnectionOptions): Promise<
         throw transportError("create topics", e, conn);
       }
     },
+    fetchTopicOffsets: async (topic) => {
+      try {
+        const offsets = await admin.fetchTopicOffsets(topic);
+        return offsets.map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }));
+      } catch (e) {
+        throw transportError(`fetch offsets of topic ${topic}`, e, conn);
+      }
+    },
     close: () => admin.disconnect(),
   };
 };

@@ -10,6 +10,7 @@ import { TransportError } from "../core/errors.ts";
 import { type AdminClient, type KafkaClientFactory, transportError } from "./client.ts";
 import { baseConf, ERR_TOPIC_EXISTS, type RdModule } from "./rdkafka-api.ts";
 import { createConsumer } from "./rdkafka-consumer.ts";
+import { fetchTopicOffsets } from "./rdkafka-offsets.ts";
 import { createProducer } from "./rdkafka-producer.ts";
 import type { KafkaConnectionOptions } from "./security.ts";
 
@@ -61,6 +62,7 @@ const createAdmin = async (rd: RdModule, conn: KafkaConnectionOptions): Promise<
         });
       }
     },
+    fetchTopicOffsets: (topic) => fetchTopicOffsets(rd, conn, topic),
     close: async () => admin.disconnect(),
   };
 };

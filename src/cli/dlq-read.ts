@@ -1,0 +1,45 @@
+/**
+ * What every `evflow dlq` command starts with: the dead letters of `--topic`, read as a snapshot.
+ *
+ * @module
+ */
+import { type FlagSpecs, numberFlag, type ParsedArgs, requiredFlag, stringFlag } from "./args.ts";
+import { type DeadLetterView, deadLetterView, isDeadLetter } from "./dead-letter-view.ts";
+import type { CliIo } from "./io.ts";
+import { kafkaConnection, kafkaFlags } from "./kafka-connection.ts";
+import { progressLine } from "./progress.ts";
+import { readTopicSnapshot } from "./topic-snapshot.ts";
+
+/** The flags of every `dlq` command: the connection, the topic, the read's time limit. */
+export const dlqFlags: FlagSpecs = {
+  ...kafkaFlags,
+  topic: { kind: "string", value: "T", help: "the dead-letter topic (required)" },
+  "timeout-ms": { kind: "int", help: "give up reading the topic after this long", default: 60_000 },
+  group: {
+    kind: "string",
+    value: "ID",
+    help: "consumer group the read joins, commits nothing (default evflow-cli-<uuid>; never one two reads share at once)",
+  },
+};
+
+/**
+ * The dead letters of `--topic`, in topic order (partition, then offset). Records without the
+ * `evflow_dlq_*` headers are left out and counted in a note on stderr.
+ */
+export const readDeadLetters = async (a: ParsedArgs, io: CliIo, command: string): Promise<DeadLetterView[]> => {
+  const conn = kafkaConnection(a, io, command);
+  const topic = requiredFlag(a, "topic", command);
+  const groupId = stringFlag(a, "group");
+  const progress = progressLine(io, `reading ${topic}`);
+  const records = await readTopicSnapshot({
+    conn,
+    topic,
+    timeoutMs: numberFlag(a, "timeout-ms") ?? 60_000,
+    ...(groupId === undefined ? {} : { groupId }),
+    onProgress: progress.update,
+  }).finally(progress.end);
+  const views = records.filter(isDeadLetter).map(deadLetterView);
+  const skipped = records.length - views.length;
+  if (skipped > 0) io.err(`note: ${skipped} record(s) of ${topic} without evflow_dlq_* headers left out\n`);
+  return views;
+};
