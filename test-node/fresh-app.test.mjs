@@ -85,6 +85,17 @@ describe("a fresh app from the packed tarball runs the README tour", () => {
     rmSync(work, { recursive: true, force: true });
   });
 
+  it("has the evflow command on its path (npx evflow), exit 2 and one line for a usage error", () => {
+    assert.ok(installed, "the app was installed");
+    const help = spawnSync("npx", ["--no-install", "evflow", "--help"], { cwd: app, encoding: "utf8" });
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, /^Usage: evflow <command>/);
+    const bad = spawnSync("npx", ["--no-install", "evflow", "dlq", "list"], { cwd: app, encoding: "utf8" });
+    assert.equal(bad.status, 2);
+    assert.equal(bad.stdout, "");
+    assert.match(bad.stderr.trim(), /^evflow: dlq list needs --brokers/);
+  });
+
   const runtimes = {
     node: ["node", ["tour.mjs"]],
     bun: [bin("bun"), ["tour.ts"]],
