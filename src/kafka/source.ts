@@ -611,8 +611,9 @@ export const openKafkaSource = (
  *
  * @example
  * ```ts
- * import { decode, settle } from "evflow";
+ * import { decode, type EventRegistry, settle } from "evflow";
  * import { kafkaSource } from "evflow/kafka";
+ * declare const registry: EventRegistry;
  * kafkaSource({ brokers: "localhost:9092", groupId: "orders", topics: ["app-events"], maxInFlight: 512 })
  *   .pipe(decode(registry), settle())
  *   .subscribe();

@@ -182,9 +182,13 @@ const requireClaimMode = (v: unknown): RelayClaimMode => {
  *
  * @example
  * ```ts
+ * import postgres from "postgres";
+ * import { settle } from "evflow";
+ * import { kafkaSink } from "evflow/kafka";
  * import { outboxRelay } from "evflow/postgres";
+ * const sql = postgres("postgres://localhost/app");
  * outboxRelay(sql, { batchSize: 500, maxAttempts: 10, backoff: { initialMs: 500 } })
- *   .pipe(kafkaSink({ brokers, topic: "app-events" }), settle())
+ *   .pipe(kafkaSink({ brokers: "localhost:9092", topic: "app-events" }), settle())
  *   .subscribe();
  * ```
  */
