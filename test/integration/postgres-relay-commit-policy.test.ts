@@ -46,7 +46,17 @@ const setup = async (n: number, commit: { commitEvery: number; commitIntervalMs:
     scheduler,
     ...commit,
   }).subscribe((d) => held.push(d));
-  await eventually(() => held.length === n, "every row claimed", 10_000);
+  // The relay's poll and xmin-backoff sleeps are on the virtual scheduler too: let virtual time
+  // pass while waiting (a claim held back by an older transaction elsewhere in the cluster sleeps
+  // before it looks again). No settlement yet, so no commit timer is armed.
+  await eventually(
+    () => {
+      scheduler.flush();
+      return held.length === n;
+    },
+    "every row claimed",
+    10_000,
+  );
   const left = async () => Number((await one`select count(*)::int as c from ${one(schema)}.outbox`)[0]?.c);
   return { held, sub, scheduler, left };
 };
