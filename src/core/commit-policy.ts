@@ -24,7 +24,7 @@
  * @module
  */
 import { asyncScheduler, type SchedulerLike, type Subscription } from "rxjs";
-import { requireInt } from "./errors.ts";
+import { int, ms, optional, requireOption, schedulerLike } from "./options.ts";
 
 /** Options of a {@link CommitPolicy}: each source documents its own defaults (see {@link commitPolicyDefaults}). */
 export interface CommitPolicyOptions {
@@ -52,13 +52,25 @@ export const commitPolicyDefaults: { readonly maxBatch: number; readonly maxInte
   maxIntervalMs: 1_000,
 });
 
-/** The option names a source exposes the policy under, for its error messages. */
+/**
+ * What each field accepts (`core/options.ts` checks): a source exposing the policy under its own
+ * option names (`commitEvery`, `commitIntervalMs`) uses these for them, and so does its config spec.
+ */
+export const commitPolicySpec = {
+  maxBatch: int({ min: 1 }),
+  maxIntervalMs: ms({ integer: true }),
+  scheduler: optional(schedulerLike),
+} as const;
+
+/** The unit and option names a source exposes the policy under, for its error messages. */
 export interface CommitPolicyNames {
+  /** The function named in messages, e.g. `"kafkaSource"`. */
+  readonly unit: string;
   readonly maxBatch: string;
   readonly maxIntervalMs: string;
 }
 
-const OWN_NAMES: CommitPolicyNames = { maxBatch: "maxBatch", maxIntervalMs: "maxIntervalMs" };
+const OWN_NAMES: CommitPolicyNames = { unit: "commitPolicy", maxBatch: "maxBatch", maxIntervalMs: "maxIntervalMs" };
 
 /**
  * Validates `options` and fills in `defaults`; throws `InvalidOptionsError` (naming the option as
@@ -66,7 +78,7 @@ const OWN_NAMES: CommitPolicyNames = { maxBatch: "maxBatch", maxIntervalMs: "max
  *
  * @param options the policy's fields; missing ones come from `defaults`
  * @param defaults the source's defaults. Default {@link commitPolicyDefaults}
- * @param names the source's option names, for errors. Default `maxBatch`, `maxIntervalMs`
+ * @param names the source's unit and option names, for errors. Default `commitPolicy`, `maxBatch`, `maxIntervalMs`
  *
  * @example
  * ```ts
@@ -77,11 +89,17 @@ export const commitPolicy = (
   options: CommitPolicyOptions = {},
   defaults: { readonly maxBatch: number; readonly maxIntervalMs: number } = commitPolicyDefaults,
   names: CommitPolicyNames = OWN_NAMES,
-): CommitPolicy => ({
-  maxBatch: requireInt(names.maxBatch, options.maxBatch ?? defaults.maxBatch, 1),
-  maxIntervalMs: requireInt(names.maxIntervalMs, options.maxIntervalMs ?? defaults.maxIntervalMs, 0),
-  scheduler: options.scheduler ?? asyncScheduler,
-});
+): CommitPolicy => {
+  const { unit } = names;
+  const maxBatch = options.maxBatch ?? defaults.maxBatch;
+  const maxIntervalMs = options.maxIntervalMs ?? defaults.maxIntervalMs;
+  return {
+    maxBatch: requireOption(unit, names.maxBatch, commitPolicySpec.maxBatch, maxBatch),
+    maxIntervalMs: requireOption(unit, names.maxIntervalMs, commitPolicySpec.maxIntervalMs, maxIntervalMs),
+    scheduler: (requireOption(unit, "scheduler", commitPolicySpec.scheduler, options.scheduler) ??
+      asyncScheduler) as SchedulerLike,
+  };
+};
 
 /** What a flush does: synchronous (returns nothing) or asynchronous (a promise; a rejection is the caller's). */
 export type Flush = () => void | Promise<void>;

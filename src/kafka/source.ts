@@ -156,6 +156,7 @@ const resolveCommit = (o: KafkaSourceOptions): CommitPolicy => {
     maxIntervalMs = o.commitInterval;
   }
   return commitPolicy({ maxBatch: o.commitEvery, maxIntervalMs, scheduler: o.scheduler }, commitPolicyDefaults, {
+    unit: "kafkaSource",
     maxBatch: "commitEvery",
     maxIntervalMs: interval,
   });

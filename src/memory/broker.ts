@@ -181,7 +181,7 @@ const resolveOptions = (options: MemoryBrokerOptions) => {
   const commit = commitPolicy(
     { maxBatch: options.commitEvery, maxIntervalMs: options.commitIntervalMs, scheduler },
     memoryCommitDefaults,
-    { maxBatch: "commitEvery", maxIntervalMs: "commitIntervalMs" },
+    { unit: "memoryBroker", maxBatch: "commitEvery", maxIntervalMs: "commitIntervalMs" },
   );
   return {
     defaultPartitions,

@@ -131,7 +131,7 @@ const resolveCommit = (options: OutboxRelayOptions, mode: RelayClaimMode, schedu
   return commitPolicy(
     { maxBatch: options.commitEvery, maxIntervalMs: options.commitIntervalMs, scheduler },
     leaseCommitDefaults,
-    { maxBatch: "commitEvery", maxIntervalMs: "commitIntervalMs" },
+    { unit: "outboxRelay", maxBatch: "commitEvery", maxIntervalMs: "commitIntervalMs" },
   );
 };
 

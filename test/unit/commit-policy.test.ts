@@ -181,6 +181,7 @@ describe("commitPolicy", () => {
   it("names the option as the source calls it", () => {
     try {
       commitPolicy({ maxBatch: 0 }, commitPolicyDefaults, {
+        unit: "kafkaSource",
         maxBatch: "commitEvery",
         maxIntervalMs: "commitIntervalMs",
       });
