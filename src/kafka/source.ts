@@ -1,4 +1,5 @@
-import { asyncScheduler, Observable, type SchedulerLike, type Subscriber, type Subscription } from "rxjs";
+import { asyncScheduler, Observable, type SchedulerLike, type Subscriber } from "rxjs";
+import { type CommitPolicy, Committer, commitPolicy, commitPolicyDefaults } from "../core/commit-policy.ts";
 import { createDelivery, type Delivery, type Origin } from "../core/delivery.ts";
 import { InvalidOptionsError, requireInt, requireKnownKeys, TransportError } from "../core/errors.ts";
 import { type OffsetEntry, PartitionOffsets } from "../core/frontier.ts";
@@ -28,9 +29,14 @@ export interface KafkaSourceOptions extends KafkaConnectionOptions {
   readonly fromBeginning?: boolean;
   /** At most this many emitted, unsettled deliveries; the partitions pause at the bound and resume as slots free. Default 1024. */
   readonly maxInFlight?: number;
-  /** Commit the settled frontier at least this often, ms (when something was settled). Default 1000. */
+  /**
+   * Commit the settled frontier at most this long after the first ack since the last commit, ms
+   * (`0`: on the next macrotask). Default 1000. The commit policy is `core/commit-policy.ts`'s.
+   */
+  readonly commitIntervalMs?: number;
+  /** @deprecated The former name of {@link KafkaSourceOptions.commitIntervalMs} (accepted for one release; not with it). */
   readonly commitInterval?: number;
-  /** ...and as soon as this many records were acked since the last commit. Default 10000. */
+  /** ...and as soon as this many acks moved the frontier since the last commit. Default 10000. */
   readonly commitEvery?: number;
   /** On revocation, wait at most this long for in-flight deliveries of the revoked partitions before committing and releasing them, ms. Default 10000. */
   readonly revokeTimeoutMs?: number;
@@ -59,6 +65,7 @@ const SOURCE_KEYS = {
   topics: true,
   fromBeginning: true,
   maxInFlight: true,
+  commitIntervalMs: true,
   commitInterval: true,
   commitEvery: true,
   revokeTimeoutMs: true,
@@ -76,8 +83,7 @@ interface Resolved {
   readonly topics: ReadonlyArray<string>;
   readonly fromBeginning: boolean;
   readonly maxInFlight: number;
-  readonly commitInterval: number;
-  readonly commitEvery: number;
+  readonly commit: CommitPolicy;
   readonly revokeTimeoutMs: number;
   readonly sessionTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
@@ -121,8 +127,7 @@ const resolveOptions = (o: KafkaSourceOptions): Resolved => {
     topics: [...new Set(topics)],
     fromBeginning: o.fromBeginning ?? true,
     maxInFlight: requireInt("maxInFlight", o.maxInFlight ?? 1024, 1),
-    commitInterval: requireInt("commitInterval", o.commitInterval ?? 1_000, 1),
-    commitEvery: requireInt("commitEvery", o.commitEvery ?? 10_000, 1),
+    commit: resolveCommit(o),
     revokeTimeoutMs: requireInt("revokeTimeoutMs", o.revokeTimeoutMs ?? 10_000, 0),
     sessionTimeoutMs,
     heartbeatIntervalMs,
@@ -131,6 +136,30 @@ const resolveOptions = (o: KafkaSourceOptions): Resolved => {
     stallWarningMs: requireInt("stallWarningMs", o.stallWarningMs ?? 30_000, 0),
     scheduler: o.scheduler ?? asyncScheduler,
   };
+};
+
+/**
+ * The source's commit policy: `commitEvery` acks or `commitIntervalMs` (or its former name,
+ * `commitInterval`) after the first one, on `scheduler`; defaults {@link commitPolicyDefaults}.
+ */
+const resolveCommit = (o: KafkaSourceOptions): CommitPolicy => {
+  let interval = "commitIntervalMs";
+  let maxIntervalMs = o.commitIntervalMs;
+  if (o.commitInterval !== undefined) {
+    if (maxIntervalMs !== undefined) {
+      throw new InvalidOptionsError(
+        `options "commitIntervalMs" and "commitInterval" (its deprecated former name) must not both be set`,
+        { option: "commitInterval" },
+      );
+    }
+    interval = "commitInterval";
+    maxIntervalMs = o.commitInterval;
+  }
+  return commitPolicy({ maxBatch: o.commitEvery, maxIntervalMs, scheduler: o.scheduler }, commitPolicyDefaults, {
+    unit: "kafkaSource",
+    maxBatch: "commitEvery",
+    maxIntervalMs: interval,
+  });
 };
 
 const textDecoder = new TextDecoder();
@@ -220,10 +249,8 @@ export class SourceRun {
   #inFlight = 0;
   #paused = false;
   #closed = false;
-  #sinceCommit = 0;
-  #commitTimer: Subscription | undefined;
-  #committing: Promise<void> | undefined;
-  #commitAgain = false;
+  /** When the frontiers are committed (`commitEvery`, `commitIntervalMs`): {@link SourceRun.#commit}. */
+  readonly #committer: Committer;
   readonly #stall: StallWatch;
   /** Settles once the consumer connected (or failed to). */
   #starting: Promise<void> = Promise.resolve();
@@ -239,6 +266,7 @@ export class SourceRun {
     this.#registry = registry;
     this.group = o.groupId;
     this.server = brokerList(o.conn.brokers)[0] ?? "";
+    this.#committer = new Committer(o.commit, () => this.#commit());
     this.#stall = new StallWatch({
       ms: o.stallWarningMs,
       scheduler: o.scheduler,
@@ -289,8 +317,7 @@ export class SourceRun {
     if (!this.#closed) {
       this.#closed = true;
       this.#dropQueue(() => true);
-      this.#commitTimer?.unsubscribe();
-      this.#commitTimer = undefined;
+      this.#committer.close();
       this.#stall.clear();
       for (const s of this.#parts.values()) s.onIdle?.();
       // Still connecting: close once connected (the consumer joins its group before it returns).
@@ -318,8 +345,8 @@ export class SourceRun {
   async #shutdown(): Promise<void> {
     const consumer = this.#consumer!;
     try {
-      await this.#committing?.catch(() => {});
-      await this.#commitNow().catch(() => {});
+      await this.#committer.idle();
+      await this.#committer.flush().catch(noop);
     } finally {
       for (const s of this.#parts.values()) s.offsets.release();
       this.#parts.clear();
@@ -411,10 +438,7 @@ export class SourceRun {
     this.#inFlight--;
     if (this.#paused) this.#stall.progressed();
     if (ok) {
-      if (s.offsets.ack(entry) && !this.#closed) {
-        this.#sinceCommit++;
-        this.#scheduleCommit();
-      }
+      if (s.offsets.ack(entry) && !this.#closed) this.#committer.settled();
     } else {
       const seekTo = s.offsets.nack(entry);
       if (seekTo !== undefined && !this.#closed && !s.revoking) {
@@ -425,28 +449,10 @@ export class SourceRun {
     if (!this.#closed && (this.#head < this.#queue.length || this.#paused)) this.#pump();
   }
 
-  #scheduleCommit(): void {
-    if (this.#sinceCommit >= this.#o.commitEvery) {
-      void this.#commitNow().catch(() => {});
-      return;
-    }
-    this.#commitTimer ??= this.#o.scheduler.schedule(() => {
-      this.#commitTimer = undefined;
-      void this.#commitNow().catch(() => {});
-    }, this.#o.commitInterval);
-  }
-
-  /** Commits every partition whose frontier moved; one commit request at a time. */
-  #commitNow(): Promise<void> {
-    if (this.#committing) {
-      this.#commitAgain = true;
-      return this.#committing;
-    }
+  /** Commits every partition whose frontier moved (the committer runs one at a time). */
+  #commit(): Promise<void> | undefined {
     const consumer = this.#consumer;
-    if (consumer === undefined) return Promise.resolve();
-    this.#commitTimer?.unsubscribe();
-    this.#commitTimer = undefined;
-    this.#sinceCommit = 0;
+    if (consumer === undefined) return undefined;
     const list: TopicPartitionOffset[] = [];
     const states: PartState[] = [];
     for (const s of this.#parts.values()) {
@@ -456,26 +462,18 @@ export class SourceRun {
         states.push(s);
       }
     }
-    if (list.length === 0) return Promise.resolve();
-    const run = consumer.commit(list).then(
+    if (list.length === 0) return undefined;
+    return consumer.commit(list).then(
       () => {
         for (let i = 0; i < list.length; i++) states[i]!.offsets.markCommitted(list[i]!.offset);
         if (channel(ChannelName.lag).hasSubscribers) this.#emitLag(consumer, list);
       },
       (e: unknown) => {
         // Commit failures are transient (rebalance, coordinator moved): the next commit carries the frontier.
-        if (!this.#closed) this.#scheduleCommit();
+        if (!this.#closed) this.#committer.retry();
         throw e;
       },
     );
-    this.#committing = run.finally(() => {
-      this.#committing = undefined;
-      if (this.#commitAgain) {
-        this.#commitAgain = false;
-        void this.#commitNow().catch(() => {});
-      }
-    });
-    return this.#committing;
   }
 
   #emitLag(consumer: ConsumerClient, list: ReadonlyArray<TopicPartitionOffset>): void {
@@ -547,8 +545,8 @@ export class SourceRun {
         }
       });
     }
-    await this.#committing?.catch(() => {});
-    await this.#commitNow().catch(() => {});
+    await this.#committer.idle();
+    await this.#committer.flush().catch(noop);
     for (const s of states) {
       if (s.revoking && this.#parts.get(s.key) === s) {
         s.offsets.release();
@@ -590,7 +588,7 @@ export const openKafkaSource = (
  * Consumes Kafka topics as a consumer-group member: an Observable of `Delivery<RawRecord>` (pipe
  * `decode(registry)` after it). Each delivery is in flight until settled; offsets are committed
  * manually at the highest contiguous acked offset per partition (settlement may come in any
- * order), every `commitInterval` ms or `commitEvery` acks, on revocation and on close. `nack`
+ * order), `commitIntervalMs` after an ack or at `commitEvery` acks, on revocation and on close. `nack`
  * re-reads the partition from that offset (later offsets are redelivered too, never skipped).
  * At `maxInFlight` unsettled deliveries the partitions pause; they resume as slots free (paused
  * with nothing settled for `stallWarningMs`, it reports the stall on `evflow:source:stalled` and
@@ -614,8 +612,9 @@ export const openKafkaSource = (
  *
  * @example
  * ```ts
- * import { decode, settle } from "evflow";
+ * import { decode, type EventRegistry, settle } from "evflow";
  * import { kafkaSource } from "evflow/kafka";
+ * declare const registry: EventRegistry;
  * kafkaSource({ brokers: "localhost:9092", groupId: "orders", topics: ["app-events"], maxInFlight: 512 })
  *   .pipe(decode(registry), settle())
  *   .subscribe();
@@ -625,3 +624,5 @@ export const kafkaSource = (options: KafkaSourceOptions): Observable<Delivery<Ra
   if (options !== null && typeof options === "object") requireKnownKeys("kafkaSource", options, SOURCE_KEYS);
   return openKafkaSource(options);
 };
+
+const noop = (): void => {};

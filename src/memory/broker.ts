@@ -6,14 +6,13 @@
  * @module
  */
 import { asyncScheduler, Observable, type SchedulerLike } from "rxjs";
+import { commitPolicy, commitPolicyDefaults } from "../core/commit-policy.ts";
 import type { Delivery } from "../core/delivery.ts";
 import { ClosedError, InvalidOptionsError, requireInt } from "../core/errors.ts";
 import type { RawRecord, WireRecord } from "../core/record.ts";
 import type { ConsumeOptions, TopicPartition, Transport } from "../core/transport.ts";
-import { StallWatch } from "../observability/stall-watch.ts";
-import { type Group, leave, rebalance } from "./group.ts";
+import { GroupDirectory } from "./group.ts";
 import { TopicLogs } from "./log.ts";
-import { type Member, revoke, schedule } from "./member.ts";
 
 /** Options of {@link memoryBroker}. */
 export interface MemoryBrokerOptions {
@@ -31,7 +30,14 @@ export interface MemoryBrokerOptions {
    * `settle()`?), like `kafkaSource`. `0` turns it off. Default 30 000.
    */
   readonly stallWarningMs?: number;
-  /** Clock and timer of the stall watch. Default `asyncScheduler`. */
+  /**
+   * Commit a member's settled frontier as soon as this many acks moved it since its last commit
+   * (`1`: in the acking call, so `committed()` shows every ack at once). Default 1.
+   */
+  readonly commitEvery?: number;
+  /** ...else at most this long after the first such ack, ms (`0`: on the scheduler's next turn). Default 1000. */
+  readonly commitIntervalMs?: number;
+  /** Clock and timers of the stall watch and of the commit interval. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
 }
 
@@ -68,7 +74,9 @@ export interface MemoryBroker extends Transport {
  *   or leaves. A partition moving away from a member is revoked at once: its unsettled deliveries
  *   become stale (settling them does nothing) and the new owner starts from the committed offset.
  * - **Commits**: acks commit the highest contiguous settled offset per partition, whatever the
- *   order of settlement (acks of 3, 1, 2 after 0 commit up to 3). Offsets are kept in memory.
+ *   order of settlement (acks of 3, 1, 2 after 0 commit up to 3) — at once by default, or by the
+ *   commit policy `commitEvery` / `commitIntervalMs` (like `kafkaSource`), and on revocation and
+ *   close. Offsets are kept in memory.
  * - **Redelivery**: `nack` of offset N rewinds the partition like a Kafka seek: N and everything
  *   after it is emitted again (at-least-once: later offsets already acked are redelivered too).
  * - **Backpressure**: an emitted, unsettled delivery holds one of the member's `maxInFlight` slots;
@@ -95,78 +103,25 @@ export interface MemoryBroker extends Transport {
  * ```
  */
 export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker => {
-  const { defaultPartitions, defaultMaxInFlight, autoCreate, name, stallWarningMs, scheduler } =
-    resolveOptions(options);
+  const { defaultPartitions, defaultMaxInFlight, autoCreate, name, settings } = resolveOptions(options);
   const logs = new TopicLogs(defaultPartitions, autoCreate);
-  const groups = new Map<string, Group>();
-  const membersByTopic = new Map<string, Set<Member>>();
+  const groups = new GroupDirectory(logs, settings);
   let closed = false;
-  let memberSeq = 0;
-
-  const join = (
-    co: ConsumeOptions,
-    topicNames: string[],
-    maxInFlight: number,
-    subscriber: Subscriber,
-  ): (() => void) => {
-    for (const t of topicNames) logs.require(t);
-    let group = groups.get(co.groupId);
-    if (group === undefined) {
-      group = { id: co.groupId, members: [], offsets: new Map() };
-      groups.set(co.groupId, group);
-    }
-    const seq = memberSeq++;
-    const member: Member = {
-      id: `${co.groupId}-${seq}`,
-      joinOrder: seq,
-      topics: topicNames,
-      maxInFlight,
-      fromBeginning: co.fromBeginning ?? true,
-      next: (d) => subscriber.next(d),
-      complete: () => subscriber.complete(),
-      cursors: [],
-      rr: 0,
-      inFlight: 0,
-      scheduled: false,
-      pumping: false,
-      closed: false,
-      stall: new StallWatch({
-        ms: stallWarningMs,
-        scheduler,
-        source: "memoryBroker",
-        group: co.groupId,
-        topics: topicNames,
-        maxInFlight,
-        inFlight: () => member.inFlight,
-      }),
-    };
-    group.members.push(member);
-    for (const t of topicNames) {
-      let set = membersByTopic.get(t);
-      if (set === undefined) {
-        set = new Set();
-        membersByTopic.set(t, set);
-      }
-      set.add(member);
-    }
-    rebalance(group, logs);
-    const joined = group;
-    return () => {
-      for (const t of topicNames) membersByTopic.get(t)?.delete(member);
-      leave(joined, member, logs);
-    };
-  };
 
   const consume = (co: ConsumeOptions): Observable<Delivery<RawRecord>> => {
     validateConsume(co);
-    const maxInFlight = requireInt("maxInFlight", co.maxInFlight ?? defaultMaxInFlight, 1);
-    const topicNames = [...new Set(co.topics)];
+    const req = {
+      groupId: co.groupId,
+      topics: [...new Set(co.topics)],
+      maxInFlight: requireInt("maxInFlight", co.maxInFlight ?? defaultMaxInFlight, 1),
+      fromBeginning: co.fromBeginning ?? true,
+    };
     return new Observable<Delivery<RawRecord>>((subscriber) => {
       if (closed) {
         subscriber.error(new ClosedError(`memory broker "${name}" is closed`));
         return;
       }
-      return join(co, topicNames, maxInFlight, subscriber);
+      return groups.join(req, subscriber);
     });
   };
 
@@ -177,8 +132,7 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
     } catch (e) {
       return Promise.reject(e);
     }
-    const members = membersByTopic.get(topicName);
-    if (members !== undefined) for (const m of members) schedule(m);
+    groups.wake(topicName);
     return Promise.resolve();
   };
 
@@ -192,15 +146,13 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
     },
     committed(groupId, topicName) {
       const topic = logs.get(topicName);
-      if (topic === undefined) return [];
-      const states = groups.get(groupId)?.offsets.get(topicName);
-      return topic.partitions.map((_, p) => states?.[p]?.committed ?? -1);
+      return topic === undefined ? [] : groups.committed(groupId, topic);
     },
     endOffsets(topicName) {
       return logs.get(topicName)?.partitions.map((log) => log.length) ?? [];
     },
     members(groupId) {
-      return (groups.get(groupId)?.members ?? []).map((m) => ({
+      return groups.members(groupId).map((m) => ({
         memberId: m.id,
         topics: m.topics,
         assignment: m.cursors.map((c) => ({ topic: c.topic.name, partition: c.partition })),
@@ -209,17 +161,7 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
     async close() {
       if (closed) return;
       closed = true;
-      for (const group of groups.values()) {
-        for (const m of [...group.members]) {
-          m.closed = true;
-          m.stall.clear();
-          for (const c of m.cursors) revoke(c);
-          m.cursors = [];
-          m.complete();
-        }
-        group.members.length = 0;
-      }
-      membersByTopic.clear();
+      groups.closeAll();
     },
   };
 };
@@ -236,17 +178,22 @@ const resolveOptions = (options: MemoryBrokerOptions) => {
   }
   const stallWarningMs = requireInt("stallWarningMs", options.stallWarningMs ?? 30_000, 0);
   const scheduler = options.scheduler ?? asyncScheduler;
+  const commit = commitPolicy(
+    { maxBatch: options.commitEvery, maxIntervalMs: options.commitIntervalMs, scheduler },
+    memoryCommitDefaults,
+    { unit: "memoryBroker", maxBatch: "commitEvery", maxIntervalMs: "commitIntervalMs" },
+  );
   return {
     defaultPartitions,
     defaultMaxInFlight,
     autoCreate,
     name: options.name ?? "memory",
-    stallWarningMs,
-    scheduler,
+    settings: { stallWarningMs, scheduler, commit },
   };
 };
 
-type Subscriber = { next(d: Delivery<RawRecord>): void; complete(): void };
+/** The broker commits each ack at once unless told otherwise (`commitEvery` 1); the interval is the Kafka source's. */
+const memoryCommitDefaults = { maxBatch: 1, maxIntervalMs: commitPolicyDefaults.maxIntervalMs } as const;
 
 const validateConsume = (co: ConsumeOptions): void => {
   if (co === null || typeof co !== "object") {

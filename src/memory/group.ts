@@ -1,11 +1,24 @@
 /**
  * Memory-broker consumer groups: the members of a group split the partitions of every topic they
  * subscribe to round-robin, in join order, and are rebalanced when a member joins or leaves.
+ * {@link GroupDirectory} holds a broker's groups and who reads which topic.
  *
  * @module
  */
+import type { SchedulerLike } from "rxjs";
+import type { CommitPolicy } from "../core/commit-policy.ts";
 import type { Topic, TopicLogs } from "./log.ts";
-import { type Cursor, type Member, openCursor, type PartitionState, revoke, schedule } from "./member.ts";
+import {
+  type Cursor,
+  closeMember,
+  createMember,
+  type Member,
+  type MemberInit,
+  openCursor,
+  type PartitionState,
+  revoke,
+  schedule,
+} from "./member.ts";
 
 /** A consumer group: its members in join order and its committed offsets per topic. */
 export interface Group {
@@ -81,11 +94,93 @@ export const rebalance = (group: Group, logs: TopicLogs): void => {
 /** `m` leaves its group: its partitions are revoked and the group rebalanced. */
 export const leave = (group: Group, m: Member, logs: TopicLogs): void => {
   if (m.closed) return;
-  m.closed = true;
-  m.stall.clear();
-  for (const c of m.cursors) revoke(c);
-  m.cursors = [];
+  closeMember(m);
   const i = group.members.indexOf(m);
   if (i >= 0) group.members.splice(i, 1);
   rebalance(group, logs);
 };
+
+/** The broker-wide settings of every member. */
+export interface MemberSettings {
+  readonly stallWarningMs: number;
+  readonly scheduler: SchedulerLike;
+  readonly commit: CommitPolicy;
+}
+
+/** What one `consume()` asks for. */
+export interface JoinRequest {
+  readonly groupId: string;
+  readonly topics: ReadonlyArray<string>;
+  readonly maxInFlight: number;
+  readonly fromBeginning: boolean;
+}
+
+/** A broker's consumer groups, and the members reading each topic (woken by `send`). */
+export class GroupDirectory {
+  readonly #logs: TopicLogs;
+  readonly #settings: MemberSettings;
+  readonly #groups = new Map<string, Group>();
+  readonly #byTopic = new Map<string, Set<Member>>();
+  #seq = 0;
+
+  constructor(logs: TopicLogs, settings: MemberSettings) {
+    this.#logs = logs;
+    this.#settings = settings;
+  }
+
+  /** A new member of `req.groupId` (the group rebalanced to include it); returns its leave function. */
+  join(req: JoinRequest, subscriber: MemberInit["subscriber"]): () => void {
+    const logs = this.#logs;
+    for (const t of req.topics) logs.require(t);
+    let group = this.#groups.get(req.groupId);
+    if (group === undefined) {
+      group = { id: req.groupId, members: [], offsets: new Map() };
+      this.#groups.set(req.groupId, group);
+    }
+    const member = createMember({ ...req, ...this.#settings, seq: this.#seq++, subscriber });
+    group.members.push(member);
+    for (const t of req.topics) {
+      let set = this.#byTopic.get(t);
+      if (set === undefined) {
+        set = new Set();
+        this.#byTopic.set(t, set);
+      }
+      set.add(member);
+    }
+    rebalance(group, logs);
+    const joined = group;
+    return () => {
+      for (const t of req.topics) this.#byTopic.get(t)?.delete(member);
+      leave(joined, member, logs);
+    };
+  }
+
+  /** Records were appended to `topic`: its readers emit them (on a later microtask). */
+  wake(topic: string): void {
+    const members = this.#byTopic.get(topic);
+    if (members !== undefined) for (const m of members) schedule(m);
+  }
+
+  /** The members of `groupId` in join order. */
+  members(groupId: string): ReadonlyArray<Member> {
+    return this.#groups.get(groupId)?.members ?? [];
+  }
+
+  /** The group's committed offsets of `topic`, one per partition; -1 where it never owned one. */
+  committed(groupId: string, topic: Topic): number[] {
+    const states = this.#groups.get(groupId)?.offsets.get(topic.name);
+    return topic.partitions.map((_, p) => states?.[p]?.committed ?? -1);
+  }
+
+  /** The broker closes: every member leaves (what was acked is committed) and completes. */
+  closeAll(): void {
+    for (const group of this.#groups.values()) {
+      for (const m of [...group.members]) {
+        closeMember(m);
+        m.complete();
+      }
+      group.members.length = 0;
+    }
+    this.#byTopic.clear();
+  }
+}

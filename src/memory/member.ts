@@ -1,14 +1,17 @@
 /**
  * One member of a memory-broker consumer group (one `consume()` subscription): the partitions it
  * owns (cursors), the deliveries it emits, and what their settlement does. Each cursor keeps the
- * commit frontier in a {@link PartitionOffsets} — the same code `kafkaSource` commits from.
+ * commit frontier in a {@link PartitionOffsets} and the member commits it by the broker's
+ * {@link CommitPolicy} — the same code `kafkaSource` commits with.
  *
  * @module
  */
+import type { SchedulerLike } from "rxjs";
+import { type CommitPolicy, Committer } from "../core/commit-policy.ts";
 import { createDelivery, type Delivery, type Origin } from "../core/delivery.ts";
 import { type OffsetEntry, PartitionOffsets } from "../core/frontier.ts";
 import type { RawRecord } from "../core/record.ts";
-import type { StallWatch } from "../observability/stall-watch.ts";
+import { StallWatch } from "../observability/stall-watch.ts";
 import type { Stored, Topic } from "./log.ts";
 
 /** Per group and topic-partition: the committed offset, which outlives the members that own it. */
@@ -31,6 +34,8 @@ export interface Cursor {
   /** Emitted, unsettled offsets -> the frontier entry of the delivery that holds the slot. */
   readonly inflight: Map<number, OffsetEntry>;
   revoked: boolean;
+  /** The frontier moved since the member last committed (the cursor is in `member.moved`). */
+  moved: boolean;
 }
 
 /** One `consume()` subscription. */
@@ -50,7 +55,57 @@ export interface Member {
   closed: boolean;
   /** Reports the member sitting at `maxInFlight` with nothing settled (see `stallWarningMs`). */
   readonly stall: StallWatch;
+  /** Commits the moved frontiers by the broker's commit policy (`commitEvery`, `commitIntervalMs`). */
+  readonly committer: Committer;
+  /** Cursors whose frontier moved since the last commit. */
+  moved: Cursor[];
 }
+
+/** What {@link createMember} needs to know: a member's identity, bounds, timers and subscriber. */
+export interface MemberInit {
+  readonly groupId: string;
+  readonly seq: number;
+  readonly topics: ReadonlyArray<string>;
+  readonly maxInFlight: number;
+  readonly fromBeginning: boolean;
+  readonly stallWarningMs: number;
+  /** Clock and timers of the stall watch (the commit policy carries its own, the same broker-wide one). */
+  readonly scheduler: SchedulerLike;
+  readonly commit: CommitPolicy;
+  readonly subscriber: { next(d: Delivery<RawRecord>): void; complete(): void };
+}
+
+/** A new member with no partitions yet (the group's rebalance gives it some). */
+export const createMember = (init: MemberInit): Member => {
+  const { groupId, topics, maxInFlight, subscriber } = init;
+  const member: Member = {
+    id: `${groupId}-${init.seq}`,
+    joinOrder: init.seq,
+    topics,
+    maxInFlight,
+    fromBeginning: init.fromBeginning,
+    next: (d) => subscriber.next(d),
+    complete: () => subscriber.complete(),
+    cursors: [],
+    rr: 0,
+    inFlight: 0,
+    scheduled: false,
+    pumping: false,
+    closed: false,
+    stall: new StallWatch({
+      ms: init.stallWarningMs,
+      scheduler: init.scheduler,
+      source: "memoryBroker",
+      group: groupId,
+      topics,
+      maxInFlight,
+      inFlight: () => member.inFlight,
+    }),
+    committer: new Committer(init.commit, () => commitMoved(member)),
+    moved: [],
+  };
+  return member;
+};
 
 const PUMP_BUDGET = 4096;
 const RUN = 256;
@@ -66,6 +121,7 @@ export const openCursor = (member: Member, topic: Topic, partition: number, stat
   frontier: new PartitionOffsets(state.committed),
   inflight: new Map(),
   revoked: false,
+  moved: false,
 });
 
 /** Emits the member's waiting records on a later microtask (never inside `send` or a subscriber's `ack`). */
@@ -144,7 +200,7 @@ const emit = (c: Cursor, offset: number, stored: Stored): void => {
   );
 };
 
-/** An ack moves the frontier (and commits it at once); a nack rewinds the partition to the offset. */
+/** An ack moves the frontier (committed by the member's policy: at once by default); a nack rewinds the partition to the offset. */
 const settle = (c: Cursor, entry: OffsetEntry, ack: boolean): void => {
   const offset = entry.offset;
   if (c.revoked || c.inflight.get(offset) !== entry) return; // stale: rewound or reassigned since
@@ -154,11 +210,11 @@ const settle = (c: Cursor, entry: OffsetEntry, ack: boolean): void => {
   m.stall.progressed();
   if (ack) {
     if (c.frontier.ack(entry)) {
-      const next = c.frontier.committable();
-      if (next !== undefined) {
-        c.state.committed = next;
-        c.frontier.markCommitted(next);
+      if (!c.moved) {
+        c.moved = true;
+        m.moved.push(c);
       }
+      m.committer.settled();
     }
   } else {
     c.frontier.nack(entry);
@@ -178,10 +234,38 @@ const rewind = (c: Cursor, offset: number): void => {
   if (offset < c.position) c.position = offset;
 };
 
-/** The partition moves away: its unsettled deliveries become stale (settling them does nothing). */
+/** Commits every moved frontier of `m` (its committer's flush). */
+const commitMoved = (m: Member): void => {
+  for (const c of m.moved) {
+    c.moved = false;
+    if (!c.revoked) commit(c);
+  }
+  m.moved = [];
+};
+
+/** Writes the cursor's frontier to the group's committed offset, when it moved past it. */
+const commit = (c: Cursor): void => {
+  const next = c.frontier.committable();
+  if (next !== undefined) {
+    c.state.committed = next;
+    c.frontier.markCommitted(next);
+  }
+};
+
+/** The partition moves away: what was acked is committed, its unsettled deliveries become stale (settling them does nothing). */
 export const revoke = (c: Cursor): void => {
+  commit(c);
   c.revoked = true;
   c.member.inFlight -= c.inflight.size;
   c.inflight.clear();
   c.frontier.release();
+};
+
+/** The member leaves (unsubscribed, or the broker closed): no timers, its partitions revoked (what was acked is committed). */
+export const closeMember = (m: Member): void => {
+  m.closed = true;
+  m.stall.clear();
+  m.committer.close();
+  for (const c of m.cursors) revoke(c);
+  m.cursors = [];
 };

@@ -3,7 +3,8 @@
  * the resolved configuration, claimed rows, the delivery of a row, wake-up, LISTEN and the
  * background maintenance. Not part of the public API.
  */
-import type { Subscriber } from "rxjs";
+import type { SchedulerLike, Subscriber } from "rxjs";
+import type { CommitPolicy } from "../core/commit-policy.ts";
 import { createDelivery, type Delivery } from "../core/delivery.ts";
 import { type Envelope, envelope } from "../core/envelope.ts";
 import { ChannelName, channel, emit } from "../observability/channels.ts";
@@ -22,6 +23,10 @@ export interface RelayConfig {
   readonly leaseMs: number;
   readonly maxInFlight: number;
   readonly relayId: string | undefined;
+  /** When `"lease"` writes its gathered settlements (`commitEvery`, `commitIntervalMs`). */
+  readonly commit: CommitPolicy;
+  /** The settlement interval's and the poll fallback's timers. */
+  readonly scheduler: SchedulerLike;
   /** `<schema>.outbox`: the origin topic of deliveries, the table of the pending gauge. */
   readonly topic: string;
   /** Advisory-lock name serialising lease claims. */
@@ -146,7 +151,7 @@ export const rowDelivery = (
   return d;
 };
 
-/** Wake-up of a relay loop: `wake()` (NOTIFY, settlements) ends the current `sleep` at once. */
+/** Wake-up of a relay loop: `wake()` (NOTIFY, settlements) ends the current `sleep` (on `scheduler`) at once. */
 export interface Waker {
   /** Set by `wake`, cleared by the loop before each claim: something happened since. */
   dirty: boolean;
@@ -154,7 +159,7 @@ export interface Waker {
   sleep(ms: number): Promise<void>;
 }
 
-export const waker = (): Waker => {
+export const waker = (scheduler: SchedulerLike): Waker => {
   let waiter: (() => void) | undefined;
   const w: Waker = {
     dirty: false,
@@ -166,12 +171,12 @@ export const waker = (): Waker => {
     },
     sleep: (ms) =>
       new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
+        const t = scheduler.schedule(() => {
           waiter = undefined;
           resolve();
         }, ms);
         waiter = () => {
-          clearTimeout(t);
+          t.unsubscribe();
           resolve();
         };
       }),

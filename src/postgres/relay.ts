@@ -1,5 +1,6 @@
-import { Observable } from "rxjs";
+import { asyncScheduler, Observable, type SchedulerLike } from "rxjs";
 import { type Backoff, backoffDelay, resolveBackoff } from "../core/backoff.ts";
+import { type CommitPolicy, commitPolicy, commitPolicyDefaults } from "../core/commit-policy.ts";
 import type { Delivery } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { InvalidOptionsError, requireInt, requireNumber } from "../core/errors.ts";
@@ -80,6 +81,23 @@ export interface OutboxRelayOptions {
   readonly maxInFlight?: number;
   /** Name written to `locked_by` (`claim: "lease"`). Default: `relay-<random>`. */
   readonly relayId?: string;
+  /**
+   * `claim: "lease"`: write the gathered settlements (published marks, reschedules, releases) as
+   * soon as this many accumulated. Default 10000. Refused with `"transaction"`, whose batch writes
+   * its settlements with its COMMIT once every row of it is settled.
+   */
+  readonly commitEvery?: number;
+  /**
+   * `claim: "lease"`: ...else at most this long after the first of them, ms; `0`: on the next
+   * macrotask (every settlement of one burst in one round trip). Default 0. Refused with `"transaction"`.
+   */
+  readonly commitIntervalMs?: number;
+  /**
+   * Scheduler of the settlement interval and of the poll fallback. The database-facing timers
+   * (lease renewal, keep-alive, call bounds, cleanup) stay on the wall clock the server shares.
+   * Default `asyncScheduler`.
+   */
+  readonly scheduler?: SchedulerLike;
 }
 
 /** The relay's backoff defaults ({@link RelayBackoff}): 1 s, doubling, at most 1 min, 20% jitter. */
@@ -93,6 +111,28 @@ const relayBackoff = (b: OutboxRelayOptions["backoff"]): ((attempt: number) => n
   }
   const policy = resolveBackoff(b, relayBackoffDefaults);
   return (attempt) => backoffDelay(policy, attempt);
+};
+
+/** The lease mode's defaults: every settlement of one macrotask in one write, as before the policy had a knob. */
+const leaseCommitDefaults = { maxBatch: commitPolicyDefaults.maxBatch, maxIntervalMs: 0 } as const;
+
+/** The commit policy of `"lease"` settlements; `commitEvery` and `commitIntervalMs` are refused with `"transaction"`. */
+const resolveCommit = (options: OutboxRelayOptions, mode: RelayClaimMode, scheduler: SchedulerLike): CommitPolicy => {
+  if (mode === "transaction") {
+    for (const option of ["commitEvery", "commitIntervalMs"] as const) {
+      if (options[option] !== undefined) {
+        throw new InvalidOptionsError(
+          `option "${option}" applies to claim: "lease" only (a "transaction" batch writes its settlements with its COMMIT)`,
+          { option },
+        );
+      }
+    }
+  }
+  return commitPolicy(
+    { maxBatch: options.commitEvery, maxIntervalMs: options.commitIntervalMs, scheduler },
+    leaseCommitDefaults,
+    { unit: "outboxRelay", maxBatch: "commitEvery", maxIntervalMs: "commitIntervalMs" },
+  );
 };
 
 const requireClaimMode = (v: unknown): RelayClaimMode => {
@@ -133,17 +173,22 @@ const requireClaimMode = (v: unknown): RelayClaimMode => {
  *   concurrent transactions whose xids are in the opposite order of their ids publish the later id
  *   first. The guarantee is per key (above); see docs/postgres.md, "Order and visibility".
  * - Wakes on LISTEN/NOTIFY (an insert trigger), polls every `pollInterval` as a fallback.
- * - Settlements are coalesced: one statement per batch (`"transaction"`) or for all settlements
- *   gathered since the last one (`"lease"`).
+ * - Settlements are coalesced: one statement per batch, with its COMMIT (`"transaction"`), or
+ *   for all settlements gathered since the last one (`"lease"`: by the commit policy
+ *   `commitEvery` / `commitIntervalMs`, by default every settlement of one macrotask).
  *
  * Database errors (connection lost) are retried forever with the poll interval; the stream errors
  * only on errors retrying cannot fix (missing table: run `migrate`).
  *
  * @example
  * ```ts
+ * import postgres from "postgres";
+ * import { settle } from "evflow";
+ * import { kafkaSink } from "evflow/kafka";
  * import { outboxRelay } from "evflow/postgres";
+ * const sql = postgres("postgres://localhost/app");
  * outboxRelay(sql, { batchSize: 500, maxAttempts: 10, backoff: { initialMs: 500 } })
- *   .pipe(kafkaSink({ brokers, topic: "app-events" }), settle())
+ *   .pipe(kafkaSink({ brokers: "localhost:9092", topic: "app-events" }), settle())
  *   .subscribe();
  * ```
  */
@@ -151,6 +196,7 @@ export const outboxRelay = (sql: Sql, options: OutboxRelayOptions = {}): Observa
   requireSql(sql);
   const schema = requireSchema(options.schema ?? DEFAULT_SCHEMA);
   const mode = requireClaimMode(options.claim === undefined ? "transaction" : options.claim);
+  const scheduler = options.scheduler ?? asyncScheduler;
   const cfg: RelayConfig = {
     sql,
     schema,
@@ -163,6 +209,8 @@ export const outboxRelay = (sql: Sql, options: OutboxRelayOptions = {}): Observa
     leaseMs: requireNumber("leaseMs", options.leaseMs ?? 30_000, 100),
     maxInFlight: requireInt("maxInFlight", options.maxInFlight ?? 1000, 1),
     relayId: options.relayId === undefined ? undefined : requireText("relayId", options.relayId, 200),
+    commit: resolveCommit(options, mode, scheduler),
+    scheduler,
     topic: `${schema}.outbox`,
     lock: lockName("claim", schema),
     notifyChannel: outboxChannel(schema),

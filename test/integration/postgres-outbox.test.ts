@@ -179,6 +179,9 @@ for (const claim of ["transaction", "lease"] as const) {
       );
       await outbox(sql, { schema }).write(sql, [ev("k", 1), ev("k", 2)]);
       await eventually(async () => (await count(schema, "status = 'FAILED'")) === 1, "FAILED", 10_000);
+      // "lease" writes the nack and the tail's release in separate statements, committed in any
+      // order: the FAILED row may be visible before k/2 is given back. Wait for both.
+      await eventually(async () => (await count(schema, "locked_by is not null")) === 0, "k/2 given back", 10_000);
       const [row] = await sql`select attempts, last_error, key from ${sql(schema)}.outbox where status = 'FAILED'`;
       expect(row?.attempts).toBe(3);
       expect(String(row?.last_error)).toContain("sink down");
@@ -256,14 +259,16 @@ for (const claim of ["transaction", "lease"] as const) {
     it("takes over rows leased by a relay that died, once the lease ends (startup recovery)", async () => {
       const schema = await fresh();
       await outbox(sql, { schema }).write(sql, [ev("k", 1), ev("k", 2), ev(undefined, 3)]);
-      // A relay that crashed after claiming: leases still running for 300 ms.
-      await sql`update ${sql(schema)}.outbox set locked_by = 'dead', locked_until = now() + interval '300 ms',
-                attempts = 1`;
+      // A relay that crashed after claiming: leases still running for 300 ms (on the server's clock).
+      const [leased] = await sql`update ${sql(schema)}.outbox set locked_by = 'dead',
+                locked_until = now() + interval '300 ms', attempts = 1 returning locked_until`;
       const out: Envelope<unknown>[] = [];
-      const started = Date.now();
       const sub = settleAll(outboxRelay(sql, { schema, claim, pollInterval: 25 }).pipe(memorySink(out)));
       await eventually(() => out.length === 3, "taken over", 10_000);
-      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      // Taken over only once the lease ended, read on the clock that set it (the client's clock,
+      // started after the update's round trip, ran up to a round trip late under load).
+      const [after] = await sql`select now() >= ${leased?.locked_until as Date}::timestamptz as ended`;
+      expect(after?.ended).toBe(true);
       expect(out.filter((e) => e.key === "k").map((e) => (e.data as { n: number }).n)).toEqual([1, 2]);
       sub.unsubscribe();
     });

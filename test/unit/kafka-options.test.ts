@@ -15,6 +15,8 @@ describe("evflow/kafka options", () => {
     [{ ...ok, maxInFlight: 0 }, "maxInFlight"],
     [{ ...ok, commitInterval: 1.5 }, "commitInterval"],
     [{ ...ok, commitEvery: -1 }, "commitEvery"],
+    [{ ...ok, commitIntervalMs: -1 }, "commitIntervalMs"],
+    [{ ...ok, commitIntervalMs: 100, commitInterval: 100 }, "commitInterval"],
     [{ ...ok, client: "java" }, "client"],
     [{ ...ok, heartbeatIntervalMs: 20_000 }, "heartbeatIntervalMs"],
     [{ ...ok, sasl: { mechanism: "gssapi" } }, "sasl.mechanism"],
@@ -29,6 +31,12 @@ describe("evflow/kafka options", () => {
       expect((e as InvalidOptionsError).option).toBe(option);
       expect(String(e)).not.toContain("42");
     }
+  });
+
+  it("kafkaSource takes commitIntervalMs (0: the next macrotask) and still its deprecated name commitInterval", () => {
+    expect(() => kafkaSource({ ...ok, commitIntervalMs: 0 })).not.toThrow();
+    expect(() => kafkaSource({ ...ok, commitIntervalMs: 250, commitEvery: 1 })).not.toThrow();
+    expect(() => kafkaSource({ ...ok, commitInterval: 250 })).not.toThrow();
   });
 
   it("kafkaSink and kafkaTransport validate synchronously too", () => {

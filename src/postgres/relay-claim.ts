@@ -1,0 +1,138 @@
+/**
+ * The claim statements of `outboxRelay`'s two modes, side by side: they pick the same rows (the
+ * same claimable predicate), `"lease"` writes a lease on them in a short transaction of its own,
+ * `"transaction"` reads them inside the batch's transaction. Not part of the public API.
+ *
+ * Both take the outbox's claim lock (a transaction-scoped advisory lock, by a statement of its own,
+ * so the claim's snapshot sees everything the previous holder committed) and plan the claim with
+ * the bitmap scan, the sort and JIT off: the claim must walk the pending index in id order and stop
+ * at the limit (with stale statistics the planner would rather bitmap-scan and sort every pending
+ * row), and the per-key probe makes the planner's estimate large (~772k at 100k pending rows, above
+ * `jit_above_cost`) though the claim runs in ms — compiling it took ~400 ms on each of the first
+ * executions per connection (docs/benchmarks.md, "Relay").
+ */
+import type postgres from "postgres";
+import { type ClaimedRow, type RelayConfig, toRow, withTimeout } from "./relay-common.ts";
+
+/** A claim's rows in id order, and whether committed rows are held back by an older running transaction. */
+export interface Claim<R> {
+  readonly rows: R[];
+  /** Committed rows held back only by a still-running older transaction: look again soon. */
+  readonly xminBlocked: boolean;
+}
+
+type TxSql = postgres.TransactionSql<Record<string, unknown>>;
+
+/** Whether committed pending rows are held back by a running transaction older than them (`xid >= xmin`). */
+const xminBlocked = async (tx: TxSql, schema: string): Promise<boolean> => {
+  const [b] = await tx`
+    select exists (
+      select 1 from ${tx(schema)}.outbox
+      where status = 'PENDING' and xid >= pg_snapshot_xmin(pg_current_snapshot())
+    ) as blocked`;
+  return b?.blocked === true;
+};
+
+/**
+ * `claim: "lease"`: one short transaction that leases up to `limit` claimable rows to `me`
+ * (`locked_until`, `locked_by`, `attempts + 1`) and returns them.
+ */
+export const claimLeased = (cfg: RelayConfig, me: string, limit: number): Promise<Claim<ClaimedRow>> => {
+  const { sql, schema, lock, leaseMs } = cfg;
+  return sql.begin(async (tx) => {
+    // Same round trip as the claim's settings (see the module comment).
+    await tx`select pg_advisory_xact_lock(hashtext(${lock})),
+                    set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
+                    set_config('jit', 'off', true)`;
+    const T = tx(schema);
+    const rows = await tx`
+      with s as materialized (
+        select pg_snapshot_xmin(pg_current_snapshot()) as xmin, statement_timestamp() as now
+      ),
+      c as (
+        select o.id from ${T}.outbox o, s
+        where o.status = 'PENDING'
+          and o.next_attempt_at <= s.now
+          and (o.locked_until is null or o.locked_until < s.now)
+          and o.xid < s.xmin
+          -- A scalar subquery with LIMIT 1 (not NOT EXISTS): always an index probe per candidate,
+          -- never an anti-join over the whole table when statistics are stale.
+          and (o.key is null or (
+            select 1 from ${T}.outbox p
+            where p.key = o.key and p.id < o.id and p.status <> 'PUBLISHED'
+              and not (p.status = 'PENDING' and p.next_attempt_at <= s.now
+                       and (p.locked_until is null or p.locked_until < s.now) and p.xid < s.xmin)
+            limit 1) is null)
+        order by o.id
+        limit ${limit}
+        for update of o skip locked
+      )
+      update ${T}.outbox o
+      set locked_until = s.now + ${leaseMs} * interval '1 millisecond', locked_by = ${me},
+          attempts = o.attempts + 1
+      from s
+      where o.id = any(array(select id from c))
+      returning o.id as id, o.event_id as eventid, o.event_type as eventtype, o.event_version as eventversion,
+                o.source as source, o.time_ms as timems, o.key as key, o.destination as destination,
+                o.headers as headers, o.data as data, o.attempts as attempts`;
+    const blocked = rows.length < limit ? await xminBlocked(tx, schema) : false;
+    return { rows: rows.map(toRow).sort((x, y) => x.id - y.id), xminBlocked: blocked };
+  });
+};
+
+/** A row claimed inside a batch's transaction, with its `ctid` (the settlement finds it by it). */
+export interface BatchRow {
+  readonly row: ClaimedRow;
+  readonly tid: string;
+}
+
+/**
+ * `claim: "transaction"`, inside the batch's transaction `tx`: one round trip for the session
+ * settings, the claim lock (waiting for the relay holding it to commit, at most `lockTimeout` ms
+ * server-side) and the claim (no row write: the transaction holds the lock until its COMMIT). A
+ * relay that vanishes without closing its socket (network partition) would hold its transaction:
+ * the server ends it after `leaseMs` idle (the caller keeps it alive while publishing).
+ */
+export const claimInTransaction = async (tx: TxSql, cfg: RelayConfig, limit: number): Promise<Claim<BatchRow>> => {
+  const { schema, lock, leaseMs } = cfg;
+  const idleTimeout = String(Math.ceil(leaseMs));
+  /** Below the client-side bound of the claim (leaseMs / 2): a wait for the lock ends server-side first. */
+  const lockTimeout = String(Math.ceil(leaseMs / 4));
+  const T = tx(schema);
+  const [, , rows] = await withTimeout(
+    Promise.all([
+      tx`select set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
+                set_config('jit', 'off', true),
+                set_config('idle_in_transaction_session_timeout', ${idleTimeout}, true),
+                set_config('lock_timeout', ${lockTimeout}, true)`,
+      tx`select pg_advisory_xact_lock(hashtext(${lock}))`,
+      tx`
+        with s as materialized (
+          select pg_snapshot_xmin(pg_current_snapshot()) as xmin, statement_timestamp() as now
+        )
+        select o.ctid::text as tid, o.id as id, o.event_id as eventid, o.event_type as eventtype,
+               o.event_version as eventversion, o.source as source, o.time_ms as timems, o.key as key,
+               o.destination as destination, o.headers as headers, o.data as data, o.attempts + 1 as attempts
+        from ${T}.outbox o, s
+        where o.status = 'PENDING'
+          and o.next_attempt_at <= s.now
+          and (o.locked_until is null or o.locked_until < s.now)
+          and o.xid < s.xmin
+          -- Every earlier row of the key not yet PUBLISHED is claimable (so claimed here, before
+          -- this one). A scalar subquery with LIMIT 1: an index probe per candidate, never an
+          -- anti-join over the whole table when statistics are stale.
+          and (o.key is null or (
+            select 1 from ${T}.outbox p
+            where p.key = o.key and p.id < o.id and p.status <> 'PUBLISHED'
+              and not (p.status = 'PENDING' and p.next_attempt_at <= s.now
+                       and (p.locked_until is null or p.locked_until < s.now) and p.xid < s.xmin)
+            limit 1) is null)
+        order by o.id
+        limit ${limit}`,
+    ]),
+    leaseMs / 2,
+  );
+  const blocked = rows.length < limit ? await withTimeout(xminBlocked(tx, schema), leaseMs / 2) : false;
+  const claimed = rows.map((r) => ({ row: toRow(r), tid: r.tid as string })).sort((x, y) => x.row.id - y.row.id);
+  return { rows: claimed, xminBlocked: blocked };
+};
