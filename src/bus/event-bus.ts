@@ -164,7 +164,9 @@ const resolveOptions = (options: EventBusOptions) => {
  *
  * @example
  * ```ts
- * import { createEventBus, memoryBroker } from "evflow";
+ * import * as t from "io-ts";
+ * import { createEventBus, defineEvent, memoryBroker } from "evflow";
+ * const UserRegistered = defineEvent("user.registered", 1, t.type({ userId: t.string, email: t.string }));
  * const bus = createEventBus({ service: "orders", transport: memoryBroker() });
  * bus.subscribe(UserRegistered).subscribe((d) => { if (d.ok) console.log(d.value.data); d.ack(); });
  * await bus.publish(UserRegistered.create({ userId: "u1", email: "a@b.c" }, { key: "u1" }));

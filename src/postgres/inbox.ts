@@ -71,7 +71,12 @@ class HandlerFailure {
  *
  * @example
  * ```ts
+ * import type { Sql } from "postgres";
+ * import { mergeMap, type Observable } from "rxjs";
+ * import type { Delivery, Envelope } from "evflow";
  * import { inbox } from "evflow/postgres";
+ * declare const sql: Sql;
+ * declare const source: Observable<Delivery<Envelope<{ readonly id: string; readonly total: number }>>>;
  * const box = inbox(sql, "order-service");
  * source.pipe(mergeMap((d) => box.handleOnce(d, (tx, e) => tx`insert into orders ${tx(e.data)}`)));
  * ```

@@ -18,7 +18,9 @@ export interface RetryFailedOptions {
  *
  * @example
  * ```ts
+ * import type { Sql } from "postgres";
  * import { retryFailed } from "evflow/postgres";
+ * declare const sql: Sql;
  * const n = await retryFailed(sql, { schema: "orders" }); // after fixing the broker
  * ```
  */
