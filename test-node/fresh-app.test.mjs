@@ -96,6 +96,24 @@ describe("a fresh app from the packed tarball runs the README tour", () => {
     assert.match(bad.stderr.trim(), /^evflow: dlq list needs --brokers/);
   });
 
+  it("says npm i @opentelemetry/api when evflow/otel is loaded without it (import and require)", () => {
+    assert.ok(installed, "the app was installed");
+    for (const [file, load] of [
+      ["otel-probe.mjs", `await import("evflow/otel")`],
+      ["otel-probe.cjs", `require("evflow/otel")`],
+    ]) {
+      writeFileSync(
+        path.join(app, file),
+        `try { ${load}; console.log("loaded"); } catch (e) { console.log(e.code, e.message); }\n`,
+      );
+      assert.match(
+        must("node", [file], { cwd: app }),
+        /^EVFLOW_TRANSPORT evflow\/otel: @opentelemetry\/api could not be loaded .*install it \(npm i @opentelemetry\/api\)$/m,
+        file,
+      );
+    }
+  });
+
   const runtimes = {
     node: ["node", ["tour.mjs"]],
     bun: [bin("bun"), ["tour.ts"]],

@@ -1,27 +1,17 @@
 /**
  * `evflow/otel`: OpenTelemetry for evflow — a {@link Tracer} that exports each hop as a span
  * (producer / consumer kinds, messaging semantic conventions) and an {@link EvflowMetrics} on an
- * OpenTelemetry `Meter`. This is the only module that imports `@opentelemetry/api` (an optional
- * dependency); bring your own SDK (`@opentelemetry/sdk-trace-*`, `@opentelemetry/sdk-metrics`).
+ * OpenTelemetry `Meter`. This is the only module that loads `@opentelemetry/api` (an optional peer
+ * dependency: without it, importing this module throws a `TransportError` saying
+ * `npm i @opentelemetry/api`); bring your own SDK (`@opentelemetry/sdk-trace-*`, `@opentelemetry/sdk-metrics`).
  *
  * @module
  */
-import {
-  type Attributes,
-  type Context,
-  context,
-  createTraceState,
-  type Meter,
-  type Tracer as OtelTracer,
-  trace as otelTrace,
-  propagation,
-  ROOT_CONTEXT,
-  type Span,
-  SpanKind,
-  SpanStatusCode,
-  TraceFlags,
-} from "@opentelemetry/api";
+import { createRequire } from "node:module";
+import type * as OtelApi from "@opentelemetry/api";
+import type { Attributes, Context, Meter, Tracer as OtelTracer, Span } from "@opentelemetry/api";
 import type { Envelope } from "../core/envelope.ts";
+import { TransportError } from "../core/errors.ts";
 import { custom, int, type OptionsSpec, oneOf, optional, resolveOptions, text } from "../core/options.ts";
 import {
   bucketsOption,
@@ -35,6 +25,38 @@ import {
 } from "./metrics.ts";
 import type { SpanStart, TraceRecord, Tracer } from "./tracer.ts";
 import { parseTraceparent } from "./tracing.ts";
+
+/**
+ * `@opentelemetry/api` (an optional peer dependency), loaded when this module loads. A static
+ * import would fail with the runtime's raw "Cannot find package"; this throws a
+ * {@link TransportError} naming the fix. Synchronous (`require`) because the CommonJS build cannot
+ * await at module top. No dual-package hazard: the API's exports map has no `import` condition, so
+ * Node, Bun and Deno load the same file for a user's `import` as for this `require`; and a separate
+ * copy (a bundler taking its `module` build) still shares the provider, propagator and context
+ * manager, which the API registers on `globalThis` under a versioned key.
+ */
+const loadOtelApi = (): typeof OtelApi => {
+  try {
+    return createRequire(import.meta.url)("@opentelemetry/api") as typeof OtelApi;
+  } catch (cause) {
+    const why = (cause instanceof Error ? cause.message : String(cause)).split("\n")[0];
+    throw new TransportError(
+      `evflow/otel: @opentelemetry/api could not be loaded (${why}); install it (npm i @opentelemetry/api)`,
+      { cause, retryable: false },
+    );
+  }
+};
+
+const {
+  context,
+  createTraceState,
+  trace: otelTrace,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+} = loadOtelApi();
 
 /**
  * Which messaging semantic-convention names spans carry (see {@link OtelTracerOptions.semconv}):
