@@ -120,6 +120,15 @@ describe("kafkaTransport options: honoured or refused", () => {
     expect(() => kafkaTransport({ brokers, consumer: { maxInFlight: 10, fromBeginning: false } })).not.toThrow();
   });
 
+  it("never shows a refused SASL password", () => {
+    const e = refusal(() =>
+      kafkaTransport({ brokers, sasl: { mechanism: "plain", username: "u", password: 987654 as never } }),
+    );
+    expect(e.option).toBe("sasl.password");
+    expect(e.message).toContain("[redacted]");
+    expect(e.message).not.toContain("987654");
+  });
+
   it("validates lingerMs and deliveryTimeoutMs", () => {
     expect(refusal(() => kafkaTransport({ brokers, lingerMs: -1 })).option).toBe("lingerMs");
     expect(refusal(() => kafkaTransport({ brokers, deliveryTimeoutMs: 0 })).option).toBe("deliveryTimeoutMs");
