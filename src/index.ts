@@ -191,6 +191,7 @@ export {
   type TypeRef,
   trace,
   transportSink,
+  transportSinkDefaults,
   upcast,
   type Work,
   type WorkResult,

@@ -7,15 +7,17 @@
  * @module
  */
 import { Observable } from "rxjs";
-import { type FormatName, resolveFormat } from "../codec/index.ts";
+import type { FormatName } from "../codec/index.ts";
 import type { Flow, Origin } from "../core/delivery.ts";
 import { type Envelope, withFields } from "../core/envelope.ts";
-import { ClosedError, InvalidOptionsError, requireInt } from "../core/errors.ts";
+import { ClosedError, InvalidOptionsError } from "../core/errors.ts";
 import type { EventDefinition } from "../core/event.ts";
+import { bool, custom, int, type OptionsSpec, optional, resolveOptions, text } from "../core/options.ts";
 import type { WireFormat } from "../core/record.ts";
 import type { EventRegistry } from "../core/registry.ts";
 import type { Transport } from "../core/transport.ts";
 import { DEFAULT_MAX_BYTES } from "../operators/decode.ts";
+import { sinkFormat, sinkFormatOption } from "../operators/ordered-sink.ts";
 import { LocalDelivery, localRedeliveryBackoff } from "./local-delivery.ts";
 import { Publisher } from "./publisher.ts";
 import { Receiver } from "./receive.ts";
@@ -77,59 +79,55 @@ export interface EventBus {
   close(): Promise<void>;
 }
 
-/** The bus's options, validated, with their defaults. Throws `InvalidOptionsError` on the first bad one. */
-const resolveOptions = (options: EventBusOptions) => {
-  if (options === null || typeof options !== "object") {
-    throw new InvalidOptionsError("createEventBus needs an options object", { option: "options" });
-  }
-  const service = options.service;
-  if (typeof service !== "string" || service === "") {
-    throw new InvalidOptionsError('option "service" must be a non-empty string', { option: "service" });
-  }
-  const transport = options.transport;
-  if (
-    transport === null ||
-    typeof transport !== "object" ||
-    typeof transport.send !== "function" ||
-    typeof transport.consume !== "function"
-  ) {
-    throw new InvalidOptionsError('option "transport" must be a Transport', { option: "transport" });
-  }
-  const topic = options.topic ?? "evflow.events";
-  if (typeof topic !== "string" || topic === "") {
-    throw new InvalidOptionsError('option "topic" must be a non-empty string', { option: "topic" });
-  }
-  const format = resolveFormat(options.format ?? "cloudevents-binary");
-  if (format === undefined || typeof format.encode !== "function") {
-    throw new InvalidOptionsError(`option "format" is not a wire format: ${String(options.format)}`, {
-      option: "format",
-    });
-  }
-  const groupId = options.groupId ?? service;
-  if (typeof groupId !== "string" || groupId === "") {
-    throw new InvalidOptionsError('option "groupId" must be a non-empty string', { option: "groupId" });
-  }
-  const registry = options.registry;
-  const fromBeginning = options.fromBeginning ?? true;
-  const maxInFlight = requireInt("maxInFlight", options.maxInFlight ?? 1024, 1);
-  const maxBytes = requireInt("maxBytes", options.maxBytes ?? DEFAULT_MAX_BYTES, 0);
-  const maxPending = requireInt("maxPendingPublishes", options.maxPendingPublishes ?? 1024, 1);
-  const localDelivery = options.localDelivery ?? true;
-  const redelivery = localRedeliveryBackoff(requireInt("localRedeliveryMs", options.localRedeliveryMs ?? 100, 1));
+/** The defaults of {@link EventBusOptions} (`groupId`: the `service`; `registry`: none). */
+export const eventBusDefaults = Object.freeze({
+  topic: "evflow.events",
+  format: "cloudevents-binary",
+  fromBeginning: true,
+  maxInFlight: 1024,
+  maxBytes: DEFAULT_MAX_BYTES,
+  maxPendingPublishes: 1024,
+  localDelivery: true,
+  localRedeliveryMs: 100,
+}) satisfies Partial<EventBusOptions>;
 
+const isObject = (v: unknown): boolean => v !== null && typeof v === "object";
+
+/** What each option of {@link createEventBus} accepts. */
+export const eventBusSpec = {
+  service: text(),
+  transport: custom<Transport>(
+    "a Transport",
+    (v) => isObject(v) && typeof (v as Transport).send === "function" && typeof (v as Transport).consume === "function",
+  ),
+  topic: text(),
+  format: sinkFormatOption,
+  registry: optional(custom<EventRegistry>("an EventRegistry", isObject)),
+  groupId: optional(text()),
+  fromBeginning: bool,
+  maxInFlight: int({ min: 1 }),
+  maxBytes: int(),
+  maxPendingPublishes: int({ min: 1 }),
+  localDelivery: bool,
+  localRedeliveryMs: int({ min: 1 }),
+} satisfies OptionsSpec<EventBusOptions>;
+
+/** The bus's options, validated, with their defaults. Throws `InvalidOptionsError` on the first bad one. */
+const resolveBusOptions = (options: EventBusOptions) => {
+  const o = resolveOptions("createEventBus", eventBusSpec, options, eventBusDefaults);
   return {
-    service,
-    transport,
-    topic,
-    format,
-    groupId,
-    registry,
-    fromBeginning,
-    maxInFlight,
-    maxBytes,
-    maxPending,
-    localDelivery,
-    redelivery,
+    service: o.service,
+    transport: o.transport,
+    topic: o.topic,
+    format: sinkFormat(o.format, "createEventBus"),
+    groupId: o.groupId ?? o.service,
+    registry: o.registry,
+    fromBeginning: o.fromBeginning,
+    maxInFlight: o.maxInFlight,
+    maxBytes: o.maxBytes,
+    maxPending: o.maxPendingPublishes,
+    localDelivery: o.localDelivery,
+    redelivery: localRedeliveryBackoff(o.localRedeliveryMs),
   };
 };
 
@@ -173,7 +171,7 @@ const resolveOptions = (options: EventBusOptions) => {
  * ```
  */
 export const createEventBus = (options: EventBusOptions): EventBus => {
-  const o = resolveOptions(options);
+  const o = resolveBusOptions(options);
   const { service, transport, topic, format, groupId, registry, fromBeginning } = o;
   const { maxInFlight, maxBytes, maxPending, localDelivery, redelivery } = o;
   let closed = false;

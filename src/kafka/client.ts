@@ -8,9 +8,11 @@
  *
  * @module
  */
-import { InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
+import { InvalidOptionsError, TransportError } from "../core/errors.ts";
+import { resolveOptions } from "../core/options.ts";
 import type { KafkaConnectionOptions } from "./client-port.ts";
-import { scrubError, scrubSecrets, validateSecurity } from "./security.ts";
+import { kafkaConnectionDefaults, kafkaConnectionSpec } from "./connection-options.ts";
+import { scrubError, scrubSecrets } from "./security.ts";
 
 export type {
   AdminClient,
@@ -26,8 +28,6 @@ export type {
   TopicPartition,
   TopicPartitionOffset,
 } from "./client-port.ts";
-
-const CLIENT_NAMES: ReadonlyArray<string> = ["auto", "rdkafka", "confluent", "kafkajs"];
 
 /**
  * Checks that `f` has a factory's shape (a non-empty `name`, functions `producer`, `consumer` and
@@ -61,38 +61,20 @@ export const runtimeName = (): "bun" | "deno" | "node" =>
 export const brokerList = (brokers: string | ReadonlyArray<string>): string[] =>
   (typeof brokers === "string" ? brokers.split(",") : [...brokers]).map((b) => b.trim()).filter((b) => b !== "");
 
-/** Validates the connection options synchronously; throws {@link InvalidOptionsError}. */
-export const validateConnection = (o: KafkaConnectionOptions): void => {
+/**
+ * Validates the connection options of `o` synchronously (its other keys are the caller's to check),
+ * against `kafkaConnectionSpec`; throws {@link InvalidOptionsError} naming the option.
+ */
+export const validateConnection = (o: KafkaConnectionOptions, unit = "kafka"): void => {
   if (o === null || typeof o !== "object") {
     throw new InvalidOptionsError(`Kafka options must be an object`, { option: "options" });
   }
-  if (
-    (typeof o.brokers !== "string" && !Array.isArray(o.brokers)) ||
-    brokerList(o.brokers as string | string[]).length === 0
-  ) {
-    throw new InvalidOptionsError(`option "brokers" must name at least one bootstrap server ("host:port")`, {
-      option: "brokers",
-    });
+  const given: Record<string, unknown> = {};
+  for (const k of Object.keys(kafkaConnectionSpec) as Array<keyof KafkaConnectionOptions>) {
+    if (o[k] !== undefined) given[k] = o[k];
   }
-  for (const b of brokerList(o.brokers as string | string[])) {
-    if (!/^[^\s:]+:\d+$/.test(b) && !/^\[[0-9a-f:]+\]:\d+$/i.test(b)) {
-      throw new InvalidOptionsError(`option "brokers": "${b}" is not "host:port"`, { option: "brokers" });
-    }
-  }
-  const client: unknown = o.client ?? "auto";
-  if (client !== null && typeof client === "object") validateClientFactory(client);
-  else if (typeof client !== "string" || !CLIENT_NAMES.includes(client)) {
-    throw new InvalidOptionsError(
-      `option "client" must be "auto", "rdkafka", "confluent", "kafkajs" or a client factory, got ${String(client)}`,
-      { option: "client" },
-    );
-  }
-  if (o.clientId !== undefined && (typeof o.clientId !== "string" || o.clientId === "")) {
-    throw new InvalidOptionsError(`option "clientId" must be a non-empty string`, { option: "clientId" });
-  }
-  if (o.connectionTimeoutMs !== undefined) requireInt("connectionTimeoutMs", o.connectionTimeoutMs, 1);
-  if (o.requestTimeoutMs !== undefined) requireInt("requestTimeoutMs", o.requestTimeoutMs, 1);
-  validateSecurity(o);
+  resolveOptions(unit, kafkaConnectionSpec, given as unknown as KafkaConnectionOptions, kafkaConnectionDefaults);
+  if (o.client !== null && typeof o.client === "object") validateClientFactory(o.client);
 };
 
 /**

@@ -21,6 +21,7 @@ export type {
   TopicPartitionOffset,
 } from "./client.ts";
 export { whenKafkaClosed } from "./closing.ts";
+export { kafkaConnectionDefaults } from "./connection-options.ts";
 export {
   type KafkaConnectionOptions,
   type KafkaSasl,
@@ -30,6 +31,12 @@ export {
   REDACTED,
   redactOptions,
 } from "./security.ts";
-export { type KafkaSinkError, type KafkaSinkOperator, type KafkaSinkOptions, kafkaSink } from "./sink.ts";
+export {
+  type KafkaSinkError,
+  type KafkaSinkOperator,
+  type KafkaSinkOptions,
+  kafkaSink,
+  kafkaSinkDefaults,
+} from "./sink.ts";
 export { type KafkaSourceOptions, kafkaSource } from "./source.ts";
-export { type KafkaTransportOptions, kafkaTransport } from "./transport.ts";
+export { type KafkaTransportOptions, kafkaTransport, kafkaTransportDefaults } from "./transport.ts";

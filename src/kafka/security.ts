@@ -3,7 +3,6 @@
  * (node-rdkafka and KafkaJS), and the redaction that keeps credentials out of logs, errors and
  * traces.
  */
-import { InvalidOptionsError } from "../core/errors.ts";
 import type { KafkaConnectionOptions } from "./client-port.ts";
 
 export type {
@@ -205,36 +204,6 @@ const scrubValue = (v: unknown, secrets: ReadonlyArray<string>, depth: number, s
     });
   }
   return copy;
-};
-
-/** Validates the security options synchronously; throws {@link InvalidOptionsError}. */
-export const validateSecurity = (o: KafkaConnectionOptions): void => {
-  if (o.ssl !== undefined && typeof o.ssl !== "boolean" && (typeof o.ssl !== "object" || o.ssl === null)) {
-    throw new InvalidOptionsError(`option "ssl" must be a boolean or TLS settings`, { option: "ssl" });
-  }
-  const sasl = o.sasl;
-  if (sasl === undefined) return;
-  const mechanisms = ["plain", "scram-sha-256", "scram-sha-512", "oauthbearer"];
-  if (typeof sasl !== "object" || sasl === null || !mechanisms.includes(sasl.mechanism)) {
-    throw new InvalidOptionsError(`option "sasl.mechanism" must be one of ${mechanisms.join(", ")}`, {
-      option: "sasl.mechanism",
-    });
-  }
-  if (sasl.mechanism === "oauthbearer") {
-    if (typeof sasl.token !== "function") {
-      throw new InvalidOptionsError(`option "sasl.token" must be a function returning a token`, {
-        option: "sasl.token",
-      });
-    }
-    return;
-  }
-  if (typeof sasl.username !== "string" || sasl.username === "") {
-    throw new InvalidOptionsError(`option "sasl.username" must be a non-empty string`, { option: "sasl.username" });
-  }
-  if (typeof sasl.password !== "string") {
-    // Never echo the value: it may be a credential of the wrong type.
-    throw new InvalidOptionsError(`option "sasl.password" must be a string`, { option: "sasl.password" });
-  }
 };
 
 /** librdkafka properties for the security options. */

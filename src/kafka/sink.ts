@@ -1,14 +1,22 @@
 import type { Observable } from "rxjs";
 import type { FailedDelivery, Flow } from "../core/delivery.ts";
-import { type EvflowError, InvalidOptionsError, requireInt, requireKnownKeys, TransportError } from "../core/errors.ts";
+import { type EvflowError, TransportError } from "../core/errors.ts";
+import { alias, bool, custom, int, type OptionsSpec, oneOf, resolveOptions, text } from "../core/options.ts";
 import type { WireFormat, WireRecord } from "../core/record.ts";
 import type { Sinkable } from "../core/sink.ts";
-import { orderedSink, type SinkFormat, type SinkWriter, sinkFormat } from "../operators/ordered-sink.ts";
+import {
+  orderedSink,
+  type SinkFormat,
+  type SinkWriter,
+  sinkFormat,
+  sinkFormatOption,
+} from "../operators/ordered-sink.ts";
 import { type ProducerClient, type ProducerSettings, validateConnection } from "./client.ts";
 import { trackClose } from "./closing.ts";
+import { kafkaConnectionDefaults, kafkaConnectionSpec } from "./connection-options.ts";
 import { KeySequences } from "./key-sequences.ts";
 import { loadClient } from "./load-client.ts";
-import { CONNECTION_KEYS, type KafkaConnectionOptions } from "./security.ts";
+import type { KafkaConnectionOptions } from "./security.ts";
 
 /** Options of {@link kafkaSink}. Connection fields (`brokers`, `client`, `ssl`, `sasl`, ...) as in {@link KafkaConnectionOptions}. */
 export interface KafkaSinkOptions extends KafkaConnectionOptions {
@@ -61,20 +69,36 @@ type FailedOf<T> = T extends Flow<Sinkable> ? FailedDelivery : never;
 
 const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
 
-/** Every option key of {@link kafkaSink}: anything else is refused (a typo must not pass silently). */
-const SINK_KEYS = {
-  ...CONNECTION_KEYS,
-  topic: true,
-  format: true,
-  acks: true,
+/** The defaults of {@link KafkaSinkOptions} (connection defaults: {@link kafkaConnectionDefaults}). */
+export const kafkaSinkDefaults = Object.freeze({
+  ...kafkaConnectionDefaults,
+  format: "cloudevents-binary",
+  acks: "all",
   idempotent: true,
-  lingerMs: true,
-  maxBatch: true,
-  batchSize: true,
-  deliveryTimeoutMs: true,
-  compression: true,
-  flushTimeoutMs: true,
-} as const satisfies Record<keyof KafkaSinkOptions, true>;
+  lingerMs: 5,
+  maxBatch: 1000,
+  deliveryTimeoutMs: 120_000,
+  compression: "none",
+  flushTimeoutMs: 30_000,
+}) satisfies Partial<KafkaSinkOptions>;
+
+/** What each option of {@link kafkaSink} accepts. */
+export const kafkaSinkSpec = {
+  ...kafkaConnectionSpec,
+  topic: text({ pattern: TOPIC, expected: "a valid topic name" }),
+  format: sinkFormatOption,
+  acks: custom<"all" | -1>(
+    '"all" (= -1): kafkaSink confirms a record only once every in-sync replica has it (acks=all), which the idempotent producer requires',
+    (v) => v === "all" || v === -1,
+  ),
+  idempotent: bool,
+  lingerMs: int(),
+  maxBatch: int({ min: 1 }),
+  batchSize: alias("maxBatch"),
+  deliveryTimeoutMs: int({ min: 1 }),
+  compression: oneOf("none", "gzip", "snappy", "lz4", "zstd"),
+  flushTimeoutMs: int({ min: 1 }),
+} satisfies OptionsSpec<KafkaSinkOptions>;
 
 /**
  * Produces envelopes (encoded with the CloudEvents binary mapping by default) or ready wire
@@ -107,20 +131,18 @@ const SINK_KEYS = {
  * ```
  */
 export const kafkaSink = (options: KafkaSinkOptions): KafkaSinkOperator => {
-  validateConnection(options);
-  requireKnownKeys("kafkaSink", options, SINK_KEYS);
-  if (typeof options.topic !== "string" || !TOPIC.test(options.topic)) {
-    throw new InvalidOptionsError(`option "topic" must be a valid topic name, got ${JSON.stringify(options.topic)}`, {
-      option: "topic",
-    });
-  }
-  const topic = options.topic;
-  const format = sinkFormat(options.format ?? "cloudevents-binary");
-  const settings = producerSettings(options);
-  const maxBatch = maxBatchOf(options);
-  const flushTimeoutMs = requireInt("flushTimeoutMs", options.flushTimeoutMs ?? 30_000, 1);
+  const o = resolveOptions("kafkaSink", kafkaSinkSpec, options, kafkaSinkDefaults);
+  validateConnection(options, "kafkaSink");
+  const { topic, maxBatch, flushTimeoutMs } = o;
+  const format = sinkFormat(o.format, "kafkaSink");
+  const settings: ProducerSettings = {
+    idempotent: o.idempotent,
+    lingerMs: o.lingerMs,
+    deliveryTimeoutMs: o.deliveryTimeoutMs,
+    compression: o.compression,
+  };
   const open = (): Promise<SinkWriter> =>
-    loadClient(options.client ?? "auto")
+    loadClient(o.client)
       .then((f) => f.producer(options, settings))
       .then((p) => producerWriter(p, topic, flushTimeoutMs));
   return orderedSink(open, {
@@ -136,40 +158,6 @@ export const kafkaSink = (options: KafkaSinkOptions): KafkaSinkOperator => {
           }),
     gate: () => new KeySequences(topic),
   }) as KafkaSinkOperator;
-};
-
-/** The producer settings of `options` (acks checked: only acks=all). */
-const producerSettings = (options: KafkaSinkOptions): ProducerSettings => {
-  if (options.acks !== undefined && options.acks !== "all" && options.acks !== -1) {
-    throw new InvalidOptionsError(
-      `option "acks": only "all" (-1) is supported, got ${JSON.stringify(options.acks)}; kafkaSink confirms a record ` +
-        "only once every in-sync replica has it (acks=all), which the idempotent producer requires",
-      { option: "acks" },
-    );
-  }
-  const settings = {
-    idempotent: options.idempotent ?? true,
-    lingerMs: requireInt("lingerMs", options.lingerMs ?? 5, 0),
-    deliveryTimeoutMs: requireInt("deliveryTimeoutMs", options.deliveryTimeoutMs ?? 120_000, 1),
-    compression: options.compression ?? "none",
-  } as const;
-  if (!["none", "gzip", "snappy", "lz4", "zstd"].includes(settings.compression)) {
-    throw new InvalidOptionsError(`option "compression" must be none, gzip, snappy, lz4 or zstd`, {
-      option: "compression",
-    });
-  }
-  return settings;
-};
-
-/** `maxBatch`, or its deprecated alias `batchSize` (one of them); default 1000. */
-const maxBatchOf = (options: KafkaSinkOptions): number => {
-  if (options.batchSize === undefined) return requireInt("maxBatch", options.maxBatch ?? 1000, 1);
-  if (options.maxBatch !== undefined) {
-    throw new InvalidOptionsError('give "maxBatch" only ("batchSize" is its deprecated former name)', {
-      option: "batchSize",
-    });
-  }
-  return requireInt("batchSize", options.batchSize, 1);
 };
 
 /**

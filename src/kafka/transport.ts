@@ -1,9 +1,11 @@
 import type { Observable } from "rxjs";
 import type { Delivery } from "../core/delivery.ts";
-import { ClosedError, requireInt, TransportError } from "../core/errors.ts";
+import { ClosedError, TransportError } from "../core/errors.ts";
+import { custom, int, nested, type OptionsSpec, optional, resolveOptions } from "../core/options.ts";
 import type { RawRecord } from "../core/record.ts";
 import type { ConsumeOptions, Transport } from "../core/transport.ts";
 import { type ProducerClient, validateConnection } from "./client.ts";
+import { kafkaConnectionDefaults, kafkaConnectionSpec } from "./connection-options.ts";
 import { loadClient } from "./load-client.ts";
 import type { KafkaConnectionOptions } from "./security.ts";
 import { type KafkaSourceOptions, openKafkaSource, type SourceRun } from "./source.ts";
@@ -20,6 +22,41 @@ export interface KafkaTransportOptions extends KafkaConnectionOptions {
   /** Time a record may take to be confirmed, ms. Default 120000. */
   readonly deliveryTimeoutMs?: number;
 }
+
+type ConsumerOptions = NonNullable<KafkaTransportOptions["consumer"]>;
+
+/** The defaults of {@link KafkaTransportOptions} (connection defaults: {@link kafkaConnectionDefaults}; `consumer`: kafkaSource's). */
+export const kafkaTransportDefaults = Object.freeze({
+  ...kafkaConnectionDefaults,
+  lingerMs: 5,
+  deliveryTimeoutMs: 120_000,
+}) satisfies Partial<KafkaTransportOptions>;
+
+/** A `consumer` value: checked by kafkaSource's own validation (see `kafkaTransport`). */
+const sourceValue = optional(custom("a kafkaSource option value", () => true));
+
+/** The keys `consumer` may hold: kafkaSource's options but the connection, `groupId` and `topics`. */
+const consumerSpec = {
+  fromBeginning: sourceValue,
+  maxInFlight: sourceValue,
+  commitInterval: sourceValue,
+  commitEvery: sourceValue,
+  revokeTimeoutMs: sourceValue,
+  sessionTimeoutMs: sourceValue,
+  heartbeatIntervalMs: sourceValue,
+  rebalanceTimeoutMs: sourceValue,
+  maxWaitMs: sourceValue,
+  stallWarningMs: sourceValue,
+  scheduler: sourceValue,
+} satisfies OptionsSpec<ConsumerOptions>;
+
+/** What each option of {@link kafkaTransport} accepts. */
+export const kafkaTransportSpec = {
+  ...kafkaConnectionSpec,
+  consumer: optional(nested<ConsumerOptions>(consumerSpec)),
+  lingerMs: int(),
+  deliveryTimeoutMs: int({ min: 1 }),
+} satisfies OptionsSpec<KafkaTransportOptions>;
 
 /**
  * A Kafka {@link Transport} for `createEventBus`: `send` produces with the idempotent producer
@@ -38,11 +75,19 @@ export interface KafkaTransportOptions extends KafkaConnectionOptions {
  * ```
  */
 export const kafkaTransport = (options: KafkaTransportOptions): Transport => {
-  validateConnection(options);
+  const o = resolveOptions("kafkaTransport", kafkaTransportSpec, options, kafkaTransportDefaults);
+  validateConnection(options, "kafkaTransport");
+  // The consumer settings' values, checked now by kafkaSource's validation (nothing connects: not subscribed).
+  openKafkaSource({
+    ...options,
+    ...options.consumer,
+    groupId: "evflow-options-check",
+    topics: ["evflow-options-check"],
+  });
   const settings = {
     idempotent: true,
-    lingerMs: requireInt("lingerMs", options.lingerMs ?? 5, 0),
-    deliveryTimeoutMs: requireInt("deliveryTimeoutMs", options.deliveryTimeoutMs ?? 120_000, 1),
+    lingerMs: o.lingerMs,
+    deliveryTimeoutMs: o.deliveryTimeoutMs,
     compression: "none",
   } as const;
   const runs = new Set<SourceRun>();
@@ -51,7 +96,7 @@ export const kafkaTransport = (options: KafkaTransportOptions): Transport => {
   let closed: Promise<void> | undefined;
 
   const producerOf = (): Promise<ProducerClient> => {
-    producer ??= loadClient(options.client ?? "auto").then((f) => f.producer(options, settings));
+    producer ??= loadClient(o.client).then((f) => f.producer(options, settings));
     producer.catch(() => {
       producer = undefined;
     });
@@ -87,7 +132,7 @@ export const kafkaTransport = (options: KafkaTransportOptions): Transport => {
       );
     },
     createTopics: async (topics) => {
-      const admin = await (await loadClient(options.client ?? "auto")).admin(options);
+      const admin = await (await loadClient(o.client)).admin(options);
       try {
         await admin.createTopics(topics.map((t) => ({ name: t.name, partitions: t.partitions ?? 1 })));
       } finally {

@@ -33,5 +33,5 @@ export {
 } from "./route.ts";
 export { type SettleOptions, settle, settleDefaults } from "./settle.ts";
 export { type TraceOptions, trace } from "./trace.ts";
-export { type TransportSinkOptions, transportSink } from "./transport-sink.ts";
+export { type TransportSinkOptions, transportSink, transportSinkDefaults } from "./transport-sink.ts";
 export { upcast } from "./upcast.ts";

@@ -12,7 +12,8 @@ import { Observable, type SchedulerLike, type Subscriber, type Subscription } fr
 import { type FormatName, formats } from "../codec/index.ts";
 import { failDelivery, isDelivery } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
-import { type EvflowError, InvalidOptionsError, TransportError } from "../core/errors.ts";
+import { type EvflowError, TransportError } from "../core/errors.ts";
+import { type Check, custom, requireOption } from "../core/options.ts";
 import type { WireFormat, WireRecord } from "../core/record.ts";
 import { isWireRecord, type Sinkable } from "../core/sink.ts";
 import { ChannelName, channel, publishedMessage } from "../observability/channels.ts";
@@ -24,17 +25,21 @@ import { ChannelName, channel, publishedMessage } from "../observability/channel
  */
 export type SinkFormat = FormatName | WireFormat;
 
-/** The {@link WireFormat} a sink's `format` option names; throws `InvalidOptionsError` for anything else. */
-export const sinkFormat = (f: SinkFormat): WireFormat => {
-  const format = typeof f === "string" ? (Object.hasOwn(formats, f) ? formats[f] : undefined) : f;
-  if (typeof format?.encode !== "function") {
-    throw new InvalidOptionsError(
-      `option "format" must be "cloudevents-binary", "json", "auto" or a WireFormat, got ${JSON.stringify(f)}`,
-      { option: "format" },
-    );
-  }
-  return format;
+/** The {@link WireFormat} `f` names, if it names one. */
+const wireFormatOf = (f: unknown): WireFormat | undefined => {
+  const format = typeof f === "string" ? (Object.hasOwn(formats, f) ? formats[f as FormatName] : undefined) : f;
+  return typeof (format as WireFormat | undefined)?.encode === "function" ? (format as WireFormat) : undefined;
 };
+
+/** What a sink's `format` option accepts (a {@link SinkFormat}); turn it into a {@link WireFormat} with {@link sinkFormat}. */
+export const sinkFormatOption: Check<SinkFormat> = custom<SinkFormat>(
+  '"cloudevents-binary", "json", "auto" or a WireFormat',
+  (v) => wireFormatOf(v) !== undefined,
+);
+
+/** The {@link WireFormat} a sink's `format` option names; throws `InvalidOptionsError` for anything else. */
+export const sinkFormat = (f: SinkFormat, unit = "sink"): WireFormat =>
+  wireFormatOf(requireOption(unit, "format", sinkFormatOption, f)) as WireFormat;
 
 /**
  * Where an item stands: `"waiting"` for its send, `"done"` (written, or a failure flowing in that

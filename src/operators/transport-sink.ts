@@ -1,8 +1,16 @@
 import type { Flow } from "../core/delivery.ts";
-import { InvalidOptionsError, requireInt, TransportError } from "../core/errors.ts";
+import { TransportError } from "../core/errors.ts";
+import { custom, int, type OptionsSpec, optional, requireOption, resolveOptions, text } from "../core/options.ts";
 import type { Sink } from "../core/sink.ts";
 import type { Transport } from "../core/transport.ts";
-import { orderedSink, type SinkFormat, type SinkItem, type SinkWriter, sinkFormat } from "./ordered-sink.ts";
+import {
+  orderedSink,
+  type SinkFormat,
+  type SinkItem,
+  type SinkWriter,
+  sinkFormat,
+  sinkFormatOption,
+} from "./ordered-sink.ts";
 
 /** Options of {@link transportSink}. */
 export interface TransportSinkOptions {
@@ -15,6 +23,26 @@ export interface TransportSinkOptions {
   /** At most this many records per `send`. Default 500. */
   readonly maxBatch?: number;
 }
+
+/** The defaults of {@link TransportSinkOptions}. */
+export const transportSinkDefaults = Object.freeze({
+  format: "cloudevents-binary",
+  maxBatch: 500,
+}) satisfies Partial<TransportSinkOptions>;
+
+/** What each option of {@link transportSink} accepts. */
+export const transportSinkSpec = {
+  topic: text(),
+  service: optional(text()),
+  format: sinkFormatOption,
+  maxBatch: int({ min: 1 }),
+} satisfies OptionsSpec<TransportSinkOptions>;
+
+/** A {@link Transport}: at least a `send` function. */
+const transportLike = custom<Transport>(
+  "a Transport",
+  (v) => v !== null && typeof v === "object" && typeof (v as Transport).send === "function",
+);
 
 /**
  * A {@link Sink} over any {@link Transport}: encodes each delivery's envelope (wire records pass as
@@ -47,19 +75,18 @@ export interface TransportSinkOptions {
  * ```
  */
 export const transportSink = (transport: Transport, options: TransportSinkOptions): Sink => {
-  if (transport === null || typeof transport !== "object" || typeof transport.send !== "function") {
-    throw new InvalidOptionsError("transportSink needs a Transport", { option: "transport" });
-  }
-  if (options === null || typeof options !== "object" || typeof options.topic !== "string" || options.topic === "") {
-    throw new InvalidOptionsError('option "topic" must be a non-empty string', { option: "topic" });
-  }
-  const topic = options.topic;
-  const format = sinkFormat(options.format ?? "cloudevents-binary");
-  const maxBatch = requireInt("maxBatch", options.maxBatch ?? 500, 1);
+  requireOption("transportSink", "transport", transportLike, transport);
+  const { topic, service, maxBatch, ...o } = resolveOptions(
+    "transportSink",
+    transportSinkSpec,
+    options,
+    transportSinkDefaults,
+  );
+  const format = sinkFormat(o.format, "transportSink");
   const writer: SinkWriter = { maxInFlight: 1, send: (records) => transport.send(topic, records) };
   return orderedSink(() => writer, {
     topic,
-    ...(options.service === undefined ? {} : { service: options.service }),
+    ...(service === undefined ? {} : { service }),
     format,
     maxBatch,
     failure: (cause, item) => sendFailure(topic, cause, item),

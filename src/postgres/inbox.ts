@@ -3,17 +3,17 @@ import { type Backoff, backoffDelay } from "../core/backoff.ts";
 import type { DedupStore } from "../core/dedup-store.ts";
 import type { Delivery } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
-import { HandlerError, InvalidOptionsError, requireInt, toEvflowError } from "../core/errors.ts";
+import { HandlerError, InvalidOptionsError, toEvflowError } from "../core/errors.ts";
+import { int, type OptionsSpec, requireOption, resolveOptions, text } from "../core/options.ts";
 import { reportProcessed } from "../observability/instrument-internals.ts";
 import {
   DEFAULT_SCHEMA,
   delay,
   isConnectionError,
   isDataError,
-  requireSchema,
-  requireSql,
-  requireText,
   type Sql,
+  schemaOption,
+  sqlClient,
   transportError,
 } from "./internals.ts";
 
@@ -27,6 +27,14 @@ export interface InboxOptions {
    */
   readonly connectionRetries?: number;
 }
+
+/** The defaults of {@link InboxOptions}. */
+export const inboxDefaults = Object.freeze({ schema: DEFAULT_SCHEMA, connectionRetries: 3 }) satisfies InboxOptions;
+
+/** What each option of {@link inbox} accepts. */
+export const inboxSpec = { schema: schemaOption, connectionRetries: int() } satisfies OptionsSpec<InboxOptions>;
+
+const consumerName = text({ max: 200 });
 
 /** The wait before retry number `n` of `handleOnce` after a lost connection: 50 ms, doubling, no cap (`connectionRetries` bounds it). */
 const RECONNECT_BACKOFF: Backoff = { initialMs: 50, maxMs: Number.POSITIVE_INFINITY, factor: 2, jitter: 0 };
@@ -82,10 +90,9 @@ class HandlerFailure {
  * ```
  */
 export const inbox = (sql: Sql, consumer: string, options: InboxOptions = {}): Inbox => {
-  requireSql(sql);
-  requireText("consumer", consumer);
-  const schema = requireSchema(options.schema ?? DEFAULT_SCHEMA);
-  const retries = requireInt("connectionRetries", options.connectionRetries ?? 3, 0);
+  requireOption("inbox", "sql", sqlClient, sql);
+  requireOption("inbox", "consumer", consumerName, consumer);
+  const { schema, connectionRetries: retries } = resolveOptions("inbox", inboxSpec, options, inboxDefaults);
 
   const handleOnce = async <Ev extends Envelope<unknown>>(
     delivery: Delivery<Ev>,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-export { type Inbox, type InboxOptions, type InboxTx, inbox } from "./inbox.ts";
+export { type Inbox, type InboxOptions, type InboxTx, inbox, inboxDefaults } from "./inbox.ts";
 export { type Outbox, type OutboxOptions, outbox, outboxDefaults } from "./outbox.ts";
 export { type OutboxRelayOptions, outboxRelay, type RelayBackoff, type RelayClaimMode } from "./relay.ts";
 export { type RetryFailedOptions, retryFailed } from "./retry-failed.ts";

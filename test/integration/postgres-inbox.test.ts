@@ -139,6 +139,7 @@ describe("inbox.handleOnce", () => {
     expect(() => inbox(sql, "", { schema })).toThrow(InvalidOptionsError);
     expect(() => inbox(sql, "x", { schema: "Bad" })).toThrow(InvalidOptionsError);
     expect(() => inbox(sql, "x", { connectionRetries: -1 })).toThrow(InvalidOptionsError);
+    expect(() => inbox(sql, "x", { connectionRetry: 1 } as never)).toThrow(/unknown option "connectionRetry"/);
     const box = inbox(sql, "svc-bad", { schema });
     const noId = createDelivery(
       {} as Envelope<unknown>,

@@ -448,3 +448,16 @@ describe("event bus: the receiving path is decode -> forDestination -> fanOut", 
     await Promise.all([a.close(), b.close()]);
   });
 });
+
+describe("createEventBus options", () => {
+  it("refuses an unknown option key and names it", () => {
+    try {
+      createEventBus({ service: "s", transport: memoryBroker(), maxInflight: 5 } as never);
+      throw new Error("did not throw");
+    } catch (e) {
+      expect(e).toBeInstanceOf(InvalidOptionsError);
+      expect((e as InvalidOptionsError).option).toBe("maxInflight");
+      expect((e as InvalidOptionsError).message).toContain("maxInFlight");
+    }
+  });
+});

@@ -3,7 +3,7 @@
 // must not be dropped silently).
 import { describe, expect, it } from "bun:test";
 import { InvalidOptionsError } from "../../src/core/errors.ts";
-import { kafkaSink, kafkaSource } from "../../src/kafka/index.ts";
+import { kafkaSink, kafkaSource, kafkaTransport } from "../../src/kafka/index.ts";
 
 const src = { brokers: "127.0.0.1:9092", groupId: "g", topics: ["t"] };
 const snk = { brokers: "127.0.0.1:9092", topic: "t" };
@@ -94,5 +94,43 @@ describe("kafkaSource options: unknown keys refused", () => {
   it("validates stallWarningMs (0 = off)", () => {
     expect(() => kafkaSource({ ...src, stallWarningMs: 0 })).not.toThrow();
     expect(refusal(() => kafkaSource({ ...src, stallWarningMs: -5 })).option).toBe("stallWarningMs");
+  });
+});
+
+describe("kafkaTransport options: honoured or refused", () => {
+  const brokers = "127.0.0.1:9092";
+
+  it("refuses an unknown option key (a typo) and names it", () => {
+    const e = refusal(() => kafkaTransport({ brokers, lingerMS: 5 } as never));
+    expect(e.option).toBe("lingerMS");
+    expect(e.message).toContain("lingerMs");
+  });
+
+  it("refuses a key of consumer that kafkaSource does not take, by its dotted path", () => {
+    const e = refusal(() => kafkaTransport({ brokers, consumer: { maxInflight: 10 } as never }));
+    expect(e.option).toBe("consumer.maxInflight");
+    expect(e.message).toContain("consumer.maxInFlight");
+    expect(refusal(() => kafkaTransport({ brokers, consumer: { groupId: "g" } as never })).option).toBe(
+      "consumer.groupId",
+    );
+  });
+
+  it("checks consumer values as kafkaSource does, at creation", () => {
+    expect(refusal(() => kafkaTransport({ brokers, consumer: { stallWarningMs: -5 } })).option).toBe("stallWarningMs");
+    expect(() => kafkaTransport({ brokers, consumer: { maxInFlight: 10, fromBeginning: false } })).not.toThrow();
+  });
+
+  it("never shows a refused SASL password", () => {
+    const e = refusal(() =>
+      kafkaTransport({ brokers, sasl: { mechanism: "plain", username: "u", password: 987654 as never } }),
+    );
+    expect(e.option).toBe("sasl.password");
+    expect(e.message).toContain("[redacted]");
+    expect(e.message).not.toContain("987654");
+  });
+
+  it("validates lingerMs and deliveryTimeoutMs", () => {
+    expect(refusal(() => kafkaTransport({ brokers, lingerMs: -1 })).option).toBe("lingerMs");
+    expect(refusal(() => kafkaTransport({ brokers, deliveryTimeoutMs: 0 })).option).toBe("deliveryTimeoutMs");
   });
 });

@@ -46,6 +46,11 @@ describe("transportSink", () => {
     expect(() => transportSink(broker, { topic: "t", maxBatch: 0 })).toThrow(InvalidOptionsError);
   });
 
+  it("refuses an unknown option key and names it", () => {
+    const broker = memoryBroker();
+    expect(() => transportSink(broker, { topic: "t", maxBach: 5 } as never)).toThrow(/unknown option "maxBach"/);
+  });
+
   it("encodes envelopes, passes wire records as they are, emits in input order after the send", async () => {
     const broker = memoryBroker({ partitions: 1 });
     const wire: WireRecord = { key: null, value: new Uint8Array([1, 2]), headers: { a: "b" } };
