@@ -39,6 +39,7 @@ const sourceValue = optional(custom("a kafkaSource option value", () => true));
 const consumerSpec = {
   fromBeginning: sourceValue,
   maxInFlight: sourceValue,
+  commitIntervalMs: sourceValue,
   commitInterval: sourceValue,
   commitEvery: sourceValue,
   revokeTimeoutMs: sourceValue,
