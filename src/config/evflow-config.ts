@@ -34,7 +34,7 @@ export interface KafkaSourceConfig {
   /** Emitted-and-unsettled deliveries before the source pauses. Env `EVFLOW_KAFKA_MAX_IN_FLIGHT`. Default 1024. */
   readonly maxInFlight: number;
   /** How often settled offsets are committed, ms (>= 1). Env `EVFLOW_KAFKA_COMMIT_INTERVAL_MS`. Default 1000. */
-  readonly commitInterval: number;
+  readonly commitIntervalMs: number;
 }
 
 /** `config.kafkaSink`: options of `kafkaSink` (`evflow/kafka`) writing the events topic. */

@@ -7,7 +7,7 @@
  * TODO(options, wave 2): when a unit below is converted, its full spec and `...Defaults` go next to
  * its options interface (operators: in its own file; kafka and postgres: in a `*-options.ts` file
  * config may import), `sections.ts` picks the configured keys from there with `pickSpec`, and the
- * entry here goes. Renames to `...Ms` (`commitInterval`, `pollInterval`, `retention`,
+ * entry here goes. Renames to `...Ms` (`pollInterval`, `retention`,
  * `cleanupInterval`) are made in the unit (with an `alias`) and here at the same time.
  *
  * @module
@@ -32,9 +32,9 @@ export const kafkaSourceSpec = {
   topics: list(text({ pattern: TOPIC, expected: "a topic name" }), { min: 1 }),
   fromBeginning: bool,
   maxInFlight: int({ min: 1 }),
-  commitInterval: int({ min: 1 }),
+  commitIntervalMs: int({ min: 0 }),
 };
-export const kafkaSourceDefaults = { client: "auto", fromBeginning: true, maxInFlight: 1024, commitInterval: 1000 };
+export const kafkaSourceDefaults = { client: "auto", fromBeginning: true, maxInFlight: 1024, commitIntervalMs: 1000 };
 
 /** `kafkaSink` (kafka/sink.ts). */
 export const kafkaSinkSpec = { ...kafkaConnectionSpec, topic: text({ pattern: TOPIC, expected: "a topic name" }) };

@@ -19,7 +19,7 @@ export const profiles: Readonly<Record<ProfileName, ConfigOverrides>> = {
 /** Tuning presets that set commit interval, concurrency, buffer bounds and retry policy consistently. */
 export const presets: Readonly<Record<PresetName, ConfigOverrides>> = {
   "low-latency": {
-    kafkaSource: { maxInFlight: 256, commitInterval: 100 },
+    kafkaSource: { maxInFlight: 256, commitIntervalMs: 100 },
     outboxRelay: { batchSize: 50, pollInterval: 100 },
     orderedByKey: {
       concurrency: 128,
@@ -29,7 +29,7 @@ export const presets: Readonly<Record<PresetName, ConfigOverrides>> = {
     batch: { size: 10, timeMs: 5 },
   },
   "high-throughput": {
-    kafkaSource: { maxInFlight: 10_000, commitInterval: 5000 },
+    kafkaSource: { maxInFlight: 10_000, commitIntervalMs: 5000 },
     outboxRelay: { batchSize: 2000, pollInterval: 1000 },
     orderedByKey: {
       concurrency: 256,

@@ -76,7 +76,7 @@ describe("defineConfig sections fit their units", () => {
       topics: ["app-events"],
       fromBeginning: true,
       maxInFlight: 256,
-      commitInterval: 100,
+      commitIntervalMs: 100,
       client: "auto",
     });
     expect(c.kafkaSink).toMatchObject({ clientId: "order-service", topic: "app-events", client: "auto" });

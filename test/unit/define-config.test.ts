@@ -33,7 +33,7 @@ describe("defineConfig", () => {
       overrides: { orderedByKey: { concurrency: 7 } },
       env: { EVFLOW_BATCH_SIZE: "33", KAFKA_BROKERS: "a:9092, b:9092" },
     });
-    expect(c.kafkaSource.commitInterval).toBe(100); // low-latency applied after high-throughput
+    expect(c.kafkaSource.commitIntervalMs).toBe(100); // low-latency applied after high-throughput
     expect(c.orderedByKey.concurrency).toBe(7); // overrides beat presets
     expect(c.batch.size).toBe(33); // env beats overrides
     expect(c.kafkaSource.brokers).toEqual(["a:9092", "b:9092"]);
@@ -93,7 +93,7 @@ describe("defineConfig", () => {
       topics: ["orders"],
       fromBeginning: false,
       maxInFlight: 5,
-      commitInterval: 250,
+      commitIntervalMs: 250,
     });
     expect(c.kafkaSink).toEqual({ brokers: ["k:1"], client: "kafkajs", clientId: "s", topic: "orders" });
     expect(c.deadLetter).toEqual({ topic: "orders.dlq", service: "s" });
@@ -126,7 +126,7 @@ describe("defineConfig", () => {
     expect(c.orderedByKey.retry.attempts).toBe(3); // retry's default
     expect(c.orderedByKey.retry.backoff).toEqual({ initialMs: 100, maxMs: 30_000, factor: 2, jitter: 0.2 });
     expect(c.kafkaSource.maxInFlight).toBe(1024);
-    expect(c.kafkaSource.commitInterval).toBe(1000);
+    expect(c.kafkaSource.commitIntervalMs).toBe(1000);
     expect(c.outboxRelay).toEqual({
       batchSize: 100,
       pollInterval: 1000,
@@ -164,16 +164,19 @@ describe("defineConfig", () => {
     );
   });
 
-  it("refuses a commit interval of 0, as kafkaSource does", () => {
+  it("takes a commit interval of 0 and refuses a negative one, as kafkaSource does", () => {
+    expect(
+      defineConfig({ service: "s", env: { EVFLOW_KAFKA_COMMIT_INTERVAL_MS: "0" } }).kafkaSource.commitIntervalMs,
+    ).toBe(0);
     rejects(
-      () => defineConfig({ service: "s", env: { EVFLOW_KAFKA_COMMIT_INTERVAL_MS: "0" } }),
-      "kafkaSource.commitInterval",
-      /EVFLOW_KAFKA_COMMIT_INTERVAL_MS\) must be an integer >= 1/,
+      () => defineConfig({ service: "s", env: { EVFLOW_KAFKA_COMMIT_INTERVAL_MS: "-1" } }),
+      "kafkaSource.commitIntervalMs",
+      /EVFLOW_KAFKA_COMMIT_INTERVAL_MS\) must be an integer >= 0/,
     );
     rejects(
-      () => defineConfig({ service: "s", env: {}, overrides: { kafkaSource: { commitInterval: 0 } } }),
-      "kafkaSource.commitInterval",
-      /must be an integer >= 1/,
+      () => defineConfig({ service: "s", env: {}, overrides: { kafkaSource: { commitIntervalMs: -1 } } }),
+      "kafkaSource.commitIntervalMs",
+      /must be an integer >= 0/,
     );
   });
 
