@@ -1,7 +1,7 @@
 import { asyncScheduler, type OperatorFunction, type SchedulerLike } from "rxjs";
 import type { Delivery, Flow } from "../core/delivery.ts";
 import { requireInt, requireNumber } from "../core/errors.ts";
-import { keyedWork } from "./ordered-internals.ts";
+import { keyedWork } from "./keyed-work.ts";
 import { type RetryOptions, requireFunction, resolveRetry, type WorkResult } from "./work-internals.ts";
 
 export type { WorkResult } from "./work-internals.ts";
