@@ -200,6 +200,54 @@ const acknowledge = (entry: Entry, options: DeadLetterOptions): void => {
 };
 
 /**
+ * The dead letters being written by one `deadLetter` subscription: entries whose record is in the
+ * sink (by settlement, in write order) and entries waiting for their backoff.
+ */
+class PendingWrites {
+  readonly #inSink = new Map<Settlement, Entry[]>();
+  /** Entries waiting for their backoff timer. */
+  readonly waiting = new Set<Entry>();
+  /** Entries taken in and not settled yet. */
+  count = 0;
+
+  /** `entry`'s record was handed to the sink. */
+  sent(entry: Entry): void {
+    const list = this.#inSink.get(entry.failed.settlement);
+    if (list === undefined) this.#inSink.set(entry.failed.settlement, [entry]);
+    else list.push(entry);
+  }
+
+  /** The entry a sink result for settlement `s` is about (the oldest one sent), no longer in the sink. */
+  take(s: Settlement): Entry | undefined {
+    const list = this.#inSink.get(s);
+    const entry = list?.shift();
+    if (entry === undefined) return undefined;
+    if (list?.length === 0) this.#inSink.delete(s);
+    return entry;
+  }
+
+  /** Nacks every unsettled entry with a `DeadLetterError` (`cause` or the delivery's own error) and forgets them. */
+  nackAll(why: string, cause?: unknown): void {
+    const all = [...[...this.#inSink.values()].flat(), ...this.waiting];
+    this.#inSink.clear();
+    this.waiting.clear();
+    this.count = 0;
+    for (const e of all) {
+      e.timer?.unsubscribe();
+      e.failed.nack(new DeadLetterError(why, { cause: cause ?? e.failed.error, context: ctx(e.failed) }));
+    }
+  }
+
+  /** Teardown: cancels the backoff timers and forgets every entry (none is settled). */
+  clear(): void {
+    for (const e of this.waiting) e.timer?.unsubscribe();
+    this.waiting.clear();
+    this.#inSink.clear();
+    this.count = 0;
+  }
+}
+
+/**
  * Sends what failed for good (every `FailedDelivery`: decode errors, non-retryable errors,
  * exhausted retries) to a dead-letter `sink` as a {@link deadLetterRecord}, and settles it:
  * ACKED once the sink confirmed the write; NACKED (redelivered later, never acked) when every
@@ -237,42 +285,22 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
   const o = resolveOptions(options);
   return <A>(source: Observable<Flow<A>>): Observable<Flow<A>> =>
     new Observable<Flow<A>>((sub) => {
-      const inSink = new Map<Settlement, Entry[]>();
-      const waiting = new Set<Entry>();
-      let pendingCount = 0;
+      const pending = new PendingWrites();
+      const { waiting } = pending;
       let sourceDone = false;
       let sinkDone = false;
       let closed = false;
       const input = new Subject<Flow<WireRecord>>();
 
-      const take = (s: Settlement): Entry | undefined => {
-        const list = inSink.get(s);
-        const entry = list?.shift();
-        if (entry === undefined) return undefined;
-        if (list?.length === 0) inSink.delete(s);
-        return entry;
-      };
-
       const settled = () => {
-        pendingCount--;
+        pending.count--;
         maybeComplete();
-      };
-
-      const nackAll = (why: string, cause?: unknown) => {
-        const all = [...[...inSink.values()].flat(), ...waiting];
-        inSink.clear();
-        waiting.clear();
-        pendingCount = 0;
-        for (const e of all) {
-          e.timer?.unsubscribe();
-          e.failed.nack(new DeadLetterError(why, { cause: cause ?? e.failed.error, context: ctx(e.failed) }));
-        }
       };
 
       const maybeComplete = () => {
         if (closed || !sourceDone) return;
-        if (pendingCount > 0 && sinkDone) nackAll("dead-letter sink completed without confirming the write");
-        if (pendingCount === 0) {
+        if (pending.count > 0 && sinkDone) pending.nackAll("dead-letter sink completed without confirming the write");
+        if (pending.count === 0) {
           closed = true;
           input.complete();
           sub.complete();
@@ -286,9 +314,7 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
           failed(entry, entry.noFit!);
           return;
         }
-        const list = inSink.get(entry.failed.settlement);
-        if (list === undefined) inSink.set(entry.failed.settlement, [entry]);
-        else list.push(entry);
+        pending.sent(entry);
         input.next(replaceValue(entry.failed, entry.record));
       };
 
@@ -313,7 +339,7 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
 
       const sinkSub = sink(input).subscribe({
         next: (r) => {
-          const entry = take(r.settlement);
+          const entry = pending.take(r.settlement);
           if (entry === undefined) return;
           if (!r.ok) failed(entry, r.error);
           else {
@@ -322,7 +348,7 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
           }
         },
         error: (e: unknown) => {
-          nackAll("dead-letter sink failed", e);
+          pending.nackAll("dead-letter sink failed", e);
           if (closed) return;
           closed = true;
           sub.error(e);
@@ -341,7 +367,7 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
             return;
           }
           const { entry, buildError } = newEntry(f, o);
-          pendingCount++;
+          pending.count++;
           if (buildError !== undefined) {
             entry.attempts++;
             failed(entry, buildError);
@@ -364,10 +390,7 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
         closed = true;
         srcSub.unsubscribe();
         sinkSub.unsubscribe();
-        for (const e of waiting) e.timer?.unsubscribe();
-        waiting.clear();
-        inSink.clear();
-        pendingCount = 0;
+        pending.clear();
       };
     });
 };
