@@ -1,6 +1,6 @@
 /**
  * The dead-letter record of a failed delivery, bounded in size: {@link DeadLetterHeader},
- * {@link deadLetterRecord} (public, re-exported by `dead-letter.ts`) and the smaller fallback record
+ * {@link deadLetterRecord} (both public) and the smaller fallback record
  * `deadLetter` writes when the sink refuses the full one.
  *
  * @module

@@ -16,8 +16,6 @@ import {
 } from "./dead-letter-record.ts";
 import { type RetryOptions, type RetryPolicy, requireFunction, resolveRetry, shouldRetry } from "./work-internals.ts";
 
-export { DeadLetterHeader, deadLetterRecord } from "./dead-letter-record.ts";
-
 /** Options of {@link deadLetter}. */
 export interface DeadLetterOptions {
   /** Name of the dead-letter destination in `evflow:dead-letter:written` reports. Default: the origin topic. */

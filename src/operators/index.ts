@@ -1,7 +1,8 @@
 export type { DedupStore } from "../core/dedup-store.ts";
 export { type BackpressureOptions, backpressure, type OverflowPolicy } from "./backpressure.ts";
 export { type BatchOptions, batch, batchDefaults } from "./batch.ts";
-export { DeadLetterHeader, type DeadLetterOptions, deadLetter, deadLetterRecord } from "./dead-letter.ts";
+export { type DeadLetterOptions, deadLetter } from "./dead-letter.ts";
+export { DeadLetterHeader, deadLetterRecord } from "./dead-letter-record.ts";
 export { DEFAULT_MAX_BYTES, type DecodeInput, type DecodeOptions, decode, decodeDefaults } from "./decode.ts";
 export { type DedupOptions, dedup, dedupDefaults } from "./dedup.ts";
 export { type Encoded, type EncodeOperator, type EncodeOptions, encode } from "./encode.ts";
