@@ -162,7 +162,7 @@ class BackpressureRun {
   /** Subscribes to the source; returns the teardown. */
   start(source: Observable<unknown>): () => void {
     const srcSub = source.subscribe({
-      next: (item) => this.arrive(item),
+      next: this.arrive,
       error: (e: unknown) => {
         if (this.closed) return;
         this.closed = true;
@@ -200,9 +200,10 @@ class BackpressureRun {
 
   /** The item goes to the high-priority lane (a throwing predicate = normal). */
   isHigh(item: unknown): boolean {
-    if (this.priority === undefined) return false;
+    const priority = this.priority; // called as a plain function, like `work`
+    if (priority === undefined) return false;
     try {
-      return this.priority(item) === true;
+      return priority(item) === true;
     } catch {
       return false;
     }
@@ -216,37 +217,53 @@ class BackpressureRun {
     this.pump();
   }
 
-  /** Hands `item` to `work` (a slot is free); its result or failure is emitted once. */
+  /** The work for `item` (`d` when it is a delivery) returned `v`. */
+  succeeded(d: Delivery<unknown> | undefined, v: unknown): void {
+    if (this.closed) return;
+    this.done(d === undefined ? v : deliveryResult(d, v));
+  }
+
+  /** The work for `item` (`d` when it is a delivery) failed with `e`: a failed delivery, or the stream errors. */
+  failed(d: Delivery<unknown> | undefined, e: unknown): void {
+    if (this.closed) return;
+    if (d !== undefined) {
+      this.done(deliveryFailure(d, e));
+      return;
+    }
+    this.closed = true;
+    this.out.error(e);
+  }
+
+  /**
+   * Hands `item` to `work` (a slot is free); its result or failure is emitted once. A synchronous
+   * result (or throw) is handled at once, with no callbacks allocated.
+   */
   run(item: unknown): void {
     this.inFlight++;
     const d = isDelivery(item) ? (item as Delivery<unknown>) : undefined;
+    const work = this.work; // a plain call: the user's function never sees this object as `this`
+    let r: unknown;
+    try {
+      r = work(item);
+    } catch (e) {
+      this.failed(d, e);
+      return;
+    }
+    if (isSyncResult(r)) {
+      this.succeeded(d, r);
+      return;
+    }
     let settledOnce = false;
     const ok = (v: unknown) => {
       if (settledOnce || this.closed) return;
       settledOnce = true;
-      this.done(d === undefined ? v : deliveryResult(d, v));
+      this.succeeded(d, v);
     };
     const fail = (e: unknown) => {
       if (settledOnce || this.closed) return;
       settledOnce = true;
-      if (d !== undefined) {
-        this.done(deliveryFailure(d, e));
-        return;
-      }
-      this.closed = true;
-      this.out.error(e);
+      this.failed(d, e);
     };
-    let r: unknown;
-    try {
-      r = this.work(item);
-    } catch (e) {
-      fail(e);
-      return;
-    }
-    if (isSyncResult(r)) {
-      ok(r);
-      return;
-    }
     const s = runWork(r, ok, fail);
     if (s !== undefined && !s.closed && !settledOnce) {
       const inner = this.inner;
@@ -319,7 +336,7 @@ class BackpressureRun {
     }
   }
 
-  arrive(item: unknown): void {
+  readonly arrive = (item: unknown): void => {
     if (this.closed) return;
     if (isDelivery(item) && !item.ok) {
       this.out.next(item);
@@ -335,7 +352,7 @@ class BackpressureRun {
     }
     if ((++this.arrivals & REPORT_MASK) === 0) this.report();
     this.pump();
-  }
+  };
 
   /** Releases every subscription and buffered item, and every gate permit this stage holds. */
   teardown(srcSub: Subscription): void {

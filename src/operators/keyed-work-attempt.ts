@@ -35,9 +35,10 @@ export interface AttemptHost {
 export const runAttempt = (host: AttemptHost, j: Job): void => {
   const attempt = ++j.attempt;
   const t = ++j.token;
+  const work = host.work; // a plain call: the user's function never sees the run as `this`
   let r: unknown;
   try {
-    r = host.work(j.d, attempt);
+    r = work(j.d, attempt);
   } catch (e) {
     j.token++;
     host.failed(j, e);

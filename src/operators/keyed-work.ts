@@ -116,9 +116,10 @@ class KeyedWorkRun implements AttemptHost {
       return;
     }
     let k: string | undefined;
-    if (this.key !== undefined) {
+    const key = this.key; // a plain call: the user's function never sees the run as `this`
+    if (key !== undefined) {
       try {
-        k = this.key(d.value, d);
+        k = key(d.value, d);
       } catch (e) {
         const err = new HandlerError(`key function threw: ${toEvflowError(e).message}`, {
           cause: e,

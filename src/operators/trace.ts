@@ -293,7 +293,8 @@ class HopRecorder {
         const out = { traceId: ids.traceId, spanId: ids.spanId, traceparent };
         return ids.headers === undefined ? out : { ...out, headers: ids.headers };
       } catch (err) {
-        this.onError(err);
+        const onError = this.onError;
+        onError(err);
       }
     }
     const spanId = newSpanId();
@@ -377,7 +378,8 @@ class HopRecorder {
       const p = this.tracer.record(r);
       if (p !== undefined) p.then(undefined, this.onError);
     } catch (e) {
-      this.onError(e);
+      const onError = this.onError;
+      onError(e);
     }
   }
 }

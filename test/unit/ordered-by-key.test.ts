@@ -179,6 +179,28 @@ describe("orderedByKey: order and concurrency", () => {
     expect(out).toEqual(evs.map((e) => e.n * 2));
   });
 
+  it("calls work and the key function as plain functions (no `this`)", () => {
+    const { ds } = make([{ key: "a", n: 1 }]);
+    const receivers: unknown[] = [];
+    from(ds)
+      .pipe(
+        orderedByKey(
+          function (this: unknown, d: Delivery<Ev>) {
+            receivers.push(this);
+            return d.value.n;
+          },
+          {
+            key: function (this: unknown) {
+              receivers.push(this);
+              return "k";
+            },
+          },
+        ),
+      )
+      .subscribe();
+    expect(receivers).toEqual([undefined, undefined]);
+  });
+
   it("uses the envelope key, else the origin key, else runs unordered; a custom key function wins", async () => {
     const seen: Array<[string | undefined, number]> = [];
     const d1 = createDelivery(
