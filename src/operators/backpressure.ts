@@ -65,8 +65,12 @@ const REPORT_MASK = 255;
  *
  * @example
  * ```ts
- * import { backpressure } from "evflow";
- * source.pipe(backpressure((d) => slowApi.send(d.value), { capacity: 512, overflow: "block", concurrency: 8 }));
+ * import { backpressure, type RawRecord } from "evflow";
+ * import { kafkaSource } from "evflow/kafka";
+ * declare const slowApi: { send(record: RawRecord): Promise<void> };
+ * kafkaSource({ brokers: "localhost:9092", groupId: "orders", topics: ["app-events"] })
+ *   .pipe(backpressure((d) => slowApi.send(d.value), { capacity: 512, overflow: "block", concurrency: 8 }))
+ *   .subscribe();
  * ```
  */
 export function backpressure<A, B>(

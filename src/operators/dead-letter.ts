@@ -274,8 +274,14 @@ class PendingWrites {
  *
  * @example
  * ```ts
- * import { deadLetter, decode, settle } from "evflow";
- * source.pipe(decode(registry), orderedByKey(handle), deadLetter(dlqSink, { service: "order-service" }), settle());
+ * import { deadLetter, type Delivery, decode, type Envelope, type EventRegistry, orderedByKey, settle } from "evflow";
+ * import { kafkaSink, kafkaSource } from "evflow/kafka";
+ * declare const registry: EventRegistry;
+ * declare function handle(d: Delivery<Envelope<unknown>>): Promise<void>;
+ * const dlq = kafkaSink({ brokers: "localhost:9092", topic: "app-events.dlq" });
+ * kafkaSource({ brokers: "localhost:9092", groupId: "order-service", topics: ["app-events"] })
+ *   .pipe(decode(registry), orderedByKey(handle), deadLetter(dlq, { service: "order-service" }), settle())
+ *   .subscribe();
  * ```
  */
 export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {

@@ -12,6 +12,8 @@ import { Ring } from "./work-internals.ts";
  * ```ts
  * import { Subject } from "rxjs";
  * import { backpressure, createGate } from "evflow";
+ * interface Order { readonly id: string; readonly total: number }
+ * declare function handleOrder(o: Order): Promise<void>;
  * const gate = createGate(256);
  * const events = new Subject<Order>();
  * events.pipe(backpressure(handleOrder, { gate })).subscribe();
@@ -42,6 +44,7 @@ const RESOLVED: Promise<void> = Promise.resolve();
  *
  * @example
  * ```ts
+ * import { createGate } from "evflow";
  * const gate = createGate(1024);
  * if (!gate.tryAcquire()) await gate.acquire();
  * ```

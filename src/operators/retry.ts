@@ -45,7 +45,9 @@ export interface RetryOperatorOptions extends RetryOptions {
  *
  * @example
  * ```ts
- * import { retry } from "evflow";
+ * import type { Observable } from "rxjs";
+ * import { type Envelope, type Flow, retry } from "evflow";
+ * declare const source: Observable<Flow<Envelope<unknown>>>;
  * source.pipe(retry((d) => fetch(`https://api.example/${d.value.id}`).then((r) => r.json()), { attempts: 5 }));
  * ```
  */

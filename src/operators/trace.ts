@@ -110,13 +110,25 @@ const unsampledShape = (tp: string): boolean => {
  * @param options see {@link TraceOptions}.
  * @example
  * ```ts
- * import { memoryTracer, trace } from "evflow";
+ * import type { Sql } from "postgres";
+ * import { type Delivery, decode, type Envelope, type EventRegistry, memoryTracer, orderedByKey, settle, trace } from "evflow";
+ * import { kafkaSink, kafkaSource } from "evflow/kafka";
+ * import { outboxRelay } from "evflow/postgres";
+ * declare const sql: Sql;
+ * declare const registry: EventRegistry;
+ * declare function work(d: Delivery<Envelope<unknown>>): Promise<void>;
  * const tracer = memoryTracer();
- * kafkaSource({ brokers, groupId: "orders", topics: ["app-events"] })
+ * kafkaSource({ brokers: "localhost:9092", groupId: "orders", topics: ["app-events"] })
  *   .pipe(decode(registry), trace(tracer, { service: "orders", sampling: 0.01 }), orderedByKey(work), settle())
  *   .subscribe();
  * // producer side
- * outboxRelay(sql).pipe(trace(tracer, { service: "users", stage: "published" }), kafkaSink(opts), settle());
+ * outboxRelay(sql)
+ *   .pipe(
+ *     trace(tracer, { service: "users", stage: "published" }),
+ *     kafkaSink({ brokers: "localhost:9092", topic: "app-events" }),
+ *     settle(),
+ *   )
+ *   .subscribe();
  * ```
  * @see memoryTracer, traceContextHeaders, metrics
  */
