@@ -1,7 +1,8 @@
-import { Observable as Obs, type Observable, type OperatorFunction, type Subscription } from "rxjs";
+import { Observable as Obs, type Observable, type OperatorFunction, type Subscriber, type Subscription } from "rxjs";
 import { type Delivery, type Flow, failDelivery, isDelivery, replaceValue } from "../core/delivery.ts";
 import { BackpressureOverflow, HandlerError, requireInt, toEvflowError } from "../core/errors.ts";
 import { ChannelName, emit } from "../observability/channels.ts";
+import type { Gate } from "./gate.ts";
 import type { WorkValue } from "./ordered-by-key.ts";
 import { invalid, isSyncResult, Ring, requireFunction, runWork, type WorkResult } from "./work-internals.ts";
 
@@ -9,85 +10,6 @@ import { invalid, isSyncResult, Ring, requireFunction, runWork, type WorkResult 
 export type OverflowPolicy = "block" | "drop-newest" | "drop-oldest" | "error";
 
 const POLICIES: ReadonlyArray<OverflowPolicy> = ["block", "drop-newest", "drop-oldest", "error"];
-
-/**
- * A counting semaphore that holds publishers back while a {@link backpressure} stage is full: the
- * explicit demand signal for producers that are not a source with `maxInFlight` (e.g. `bus.publish`).
- * A producer takes a permit before pushing an item (`await gate.acquire()`); the backpressure stage
- * given this gate (`options.gate`) returns one permit for every item it received, once the item has
- * left the stage (work done, dropped, rejected or passed through), and all permits it holds on teardown.
- *
- * @example
- * ```ts
- * import { Subject } from "rxjs";
- * import { backpressure, createGate } from "evflow";
- * const gate = createGate(256);
- * const events = new Subject<Order>();
- * events.pipe(backpressure(handleOrder, { gate })).subscribe();
- * async function publish(o: Order) {
- *   await gate.acquire(); // waits while 256 orders are buffered or being handled
- *   events.next(o);
- * }
- * ```
- */
-export interface Gate {
-  /** Resolves once a permit is taken (at once when one is free); waiters are served first come, first served. */
-  acquire(): Promise<void>;
-  /** Takes a permit if one is free now. */
-  tryAcquire(): boolean;
-  /** Returns a permit (wakes the oldest waiter). Extra releases beyond `capacity` are ignored. */
-  release(): void;
-  /** Permits free now. */
-  readonly available: number;
-  /** Producers waiting in `acquire`. */
-  readonly waiting: number;
-  readonly capacity: number;
-}
-
-const RESOLVED: Promise<void> = Promise.resolve();
-
-/**
- * Creates a {@link Gate} with `capacity` permits (integer >= 1).
- *
- * @example
- * ```ts
- * const gate = createGate(1024);
- * if (!gate.tryAcquire()) await gate.acquire();
- * ```
- */
-export const createGate = (capacity: number): Gate => {
-  requireInt("capacity", capacity, 1);
-  let free = capacity;
-  const waiters = new Ring<() => void>();
-  return {
-    acquire() {
-      if (free > 0 && waiters.length === 0) {
-        free--;
-        return RESOLVED;
-      }
-      return new Promise<void>((resolve) => waiters.push(resolve));
-    },
-    tryAcquire() {
-      if (free > 0 && waiters.length === 0) {
-        free--;
-        return true;
-      }
-      return false;
-    },
-    release() {
-      const w = waiters.shift();
-      if (w !== undefined) w();
-      else if (free < capacity) free++;
-    },
-    get available() {
-      return free;
-    },
-    get waiting() {
-      return waiters.length;
-    },
-    capacity,
-  };
-};
 
 /** Options of {@link backpressure}. */
 export interface BackpressureOptions<T> {
@@ -143,8 +65,12 @@ const REPORT_MASK = 255;
  *
  * @example
  * ```ts
- * import { backpressure } from "evflow";
- * source.pipe(backpressure((d) => slowApi.send(d.value), { capacity: 512, overflow: "block", concurrency: 8 }));
+ * import { backpressure, type RawRecord } from "evflow";
+ * import { kafkaSource } from "evflow/kafka";
+ * declare const slowApi: { send(record: RawRecord): Promise<void> };
+ * kafkaSource({ brokers: "localhost:9092", groupId: "orders", topics: ["app-events"] })
+ *   .pipe(backpressure((d) => slowApi.send(d.value), { capacity: 512, overflow: "block", concurrency: 8 }))
+ *   .subscribe();
  * ```
  */
 export function backpressure<A, B>(
@@ -160,6 +86,26 @@ export function backpressure<T, B>(
   work: (item: T) => WorkResult<B>,
   options: BackpressureOptions<T> = {},
 ): OperatorFunction<T, unknown> {
+  const cfg = resolveOptions(work as (item: unknown) => unknown, options as BackpressureOptions<unknown>);
+  return (source: Observable<T>) => new Obs<unknown>((out) => new BackpressureRun(cfg, out).start(source));
+}
+
+/** Resolved options of one backpressure stage. */
+interface BackpressureConfig {
+  readonly work: (item: unknown) => unknown;
+  readonly capacity: number;
+  readonly concurrency: number;
+  readonly policy: OverflowPolicy;
+  readonly priority: ((item: unknown) => boolean) | undefined;
+  readonly name: string;
+  readonly gate: Gate | undefined;
+}
+
+/** Validates the options (throwing `InvalidOptionsError`) and fills in the defaults. */
+const resolveOptions = (
+  work: (item: unknown) => unknown,
+  options: BackpressureOptions<unknown>,
+): BackpressureConfig => {
   requireFunction("work", work);
   const capacity = requireInt("capacity", options.capacity ?? 1024, 1);
   const concurrency = requireInt("concurrency", options.concurrency ?? 1, 1);
@@ -167,196 +113,261 @@ export function backpressure<T, B>(
   if (!POLICIES.includes(policy)) invalid("overflow", `must be one of ${POLICIES.join(", ")}, got ${String(policy)}`);
   const priority = options.priority;
   if (priority !== undefined) requireFunction("priority", priority);
-  const name = options.name ?? "backpressure";
-  const gate = options.gate;
-  const run = work as (item: unknown) => unknown;
+  return { work, capacity, concurrency, policy, priority, name: options.name ?? "backpressure", gate: options.gate };
+};
 
-  return (source: Observable<T>) =>
-    new Obs<unknown>((out) => {
-      const high = new Ring<unknown>();
-      const normal = new Ring<unknown>();
-      let inFlight = 0;
-      let pumping = false;
-      let closed = false;
-      let sourceDone = false;
-      let arrivals = 0;
-      let reported = 0;
-      const inner = new Set<Subscription>();
+/** What a delivery's successful work emits: the returned delivery (when derived from `d`) or a delivery of the value. */
+const deliveryResult = (d: Delivery<unknown>, v: unknown): Flow<unknown> => {
+  if (v === null || typeof v !== "object" || !isDelivery(v)) return replaceValue(d, v);
+  if (v.settlement === d.settlement) return v;
+  return failDelivery(d, new HandlerError("work returned a delivery of another source event", { retryable: false }));
+};
 
-      const size = () => high.length + normal.length;
-      const report = () => {
-        reported = size();
-        emit(ChannelName.queue, () => ({ name, size: reported }));
-      };
-      const release = () => gate?.release();
+/** What a delivery's failed work emits: a `FailedDelivery` of the error (as an `EvflowError`). */
+const deliveryFailure = (d: Delivery<unknown>, e: unknown): Flow<unknown> => {
+  const o = d.origin;
+  return failDelivery(d, toEvflowError(e, { topic: o.topic, partition: o.partition, offset: o.offset }), 1);
+};
 
-      const drop = (item: unknown, reason: string) => {
-        emit(ChannelName.backpressureDrop, () => ({ name, policy, reason, capacity }));
-        if (isDelivery(item)) item.ack();
-        release();
-      };
+/** One subscription's state: the two lanes of the buffer, the items being worked on. */
+class BackpressureRun {
+  readonly high = new Ring<unknown>();
+  readonly normal = new Ring<unknown>();
+  /** Subscriptions of running Observable results (cancelled on teardown). */
+  readonly inner = new Set<Subscription>();
+  readonly work: (item: unknown) => unknown;
+  readonly capacity: number;
+  readonly concurrency: number;
+  readonly policy: OverflowPolicy;
+  readonly priority: ((item: unknown) => boolean) | undefined;
+  readonly name: string;
+  readonly gate: Gate | undefined;
+  inFlight = 0;
+  pumping = false;
+  closed = false;
+  sourceDone = false;
+  arrivals = 0;
+  /** The buffer size last reported. */
+  reported = 0;
 
-      const isHigh = (item: unknown): boolean => {
-        if (priority === undefined) return false;
-        try {
-          return priority(item as T) === true;
-        } catch {
-          return false;
-        }
-      };
+  constructor(
+    cfg: BackpressureConfig,
+    readonly out: Subscriber<unknown>,
+  ) {
+    this.work = cfg.work;
+    this.capacity = cfg.capacity;
+    this.concurrency = cfg.concurrency;
+    this.policy = cfg.policy;
+    this.priority = cfg.priority;
+    this.name = cfg.name;
+    this.gate = cfg.gate;
+  }
 
-      const done = (value: unknown) => {
-        inFlight--;
-        out.next(value);
-        release();
-        pump();
-      };
-
-      const start = (item: unknown) => {
-        inFlight++;
-        const d = isDelivery(item) ? (item as Delivery<unknown>) : undefined;
-        let settledOnce = false;
-        const ok = (v: unknown) => {
-          if (settledOnce || closed) return;
-          settledOnce = true;
-          if (d === undefined) done(v);
-          else if (v !== null && typeof v === "object" && isDelivery(v)) {
-            done(
-              v.settlement === d.settlement
-                ? v
-                : failDelivery(
-                    d,
-                    new HandlerError("work returned a delivery of another source event", { retryable: false }),
-                  ),
-            );
-          } else done(replaceValue(d, v));
-        };
-        const fail = (e: unknown) => {
-          if (settledOnce || closed) return;
-          settledOnce = true;
-          if (d === undefined) {
-            closed = true;
-            out.error(e);
-            return;
-          }
-          const o = d.origin;
-          done(failDelivery(d, toEvflowError(e, { topic: o.topic, partition: o.partition, offset: o.offset }), 1));
-        };
-        let r: unknown;
-        try {
-          r = run(item);
-        } catch (e) {
-          fail(e);
-          return;
-        }
-        if (isSyncResult(r)) {
-          ok(r);
-          return;
-        }
-        const s = runWork(r, ok, fail);
-        if (s !== undefined && !s.closed && !settledOnce) {
-          inner.add(s);
-          s.add(() => inner.delete(s));
-        }
-      };
-
-      const pump = () => {
-        if (pumping || closed) return;
-        pumping = true;
-        while (inFlight < concurrency && !closed) {
-          if (size() === 0) break;
-          start(high.length > 0 ? high.shift() : normal.shift());
-        }
-        pumping = false;
-        if (reported !== 0 && size() === 0) report();
-        if (sourceDone && inFlight === 0 && size() === 0 && !closed) {
-          closed = true;
-          out.complete();
-        }
-      };
-
-      const overflow = (item: unknown, hi: boolean) => {
-        switch (policy) {
-          case "block":
-            (hi ? high : normal).push(item);
-            report();
-            return;
-          case "drop-newest":
-            if (hi && normal.length > 0) {
-              drop(normal.pop(), "displaced-by-priority");
-              high.push(item);
-            } else {
-              drop(item, "dropped-newest");
-            }
-            return;
-          case "drop-oldest":
-            if (normal.length > 0) {
-              drop(normal.shift(), "dropped-oldest");
-              (hi ? high : normal).push(item);
-            } else if (hi) {
-              drop(high.shift(), "dropped-oldest-priority");
-              high.push(item);
-            } else {
-              drop(item, "dropped-newest-priority");
-            }
-            return;
-          case "error": {
-            emit(ChannelName.backpressureDrop, () => ({ name, policy, reason: "rejected", capacity }));
-            const err = new BackpressureOverflow(`${name}: buffer full (capacity ${capacity})`, { capacity });
-            if (isDelivery(item)) {
-              out.next(failDelivery(item, err, 0));
-              release();
-            } else {
-              release();
-              closed = true;
-              out.error(err);
-            }
-            return;
-          }
-        }
-      };
-
-      const arrive = (item: T) => {
-        if (closed) return;
-        if (isDelivery(item) && !item.ok) {
-          out.next(item);
-          release();
-          return;
-        }
-        if (inFlight < concurrency && size() === 0 && !pumping) {
-          start(item);
-        } else {
-          const hi = isHigh(item);
-          if (size() < capacity) (hi ? high : normal).push(item);
-          else overflow(item, hi);
-        }
-        if ((++arrivals & REPORT_MASK) === 0) report();
-        pump();
-      };
-
-      const srcSub = source.subscribe({
-        next: arrive,
-        error: (e: unknown) => {
-          if (closed) return;
-          closed = true;
-          out.error(e);
-        },
-        complete: () => {
-          sourceDone = true;
-          pump();
-        },
-      });
-
-      return () => {
-        const held = size() + inFlight;
-        closed = true;
-        srcSub.unsubscribe();
-        for (const s of inner) s.unsubscribe();
-        inner.clear();
-        high.drain();
-        normal.drain();
-        if (gate !== undefined) for (let i = 0; i < held; i++) gate.release();
-        inFlight = 0;
-      };
+  /** Subscribes to the source; returns the teardown. */
+  start(source: Observable<unknown>): () => void {
+    const srcSub = source.subscribe({
+      next: this.arrive,
+      error: (e: unknown) => {
+        if (this.closed) return;
+        this.closed = true;
+        this.out.error(e);
+      },
+      complete: () => {
+        this.sourceDone = true;
+        this.pump();
+      },
     });
+    return () => this.teardown(srcSub);
+  }
+
+  size(): number {
+    return this.high.length + this.normal.length;
+  }
+
+  report(): void {
+    this.reported = this.size();
+    emit(ChannelName.queue, () => ({ name: this.name, size: this.reported }));
+  }
+
+  /** An item left the stage: its gate permit goes back. */
+  release(): void {
+    this.gate?.release();
+  }
+
+  /** Drops `item` by policy: reported, a delivery acked. */
+  drop(item: unknown, reason: string): void {
+    const { name, policy, capacity } = this;
+    emit(ChannelName.backpressureDrop, () => ({ name, policy, reason, capacity }));
+    if (isDelivery(item)) item.ack();
+    this.release();
+  }
+
+  /** The item goes to the high-priority lane (a throwing predicate = normal). */
+  isHigh(item: unknown): boolean {
+    const priority = this.priority; // called as a plain function, like `work`
+    if (priority === undefined) return false;
+    try {
+      return priority(item) === true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A worked item leaves as `value`. */
+  done(value: unknown): void {
+    this.inFlight--;
+    this.out.next(value);
+    this.release();
+    this.pump();
+  }
+
+  /** The work for `item` (`d` when it is a delivery) returned `v`. */
+  succeeded(d: Delivery<unknown> | undefined, v: unknown): void {
+    if (this.closed) return;
+    this.done(d === undefined ? v : deliveryResult(d, v));
+  }
+
+  /** The work for `item` (`d` when it is a delivery) failed with `e`: a failed delivery, or the stream errors. */
+  failed(d: Delivery<unknown> | undefined, e: unknown): void {
+    if (this.closed) return;
+    if (d !== undefined) {
+      this.done(deliveryFailure(d, e));
+      return;
+    }
+    this.closed = true;
+    this.out.error(e);
+  }
+
+  /**
+   * Hands `item` to `work` (a slot is free); its result or failure is emitted once. A synchronous
+   * result (or throw) is handled at once, with no callbacks allocated.
+   */
+  run(item: unknown): void {
+    this.inFlight++;
+    const d = isDelivery(item) ? (item as Delivery<unknown>) : undefined;
+    const work = this.work; // a plain call: the user's function never sees this object as `this`
+    let r: unknown;
+    try {
+      r = work(item);
+    } catch (e) {
+      this.failed(d, e);
+      return;
+    }
+    if (isSyncResult(r)) {
+      this.succeeded(d, r);
+      return;
+    }
+    let settledOnce = false;
+    const ok = (v: unknown) => {
+      if (settledOnce || this.closed) return;
+      settledOnce = true;
+      this.succeeded(d, v);
+    };
+    const fail = (e: unknown) => {
+      if (settledOnce || this.closed) return;
+      settledOnce = true;
+      this.failed(d, e);
+    };
+    const s = runWork(r, ok, fail);
+    if (s !== undefined && !s.closed && !settledOnce) {
+      const inner = this.inner;
+      inner.add(s);
+      s.add(() => inner.delete(s));
+    }
+  }
+
+  /** Works on buffered items while slots are free (high lane first); completes once all is done. */
+  pump(): void {
+    if (this.pumping || this.closed) return;
+    this.pumping = true;
+    while (this.inFlight < this.concurrency && !this.closed) {
+      if (this.size() === 0) break;
+      this.run(this.high.length > 0 ? this.high.shift() : this.normal.shift());
+    }
+    this.pumping = false;
+    if (this.reported !== 0 && this.size() === 0) this.report();
+    if (this.sourceDone && this.inFlight === 0 && this.size() === 0 && !this.closed) {
+      this.closed = true;
+      this.out.complete();
+    }
+  }
+
+  /** `item` arrived with `capacity` items waiting: the overflow policy decides. */
+  overflow(item: unknown, hi: boolean): void {
+    const { high, normal } = this;
+    switch (this.policy) {
+      case "block":
+        (hi ? high : normal).push(item);
+        this.report();
+        return;
+      case "drop-newest":
+        if (hi && normal.length > 0) {
+          this.drop(normal.pop(), "displaced-by-priority");
+          high.push(item);
+        } else {
+          this.drop(item, "dropped-newest");
+        }
+        return;
+      case "drop-oldest":
+        if (normal.length > 0) {
+          this.drop(normal.shift(), "dropped-oldest");
+          (hi ? high : normal).push(item);
+        } else if (hi) {
+          this.drop(high.shift(), "dropped-oldest-priority");
+          high.push(item);
+        } else {
+          this.drop(item, "dropped-newest-priority");
+        }
+        return;
+      case "error":
+        this.reject(item);
+        return;
+    }
+  }
+
+  /** Policy `"error"`: a delivery becomes a `FailedDelivery(BackpressureOverflow)`, a plain value errors the stream. */
+  reject(item: unknown): void {
+    const { name, policy, capacity } = this;
+    emit(ChannelName.backpressureDrop, () => ({ name, policy, reason: "rejected", capacity }));
+    const err = new BackpressureOverflow(`${name}: buffer full (capacity ${capacity})`, { capacity });
+    if (isDelivery(item)) {
+      this.out.next(failDelivery(item, err, 0));
+      this.release();
+    } else {
+      this.release();
+      this.closed = true;
+      this.out.error(err);
+    }
+  }
+
+  readonly arrive = (item: unknown): void => {
+    if (this.closed) return;
+    if (isDelivery(item) && !item.ok) {
+      this.out.next(item);
+      this.release();
+      return;
+    }
+    if (this.inFlight < this.concurrency && this.size() === 0 && !this.pumping) {
+      this.run(item);
+    } else {
+      const hi = this.isHigh(item);
+      if (this.size() < this.capacity) (hi ? this.high : this.normal).push(item);
+      else this.overflow(item, hi);
+    }
+    if ((++this.arrivals & REPORT_MASK) === 0) this.report();
+    this.pump();
+  };
+
+  /** Releases every subscription and buffered item, and every gate permit this stage holds. */
+  teardown(srcSub: Subscription): void {
+    const held = this.size() + this.inFlight;
+    this.closed = true;
+    srcSub.unsubscribe();
+    for (const s of this.inner) s.unsubscribe();
+    this.inner.clear();
+    this.high.drain();
+    this.normal.drain();
+    if (this.gate !== undefined) for (let i = 0; i < held; i++) this.gate.release();
+    this.inFlight = 0;
+  }
 }

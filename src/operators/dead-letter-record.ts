@@ -1,6 +1,6 @@
 /**
  * The dead-letter record of a failed delivery, bounded in size: {@link DeadLetterHeader},
- * {@link deadLetterRecord} (public, re-exported by `dead-letter.ts`) and the smaller fallback record
+ * {@link deadLetterRecord} (both public) and the smaller fallback record
  * `deadLetter` writes when the sink refuses the full one.
  *
  * @module
@@ -316,6 +316,9 @@ const withDropped = (meta: Record<string, string>, n: number): Record<string, st
  *
  * @example
  * ```ts
+ * import { DecodeError, type Delivery, deadLetterRecord, failDelivery, type RawRecord } from "evflow";
+ * declare const d: Delivery<RawRecord>;
+ * const failed = failDelivery(d, new DecodeError("value: not JSON", { field: "value" }));
  * const record = deadLetterRecord(failed, { service: "order-service" }, Date.now());
  * record.headers.evflow_dlq_reason; // "EVFLOW_DECODE"
  * ```

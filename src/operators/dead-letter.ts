@@ -16,8 +16,6 @@ import {
 } from "./dead-letter-record.ts";
 import { type RetryOptions, type RetryPolicy, requireFunction, resolveRetry, shouldRetry } from "./work-internals.ts";
 
-export { DeadLetterHeader, deadLetterRecord } from "./dead-letter-record.ts";
-
 /** Options of {@link deadLetter}. */
 export interface DeadLetterOptions {
   /** Name of the dead-letter destination in `evflow:dead-letter:written` reports. Default: the origin topic. */
@@ -200,6 +198,54 @@ const acknowledge = (entry: Entry, options: DeadLetterOptions): void => {
 };
 
 /**
+ * The dead letters being written by one `deadLetter` subscription: entries whose record is in the
+ * sink (by settlement, in write order) and entries waiting for their backoff.
+ */
+class PendingWrites {
+  readonly #inSink = new Map<Settlement, Entry[]>();
+  /** Entries waiting for their backoff timer. */
+  readonly waiting = new Set<Entry>();
+  /** Entries taken in and not settled yet. */
+  count = 0;
+
+  /** `entry`'s record was handed to the sink. */
+  sent(entry: Entry): void {
+    const list = this.#inSink.get(entry.failed.settlement);
+    if (list === undefined) this.#inSink.set(entry.failed.settlement, [entry]);
+    else list.push(entry);
+  }
+
+  /** The entry a sink result for settlement `s` is about (the oldest one sent), no longer in the sink. */
+  take(s: Settlement): Entry | undefined {
+    const list = this.#inSink.get(s);
+    const entry = list?.shift();
+    if (entry === undefined) return undefined;
+    if (list?.length === 0) this.#inSink.delete(s);
+    return entry;
+  }
+
+  /** Nacks every unsettled entry with a `DeadLetterError` (`cause` or the delivery's own error) and forgets them. */
+  nackAll(why: string, cause?: unknown): void {
+    const all = [...[...this.#inSink.values()].flat(), ...this.waiting];
+    this.#inSink.clear();
+    this.waiting.clear();
+    this.count = 0;
+    for (const e of all) {
+      e.timer?.unsubscribe();
+      e.failed.nack(new DeadLetterError(why, { cause: cause ?? e.failed.error, context: ctx(e.failed) }));
+    }
+  }
+
+  /** Teardown: cancels the backoff timers and forgets every entry (none is settled). */
+  clear(): void {
+    for (const e of this.waiting) e.timer?.unsubscribe();
+    this.waiting.clear();
+    this.#inSink.clear();
+    this.count = 0;
+  }
+}
+
+/**
  * Sends what failed for good (every `FailedDelivery`: decode errors, non-retryable errors,
  * exhausted retries) to a dead-letter `sink` as a {@link deadLetterRecord}, and settles it:
  * ACKED once the sink confirmed the write; NACKED (redelivered later, never acked) when every
@@ -228,8 +274,14 @@ const acknowledge = (entry: Entry, options: DeadLetterOptions): void => {
  *
  * @example
  * ```ts
- * import { deadLetter, decode, settle } from "evflow";
- * source.pipe(decode(registry), orderedByKey(handle), deadLetter(dlqSink, { service: "order-service" }), settle());
+ * import { deadLetter, type Delivery, decode, type Envelope, type EventRegistry, orderedByKey, settle } from "evflow";
+ * import { kafkaSink, kafkaSource } from "evflow/kafka";
+ * declare const registry: EventRegistry;
+ * declare function handle(d: Delivery<Envelope<unknown>>): Promise<void>;
+ * const dlq = kafkaSink({ brokers: "localhost:9092", topic: "app-events.dlq" });
+ * kafkaSource({ brokers: "localhost:9092", groupId: "order-service", topics: ["app-events"] })
+ *   .pipe(decode(registry), orderedByKey(handle), deadLetter(dlq, { service: "order-service" }), settle())
+ *   .subscribe();
  * ```
  */
 export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
@@ -237,42 +289,22 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
   const o = resolveOptions(options);
   return <A>(source: Observable<Flow<A>>): Observable<Flow<A>> =>
     new Observable<Flow<A>>((sub) => {
-      const inSink = new Map<Settlement, Entry[]>();
-      const waiting = new Set<Entry>();
-      let pendingCount = 0;
+      const pending = new PendingWrites();
+      const { waiting } = pending;
       let sourceDone = false;
       let sinkDone = false;
       let closed = false;
       const input = new Subject<Flow<WireRecord>>();
 
-      const take = (s: Settlement): Entry | undefined => {
-        const list = inSink.get(s);
-        const entry = list?.shift();
-        if (entry === undefined) return undefined;
-        if (list?.length === 0) inSink.delete(s);
-        return entry;
-      };
-
       const settled = () => {
-        pendingCount--;
+        pending.count--;
         maybeComplete();
-      };
-
-      const nackAll = (why: string, cause?: unknown) => {
-        const all = [...[...inSink.values()].flat(), ...waiting];
-        inSink.clear();
-        waiting.clear();
-        pendingCount = 0;
-        for (const e of all) {
-          e.timer?.unsubscribe();
-          e.failed.nack(new DeadLetterError(why, { cause: cause ?? e.failed.error, context: ctx(e.failed) }));
-        }
       };
 
       const maybeComplete = () => {
         if (closed || !sourceDone) return;
-        if (pendingCount > 0 && sinkDone) nackAll("dead-letter sink completed without confirming the write");
-        if (pendingCount === 0) {
+        if (pending.count > 0 && sinkDone) pending.nackAll("dead-letter sink completed without confirming the write");
+        if (pending.count === 0) {
           closed = true;
           input.complete();
           sub.complete();
@@ -286,9 +318,7 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
           failed(entry, entry.noFit!);
           return;
         }
-        const list = inSink.get(entry.failed.settlement);
-        if (list === undefined) inSink.set(entry.failed.settlement, [entry]);
-        else list.push(entry);
+        pending.sent(entry);
         input.next(replaceValue(entry.failed, entry.record));
       };
 
@@ -313,7 +343,7 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
 
       const sinkSub = sink(input).subscribe({
         next: (r) => {
-          const entry = take(r.settlement);
+          const entry = pending.take(r.settlement);
           if (entry === undefined) return;
           if (!r.ok) failed(entry, r.error);
           else {
@@ -322,7 +352,7 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
           }
         },
         error: (e: unknown) => {
-          nackAll("dead-letter sink failed", e);
+          pending.nackAll("dead-letter sink failed", e);
           if (closed) return;
           closed = true;
           sub.error(e);
@@ -341,7 +371,7 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
             return;
           }
           const { entry, buildError } = newEntry(f, o);
-          pendingCount++;
+          pending.count++;
           if (buildError !== undefined) {
             entry.attempts++;
             failed(entry, buildError);
@@ -364,10 +394,7 @@ export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
         closed = true;
         srcSub.unsubscribe();
         sinkSub.unsubscribe();
-        for (const e of waiting) e.timer?.unsubscribe();
-        waiting.clear();
-        inSink.clear();
-        pendingCount = 0;
+        pending.clear();
       };
     });
 };

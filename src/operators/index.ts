@@ -1,11 +1,13 @@
 export type { DedupStore } from "../core/dedup-store.ts";
-export { type BackpressureOptions, backpressure, createGate, type Gate, type OverflowPolicy } from "./backpressure.ts";
+export { type BackpressureOptions, backpressure, type OverflowPolicy } from "./backpressure.ts";
 export { type BatchOptions, batch, batchDefaults } from "./batch.ts";
-export { DeadLetterHeader, type DeadLetterOptions, deadLetter, deadLetterRecord } from "./dead-letter.ts";
+export { type DeadLetterOptions, deadLetter } from "./dead-letter.ts";
+export { DeadLetterHeader, deadLetterRecord } from "./dead-letter-record.ts";
 export { DEFAULT_MAX_BYTES, type DecodeInput, type DecodeOptions, decode, decodeDefaults } from "./decode.ts";
 export { type DedupOptions, dedup, dedupDefaults } from "./dedup.ts";
 export { type Encoded, type EncodeOperator, type EncodeOptions, encode } from "./encode.ts";
 export { forDestination } from "./for-destination.ts";
+export { createGate, type Gate } from "./gate.ts";
 export { mapFlow } from "./map-flow.ts";
 export {
   type MemoryDedupStore,

@@ -1,7 +1,7 @@
 import { asyncScheduler, type OperatorFunction, type SchedulerLike } from "rxjs";
 import type { Delivery, Flow } from "../core/delivery.ts";
 import { requireInt, requireNumber } from "../core/errors.ts";
-import { keyedWork } from "./ordered-internals.ts";
+import { keyedWork } from "./keyed-work.ts";
 import { type RetryOptions, requireFunction, resolveRetry, type WorkResult } from "./work-internals.ts";
 
 export type { WorkResult } from "./work-internals.ts";
@@ -74,7 +74,11 @@ const defaultKey = (value: unknown, d: Delivery<unknown>): string | undefined =>
  *
  * @example
  * ```ts
- * import { orderedByKey } from "evflow";
+ * import type { Observable } from "rxjs";
+ * import { type Envelope, type Flow, orderedByKey } from "evflow";
+ * interface Profile { readonly userId: string; readonly name: string }
+ * declare const source: Observable<Flow<Envelope<Profile>>>;
+ * declare function saveProfile(p: Profile): Promise<void>;
  * source.pipe(
  *   orderedByKey(async (d) => saveProfile(d.value.data), { concurrency: 64, retry: { attempts: 5 } }),
  * );

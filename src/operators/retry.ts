@@ -1,8 +1,8 @@
 import { asyncScheduler, type OperatorFunction, type SchedulerLike } from "rxjs";
 import type { Delivery, Flow } from "../core/delivery.ts";
 import { requireInt, requireNumber } from "../core/errors.ts";
+import { keyedWork } from "./keyed-work.ts";
 import type { Work, WorkValue } from "./ordered-by-key.ts";
-import { keyedWork } from "./ordered-internals.ts";
 import { type RetryOptions, requireFunction, resolveRetry } from "./work-internals.ts";
 
 export type { BackoffOptions, RetryOptions } from "./work-internals.ts";
@@ -45,7 +45,9 @@ export interface RetryOperatorOptions extends RetryOptions {
  *
  * @example
  * ```ts
- * import { retry } from "evflow";
+ * import type { Observable } from "rxjs";
+ * import { type Envelope, type Flow, retry } from "evflow";
+ * declare const source: Observable<Flow<Envelope<unknown>>>;
  * source.pipe(retry((d) => fetch(`https://api.example/${d.value.id}`).then((r) => r.json()), { attempts: 5 }));
  * ```
  */

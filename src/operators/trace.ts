@@ -110,13 +110,25 @@ const unsampledShape = (tp: string): boolean => {
  * @param options see {@link TraceOptions}.
  * @example
  * ```ts
- * import { memoryTracer, trace } from "evflow";
+ * import type { Sql } from "postgres";
+ * import { type Delivery, decode, type Envelope, type EventRegistry, memoryTracer, orderedByKey, settle, trace } from "evflow";
+ * import { kafkaSink, kafkaSource } from "evflow/kafka";
+ * import { outboxRelay } from "evflow/postgres";
+ * declare const sql: Sql;
+ * declare const registry: EventRegistry;
+ * declare function work(d: Delivery<Envelope<unknown>>): Promise<void>;
  * const tracer = memoryTracer();
- * kafkaSource({ brokers, groupId: "orders", topics: ["app-events"] })
+ * kafkaSource({ brokers: "localhost:9092", groupId: "orders", topics: ["app-events"] })
  *   .pipe(decode(registry), trace(tracer, { service: "orders", sampling: 0.01 }), orderedByKey(work), settle())
  *   .subscribe();
  * // producer side
- * outboxRelay(sql).pipe(trace(tracer, { service: "users", stage: "published" }), kafkaSink(opts), settle());
+ * outboxRelay(sql)
+ *   .pipe(
+ *     trace(tracer, { service: "users", stage: "published" }),
+ *     kafkaSink({ brokers: "localhost:9092", topic: "app-events" }),
+ *     settle(),
+ *   )
+ *   .subscribe();
  * ```
  * @see memoryTracer, traceContextHeaders, metrics
  */
@@ -124,6 +136,30 @@ export const trace = (
   tracer: Tracer | undefined,
   options: TraceOptions,
 ): (<T>(source: Observable<T>) => Observable<T>) => {
+  const cfg = resolveOptions(tracer, options);
+  if (cfg === undefined) return <T>(source: Observable<T>) => source;
+  const hops = new HopRecorder(cfg);
+  const step = (v: unknown): unknown => hops.step(v);
+  return <T>(source: Observable<T>) => source.pipe(map(step as (v: T) => T));
+};
+
+/** Resolved options of a recording `trace` operator. */
+interface TraceConfig {
+  readonly tracer: Tracer;
+  readonly service: string;
+  readonly stage: "received" | "published";
+  readonly rate: number;
+  readonly topic: string | undefined;
+  readonly server: string | undefined;
+  readonly scheduler: SchedulerLike | undefined;
+  readonly onError: (error: unknown) => void;
+}
+
+/**
+ * Validates the options (throwing `InvalidOptionsError`) and fills in the defaults; `undefined`
+ * when nothing is recorded (no tracer, or `sampling: 0`).
+ */
+const resolveOptions = (tracer: Tracer | undefined, options: TraceOptions): TraceConfig | undefined => {
   if (options === null || typeof options !== "object") {
     throw new InvalidOptionsError("trace needs an options object with a service", { option: "options" });
   }
@@ -140,21 +176,100 @@ export const trace = (
   if (tracer !== undefined && (typeof tracer !== "object" || typeof tracer.record !== "function")) {
     throw new InvalidOptionsError("tracer must have a record(record) method", { option: "tracer" });
   }
-  if (tracer === undefined || rate === 0) return <T>(source: Observable<T>) => source;
-
-  const clock = clockOf(options.scheduler);
+  if (tracer === undefined || rate === 0) return undefined;
   const onError = options.onError ?? noop;
-  const emitRecord = (r: TraceRecord): void => {
-    try {
-      const p = tracer.record(r);
-      if (p !== undefined) p.then(undefined, onError);
-    } catch (e) {
-      onError(e);
+  return { tracer, service, stage, rate, topic, server, scheduler: options.scheduler, onError };
+};
+
+/** The ids of a started hop, and the headers the tracer wants propagated (OpenTelemetry). */
+interface HopIds {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly traceparent: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** Called with the outcome when a traced delivery is settled. */
+type SettledHook = (acked: boolean, error: unknown, failure: EvflowError | undefined) => void;
+
+type MutableRecord = { -readonly [K in keyof TraceRecord]: TraceRecord[K] };
+
+/** Records this service's hop of each sampled event on the tracer (one per `trace` operator). */
+class HopRecorder {
+  readonly tracer: Tracer;
+  readonly service: string;
+  readonly stage: "received" | "published";
+  readonly rate: number;
+  readonly topic: string | undefined;
+  readonly server: string | undefined;
+  readonly clock: ReturnType<typeof clockOf>;
+  readonly onError: (error: unknown) => void;
+
+  constructor(cfg: TraceConfig) {
+    this.tracer = cfg.tracer;
+    this.service = cfg.service;
+    this.stage = cfg.stage;
+    this.rate = cfg.rate;
+    this.topic = cfg.topic;
+    this.server = cfg.server;
+    this.clock = clockOf(cfg.scheduler);
+    this.onError = cfg.onError;
+  }
+
+  /** One stream item: a delivery of an envelope, a plain envelope, or anything else (passed as is). */
+  step(v: unknown): unknown {
+    if (isFlowLike(v)) {
+      if (!v.ok) {
+        noteFailure(v);
+        return v;
+      }
+      const e = v.value;
+      if (!isEnvelopeLike(e)) return v;
+      const out = this.traceEnvelope(e, v);
+      if (out === e) return v;
+      if ("settled" in out) return wrapSettlement(v, out.e, this.tracer, out.settled);
+      // unsampled on the publish side: same settlement, re-stamped envelope
+      return replaceValue(v, out);
     }
-  };
+    if (isEnvelopeLike(v)) {
+      const out = this.traceEnvelope(v, undefined);
+      return "settled" in out ? out.e : out;
+    }
+    return v;
+  }
+
+  /** Traces one envelope: returns the re-stamped envelope and the settlement hook, if sampled. */
+  traceEnvelope(
+    e: Envelope<unknown>,
+    d: Delivery<unknown> | undefined,
+  ): { e: Envelope<unknown>; settled: SettledHook } | Envelope<unknown> {
+    const hop = this.decide(e);
+    if (hop !== undefined && d !== undefined && instrumentedBy(d.settlement, this.tracer)) return e; // traced upstream
+    if (hop === undefined) {
+      if (this.stage === "published" && parseTraceparent(e.headers.traceparent) === undefined) {
+        // unsampled: still propagate the decision, so consumers with other rates agree
+        return stampTraceparent(e, traceparentOf(traceIdForEvent(e.id), newSpanId(), 0));
+      }
+      return e;
+    }
+    const t0 = this.clock.wall();
+    const m0 = this.clock.mono();
+    const attributes = this.attributesOf(e, d);
+    const ids = this.startHop(e, hop, t0, attributes);
+    const traced =
+      ids.headers === undefined
+        ? stampTraceparent(e, ids.traceparent)
+        : stampHeaders(e, { ...ids.headers, traceparent: ids.traceparent });
+    if (d === undefined) {
+      this.emitRecord(this.recordOf(e, ids, hop, this.stage, t0, attributes));
+      return traced;
+    }
+    if (this.stage === "received") this.emitRecord(this.recordOf(e, ids, hop, "received", t0, attributes));
+    return { e: traced, settled: this.settledHook(e, ids, hop, t0, m0, attributes) };
+  }
 
   /** The sampled hop of an event, or undefined when its trace is not recorded. */
-  const decide = (e: Envelope<unknown>): Hop | undefined => {
+  decide(e: Envelope<unknown>): Hop | undefined {
     const tp = e.headers.traceparent;
     if (tp !== undefined) {
       if (unsampledShape(tp)) return undefined; // hot path: nothing recorded or rewritten, so no full parse
@@ -162,22 +277,20 @@ export const trace = (
       if (p !== undefined)
         return p.sampled ? { traceId: p.traceId, parentSpanId: p.spanId, flags: p.flags } : undefined;
     }
-    return sampleEvent(e.id, rate) ? { traceId: traceIdForEvent(e.id), parentSpanId: undefined, flags: 1 } : undefined;
-  };
+    return sampleEvent(e.id, this.rate)
+      ? { traceId: traceIdForEvent(e.id), parentSpanId: undefined, flags: 1 }
+      : undefined;
+  }
 
   /** Starts the hop: asks the tracer for ids (OpenTelemetry) or draws a span id. */
-  const start = (
-    e: Envelope<unknown>,
-    hop: Hop,
-    time: number,
-    attributes: Record<string, string>,
-  ): { traceId: string; spanId: string; traceparent: string; headers?: Readonly<Record<string, string>> } => {
+  startHop(e: Envelope<unknown>, hop: Hop, time: number, attributes: Record<string, string>): HopIds {
     const flags = hop.flags | 1;
+    const tracer = this.tracer;
     if (tracer.startSpan !== undefined) {
       try {
         const ts = e.headers.tracestate;
         const ids = tracer.startSpan({
-          stage,
+          stage: this.stage,
           eventId: e.id,
           eventType: e.type,
           traceId: hop.traceId,
@@ -192,44 +305,71 @@ export const trace = (
         const out = { traceId: ids.traceId, spanId: ids.spanId, traceparent };
         return ids.headers === undefined ? out : { ...out, headers: ids.headers };
       } catch (err) {
+        const onError = this.onError;
         onError(err);
       }
     }
     const spanId = newSpanId();
     return { traceId: hop.traceId, spanId, traceparent: traceparentOf(hop.traceId, spanId, flags) };
-  };
+  }
 
-  const recordOf = (
+  /**
+   * The hook that records the delivery's outcome (`processed`/`published`, `failed`,
+   * `dead-lettered`) with its duration since `m0` (monotonic ms).
+   */
+  settledHook(
+    e: Envelope<unknown>,
+    ids: HopIds,
+    hop: Hop,
+    t0: number,
+    m0: number,
+    attributes: Record<string, string>,
+  ): SettledHook {
+    const done: TraceStage = this.stage === "received" ? "processed" : "published";
+    return (acked, error, failure) => {
+      const r = this.recordOf(e, ids, hop, done, t0, attributes) as MutableRecord;
+      r.durationMs = this.clock.mono() - m0;
+      if (!acked) {
+        r.stage = "failed";
+        r.error = describeError(error ?? failure);
+      } else if (failure !== undefined) {
+        r.stage = "dead-lettered";
+        r.error = describeError(failure);
+      }
+      this.emitRecord(r);
+    };
+  }
+
+  recordOf(
     e: Envelope<unknown>,
     ids: { traceId: string; spanId: string },
     hop: Hop,
     s: TraceStage,
     time: number,
     attributes: Record<string, string>,
-  ): TraceRecord => {
-    const r: {
-      -readonly [K in keyof TraceRecord]: TraceRecord[K];
-    } = {
+  ): TraceRecord {
+    const r: MutableRecord = {
       eventId: e.id,
       eventType: e.type,
       traceId: ids.traceId,
       spanId: ids.spanId,
       stage: s,
-      service,
+      service: this.service,
       time,
       attributes,
     };
     if (hop.parentSpanId !== undefined) r.parentSpanId = hop.parentSpanId;
     return r;
-  };
+  }
 
-  const attributesOf = (e: Envelope<unknown>, d: Delivery<unknown> | undefined): Record<string, string> => {
+  attributesOf(e: Envelope<unknown>, d: Delivery<unknown> | undefined): Record<string, string> {
     const a: Record<string, string> = { source: e.source, version: String(e.version) };
     if (e.key !== undefined) a.key = e.key;
     if (e.destination !== undefined) a.destination = e.destination;
     const subject = e.headers.ce_subject;
     if (subject !== undefined) a.subject = subject;
-    if (d !== undefined && stage === "received") {
+    const { server } = this;
+    if (d !== undefined && this.stage === "received") {
       const o = d.origin;
       a.topic = o.topic;
       a.partition = String(o.partition);
@@ -238,82 +378,20 @@ export const trace = (
       if (o.server !== undefined) a.server = o.server;
       else if (server !== undefined) a.server = server;
     } else {
-      if (topic !== undefined) a.topic = topic;
+      if (this.topic !== undefined) a.topic = this.topic;
       if (server !== undefined) a.server = server;
     }
     return a;
-  };
+  }
 
-  /** Traces one envelope: returns the re-stamped envelope and the settlement hook, if sampled. */
-  const traceEnvelope = (
-    e: Envelope<unknown>,
-    d: Delivery<unknown> | undefined,
-  ):
-    | {
-        e: Envelope<unknown>;
-        settled: (acked: boolean, error: unknown, failure: EvflowError | undefined) => void;
-      }
-    | Envelope<unknown> => {
-    const hop = decide(e);
-    if (hop !== undefined && d !== undefined && instrumentedBy(d.settlement, tracer)) return e; // traced upstream
-    if (hop === undefined) {
-      if (stage === "published" && parseTraceparent(e.headers.traceparent) === undefined) {
-        // unsampled: still propagate the decision, so consumers with other rates agree
-        return stampTraceparent(e, traceparentOf(traceIdForEvent(e.id), newSpanId(), 0));
-      }
-      return e;
+  /** Hands a record to the tracer; a throw or rejection goes to `onError` (records are best-effort). */
+  emitRecord(r: TraceRecord): void {
+    try {
+      const p = this.tracer.record(r);
+      if (p !== undefined) p.then(undefined, this.onError);
+    } catch (e) {
+      const onError = this.onError;
+      onError(e);
     }
-    const t0 = clock.wall();
-    const m0 = clock.mono();
-    const attributes = attributesOf(e, d);
-    const ids = start(e, hop, t0, attributes);
-    const traced =
-      ids.headers === undefined
-        ? stampTraceparent(e, ids.traceparent)
-        : stampHeaders(e, { ...ids.headers, traceparent: ids.traceparent });
-    if (d === undefined) {
-      emitRecord(recordOf(e, ids, hop, stage, t0, attributes));
-      return traced;
-    }
-    if (stage === "received") emitRecord(recordOf(e, ids, hop, "received", t0, attributes));
-    const done: TraceStage = stage === "received" ? "processed" : "published";
-    return {
-      e: traced,
-      settled: (acked, error, failure) => {
-        const r = recordOf(e, ids, hop, done, t0, attributes) as { -readonly [K in keyof TraceRecord]: TraceRecord[K] };
-        r.durationMs = clock.mono() - m0;
-        if (!acked) {
-          r.stage = "failed";
-          r.error = describeError(error ?? failure);
-        } else if (failure !== undefined) {
-          r.stage = "dead-lettered";
-          r.error = describeError(failure);
-        }
-        emitRecord(r);
-      },
-    };
-  };
-
-  const step = (v: unknown): unknown => {
-    if (isFlowLike(v)) {
-      if (!v.ok) {
-        noteFailure(v);
-        return v;
-      }
-      const e = v.value;
-      if (!isEnvelopeLike(e)) return v;
-      const out = traceEnvelope(e, v);
-      if (out === e) return v;
-      if ("settled" in out) return wrapSettlement(v, out.e, tracer, out.settled);
-      // unsampled on the publish side: same settlement, re-stamped envelope
-      return replaceValue(v, out);
-    }
-    if (isEnvelopeLike(v)) {
-      const out = traceEnvelope(v, undefined);
-      return "settled" in out ? out.e : out;
-    }
-    return v;
-  };
-
-  return <T>(source: Observable<T>) => source.pipe(map(step as (v: T) => T));
-};
+  }
+}

@@ -190,6 +190,31 @@ describe("backpressure: work results", () => {
     });
   }
 
+  it("calls work and the priority predicate as plain functions (no `this`)", async () => {
+    const { ds } = make([1, 2]);
+    const receivers: string[] = [];
+    const out = await lastValueFrom(
+      from(ds).pipe(
+        backpressure(
+          function (this: unknown, d: Delivery<number>) {
+            receivers.push(`work:${String(this)}`);
+            return Promise.resolve(d.value);
+          },
+          {
+            priority: function (this: unknown) {
+              receivers.push(`priority:${String(this)}`);
+              return false;
+            },
+          },
+        ),
+        toArray(),
+      ),
+    );
+    expect(out.map(label)).toEqual(["1", "2"]);
+    // 1 runs at once; 2 waits in the buffer (its lane decided by the predicate), then runs.
+    expect(receivers).toEqual(["work:undefined", "priority:undefined", "work:undefined"]);
+  });
+
   it("plain values: a work failure errors the stream", async () => {
     await expect(
       lastValueFrom(

@@ -13,6 +13,7 @@ import {
   Subject,
   throwError,
   toArray,
+  VirtualTimeScheduler,
 } from "rxjs";
 import { TestScheduler } from "rxjs/testing";
 import {
@@ -67,6 +68,24 @@ const deferred = <T>() => {
 
 const ticks = async (n = 5) => {
   for (let i = 0; i < n; i++) await Promise.resolve();
+};
+
+const collectGarbage = () => {
+  const g = globalThis as { Bun?: { gc(force: boolean): void }; gc?: () => void };
+  for (let i = 0; i < 20; i++) new Array(100_000).fill(i);
+  if (g.Bun) g.Bun.gc(true);
+  else g.gc?.();
+};
+
+/** Pushes `n` deliveries of fresh values (one key each) into `source`; returns weak references to the values. */
+const pushWatched = (source: Subject<Flow<Ev>>, n: number): Array<WeakRef<Ev>> => {
+  const refs: Array<WeakRef<Ev>> = [];
+  for (let i = 0; i < n; i++) {
+    const v: Ev = { key: `k${i}`, n: i };
+    refs.push(new WeakRef(v));
+    source.next(createDelivery(v, { topic: `obk-${suffix}`, partition: 0, offset: i }, { ack() {}, nack() {} }));
+  }
+  return refs;
 };
 
 describe("orderedByKey: order and concurrency", () => {
@@ -158,6 +177,28 @@ describe("orderedByKey: order and concurrency", () => {
     // Everything happened synchronously.
     expect(completed).toBe(true);
     expect(out).toEqual(evs.map((e) => e.n * 2));
+  });
+
+  it("calls work and the key function as plain functions (no `this`)", () => {
+    const { ds } = make([{ key: "a", n: 1 }]);
+    const receivers: unknown[] = [];
+    from(ds)
+      .pipe(
+        orderedByKey(
+          function (this: unknown, d: Delivery<Ev>) {
+            receivers.push(this);
+            return d.value.n;
+          },
+          {
+            key: function (this: unknown) {
+              receivers.push(this);
+              return "k";
+            },
+          },
+        ),
+      )
+      .subscribe();
+    expect(receivers).toEqual([undefined, undefined]);
   });
 
   it("uses the envelope key, else the origin key, else runs unordered; a custom key function wins", async () => {
@@ -509,6 +550,30 @@ describe("orderedByKey: time (marbles)", () => {
       );
       expectObservable(out).toBe("15ms (x|)", { x: "TimeoutError:15" });
     });
+  });
+
+  it("keeps nothing of a delivery whose promised work timed out for good (not until teardown either)", async () => {
+    // A timed-out attempt of promise (or TaskEither) work holds no inner subscription; the engine
+    // used to forget to drop such a job from its teardown set, so each one stayed reachable from a
+    // live subscription: a consumer whose handler times out now and then grew without bound.
+    const scheduler = new VirtualTimeScheduler();
+    const source = new Subject<Flow<Ev>>();
+    let failed = 0;
+    const sub = source
+      .pipe(orderedByKey(() => new Promise<never>(() => {}), { timeoutMs: 10, scheduler }))
+      .subscribe((f) => {
+        if (!f.ok) failed++;
+      });
+    const refs = pushWatched(source, 100);
+    scheduler.flush();
+    expect(failed).toBe(100);
+    // A WeakRef's target stays alive until the job that created it ends.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    collectGarbage();
+    const alive = refs.filter((r) => r.deref() !== undefined).length;
+    sub.unsubscribe();
+    // With the leak every one of them is alive; a conservative stack scan may keep a stray one.
+    expect(alive).toBeLessThan(10);
   });
 
   it("releases a key's state after idleMs without activity (memory follows active keys)", () => {
