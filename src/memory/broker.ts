@@ -8,7 +8,7 @@
 import { asyncScheduler, Observable, type SchedulerLike } from "rxjs";
 import { commitPolicy, commitPolicyDefaults } from "../core/commit-policy.ts";
 import type { Delivery } from "../core/delivery.ts";
-import { ClosedError, InvalidOptionsError, requireInt } from "../core/errors.ts";
+import { ClosedError, InvalidOptionsError, requireInt, requireKnownKeys } from "../core/errors.ts";
 import type { RawRecord, WireRecord } from "../core/record.ts";
 import type { ConsumeOptions, TopicPartition, Transport } from "../core/transport.ts";
 import { GroupDirectory } from "./group.ts";
@@ -167,7 +167,20 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
 };
 
 /** The broker's options, validated, with their defaults. */
+/** The options {@link memoryBroker} takes (a typo is refused, not ignored). */
+const MEMORY_BROKER_KEYS = {
+  partitions: true,
+  maxInFlight: true,
+  autoCreateTopics: true,
+  name: true,
+  stallWarningMs: true,
+  commitEvery: true,
+  commitIntervalMs: true,
+  scheduler: true,
+} satisfies Record<keyof MemoryBrokerOptions, true>;
+
 const resolveOptions = (options: MemoryBrokerOptions) => {
+  if (options !== null && typeof options === "object") requireKnownKeys("memoryBroker", options, MEMORY_BROKER_KEYS);
   const defaultPartitions = requireInt("partitions", options.partitions ?? 4, 1);
   const defaultMaxInFlight = requireInt("maxInFlight", options.maxInFlight ?? 1024, 1);
   const autoCreate = options.autoCreateTopics ?? true;

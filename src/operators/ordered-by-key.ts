@@ -1,6 +1,6 @@
 import { asyncScheduler, type OperatorFunction, type SchedulerLike } from "rxjs";
 import type { Delivery, Flow } from "../core/delivery.ts";
-import { requireInt, requireNumber } from "../core/errors.ts";
+import { requireInt, requireKnownKeys, requireNumber } from "../core/errors.ts";
 import { keyedWork } from "./keyed-work.ts";
 import { type RetryOptions, requireFunction, resolveRetry, type WorkResult } from "./work-internals.ts";
 
@@ -46,6 +46,17 @@ const defaultKey = (value: unknown, d: Delivery<unknown>): string | undefined =>
   return d.origin.key;
 };
 
+/** The options {@link orderedByKey} takes (a typo is refused, not ignored). */
+const ORDERED_BY_KEY_KEYS = {
+  concurrency: true,
+  idleMs: true,
+  key: true,
+  retry: true,
+  timeoutMs: true,
+  name: true,
+  scheduler: true,
+} satisfies Record<keyof OrderedByKeyOptions<unknown>, true>;
+
 /**
  * Runs `work` for each delivery: strictly one after another, in arrival order, for events with the
  * same key; in parallel across keys, up to `concurrency` attempts in total. Emits a delivery of the
@@ -89,6 +100,7 @@ export const orderedByKey = <A, B>(
   options: OrderedByKeyOptions<A> = {},
 ): OperatorFunction<Flow<A>, Flow<WorkValue<B>>> => {
   requireFunction("work", work);
+  requireKnownKeys("orderedByKey", options, ORDERED_BY_KEY_KEYS);
   if (options.key !== undefined) requireFunction("key", options.key);
   const timeoutMs = options.timeoutMs === undefined ? undefined : requireNumber("timeoutMs", options.timeoutMs, 1);
   const run = keyedWork({

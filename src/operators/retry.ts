@@ -1,6 +1,6 @@
 import { asyncScheduler, type OperatorFunction, type SchedulerLike } from "rxjs";
 import type { Delivery, Flow } from "../core/delivery.ts";
-import { requireInt, requireNumber } from "../core/errors.ts";
+import { requireInt, requireKnownKeys, requireNumber } from "../core/errors.ts";
 import { keyedWork } from "./keyed-work.ts";
 import type { Work, WorkValue } from "./ordered-by-key.ts";
 import { type RetryOptions, requireFunction, resolveRetry } from "./work-internals.ts";
@@ -18,6 +18,18 @@ export interface RetryOperatorOptions extends RetryOptions {
   /** Scheduler for backoff and timeouts. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
 }
+
+/** The options {@link retry} takes (a typo is refused, not ignored). */
+const RETRY_OPERATOR_KEYS = {
+  attempts: true,
+  backoff: true,
+  retryable: true,
+  random: true,
+  concurrency: true,
+  timeoutMs: true,
+  name: true,
+  scheduler: true,
+} satisfies Record<keyof RetryOperatorOptions, true>;
 
 /**
  * Runs `work` per delivery with retries, unordered: each delivery is retried on its own
@@ -56,6 +68,7 @@ export const retry = <A, B>(
   options: RetryOperatorOptions = {},
 ): OperatorFunction<Flow<A>, Flow<WorkValue<B>>> => {
   requireFunction("work", work);
+  requireKnownKeys("retry", options, RETRY_OPERATOR_KEYS);
   const timeoutMs = options.timeoutMs === undefined ? undefined : requireNumber("timeoutMs", options.timeoutMs, 1);
   const run = keyedWork({
     name: options.name ?? "retry",

@@ -161,6 +161,12 @@ export const NO_RETRY: RetryPolicy = {
   random: Math.random,
 };
 
+/** The keys of {@link RetryOptions}: a nested `retry: { ... }` with any other key is refused. */
+const RETRY_KEYS = { attempts: true, backoff: true, retryable: true, random: true } satisfies Record<
+  keyof RetryOptions,
+  true
+>;
+
 /**
  * Validates and fills defaults; throws `InvalidOptionsError` (option names prefixed by `prefix`).
  * Stricter than {@link resolveBackoff} on one point: `backoff.maxMs` below `backoff.initialMs` is
@@ -168,6 +174,13 @@ export const NO_RETRY: RetryPolicy = {
  */
 export const resolveRetry = (o: RetryOptions | undefined, prefix: string): RetryPolicy => {
   if (o === undefined) return NO_RETRY;
+  if (prefix !== "" && o !== null && typeof o === "object") {
+    // A nested `retry: { ... }`: its keys are RetryOptions' only (the `retry` operator checks its own).
+    for (const key of Object.keys(o)) {
+      if (Object.hasOwn(RETRY_KEYS, key)) continue;
+      invalid(`${prefix}${key}`, "is not an option of retry (attempts, backoff, retryable, random)");
+    }
+  }
   const backoff = resolveBackoff(o.backoff, backoffDefaults, `${prefix}backoff`);
   if (backoff.maxMs < backoff.initialMs) {
     invalid(`${prefix}backoff.maxMs`, `must be >= initialMs (${backoff.initialMs}), got ${backoff.maxMs}`);

@@ -3,7 +3,7 @@ import { type Backoff, backoffDelay, resolveBackoff } from "../core/backoff.ts";
 import { type CommitPolicy, commitPolicy, commitPolicyDefaults } from "../core/commit-policy.ts";
 import type { Delivery } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
-import { InvalidOptionsError, requireInt, requireNumber } from "../core/errors.ts";
+import { InvalidOptionsError, requireInt, requireKnownKeys, requireNumber } from "../core/errors.ts";
 import {
   DEFAULT_SCHEMA,
   lockName,
@@ -144,6 +144,24 @@ const requireClaimMode = (v: unknown): RelayClaimMode => {
   return v;
 };
 
+/** The options {@link outboxRelay} takes (a typo is refused, not ignored). */
+const OUTBOX_RELAY_KEYS = {
+  schema: true,
+  claim: true,
+  batchSize: true,
+  pollInterval: true,
+  maxAttempts: true,
+  backoff: true,
+  retention: true,
+  cleanupInterval: true,
+  leaseMs: true,
+  maxInFlight: true,
+  relayId: true,
+  commitEvery: true,
+  commitIntervalMs: true,
+  scheduler: true,
+} satisfies Record<keyof OutboxRelayOptions, true>;
+
 /**
  * The outbox relay: a source of the outbox's pending rows as `Delivery<Envelope>`. `ack` marks a
  * row published (deletes it, or keeps it for `retention`), `nack` reschedules it with backoff
@@ -194,6 +212,7 @@ const requireClaimMode = (v: unknown): RelayClaimMode => {
  */
 export const outboxRelay = (sql: Sql, options: OutboxRelayOptions = {}): Observable<Delivery<Envelope<unknown>>> => {
   requireSql(sql);
+  if (options !== null && typeof options === "object") requireKnownKeys("outboxRelay", options, OUTBOX_RELAY_KEYS);
   const schema = requireSchema(options.schema ?? DEFAULT_SCHEMA);
   const mode = requireClaimMode(options.claim === undefined ? "transaction" : options.claim);
   const scheduler = options.scheduler ?? asyncScheduler;
