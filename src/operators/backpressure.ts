@@ -1,6 +1,6 @@
 import { Observable as Obs, type Observable, type OperatorFunction, type Subscriber, type Subscription } from "rxjs";
 import { type Delivery, type Flow, failDelivery, isDelivery, replaceValue } from "../core/delivery.ts";
-import { BackpressureOverflow, HandlerError, requireInt, toEvflowError } from "../core/errors.ts";
+import { BackpressureOverflow, HandlerError, requireInt, requireKnownKeys, toEvflowError } from "../core/errors.ts";
 import { ChannelName, emit } from "../observability/channels.ts";
 import type { Gate } from "./gate.ts";
 import type { WorkValue } from "./ordered-by-key.ts";
@@ -102,11 +102,22 @@ interface BackpressureConfig {
 }
 
 /** Validates the options (throwing `InvalidOptionsError`) and fills in the defaults. */
+/** The options {@link backpressure} takes (a typo is refused, not ignored). */
+const BACKPRESSURE_KEYS = {
+  capacity: true,
+  overflow: true,
+  priority: true,
+  concurrency: true,
+  name: true,
+  gate: true,
+} satisfies Record<keyof BackpressureOptions<unknown>, true>;
+
 const resolveOptions = (
   work: (item: unknown) => unknown,
   options: BackpressureOptions<unknown>,
 ): BackpressureConfig => {
   requireFunction("work", work);
+  if (options !== null && typeof options === "object") requireKnownKeys("backpressure", options, BACKPRESSURE_KEYS);
   const capacity = requireInt("capacity", options.capacity ?? 1024, 1);
   const concurrency = requireInt("concurrency", options.concurrency ?? 1, 1);
   const policy = options.overflow ?? "block";

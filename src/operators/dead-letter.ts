@@ -1,7 +1,7 @@
 import { asyncScheduler, Observable, type SchedulerLike, Subject, type Subscription } from "rxjs";
 import { backoffDelay } from "../core/backoff.ts";
 import { type FailedDelivery, type Flow, replaceValue, type Settlement } from "../core/delivery.ts";
-import { DeadLetterError, requireInt } from "../core/errors.ts";
+import { DeadLetterError, requireInt, requireKnownKeys } from "../core/errors.ts";
 import type { WireFormat, WireRecord } from "../core/record.ts";
 import type { Sink } from "../core/sink.ts";
 import { ChannelName, emit } from "../observability/channels.ts";
@@ -60,7 +60,21 @@ interface Resolved {
   readonly fallbackValueBytes: number;
 }
 
+/** The options {@link deadLetter} takes (a typo is refused, not ignored). */
+const DEAD_LETTER_KEYS = {
+  topic: true,
+  service: true,
+  format: true,
+  scheduler: true,
+  retry: true,
+  maxDeadLetterBytes: true,
+  maxKeyBytes: true,
+  maxHeaderBytes: true,
+  fallbackValueBytes: true,
+} satisfies Record<keyof DeadLetterOptions, true>;
+
 const resolveOptions = (options: DeadLetterOptions): Resolved => {
+  if (options !== null && typeof options === "object") requireKnownKeys("deadLetter", options, DEAD_LETTER_KEYS);
   const r = options.retry;
   return {
     options,

@@ -2,7 +2,7 @@ import { map, type Observable, type SchedulerLike } from "rxjs";
 import { type Delivery, replaceValue } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import type { EvflowError } from "../core/errors.ts";
-import { InvalidOptionsError } from "../core/errors.ts";
+import { InvalidOptionsError, requireKnownKeys } from "../core/errors.ts";
 import {
   clockOf,
   describeError,
@@ -159,10 +159,22 @@ interface TraceConfig {
  * Validates the options (throwing `InvalidOptionsError`) and fills in the defaults; `undefined`
  * when nothing is recorded (no tracer, or `sampling: 0`).
  */
+/** The options {@link trace} takes (a typo is refused, not ignored). */
+const TRACE_KEYS = {
+  service: true,
+  stage: true,
+  sampling: true,
+  topic: true,
+  server: true,
+  scheduler: true,
+  onError: true,
+} satisfies Record<keyof TraceOptions, true>;
+
 const resolveOptions = (tracer: Tracer | undefined, options: TraceOptions): TraceConfig | undefined => {
   if (options === null || typeof options !== "object") {
     throw new InvalidOptionsError("trace needs an options object with a service", { option: "options" });
   }
+  requireKnownKeys("trace", options, TRACE_KEYS);
   const service = requireName("service", options.service);
   const stage = options.stage ?? "received";
   if (stage !== "received" && stage !== "published") {

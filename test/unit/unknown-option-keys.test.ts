@@ -1,12 +1,16 @@
 // Every option is honoured or refused (issue 12, "no silent trap"): a misspelled key of
-// orderedByKey, retry, memoryBroker and outboxRelay used to be accepted and ignored.
+// orderedByKey, retry, memoryBroker, outboxRelay, deadLetter, backpressure and trace used to be
+// accepted and ignored.
 import { describe, expect, it } from "bun:test";
 import type { Sql } from "postgres";
 import { InvalidOptionsError } from "../../src/core/errors.ts";
 import { memoryBroker } from "../../src/memory/broker.ts";
+import { memoryTracer } from "../../src/observability/tracing.ts";
+import { backpressure } from "../../src/operators/backpressure.ts";
 import { deadLetter } from "../../src/operators/dead-letter.ts";
 import { orderedByKey } from "../../src/operators/ordered-by-key.ts";
 import { retry } from "../../src/operators/retry.ts";
+import { trace } from "../../src/operators/trace.ts";
 import { outboxRelay } from "../../src/postgres/relay.ts";
 
 /** The InvalidOptionsError `f` throws, or a failure saying it threw nothing. */
@@ -58,6 +62,22 @@ describe("unknown option keys are refused at creation", () => {
     const e = refusal(() => outboxRelay(sql, { batchsize: 5 } as never));
     expect(e.option).toBe("batchsize");
     expect(e.message).toContain('did you mean "batchSize"');
+  });
+
+  it("deadLetter", () => {
+    const sink = () => (source: never) => source;
+    const e = refusal(() => deadLetter(sink as never, { servce: "billing" } as never));
+    expect(e.option).toBe("servce");
+  });
+
+  it("backpressure", () => {
+    const e = refusal(() => backpressure((v: unknown) => v, { capasity: 8 } as never));
+    expect(e.option).toBe("capasity");
+  });
+
+  it("trace", () => {
+    const e = refusal(() => trace(memoryTracer(), { service: "s", samplin: 1 } as never));
+    expect(e.option).toBe("samplin");
   });
 
   it("the known keys still pass", () => {
