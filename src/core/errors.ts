@@ -11,6 +11,7 @@
  * isRetryable(err); // false
  * ```
  */
+import { nearest } from "./nearest-name.ts";
 
 /** The stable error codes, one per error class. */
 export const ErrorCode = {
@@ -240,30 +241,4 @@ export const requireKnownKeys = (what: string, options: object, known: Readonly<
       { option: key },
     );
   }
-};
-
-/** The candidate within edit distance 2 of `key` (case ignored), if any. */
-const nearest = (key: string, candidates: ReadonlyArray<string>): string | undefined => {
-  let best: string | undefined;
-  let bestD = 3;
-  for (const c of candidates) {
-    const d = distance(key.toLowerCase(), c.toLowerCase());
-    if (d < bestD) {
-      best = c;
-      bestD = d;
-    }
-  }
-  return best;
-};
-
-const distance = (a: string, b: string): number => {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length]!;
 };

@@ -24,6 +24,7 @@
  * @module
  */
 import { InvalidOptionsError } from "./errors.ts";
+import { nearest } from "./nearest-name.ts";
 
 /** Where a value is checked: the unit it configures, the option's dotted path, the variable it came from. */
 export interface OptionAt {
@@ -434,29 +435,3 @@ export const resolveOptions = <O extends object, S extends OptionsSpec<O>, D ext
  */
 export const requireOption = <T>(unit: string, option: string, check: Check<T>, value: unknown): T =>
   value === undefined && check.optional === true ? (value as T) : check.take(value, { unit, option });
-
-/** The candidate within edit distance 2 of `key` (case ignored), if any. */
-const nearest = (key: string, candidates: ReadonlyArray<string>): string | undefined => {
-  let best: string | undefined;
-  let bestD = 3;
-  for (const c of candidates) {
-    const d = distance(key.toLowerCase(), c.toLowerCase());
-    if (d < bestD) {
-      best = c;
-      bestD = d;
-    }
-  }
-  return best;
-};
-
-const distance = (a: string, b: string): number => {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length]!;
-};
