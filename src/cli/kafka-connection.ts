@@ -74,9 +74,9 @@ export const kafkaConnection = (a: ParsedArgs, io: CliIo, command: string): Kafk
   try {
     validateConnection(conn);
   } catch (e) {
-    // "option "brokers": ..." reads as a flag here.
+    // `kafka: option "brokers" ...` reads as a flag here: `--brokers ...`.
     if (e instanceof InvalidOptionsError) {
-      throw new InvalidOptionsError(e.message.replace(/^option "([^"]+)"/, "--$1"), { option: e.option });
+      throw new InvalidOptionsError(e.message.replace(/^(?:[\w.]+: )?option "([^"]+)"/, "--$1"), { option: e.option });
     }
     throw e;
   }

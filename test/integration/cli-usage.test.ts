@@ -21,7 +21,7 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>, RegExp]> = [
   [
     "brokers that are not host:port",
     ["dlq", "list", "--brokers", "kafka", "--topic", "t"],
-    /^evflow: --brokers: "kafka" is not "host:port"/,
+    /^evflow: --brokers must be bootstrap servers \("host:port", at least one\), got "kafka"/,
   ],
   ["an unknown option", ["dlq", "list", ...B, "--colour"], /^evflow: dlq list: unknown option --colour /],
   [
