@@ -11,12 +11,12 @@ import * as t from "io-ts";
 import { from, type MonoTypeOperatorFunction, map, type Observable } from "rxjs";
 import {
   createDelivery,
+  type DeliveryOrFailure,
   decode,
   defineEvent,
   type Envelope,
   EventRegistry,
   envelope,
-  type Flow,
   formatTraceparent,
   jsonFormat,
   newEventId,
@@ -77,23 +77,24 @@ const counting: Tracer = {
   },
 };
 
-const identity: MonoTypeOperatorFunction<Flow<Envelope<unknown>>> = (s) => s;
+const identity: MonoTypeOperatorFunction<DeliveryOrFailure<Envelope<unknown>>> = (s) => s;
 
-const chain = (input: RawRecord[], op: MonoTypeOperatorFunction<Flow<Envelope<unknown>>>) => (): Promise<Result> => {
-  const r: Result = { processed: 0, sum: 0, acked: 0 };
-  const handlers = { ack: () => r.acked++, nack: () => {} };
-  const o: Observable<unknown> = from(input).pipe(
-    map((rec, i) => createDelivery(rec, { topic: "t", partition: 0, offset: i }, handlers)),
-    decode(registry, { format: "json" }),
-    op,
-    orderedByKey((d) => {
-      r.processed++;
-      r.sum += (d.value as Envelope<{ amount: number }>).data.amount;
-    }),
-    settle(),
-  );
-  return new Promise((resolve, reject) => o.subscribe({ error: reject, complete: () => resolve(r) }));
-};
+const chain =
+  (input: RawRecord[], op: MonoTypeOperatorFunction<DeliveryOrFailure<Envelope<unknown>>>) => (): Promise<Result> => {
+    const r: Result = { processed: 0, sum: 0, acked: 0 };
+    const handlers = { ack: () => r.acked++, nack: () => {} };
+    const o: Observable<unknown> = from(input).pipe(
+      map((rec, i) => createDelivery(rec, { topic: "t", partition: 0, offset: i }, handlers)),
+      decode(registry, { format: "json" }),
+      op,
+      orderedByKey((d) => {
+        r.processed++;
+        r.sum += (d.value as Envelope<{ amount: number }>).data.amount;
+      }),
+      settle(),
+    );
+    return new Promise((resolve, reject) => o.subscribe({ error: reject, complete: () => resolve(r) }));
+  };
 
 const cases = {
   baseline: chain(plain, identity),

@@ -32,6 +32,7 @@ export { type Backoff, backoffDefaults, backoffDelay } from "./core/backoff.ts";
 export {
   createDelivery,
   type Delivery,
+  type DeliveryOrFailure,
   type FailedDelivery,
   type Flow,
   failDelivery,

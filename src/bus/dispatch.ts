@@ -6,7 +6,14 @@
  * @module
  */
 import * as E from "fp-ts/lib/Either.js";
-import { createDelivery, type Delivery, type Flow, failDelivery, fanOut, replaceValue } from "../core/delivery.ts";
+import {
+  createDelivery,
+  type Delivery,
+  type DeliveryOrFailure,
+  failDelivery,
+  fanOut,
+  replaceValue,
+} from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import type { EvflowError } from "../core/errors.ts";
 import type { RawRecord } from "../core/record.ts";
@@ -59,7 +66,11 @@ const claimedType = (record: RawRecord): string | undefined => {
  * dispatch(d, record, { subscriptions: new Subscriptions(), registry: undefined }); // nobody subscribed: acked
  * ```
  */
-export const dispatch = (received: Flow<Envelope<unknown>>, record: RawRecord, to: DispatchTargets): void => {
+export const dispatch = (
+  received: DeliveryOrFailure<Envelope<unknown>>,
+  record: RawRecord,
+  to: DispatchTargets,
+): void => {
   const { subscriptions, registry } = to;
   let value: E.Either<EvflowError, Envelope<unknown>>;
   let type: string | undefined;
@@ -75,7 +86,7 @@ export const dispatch = (received: Flow<Envelope<unknown>>, record: RawRecord, t
   const flows = children.map((child, i) => childFlow(targets[i] as LocalSub, child, value, record, registry));
   for (let i = 0; i < flows.length; i++) {
     const sub = targets[i] as LocalSub;
-    const f = flows[i] as Flow<Envelope<unknown>>;
+    const f = flows[i] as DeliveryOrFailure<Envelope<unknown>>;
     if (sub.closed) f.ack();
     else sub.subscriber.next(f);
   }
@@ -88,8 +99,8 @@ const childFlow = (
   value: E.Either<EvflowError, Envelope<unknown>>,
   record: RawRecord,
   registry: EventRegistry | undefined,
-): Flow<Envelope<unknown>> => {
-  let flow: Flow<Envelope<unknown>>;
+): DeliveryOrFailure<Envelope<unknown>> => {
+  let flow: DeliveryOrFailure<Envelope<unknown>>;
   const handlers = {
     ack: () => {
       sub.pending.delete(flow);
@@ -102,7 +113,7 @@ const childFlow = (
   };
   const v = E.isLeft(value) ? value : valueFor(sub, value.right, false, registry);
   const base = createDelivery<unknown>(E.isRight(v) ? v.right : record, child.origin, handlers);
-  flow = (E.isRight(v) ? base : failDelivery(base, v.left)) as Flow<Envelope<unknown>>;
+  flow = (E.isRight(v) ? base : failDelivery(base, v.left)) as DeliveryOrFailure<Envelope<unknown>>;
   sub.pending.add(flow);
   return flow;
 };

@@ -8,7 +8,7 @@
  */
 import { Observable } from "rxjs";
 import type { FormatName } from "../codec/index.ts";
-import type { Flow, Origin } from "../core/delivery.ts";
+import type { DeliveryOrFailure, Origin } from "../core/delivery.ts";
 import { type Envelope, withFields } from "../core/envelope.ts";
 import { ClosedError, InvalidOptionsError } from "../core/errors.ts";
 import type { EventDefinition } from "../core/event.ts";
@@ -72,9 +72,9 @@ export interface EventBus {
   /** Publishes `event` for one service only. */
   publishTo(event: Envelope<unknown>, destination: string): Promise<void>;
   /** Deliveries of one event definition, typed; payloads validated by the definition. */
-  subscribe<A>(definition: EventDefinition<A>): Observable<Flow<Envelope<A>>>;
+  subscribe<A>(definition: EventDefinition<A>): Observable<DeliveryOrFailure<Envelope<A>>>;
   /** Deliveries of one type, of several types/definitions, or of everything (`"*"`). */
-  subscribe(types: SubscribeTarget): Observable<Flow<Envelope<unknown>>>;
+  subscribe(types: SubscribeTarget): Observable<DeliveryOrFailure<Envelope<unknown>>>;
   /** Waits for pending publishes, completes every subscription and stops consuming. Does not close the transport. */
   close(): Promise<void>;
 }
@@ -205,9 +205,9 @@ export const createEventBus = (options: EventBusOptions): EventBus => {
     subscriptions,
   });
 
-  function subscribe(arg: SubscribeTarget): Observable<Flow<Envelope<unknown>>> {
+  function subscribe(arg: SubscribeTarget): Observable<DeliveryOrFailure<Envelope<unknown>>> {
     const parsed = parseSubscription(arg);
-    return new Observable<Flow<Envelope<unknown>>>((subscriber) => {
+    return new Observable<DeliveryOrFailure<Envelope<unknown>>>((subscriber) => {
       if (closed) {
         subscriber.error(new ClosedError(`event bus "${service}" is closed`));
         return;

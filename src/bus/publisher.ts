@@ -6,7 +6,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { Subject, type Subscription } from "rxjs";
-import { createDelivery, type Flow, type Origin } from "../core/delivery.ts";
+import { createDelivery, type DeliveryOrFailure, type Origin } from "../core/delivery.ts";
 import { type Envelope, withFields } from "../core/envelope.ts";
 import { ClosedError, InvalidOptionsError } from "../core/errors.ts";
 import type { WireFormat, WireRecord } from "../core/record.ts";
@@ -38,7 +38,7 @@ export interface PublisherOptions {
 /** Publishes envelopes; each `publish` resolves once the transport confirmed its record. */
 export class Publisher {
   readonly #o: PublisherOptions;
-  readonly #outgoing = new Subject<Flow<WireRecord>>();
+  readonly #outgoing = new Subject<DeliveryOrFailure<WireRecord>>();
   readonly #sub: Subscription;
   #pending = 0;
   readonly #waiters: Array<() => void> = [];

@@ -13,7 +13,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { type OperatorFunction, type Subscription, tap } from "rxjs";
-import type { Delivery, Flow, Settlement } from "../core/delivery.ts";
+import type { Delivery, DeliveryOrFailure, Settlement } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { toEvflowError } from "../core/errors.ts";
 import type { RawRecord, WireFormat } from "../core/record.ts";
@@ -52,7 +52,7 @@ export class Receiver {
   readonly #o: ReceiverOptions;
   /** The records as `decode` read them, by settlement (shared by everything derived from a delivery). */
   readonly #records = new WeakMap<Settlement, RawRecord>();
-  readonly #receive: OperatorFunction<Delivery<RawRecord>, Flow<Envelope<unknown>>>;
+  readonly #receive: OperatorFunction<Delivery<RawRecord>, DeliveryOrFailure<Envelope<unknown>>>;
   #consumption: Subscription | undefined;
 
   /** Builds the receiving pipeline once: invalid options throw here, at bus creation. */

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Subscriber } from "rxjs";
-import type { Delivery, Flow } from "../core/delivery.ts";
+import type { Delivery, DeliveryOrFailure } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { InvalidOptionsError } from "../core/errors.ts";
 import type { AnyEventDefinition } from "../core/event.ts";
@@ -18,9 +18,9 @@ export interface LocalSub {
   /** type -> definition (or null for a plain type); empty with `all`. */
   readonly types: Map<string, AnyEventDefinition | null>;
   readonly all: boolean;
-  readonly subscriber: Subscriber<Flow<Envelope<unknown>>>;
+  readonly subscriber: Subscriber<DeliveryOrFailure<Envelope<unknown>>>;
   /** Settlements of transport deliveries handed to this subscriber and not settled yet. */
-  readonly pending: Set<Delivery<unknown> | Flow<unknown>>;
+  readonly pending: Set<Delivery<unknown> | DeliveryOrFailure<unknown>>;
   closed: boolean;
 }
 

@@ -19,22 +19,25 @@ export interface SettleHandlers {
   nack(error: unknown): void;
 }
 
+/** Where a {@link Settlement} stands: settled once, so it only ever leaves `pending`. */
+export const SettlementState = { pending: 0, acked: 1, nacked: 2 } as const;
+export type SettlementState = (typeof SettlementState)[keyof typeof SettlementState];
+
 /** The one-shot settlement that a delivery and everything derived from it share. */
 export class Settlement {
-  /** 0 = pending, 1 = acked, 2 = nacked. */
-  state: 0 | 1 | 2 = 0;
+  state: SettlementState = SettlementState.pending;
   readonly #handlers: SettleHandlers;
   constructor(handlers: SettleHandlers) {
     this.#handlers = handlers;
   }
   ack(): void {
-    if (this.state !== 0) return;
-    this.state = 1;
+    if (this.state !== SettlementState.pending) return;
+    this.state = SettlementState.acked;
     this.#handlers.ack();
   }
   nack(error: unknown): void {
-    if (this.state !== 0) return;
-    this.state = 2;
+    if (this.state !== SettlementState.pending) return;
+    this.state = SettlementState.nacked;
     this.#handlers.nack(error);
   }
 }
@@ -83,7 +86,14 @@ export interface FailedDelivery extends Settleable {
 }
 
 /** What flows through a consumer pipeline: deliveries and the failures travelling to the dead-letter path. */
-export type Flow<A> = Delivery<A> | FailedDelivery;
+export type DeliveryOrFailure<A> = Delivery<A> | FailedDelivery;
+
+/**
+ * The old name of {@link DeliveryOrFailure}, kept for one release.
+ *
+ * @deprecated Use `DeliveryOrFailure<A>`: `Flow` read like fp-ts's `flow` (function composition).
+ */
+export type Flow<A> = DeliveryOrFailure<A>;
 
 class DeliveryImpl<A> implements Delivery<A> {
   readonly ok = true as const;
@@ -99,7 +109,7 @@ class DeliveryImpl<A> implements Delivery<A> {
     this.settlement.nack(error);
   }
   get settled(): boolean {
-    return this.settlement.state !== 0;
+    return this.settlement.state !== SettlementState.pending;
   }
 }
 
@@ -119,7 +129,7 @@ class FailedDeliveryImpl implements FailedDelivery {
     this.settlement.nack(error ?? this.error);
   }
   get settled(): boolean {
-    return this.settlement.state !== 0;
+    return this.settlement.state !== SettlementState.pending;
   }
 }
 
@@ -144,9 +154,9 @@ export const createDelivery = <A>(value: A, origin: Origin, handlers: SettleHand
  * @example
  * ```ts
  * import { map, type Observable } from "rxjs";
- * import { type Envelope, type Flow, mapDelivery } from "evflow";
- * declare const source: Observable<Flow<Envelope<{ readonly userId: string }>>>;
- * source.pipe(map((d) => (d.ok ? mapDelivery(d, (e) => e.data.userId) : d))); // Observable<Flow<string>>
+ * import { type Envelope, type DeliveryOrFailure, mapDelivery } from "evflow";
+ * declare const source: Observable<DeliveryOrFailure<Envelope<{ readonly userId: string }>>>;
+ * source.pipe(map((d) => (d.ok ? mapDelivery(d, (e) => e.data.userId) : d))); // Observable<DeliveryOrFailure<string>>
  * ```
  */
 export const mapDelivery = <A, B>(d: Delivery<A>, f: (a: A) => B): Delivery<B> =>
@@ -179,9 +189,9 @@ export const failDelivery = (
  * @example
  * ```ts
  * import { mergeMap, type Observable } from "rxjs";
- * import { type Envelope, type Flow, fanOut } from "evflow";
+ * import { type Envelope, type DeliveryOrFailure, fanOut } from "evflow";
  * interface Order { readonly items: ReadonlyArray<{ readonly sku: string; readonly quantity: number }> }
- * declare const source: Observable<Flow<Envelope<Order>>>;
+ * declare const source: Observable<DeliveryOrFailure<Envelope<Order>>>;
  * // one order delivery -> one delivery per line item; the order's offset commits when all are done
  * source.pipe(mergeMap((d) => (d.ok ? fanOut(d, d.value.data.items) : [d])));
  * ```
@@ -237,5 +247,5 @@ export const joinDeliveries = <B>(members: ReadonlyArray<Settleable>, value: B):
 };
 
 /** True for a {@link Delivery} or {@link FailedDelivery} (anything with a shared settlement). */
-export const isDelivery = (u: unknown): u is Flow<unknown> =>
+export const isDelivery = (u: unknown): u is DeliveryOrFailure<unknown> =>
   u instanceof DeliveryImpl || u instanceof FailedDeliveryImpl;

@@ -17,11 +17,17 @@
  * before `n` itself comes back are stale and dropped.
  */
 
+/**
+ * Where an {@link OffsetEntry} stands. `dead`: rewound past, revoked or released — its settlement
+ * only frees the slot.
+ */
+export const EntryState = { pending: 0, acked: 1, dead: 2 } as const;
+export type EntryState = (typeof EntryState)[keyof typeof EntryState];
+
 /** One emitted record's place in the frontier. Settling it through the owner is idempotent. */
 export interface OffsetEntry {
   readonly offset: number;
-  /** 0 pending, 1 acked, 2 dead (rewound past, revoked or released: its settlement only frees the slot). */
-  state: 0 | 1 | 2;
+  state: EntryState;
 }
 
 /**
@@ -67,9 +73,9 @@ export class PartitionOffsets {
 
   /**
    * Records `offset` as emitted and pending. Call only when {@link accepts} said yes. `entry` lets
-   * the caller supply its own object (with `state: 0`) to save an allocation.
+   * the caller supply its own object (with `state: EntryState.pending`) to save an allocation.
    */
-  track<E extends OffsetEntry = OffsetEntry>(offset: number, entry: E = { offset, state: 0 } as E): E {
+  track<E extends OffsetEntry = OffsetEntry>(offset: number, entry: E = { offset, state: EntryState.pending } as E): E {
     if (this.#seekTarget === offset) this.#seekTarget = undefined;
     if (this.#position === undefined || (this.#size() === 0 && offset < this.#position)) {
       this.#position = offset;
@@ -83,13 +89,13 @@ export class PartitionOffsets {
 
   /** Marks `entry` acked; returns true when the frontier moved. No-op for a settled or dead entry. */
   ack(entry: OffsetEntry): boolean {
-    if (entry.state !== 0) return false;
-    entry.state = 1;
+    if (entry.state !== EntryState.pending) return false;
+    entry.state = EntryState.acked;
     this.#pending--;
     let moved = false;
     while (this.#head < this.#queue.length) {
       const first = this.#queue[this.#head]!;
-      if (first.state !== 1) break;
+      if (first.state !== EntryState.acked) break;
       this.#head++;
       this.#position = first.offset + 1;
       moved = true;
@@ -107,13 +113,13 @@ export class PartitionOffsets {
    * (nothing to do: a rewind before it already covers it).
    */
   nack(entry: OffsetEntry): number | undefined {
-    if (entry.state !== 0) return undefined;
+    if (entry.state !== EntryState.pending) return undefined;
     let i = this.#queue.length;
     while (i > this.#head && this.#queue[i - 1]!.offset >= entry.offset) {
       i--;
       const e = this.#queue[i]!;
-      if (e.state === 0) this.#pending--;
-      e.state = 2;
+      if (e.state === EntryState.pending) this.#pending--;
+      e.state = EntryState.dead;
     }
     this.#queue.length = i;
     this.#nextExpected = entry.offset;
@@ -127,7 +133,7 @@ export class PartitionOffsets {
   /** Marks every pending entry dead (the partition is released); returns how many were pending. */
   release(): number {
     const n = this.#pending;
-    for (let i = this.#head; i < this.#queue.length; i++) this.#queue[i]!.state = 2;
+    for (let i = this.#head; i < this.#queue.length; i++) this.#queue[i]!.state = EntryState.dead;
     this.#queue = [];
     this.#head = 0;
     this.#pending = 0;

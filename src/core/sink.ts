@@ -1,5 +1,5 @@
 import type { Observable } from "rxjs";
-import type { Flow } from "./delivery.ts";
+import type { DeliveryOrFailure } from "./delivery.ts";
 import type { Envelope } from "./envelope.ts";
 import type { WireRecord } from "./record.ts";
 
@@ -17,11 +17,11 @@ export const isWireRecord = (u: Sinkable): u is WireRecord => (u as WireRecord).
  *
  * @example
  * ```ts
- * import { type Flow, memoryBroker, type Sink, settle, transportSink, type WireRecord } from "evflow";
+ * import { type DeliveryOrFailure, memoryBroker, type Sink, settle, transportSink, type WireRecord } from "evflow";
  * import type { Observable } from "rxjs";
- * declare const deliveries: Observable<Flow<WireRecord>>;
+ * declare const deliveries: Observable<DeliveryOrFailure<WireRecord>>;
  * const sink: Sink = transportSink(memoryBroker(), { topic: "app-events" }); // or kafkaSink({ ... })
  * deliveries.pipe(sink, settle()).subscribe();
  * ```
  */
-export type Sink = <A extends Sinkable>(source: Observable<Flow<A>>) => Observable<Flow<A>>;
+export type Sink = <A extends Sinkable>(source: Observable<DeliveryOrFailure<A>>) => Observable<DeliveryOrFailure<A>>;

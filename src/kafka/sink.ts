@@ -1,5 +1,5 @@
 import type { Observable } from "rxjs";
-import type { FailedDelivery, Flow } from "../core/delivery.ts";
+import type { DeliveryOrFailure, FailedDelivery } from "../core/delivery.ts";
 import { type EvflowError, TransportError } from "../core/errors.ts";
 import { alias, bool, custom, int, type OptionsSpec, oneOf, resolveOptions, text } from "../core/options.ts";
 import type { WireFormat, WireRecord } from "../core/record.ts";
@@ -60,12 +60,12 @@ export type KafkaSinkError = EvflowError & { readonly input: unknown };
 /**
  * The operator {@link kafkaSink} returns: over deliveries (a {@link Sink}) or over plain values.
  */
-export type KafkaSinkOperator = <T extends Flow<Sinkable> | Sinkable>(
+export type KafkaSinkOperator = <T extends DeliveryOrFailure<Sinkable> | Sinkable>(
   source: Observable<T>,
 ) => Observable<T | FailedOf<T>>;
 
 /** Deliveries may come back failed (a FailedDelivery carrying the write's TransportError); plain values never do. */
-type FailedOf<T> = T extends Flow<Sinkable> ? FailedDelivery : never;
+type FailedOf<T> = T extends DeliveryOrFailure<Sinkable> ? FailedDelivery : never;
 
 const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
 

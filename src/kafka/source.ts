@@ -2,7 +2,7 @@ import { asyncScheduler, Observable, type SchedulerLike, type Subscriber } from 
 import { type CommitPolicy, Committer, commitPolicy, commitPolicyDefaults } from "../core/commit-policy.ts";
 import { createDelivery, type Delivery, type Origin } from "../core/delivery.ts";
 import { InvalidOptionsError, requireInt, requireKnownKeys, TransportError } from "../core/errors.ts";
-import { type OffsetEntry, PartitionOffsets } from "../core/frontier.ts";
+import { EntryState, type OffsetEntry, PartitionOffsets } from "../core/frontier.ts";
 import type { RawRecord } from "../core/record.ts";
 import { ChannelName, channel, emit } from "../observability/channels.ts";
 import { StallWatch } from "../observability/stall-watch.ts";
@@ -181,7 +181,7 @@ const tpKey = (topic: string, partition: number): string => `${topic}\u0000${par
  * settle handlers. Fewer allocations per record on the hot path.
  */
 class Tracked implements OffsetEntry {
-  state: 0 | 1 | 2 = 0;
+  state: EntryState = EntryState.pending;
   #keyBytes: Uint8Array | null;
   #key: string | undefined;
   // ES private: spreading or serialising the origin shows only the record's coordinates.

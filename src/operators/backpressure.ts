@@ -1,5 +1,5 @@
 import { Observable as Obs, type Observable, type OperatorFunction, type Subscriber, type Subscription } from "rxjs";
-import { type Delivery, type Flow, failDelivery, isDelivery, replaceValue } from "../core/delivery.ts";
+import { type Delivery, type DeliveryOrFailure, failDelivery, isDelivery, replaceValue } from "../core/delivery.ts";
 import { BackpressureOverflow, HandlerError, requireInt, requireKnownKeys, toEvflowError } from "../core/errors.ts";
 import { ChannelName, emit } from "../observability/channels.ts";
 import type { Gate } from "./gate.ts";
@@ -75,8 +75,8 @@ const REPORT_MASK = 255;
  */
 export function backpressure<A, B>(
   work: (delivery: Delivery<A>) => WorkResult<B>,
-  options?: BackpressureOptions<Flow<A>>,
-): OperatorFunction<Flow<A>, Flow<WorkValue<B>>>;
+  options?: BackpressureOptions<DeliveryOrFailure<A>>,
+): OperatorFunction<DeliveryOrFailure<A>, DeliveryOrFailure<WorkValue<B>>>;
 /** Plain values (not deliveries): `work(value)`; the result is emitted; a failure errors the stream. */
 export function backpressure<T, B>(
   work: (item: T) => WorkResult<B>,
@@ -128,14 +128,14 @@ const resolveOptions = (
 };
 
 /** What a delivery's successful work emits: the returned delivery (when derived from `d`) or a delivery of the value. */
-const deliveryResult = (d: Delivery<unknown>, v: unknown): Flow<unknown> => {
+const deliveryResult = (d: Delivery<unknown>, v: unknown): DeliveryOrFailure<unknown> => {
   if (v === null || typeof v !== "object" || !isDelivery(v)) return replaceValue(d, v);
   if (v.settlement === d.settlement) return v;
   return failDelivery(d, new HandlerError("work returned a delivery of another source event", { retryable: false }));
 };
 
 /** What a delivery's failed work emits: a `FailedDelivery` of the error (as an `EvflowError`). */
-const deliveryFailure = (d: Delivery<unknown>, e: unknown): Flow<unknown> => {
+const deliveryFailure = (d: Delivery<unknown>, e: unknown): DeliveryOrFailure<unknown> => {
   const o = d.origin;
   return failDelivery(d, toEvflowError(e, { topic: o.topic, partition: o.partition, offset: o.offset }), 1);
 };

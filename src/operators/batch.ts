@@ -6,7 +6,7 @@ import {
   type SchedulerLike,
   type Subscription,
 } from "rxjs";
-import { type Delivery, type Flow, joinDeliveries } from "../core/delivery.ts";
+import { type Delivery, type DeliveryOrFailure, joinDeliveries } from "../core/delivery.ts";
 import { alias, int, ms, type OptionsSpec, optional, resolveOptions, schedulerLike } from "../core/options.ts";
 
 /** Options of {@link batch}. */
@@ -53,8 +53,8 @@ export const batchSpec = {
  * @example
  * ```ts
  * import type { Observable } from "rxjs";
- * import { batch, type Envelope, type Flow, retry, settle } from "evflow";
- * declare const deliveries: Observable<Flow<Envelope<unknown>>>;
+ * import { batch, type Envelope, type DeliveryOrFailure, retry, settle } from "evflow";
+ * declare const deliveries: Observable<DeliveryOrFailure<Envelope<unknown>>>;
  * declare function insertRows(events: ReadonlyArray<Envelope<unknown>>): Promise<void>;
  * // one insert per 500 events (or per 50 ms); a batch is acked when its insert succeeded
  * deliveries.pipe(batch({ size: 500, timeMs: 50 }), retry((d) => insertRows(d.value)), settle()).subscribe();
@@ -62,11 +62,11 @@ export const batchSpec = {
  *
  * @see joinDeliveries
  */
-export const batch = <A>(options: BatchOptions): OperatorFunction<Flow<A>, Flow<A[]>> => {
+export const batch = <A>(options: BatchOptions): OperatorFunction<DeliveryOrFailure<A>, DeliveryOrFailure<A[]>> => {
   const { size, timeMs: time, scheduler } = resolveOptions("batch", batchSpec, options, batchDefaults);
 
   return (source) =>
-    new Observable<Flow<A[]>>((subscriber) => {
+    new Observable<DeliveryOrFailure<A[]>>((subscriber) => {
       let members: Delivery<A>[] = [];
       /**
        * One timer serves every batch: it is not cancelled when a batch closes on size, and when it

@@ -1,6 +1,6 @@
 import { asyncScheduler, Observable, type SchedulerLike, Subject, type Subscription } from "rxjs";
 import { backoffDelay } from "../core/backoff.ts";
-import { type FailedDelivery, type Flow, replaceValue, type Settlement } from "../core/delivery.ts";
+import { type DeliveryOrFailure, type FailedDelivery, replaceValue, type Settlement } from "../core/delivery.ts";
 import { DeadLetterError, requireInt, requireKnownKeys } from "../core/errors.ts";
 import type { WireFormat, WireRecord } from "../core/record.ts";
 import type { Sink } from "../core/sink.ts";
@@ -301,14 +301,14 @@ class PendingWrites {
 export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
   requireFunction("sink", sink);
   const o = resolveOptions(options);
-  return <A>(source: Observable<Flow<A>>): Observable<Flow<A>> =>
-    new Observable<Flow<A>>((sub) => {
+  return <A>(source: Observable<DeliveryOrFailure<A>>): Observable<DeliveryOrFailure<A>> =>
+    new Observable<DeliveryOrFailure<A>>((sub) => {
       const pending = new PendingWrites();
       const { waiting } = pending;
       let sourceDone = false;
       let sinkDone = false;
       let closed = false;
-      const input = new Subject<Flow<WireRecord>>();
+      const input = new Subject<DeliveryOrFailure<WireRecord>>();
 
       const settled = () => {
         pending.count--;

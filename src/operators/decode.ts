@@ -4,8 +4,8 @@ import { type FormatName, formatOption, resolveFormat } from "../codec/index.ts"
 import { checkLimits, DEFAULT_WIRE_LIMITS, type LimitProblem, utf8Length } from "../codec/wire.ts";
 import {
   type Delivery,
+  type DeliveryOrFailure,
   type FailedDelivery,
-  type Flow,
   failDelivery,
   type Origin,
   replaceValue,
@@ -118,13 +118,13 @@ export const decodeSpec = {
 export const decode = <Events extends Envelope<unknown> = Envelope<unknown>>(
   registry: EventRegistry<Events>,
   options: DecodeOptions = {},
-): OperatorFunction<Flow<DecodeInput>, Flow<Events>> => {
+): OperatorFunction<DeliveryOrFailure<DecodeInput>, DeliveryOrFailure<Events>> => {
   const { format: name, maxBytes, ...limits } = resolveOptions("decode", decodeSpec, options, decodeDefaults);
   const format = resolveFormat(name);
   const fail = (d: Delivery<unknown>, err: DecodeError): FailedDelivery =>
     failDelivery(d, withOrigin(err, d.origin, limits.maxKeyBytes));
 
-  const step = (d: Flow<DecodeInput>): Flow<Events> => {
+  const step = (d: DeliveryOrFailure<DecodeInput>): DeliveryOrFailure<Events> => {
     if (!d.ok) return d;
     const r = d.value;
     if (r === null || typeof r !== "object" || (r.value !== null && !(r.value instanceof Uint8Array))) {

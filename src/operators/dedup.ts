@@ -1,6 +1,12 @@
 import { Observable, type OperatorFunction, type Subscriber } from "rxjs";
 import type { DedupStore } from "../core/dedup-store.ts";
-import { createDelivery, type Delivery, type Flow, failDelivery, type SettleHandlers } from "../core/delivery.ts";
+import {
+  createDelivery,
+  type Delivery,
+  type DeliveryOrFailure,
+  failDelivery,
+  type SettleHandlers,
+} from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { DecodeError, TransportError, toEvflowError } from "../core/errors.ts";
 import { custom, fn, type OptionsSpec, requireOption, resolveOptions, text } from "../core/options.ts";
@@ -77,12 +83,12 @@ const dedupStore = custom<DedupStore>(
 export const dedup = <A = Envelope<unknown>>(
   store: DedupStore = memoryDedupStore(),
   options: DedupOptions<A> = {},
-): OperatorFunction<Flow<A>, Flow<A>> => {
+): OperatorFunction<DeliveryOrFailure<A>, DeliveryOrFailure<A>> => {
   requireOption("dedup", "store", dedupStore, store);
   const { key, service } = resolveOptions("dedup", dedupSpec, options, dedupDefaults);
 
   return (source) =>
-    new Observable<Flow<A>>((subscriber) => new DedupRun(store, key, service, subscriber).start(source));
+    new Observable<DeliveryOrFailure<A>>((subscriber) => new DedupRun(store, key, service, subscriber).start(source));
 };
 
 /** One subscription's state. */
@@ -96,7 +102,7 @@ class DedupRun<A> {
    */
   emitting: InFlight<A> | undefined = undefined;
   /** Arrivals waiting behind an asynchronous lookup. */
-  queue: Flow<A>[] = [];
+  queue: DeliveryOrFailure<A>[] = [];
   /** An asynchronous lookup is running. */
   busy = false;
   /** How many duplicates are held in total (for tests and debugging). */
@@ -108,10 +114,10 @@ class DedupRun<A> {
     readonly store: DedupStore,
     readonly key: (value: A) => string,
     readonly service: string,
-    readonly out: Subscriber<Flow<A>>,
+    readonly out: Subscriber<DeliveryOrFailure<A>>,
   ) {}
 
-  start(source: Observable<Flow<A>>): () => void {
+  start(source: Observable<DeliveryOrFailure<A>>): () => void {
     const sub = source.subscribe({
       next: (d) => {
         if (this.busy || this.queue.length > 0) this.queue.push(d);
@@ -139,7 +145,7 @@ class DedupRun<A> {
     this.inFlight.clear(); // entries still settle through the deliveries that hold them
   }
 
-  process(d: Flow<A>): void {
+  process(d: DeliveryOrFailure<A>): void {
     if (this.emitting !== undefined) {
       // re-entered while an entry is being emitted: make it visible to this arrival
       this.emitting.register();

@@ -1,7 +1,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import { map, type Observable } from "rxjs";
 import { type FormatName, resolveFormat, writeFormatOption } from "../codec/index.ts";
-import { type Flow, failDelivery, replaceValue } from "../core/delivery.ts";
+import { type DeliveryOrFailure, failDelivery, replaceValue } from "../core/delivery.ts";
 import { type Envelope, withFields } from "../core/envelope.ts";
 import { EncodeError } from "../core/errors.ts";
 import { custom, type OptionsSpec, optional, requireOption, resolveOptions } from "../core/options.ts";
@@ -26,10 +26,10 @@ export const encodeSpec = {
 } satisfies OptionsSpec<EncodeOptions>;
 
 /** What {@link encode} emits for an input: a wire record for a plain envelope, a flow for a delivery. */
-export type Encoded<In> = In extends Envelope<unknown> ? WireRecord : Flow<WireRecord>;
+export type Encoded<In> = In extends Envelope<unknown> ? WireRecord : DeliveryOrFailure<WireRecord>;
 
 /** The operator returned by {@link encode}: plain envelopes or flows of envelopes in, wire records out. */
-export type EncodeOperator = <In extends Flow<Envelope<unknown>> | Envelope<unknown>>(
+export type EncodeOperator = <In extends DeliveryOrFailure<Envelope<unknown>> | Envelope<unknown>>(
   source: Observable<In>,
 ) => Observable<Encoded<In>>;
 
@@ -87,7 +87,9 @@ export const encode = (
     return wire.encode(e);
   };
 
-  const step = (x: Flow<Envelope<unknown>> | Envelope<unknown>): Flow<WireRecord> | WireRecord => {
+  const step = (
+    x: DeliveryOrFailure<Envelope<unknown>> | Envelope<unknown>,
+  ): DeliveryOrFailure<WireRecord> | WireRecord => {
     if (!("ok" in x)) {
       const r = toWire(x);
       if (E.isLeft(r)) throw r.left;
@@ -97,6 +99,6 @@ export const encode = (
     const r = toWire(x.value);
     return E.isLeft(r) ? failDelivery(x, r.left) : replaceValue(x, r.right);
   };
-  return ((source: Observable<Flow<Envelope<unknown>> | Envelope<unknown>>) =>
+  return ((source: Observable<DeliveryOrFailure<Envelope<unknown>> | Envelope<unknown>>) =>
     source.pipe(map(step))) as EncodeOperator;
 };

@@ -1,5 +1,5 @@
 import { Observable, type OperatorFunction } from "rxjs";
-import type { Flow } from "../core/delivery.ts";
+import type { DeliveryOrFailure } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { requireOption, text } from "../core/options.ts";
 import { reportProcessed } from "../observability/instrument-internals.ts";
@@ -30,10 +30,12 @@ import { reportProcessed } from "../observability/instrument-internals.ts";
  * ```
  * @see route
  */
-export const forDestination = <E extends Envelope<unknown>>(service: string): OperatorFunction<Flow<E>, Flow<E>> => {
+export const forDestination = <E extends Envelope<unknown>>(
+  service: string,
+): OperatorFunction<DeliveryOrFailure<E>, DeliveryOrFailure<E>> => {
   requireOption("forDestination", "service", text(), service);
   return (source) =>
-    new Observable<Flow<E>>((subscriber) =>
+    new Observable<DeliveryOrFailure<E>>((subscriber) =>
       source.subscribe({
         next: (f) => {
           if (!f.ok) return subscriber.next(f);

@@ -8,7 +8,7 @@
  */
 import type { SchedulerLike } from "rxjs";
 import { backoffDelay } from "../core/backoff.ts";
-import { type Delivery, type Flow, failDelivery, isDelivery, replaceValue } from "../core/delivery.ts";
+import { type Delivery, type DeliveryOrFailure, failDelivery, isDelivery, replaceValue } from "../core/delivery.ts";
 import { type EvflowError, HandlerError, RetryExhausted, TimeoutError, toEvflowError } from "../core/errors.ts";
 import { contextOf, type Job } from "./keyed-work-keys.ts";
 import { isSyncResult, type RetryPolicy, runWork, shouldRetry } from "./work-internals.ts";
@@ -84,7 +84,7 @@ const startTimeout = (host: AttemptHost, j: Job, timeoutMs: number, fail: (e: un
  * What a successful attempt emits: the delivery it returned (when derived from the job's own
  * delivery; else a non-retryable `HandlerError` failure), or a delivery of the returned value.
  */
-export const resultOf = (j: Job, v: unknown): Flow<unknown> => {
+export const resultOf = (j: Job, v: unknown): DeliveryOrFailure<unknown> => {
   if (v !== null && typeof v === "object" && isDelivery(v)) {
     if (v.settlement === j.d.settlement) return v;
     const err = new HandlerError("work returned a delivery of another source event", {

@@ -18,7 +18,7 @@
  * @module
  */
 import { Observable, type SchedulerLike, type Subscriber } from "rxjs";
-import { type Delivery, type Flow, failDelivery } from "../core/delivery.ts";
+import { type Delivery, type DeliveryOrFailure, failDelivery } from "../core/delivery.ts";
 import { HandlerError, toEvflowError } from "../core/errors.ts";
 import { ChannelName, emit } from "../observability/channels.ts";
 import { type AttemptHost, afterFailure, resultOf, runAttempt } from "./keyed-work-attempt.ts";
@@ -48,8 +48,8 @@ const REPORT_MASK = 1023;
 /** The keyed work operator (untyped core; `orderedByKey` and `retry` give it types). */
 export const keyedWork =
   (cfg: KeyedWorkConfig) =>
-  (source: Observable<Flow<unknown>>): Observable<Flow<unknown>> =>
-    new Observable<Flow<unknown>>((sub) => new KeyedWorkRun(cfg, sub).start(source));
+  (source: Observable<DeliveryOrFailure<unknown>>): Observable<DeliveryOrFailure<unknown>> =>
+    new Observable<DeliveryOrFailure<unknown>>((sub) => new KeyedWorkRun(cfg, sub).start(source));
 
 /** One subscription's state. */
 class KeyedWorkRun implements AttemptHost {
@@ -75,7 +75,7 @@ class KeyedWorkRun implements AttemptHost {
 
   constructor(
     cfg: KeyedWorkConfig,
-    readonly out: Subscriber<Flow<unknown>>,
+    readonly out: Subscriber<DeliveryOrFailure<unknown>>,
   ) {
     this.name = cfg.name;
     this.work = cfg.work;
@@ -88,7 +88,7 @@ class KeyedWorkRun implements AttemptHost {
   }
 
   /** Subscribes to the source; returns the teardown. */
-  start(source: Observable<Flow<unknown>>): () => void {
+  start(source: Observable<DeliveryOrFailure<unknown>>): () => void {
     const srcSub = source.subscribe({
       next: (d) => this.arrive(d),
       error: (e: unknown) => {
@@ -109,7 +109,7 @@ class KeyedWorkRun implements AttemptHost {
   }
 
   /** A delivery arrives: failures pass through, others become a job of their key (or unordered). */
-  arrive(d: Flow<unknown>): void {
+  arrive(d: DeliveryOrFailure<unknown>): void {
     if (this.closed) return;
     if (!d.ok) {
       this.out.next(d);
@@ -213,7 +213,7 @@ class KeyedWorkRun implements AttemptHost {
   }
 
   /** `j` leaves as `out`; its key's next job (if any) becomes ready. */
-  finish(j: Job, out: Flow<unknown>): void {
+  finish(j: Job, out: DeliveryOrFailure<unknown>): void {
     this.outstanding--;
     this.ready.unstick(j);
     const ks = j.ks;

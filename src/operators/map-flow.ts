@@ -1,5 +1,5 @@
 import { map, type OperatorFunction } from "rxjs";
-import { type Flow, failDelivery, replaceValue } from "../core/delivery.ts";
+import { type DeliveryOrFailure, failDelivery, replaceValue } from "../core/delivery.ts";
 import { toEvflowError } from "../core/errors.ts";
 
 /**
@@ -15,18 +15,18 @@ import { toEvflowError } from "../core/errors.ts";
  * @example
  * ```ts
  * import type { Observable } from "rxjs";
- * import { type Envelope, type Flow, mapFlow, settle } from "evflow";
- * declare const deliveries: Observable<Flow<Envelope<{ readonly userId: string }>>>;
+ * import { type Envelope, type DeliveryOrFailure, mapFlow, settle } from "evflow";
+ * declare const deliveries: Observable<DeliveryOrFailure<Envelope<{ readonly userId: string }>>>;
  * deliveries.pipe(mapFlow((e) => e.data.userId), settle()).subscribe();
  * ```
  *
  * @see mapDelivery for a single delivery.
  */
 export const mapFlow =
-  <A, B>(f: (value: A) => B): OperatorFunction<Flow<A>, Flow<B>> =>
+  <A, B>(f: (value: A) => B): OperatorFunction<DeliveryOrFailure<A>, DeliveryOrFailure<B>> =>
   (source) =>
     source.pipe(
-      map((d: Flow<A>): Flow<B> => {
+      map((d: DeliveryOrFailure<A>): DeliveryOrFailure<B> => {
         if (!d.ok) return d;
         let out: B;
         try {

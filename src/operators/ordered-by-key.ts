@@ -1,5 +1,5 @@
 import { asyncScheduler, type OperatorFunction, type SchedulerLike } from "rxjs";
-import type { Delivery, Flow } from "../core/delivery.ts";
+import type { Delivery, DeliveryOrFailure } from "../core/delivery.ts";
 import { requireInt, requireKnownKeys, requireNumber } from "../core/errors.ts";
 import { keyedWork } from "./keyed-work.ts";
 import { type RetryOptions, requireFunction, resolveRetry, type WorkResult } from "./work-internals.ts";
@@ -86,9 +86,9 @@ const ORDERED_BY_KEY_KEYS = {
  * @example
  * ```ts
  * import type { Observable } from "rxjs";
- * import { type Envelope, type Flow, orderedByKey } from "evflow";
+ * import { type Envelope, type DeliveryOrFailure, orderedByKey } from "evflow";
  * interface Profile { readonly userId: string; readonly name: string }
- * declare const source: Observable<Flow<Envelope<Profile>>>;
+ * declare const source: Observable<DeliveryOrFailure<Envelope<Profile>>>;
  * declare function saveProfile(p: Profile): Promise<void>;
  * source.pipe(
  *   orderedByKey(async (d) => saveProfile(d.value.data), { concurrency: 64, retry: { attempts: 5 } }),
@@ -98,7 +98,7 @@ const ORDERED_BY_KEY_KEYS = {
 export const orderedByKey = <A, B>(
   work: Work<A, B>,
   options: OrderedByKeyOptions<A> = {},
-): OperatorFunction<Flow<A>, Flow<WorkValue<B>>> => {
+): OperatorFunction<DeliveryOrFailure<A>, DeliveryOrFailure<WorkValue<B>>> => {
   requireFunction("work", work);
   requireKnownKeys("orderedByKey", options, ORDERED_BY_KEY_KEYS);
   if (options.key !== undefined) requireFunction("key", options.key);
@@ -113,5 +113,5 @@ export const orderedByKey = <A, B>(
     timeoutMs,
     scheduler: options.scheduler ?? asyncScheduler,
   });
-  return run as unknown as OperatorFunction<Flow<A>, Flow<WorkValue<B>>>;
+  return run as unknown as OperatorFunction<DeliveryOrFailure<A>, DeliveryOrFailure<WorkValue<B>>>;
 };

@@ -1,5 +1,5 @@
 import { asyncScheduler, type OperatorFunction, type SchedulerLike } from "rxjs";
-import type { Delivery, Flow } from "../core/delivery.ts";
+import type { Delivery, DeliveryOrFailure } from "../core/delivery.ts";
 import { requireInt, requireKnownKeys, requireNumber } from "../core/errors.ts";
 import { keyedWork } from "./keyed-work.ts";
 import type { Work, WorkValue } from "./ordered-by-key.ts";
@@ -58,15 +58,15 @@ const RETRY_OPERATOR_KEYS = {
  * @example
  * ```ts
  * import type { Observable } from "rxjs";
- * import { type Envelope, type Flow, retry } from "evflow";
- * declare const source: Observable<Flow<Envelope<unknown>>>;
+ * import { type Envelope, type DeliveryOrFailure, retry } from "evflow";
+ * declare const source: Observable<DeliveryOrFailure<Envelope<unknown>>>;
  * source.pipe(retry((d) => fetch(`https://api.example/${d.value.id}`).then((r) => r.json()), { attempts: 5 }));
  * ```
  */
 export const retry = <A, B>(
   work: Work<A, B>,
   options: RetryOperatorOptions = {},
-): OperatorFunction<Flow<A>, Flow<WorkValue<B>>> => {
+): OperatorFunction<DeliveryOrFailure<A>, DeliveryOrFailure<WorkValue<B>>> => {
   requireFunction("work", work);
   requireKnownKeys("retry", options, RETRY_OPERATOR_KEYS);
   const timeoutMs = options.timeoutMs === undefined ? undefined : requireNumber("timeoutMs", options.timeoutMs, 1);
@@ -80,5 +80,5 @@ export const retry = <A, B>(
     timeoutMs,
     scheduler: options.scheduler ?? asyncScheduler,
   });
-  return run as unknown as OperatorFunction<Flow<A>, Flow<WorkValue<B>>>;
+  return run as unknown as OperatorFunction<DeliveryOrFailure<A>, DeliveryOrFailure<WorkValue<B>>>;
 };

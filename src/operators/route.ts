@@ -1,5 +1,5 @@
 import { mergeMap, type Observable } from "rxjs";
-import { type Flow, fanOut } from "../core/delivery.ts";
+import { type DeliveryOrFailure, fanOut } from "../core/delivery.ts";
 import { type Envelope, withFields } from "../core/envelope.ts";
 import type { AnyEventDefinition } from "../core/event.ts";
 import { custom, fn, type OptionsSpec, optional, requireOption, resolveOptions, text } from "../core/options.ts";
@@ -123,7 +123,7 @@ const interestTable = custom<Interests>(
 );
 
 /** The operator returned by {@link route}: plain envelopes or flows of envelopes, in and out. */
-export type RouteOperator = <In extends Flow<Envelope<unknown>> | Envelope<unknown>>(
+export type RouteOperator = <In extends DeliveryOrFailure<Envelope<unknown>> | Envelope<unknown>>(
   source: Observable<In>,
 ) => Observable<In>;
 
@@ -172,14 +172,14 @@ export const route = (interests: Interests, options: RouteOptions = {}): RouteOp
   };
 
   const step = (
-    x: Flow<Envelope<unknown>> | Envelope<unknown>,
-  ): ReadonlyArray<Flow<Envelope<unknown>> | Envelope<unknown>> => {
+    x: DeliveryOrFailure<Envelope<unknown>> | Envelope<unknown>,
+  ): ReadonlyArray<DeliveryOrFailure<Envelope<unknown>> | Envelope<unknown>> => {
     if (!("ok" in x)) return targets(x);
     if (!x.ok) return [x];
     const copies = targets(x.value);
     if (copies.length === 1 && copies[0] === x.value) return [x];
     return fanOut(x, copies); // no copies: acked now
   };
-  return ((source: Observable<Flow<Envelope<unknown>> | Envelope<unknown>>) =>
+  return ((source: Observable<DeliveryOrFailure<Envelope<unknown>> | Envelope<unknown>>) =>
     source.pipe(mergeMap(step))) as RouteOperator;
 };

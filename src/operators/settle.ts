@@ -1,5 +1,5 @@
 import { map, type OperatorFunction } from "rxjs";
-import type { Flow } from "../core/delivery.ts";
+import type { DeliveryOrFailure } from "../core/delivery.ts";
 import { type OptionsSpec, oneOf, resolveOptions } from "../core/options.ts";
 
 /** Options of {@link settle}. */
@@ -38,7 +38,7 @@ export const settleSpec = { onFailure: oneOf("nack", "ack") } satisfies OptionsS
  * transport.consume({ groupId: "g", topics: ["t"] }).pipe(decode(registry), settle()).subscribe();
  * ```
  */
-export const settle = <T extends Flow<unknown>>(options: SettleOptions = {}): OperatorFunction<T, T> => {
+export const settle = <T extends DeliveryOrFailure<unknown>>(options: SettleOptions = {}): OperatorFunction<T, T> => {
   const { onFailure } = resolveOptions("settle", settleSpec, options, settleDefaults);
   const ackFailures = onFailure === "ack";
   return (source) =>

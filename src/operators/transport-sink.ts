@@ -1,4 +1,4 @@
-import type { Flow } from "../core/delivery.ts";
+import type { DeliveryOrFailure } from "../core/delivery.ts";
 import { TransportError } from "../core/errors.ts";
 import { custom, int, type OptionsSpec, optional, requireOption, resolveOptions, text } from "../core/options.ts";
 import type { Sink } from "../core/sink.ts";
@@ -67,9 +67,9 @@ const transportLike = custom<Transport>(
  *
  * @example
  * ```ts
- * import { type Flow, memoryBroker, settle, transportSink, type WireRecord } from "evflow";
+ * import { type DeliveryOrFailure, memoryBroker, settle, transportSink, type WireRecord } from "evflow";
  * import type { Observable } from "rxjs";
- * declare const relay: Observable<Flow<WireRecord>>;
+ * declare const relay: Observable<DeliveryOrFailure<WireRecord>>;
  * const broker = memoryBroker();
  * relay.pipe(transportSink(broker, { topic: "app-events" }), settle()).subscribe();
  * ```
@@ -97,7 +97,7 @@ export const transportSink = (transport: Transport, options: TransportSinkOption
 const sendFailure = (topic: string, cause: unknown, item: SinkItem): TransportError => {
   if (cause instanceof TransportError) return cause;
   const error = cause ?? new Error("send failed");
-  const key = (item.input as Flow<unknown>).origin.key;
+  const key = (item.input as DeliveryOrFailure<unknown>).origin.key;
   return new TransportError(`send to "${topic}" failed: ${error instanceof Error ? error.message : String(error)}`, {
     cause: error,
     context: { topic, ...(key === undefined ? {} : { key }) },

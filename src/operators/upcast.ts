@@ -1,6 +1,6 @@
 import * as E from "fp-ts/lib/Either.js";
 import { map, type OperatorFunction } from "rxjs";
-import { type Flow, failDelivery, replaceValue } from "../core/delivery.ts";
+import { type DeliveryOrFailure, failDelivery, replaceValue } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { DecodeError } from "../core/errors.ts";
 import type { EventRegistry } from "../core/registry.ts";
@@ -31,10 +31,10 @@ import type { EventRegistry } from "../core/registry.ts";
 export const upcast =
   <Events extends Envelope<unknown> = Envelope<unknown>>(
     registry: EventRegistry<Events>,
-  ): OperatorFunction<Flow<Envelope<unknown>>, Flow<Events>> =>
+  ): OperatorFunction<DeliveryOrFailure<Envelope<unknown>>, DeliveryOrFailure<Events>> =>
   (source) =>
     source.pipe(
-      map((d: Flow<Envelope<unknown>>): Flow<Events> => {
+      map((d: DeliveryOrFailure<Envelope<unknown>>): DeliveryOrFailure<Events> => {
         if (!d.ok) return d;
         const r = registry.upcast(d.value);
         if (E.isLeft(r)) {
@@ -53,6 +53,6 @@ export const upcast =
             ),
           );
         }
-        return r.right === d.value ? (d as Flow<Events>) : replaceValue(d, r.right);
+        return r.right === d.value ? (d as DeliveryOrFailure<Events>) : replaceValue(d, r.right);
       }),
     );

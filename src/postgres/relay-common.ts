@@ -5,7 +5,7 @@
  */
 import type { SchedulerLike, Subscriber } from "rxjs";
 import type { CommitPolicy } from "../core/commit-policy.ts";
-import { createDelivery, type Delivery } from "../core/delivery.ts";
+import { createDelivery, type Delivery, SettlementState } from "../core/delivery.ts";
 import { type Envelope, envelope } from "../core/envelope.ts";
 import { ChannelName, channel, emit } from "../observability/channels.ts";
 import type { Sql } from "./internals.ts";
@@ -252,8 +252,7 @@ export interface KeyedHandlers<T> {
 
 interface Slot<T> {
   readonly item: T;
-  /** 0 unsettled, 1 acked, 2 nacked. */
-  state: 0 | 1 | 2;
+  state: SettlementState;
   nack: Nack | undefined;
   /** Handed to ack/nack/drop: later settlements are ignored. */
   resolved: boolean;
@@ -276,7 +275,7 @@ export const dispatchKeyed = <T>(
   for (const item of items) {
     const key = keyOf(item);
     if (key === null) continue;
-    const slot: Slot<T> = { item, state: 0, nack: undefined, resolved: false };
+    const slot: Slot<T> = { item, state: SettlementState.pending, nack: undefined, resolved: false };
     const run = runs.get(key);
     if (run === undefined) runs.set(key, [slot]);
     else run.push(slot);
@@ -315,11 +314,11 @@ const keyRun = <T>(slots: Array<Slot<T>>, h: KeyedHandlers<T>): void => {
     else emitRest();
   };
   const advance = () => {
-    while (head < slots.length && slots[head]!.state !== 0) {
+    while (head < slots.length && slots[head]!.state !== SettlementState.pending) {
       const s = slots[head++]!;
       if (s.resolved) continue;
       s.resolved = true;
-      if (s.state === 1) {
+      if (s.state === SettlementState.acked) {
         h.ack(s.item);
         continue;
       }
@@ -340,8 +339,8 @@ const keyRun = <T>(slots: Array<Slot<T>>, h: KeyedHandlers<T>): void => {
   };
   const emitOne = () => {
     const s = slots[emitted++]!;
-    const settle = (state: 1 | 2, n?: Nack) => {
-      if (s.resolved || s.state !== 0) return;
+    const settle = (state: SettlementState, n?: Nack) => {
+      if (s.resolved || s.state !== SettlementState.pending) return;
       s.state = state;
       s.nack = n;
       advance();
@@ -350,8 +349,8 @@ const keyRun = <T>(slots: Array<Slot<T>>, h: KeyedHandlers<T>): void => {
     try {
       h.emit(
         s.item,
-        () => settle(1),
-        (n) => settle(2, n),
+        () => settle(SettlementState.acked),
+        (n) => settle(SettlementState.nacked, n),
         pull,
       );
     } finally {

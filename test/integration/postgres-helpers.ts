@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import postgres from "postgres";
 import { Observable, type Subscription } from "rxjs";
-import { type Delivery, type Flow, failDelivery } from "../../src/core/delivery.ts";
+import { type Delivery, type DeliveryOrFailure, failDelivery } from "../../src/core/delivery.ts";
 import { type Envelope, envelope } from "../../src/core/envelope.ts";
 import { TransportError } from "../../src/core/errors.ts";
 import { testDatabaseUrl } from "../../src/testing/embedded-postgres.ts";
@@ -42,7 +42,7 @@ export const memorySink =
   (
     out: Envelope<unknown>[],
     fail: (e: Envelope<unknown>) => boolean = () => false,
-  ): (<A>(s: Observable<Flow<A>>) => Observable<Flow<A>>) =>
+  ): (<A>(s: Observable<DeliveryOrFailure<A>>) => Observable<DeliveryOrFailure<A>>) =>
   (source) =>
     new Observable((sub) => {
       let pending = 0;
@@ -72,7 +72,10 @@ export const memorySink =
     });
 
 /** End of a pipeline: acks deliveries, nacks failures. */
-export const settleAll = (source: Observable<Flow<unknown>>, onError?: (e: unknown) => void): Subscription =>
+export const settleAll = (
+  source: Observable<DeliveryOrFailure<unknown>>,
+  onError?: (e: unknown) => void,
+): Subscription =>
   source.subscribe({
     next: (d) => (d.ok ? d.ack() : d.nack(d.error)),
     error: (e) => onError?.(e),

@@ -4,7 +4,7 @@
 // follow a high surrogate"), which used to fail every settlement of that row.
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { map } from "rxjs";
-import { type Flow, failDelivery } from "../../src/core/delivery.ts";
+import { type DeliveryOrFailure, failDelivery } from "../../src/core/delivery.ts";
 import { TransportError } from "../../src/core/errors.ts";
 import { migrate, outbox, outboxRelay } from "../../src/postgres/index.ts";
 import { eventually } from "../support/eventually.mjs";
@@ -33,7 +33,9 @@ for (const claim of ["transaction", "lease"] as const) {
         const schema = freshSchema();
         schemas.push(schema);
         await migrate(sql, { schema });
-        const refuse = map((d: Flow<unknown>) => (d.ok ? failDelivery(d, new TransportError(message)) : d));
+        const refuse = map((d: DeliveryOrFailure<unknown>) =>
+          d.ok ? failDelivery(d, new TransportError(message)) : d,
+        );
         const sub = settleAll(
           outboxRelay(sql, {
             schema,

@@ -10,7 +10,7 @@ import {
   createDelivery,
   createGate,
   type Delivery,
-  type Flow,
+  type DeliveryOrFailure,
   failDelivery,
   HandlerError,
   InvalidOptionsError,
@@ -48,7 +48,8 @@ const withDrops = async <T>(name: string, f: () => Promise<T>): Promise<{ result
 
 const later = <T>(v: T) => new Promise<T>((r) => setTimeout(() => r(v), 1));
 
-const label = (f: Flow<number>): string => (f.ok ? String(f.value) : `F:${f.error._tag}:${f.value as number}`);
+const label = (f: DeliveryOrFailure<number>): string =>
+  f.ok ? String(f.value) : `F:${f.error._tag}:${f.value as number}`;
 
 describe("backpressure: overflow policies", () => {
   const runPolicy = (overflow: OverflowPolicy, name: string) => {

@@ -10,13 +10,13 @@ import {
   cloudEventsBinary,
   createDelivery,
   DecodeError,
+  type DeliveryOrFailure,
   decode,
   defineEvent,
   EncodeError,
   type Envelope,
   EventRegistry,
   envelope,
-  type Flow,
   InvalidOptionsError,
   jsonFormat,
   type RawRecord,
@@ -42,7 +42,7 @@ const run = async (records: RawRecord[], op: ReturnType<typeof decode>) =>
   lastValueFrom(from(tracked(records).deliveries).pipe(op, toArray()));
 
 /** The DecodeError of a failed flow (throws when it is not one). */
-const failure = (f: Flow<unknown> | undefined): DecodeError => {
+const failure = (f: DeliveryOrFailure<unknown> | undefined): DecodeError => {
   if (f === undefined || f.ok)
     throw new Error(`expected a failure, got ${JSON.stringify(f?.ok && f.value).slice(0, 160)}`);
   expect(f.error).toBeInstanceOf(DecodeError);

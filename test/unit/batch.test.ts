@@ -1,7 +1,14 @@
 import { describe, expect, it, spyOn } from "bun:test";
 import { map, type Observable, type SchedulerLike, type Subscription } from "rxjs";
 import { TestScheduler } from "rxjs/testing";
-import { batch, DecodeError, type Delivery, type Flow, failDelivery, InvalidOptionsError } from "../../src/index.ts";
+import {
+  batch,
+  DecodeError,
+  type Delivery,
+  type DeliveryOrFailure,
+  failDelivery,
+  InvalidOptionsError,
+} from "../../src/index.ts";
 import { tracked } from "./flow-helpers.ts";
 
 const scheduler = () => new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
@@ -9,7 +16,7 @@ const scheduler = () => new TestScheduler((actual, expected) => expect(actual).t
 /** Marble values -> deliveries ("X" = a FailedDelivery). */
 const flows = (letters: string) => {
   const tr = tracked(letters.split(""));
-  const values: Record<string, Flow<string>> = {};
+  const values: Record<string, DeliveryOrFailure<string>> = {};
   letters.split("").forEach((c, i) => {
     const d = tr.deliveries[i]!;
     values[c] = c === "X" ? failDelivery(d, new DecodeError("bad", { field: "value" })) : d;
@@ -17,7 +24,7 @@ const flows = (letters: string) => {
   return { tr, values };
 };
 
-const show = (o: Observable<Flow<string[]>>) => o.pipe(map((d) => (d.ok ? d.value.join("") : "X")));
+const show = (o: Observable<DeliveryOrFailure<string[]>>) => o.pipe(map((d) => (d.ok ? d.value.join("") : "X")));
 
 describe("batch", () => {
   it("emits when size is reached, or time after the first item, and flushes on completion", () => {

@@ -9,10 +9,10 @@ import {
   DeadLetterError,
   DeadLetterHeader,
   DecodeError,
+  type DeliveryOrFailure,
   deadLetter,
   EncodeError,
   type EvflowError,
-  type Flow,
   failDelivery,
   InvalidOptionsError,
   type RawRecord,
@@ -43,9 +43,9 @@ const sizeOf = (r: WireRecord): number => {
 const fakeSink = (clock: SchedulerLike, refuse: (r: WireRecord, n: number) => EvflowError | undefined) => {
   const attempts: Array<{ at: number; size: number; refused: boolean }> = [];
   const written: Array<{ at: number; record: WireRecord }> = [];
-  const sink: Sink = <A extends Sinkable>(source: Observable<Flow<A>>) =>
+  const sink: Sink = <A extends Sinkable>(source: Observable<DeliveryOrFailure<A>>) =>
     source.pipe(
-      map((d): Flow<A> => {
+      map((d): DeliveryOrFailure<A> => {
         if (!d.ok) return d;
         const r = d.value as WireRecord;
         const e = refuse(r, attempts.length + 1);
@@ -83,7 +83,7 @@ const fakePartition = (
   const outcomes: string[][] = records.map(() => []);
   const acked = new Set<number>();
   let total = 0;
-  const source = new Observable<Flow<RawRecord>>((sub) => {
+  const source = new Observable<DeliveryOrFailure<RawRecord>>((sub) => {
     const emitFrom = (from: number) => {
       for (let o = from; o < records.length; o++) {
         if (total >= cap) return;
@@ -269,7 +269,7 @@ describe("deadLetter when the dead-letter write is refused", () => {
           },
         },
       );
-      new Observable<Flow<RawRecord>>((s) => {
+      new Observable<DeliveryOrFailure<RawRecord>>((s) => {
         s.next(failDelivery(d, new DecodeError("bad", { field: "value" })));
       })
         .pipe(deadLetter(sink, { scheduler: ts, retry: { attempts: 3, backoff: { initialMs: 100, jitter: 0 } } }))
@@ -312,7 +312,7 @@ describe("deadLetter bounds what it copies", () => {
         { topic, partition: 0, offset: 0, key: bigKey },
         { ack: () => {}, nack: () => {} },
       );
-      new Observable<Flow<RawRecord>>((s) => {
+      new Observable<DeliveryOrFailure<RawRecord>>((s) => {
         s.next(failDelivery(d, new DecodeError("key too large", { field: "key" })));
         s.complete();
       })
@@ -342,7 +342,7 @@ describe("deadLetter bounds what it copies", () => {
           nack: () => {},
         },
       );
-      new Observable<Flow<RawRecord>>((s) => {
+      new Observable<DeliveryOrFailure<RawRecord>>((s) => {
         s.next(failDelivery(d, new DecodeError("bad", { field: "value" })));
         s.complete();
       })
@@ -429,7 +429,7 @@ describe("deadLetter bounds what it copies", () => {
               );
               return failDelivery(d, new DecodeError("bad", { field: "value" }));
             });
-            new Observable<Flow<RawRecord>>((s) => {
+            new Observable<DeliveryOrFailure<RawRecord>>((s) => {
               for (const f of input) s.next(f);
               s.complete();
             })

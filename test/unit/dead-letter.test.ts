@@ -10,9 +10,9 @@ import {
   DeadLetterHeader,
   DecodeError,
   type Delivery,
+  type DeliveryOrFailure,
   deadLetter,
   envelope,
-  type Flow,
   failDelivery,
   HandlerError,
   InvalidOptionsError,
@@ -32,9 +32,9 @@ const enc = new TextEncoder();
 /** A tiny in-test sink: records what it wrote; `fail(record)` makes a write fail; `hold` delays confirmations. */
 const testSink = (opts: { fail?: (r: WireRecord) => boolean; hold?: Promise<void> } = {}) => {
   const written: WireRecord[] = [];
-  const sink: Sink = <A extends Sinkable>(source: Observable<Flow<A>>) =>
+  const sink: Sink = <A extends Sinkable>(source: Observable<DeliveryOrFailure<A>>) =>
     source.pipe(
-      concatMap(async (d): Promise<Flow<A>> => {
+      concatMap(async (d): Promise<DeliveryOrFailure<A>> => {
         if (!d.ok) return d;
         if (opts.hold) await opts.hold;
         const r = d.value as WireRecord;
@@ -172,9 +172,9 @@ describe("deadLetter", () => {
 
   it("nacks pending failures and errors when the sink stream errors", async () => {
     const boom = new Error("sink crashed");
-    const sink: Sink = <A extends Sinkable>(source: Observable<Flow<A>>) =>
+    const sink: Sink = <A extends Sinkable>(source: Observable<DeliveryOrFailure<A>>) =>
       source.pipe(
-        concatMap(async (): Promise<Flow<A>> => {
+        concatMap(async (): Promise<DeliveryOrFailure<A>> => {
           throw boom;
         }),
       );
@@ -191,7 +191,7 @@ describe("deadLetter", () => {
       release = r;
     });
     const { sink } = testSink({ hold });
-    const input = new Subject<Flow<number>>();
+    const input = new Subject<DeliveryOrFailure<number>>();
     const out: number[] = [];
     let completed = false;
     input.pipe(deadLetter(sink)).subscribe({
@@ -236,15 +236,15 @@ describe("deadLetter", () => {
 
   it("teardown unsubscribes the sink", () => {
     let unsubscribed = false;
-    const sink: Sink = <A extends Sinkable>(source: Observable<Flow<A>>) =>
-      new Observable<Flow<A>>((sub) => {
+    const sink: Sink = <A extends Sinkable>(source: Observable<DeliveryOrFailure<A>>) =>
+      new Observable<DeliveryOrFailure<A>>((sub) => {
         const s = source.subscribe(sub);
         return () => {
           unsubscribed = true;
           s.unsubscribe();
         };
       });
-    const s = new Subject<Flow<number>>().pipe(deadLetter(sink)).subscribe();
+    const s = new Subject<DeliveryOrFailure<number>>().pipe(deadLetter(sink)).subscribe();
     s.unsubscribe();
     expect(unsubscribed).toBe(true);
   });
@@ -263,7 +263,7 @@ describe("deadLetter", () => {
           const { sink, written } = testSink({
             fail: (r) => JSON.parse(new TextDecoder().decode(r.value)).sinkFails === true,
           });
-          const input: Array<Flow<{ i: number }>> = items.map((it) =>
+          const input: Array<DeliveryOrFailure<{ i: number }>> = items.map((it) =>
             it.failed ? failDelivery(it.d, new HandlerError("x")) : (it.d as Delivery<{ i: number }>),
           );
           // One attempt: a refused write is nacked at once (backoff is covered in dead-letter-limits.test.ts).

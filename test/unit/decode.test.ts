@@ -5,10 +5,10 @@ import { from, lastValueFrom, toArray } from "rxjs";
 import {
   cloudEventsBinary,
   DecodeError,
+  type DeliveryOrFailure,
   decode,
   type Envelope,
   encode,
-  type Flow,
   InvalidOptionsError,
   jsonFormat,
   type RawRecord,
@@ -93,7 +93,7 @@ describe("decode", () => {
     const { t, out } = await run(records, decode(testRegistry(), { maxBytes: 150 }));
     expect(out).toHaveLength(records.length);
     bad.forEach(([field], i) => {
-      const f = out[2 * i]! as Flow<unknown>;
+      const f = out[2 * i]! as DeliveryOrFailure<unknown>;
       expect(f.ok).toBe(false);
       if (f.ok) return;
       expect(f.error).toBeInstanceOf(DecodeError);
@@ -119,7 +119,9 @@ describe("decode", () => {
     const t = tracked([wire(user), { value: "text" } as unknown as RawRecord, { value: null } as unknown as RawRecord]);
     const out = await lastValueFrom(from(t.deliveries).pipe(decode(testRegistry()), toArray()));
     expect(out.map((d) => d.ok)).toEqual([true, false, false]);
-    const again = await lastValueFrom(from(out.slice(1) as Flow<RawRecord>[]).pipe(decode(testRegistry()), toArray()));
+    const again = await lastValueFrom(
+      from(out.slice(1) as DeliveryOrFailure<RawRecord>[]).pipe(decode(testRegistry()), toArray()),
+    );
     expect(again[0]).toBe(out[1]!);
     expect(again[1]).toBe(out[2]!);
     expect(out.slice(1).map((d) => (d.ok ? "" : (d.error as DecodeError).field))).toEqual(["value", "headers"]);

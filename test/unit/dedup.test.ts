@@ -4,10 +4,10 @@ import { from, lastValueFrom, Subject, toArray } from "rxjs";
 import {
   DecodeError,
   type DedupStore,
+  type DeliveryOrFailure,
   dedup,
   type Envelope,
   envelope,
-  type Flow,
   failDelivery,
   InvalidOptionsError,
   memoryDedupStore,
@@ -16,14 +16,17 @@ import {
 import { tracked } from "./flow-helpers.ts";
 
 const ev = (id: string): Envelope<unknown> => envelope({ id, type: "t", data: id });
-const ids = (out: Flow<Envelope<unknown>>[]) => out.map((d) => (d.ok ? d.value.id : "X"));
+const ids = (out: DeliveryOrFailure<Envelope<unknown>>[]) => out.map((d) => (d.ok ? d.value.id : "X"));
 
 /** Subscribes and collects emissions synchronously. */
-const collect = <A>(src: Subject<Flow<A>>, op: (s: Subject<Flow<A>>) => ReturnType<Subject<Flow<A>>["pipe"]>) => {
-  const out: Flow<A>[] = [];
+const collect = <A>(
+  src: Subject<DeliveryOrFailure<A>>,
+  op: (s: Subject<DeliveryOrFailure<A>>) => ReturnType<Subject<DeliveryOrFailure<A>>["pipe"]>,
+) => {
+  const out: DeliveryOrFailure<A>[] = [];
   let done = false;
   (op(src) as unknown as { subscribe: (o: object) => void }).subscribe({
-    next: (d: Flow<A>) => out.push(d),
+    next: (d: DeliveryOrFailure<A>) => out.push(d),
     complete: () => {
       done = true;
     },
@@ -50,7 +53,7 @@ describe("dedup", () => {
   });
 
   it("holds a duplicate while the first copy is in flight: acked -> duplicate acked and skipped", () => {
-    const src = new Subject<Flow<Envelope<unknown>>>();
+    const src = new Subject<DeliveryOrFailure<Envelope<unknown>>>();
     const { out } = collect(src, (s) => s.pipe(dedup()));
     const tr = tracked([ev("a"), ev("a"), ev("b")]);
     for (const d of tr.deliveries) src.next(d);
@@ -64,7 +67,7 @@ describe("dedup", () => {
   });
 
   it("holds a duplicate while the first copy is in flight: nacked -> the duplicate goes through", () => {
-    const src = new Subject<Flow<Envelope<unknown>>>();
+    const src = new Subject<DeliveryOrFailure<Envelope<unknown>>>();
     const { out } = collect(src, (s) => s.pipe(dedup()));
     const tr = tracked([ev("a"), ev("a"), ev("a")]);
     for (const d of tr.deliveries) src.next(d);
@@ -77,7 +80,7 @@ describe("dedup", () => {
   });
 
   it("completes with the source; duplicates still held then settle with their first copy", () => {
-    const src = new Subject<Flow<Envelope<unknown>>>();
+    const src = new Subject<DeliveryOrFailure<Envelope<unknown>>>();
     const { out, done } = collect(src, (s) => s.pipe(dedup()));
     const tr = tracked([ev("a"), ev("a"), ev("b"), ev("b")]);
     for (const d of tr.deliveries) src.next(d);
@@ -126,7 +129,7 @@ describe("dedup", () => {
         seen.add(id);
       },
     };
-    const src = new Subject<Flow<Envelope<unknown>>>();
+    const src = new Subject<DeliveryOrFailure<Envelope<unknown>>>();
     const { out, done } = collect(src, (s) => s.pipe(dedup(store)));
     const tr = tracked([ev("a"), ev("b"), ev("boom"), ev("c"), ev("a")]);
     for (const d of tr.deliveries) src.next(d);
@@ -159,12 +162,12 @@ describe("dedup", () => {
           maxLength: 40,
         }),
         (items) => {
-          const src = new Subject<Flow<Envelope<unknown>>>();
+          const src = new Subject<DeliveryOrFailure<Envelope<unknown>>>();
           const acked = new Set<string>();
           const inFlight = new Set<string>();
-          const lateQueue: Flow<Envelope<unknown>>[] = [];
+          const lateQueue: DeliveryOrFailure<Envelope<unknown>>[] = [];
           const tr = tracked(items.map((i) => ev(i.id)));
-          const settleOne = (d: Flow<Envelope<unknown>>, k: number) => {
+          const settleOne = (d: DeliveryOrFailure<Envelope<unknown>>, k: number) => {
             const id = (d.value as Envelope<unknown>).id;
             inFlight.delete(id);
             if (items[k]?.fail) d.nack(new Error("x"));

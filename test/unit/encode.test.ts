@@ -3,6 +3,7 @@ import * as t from "io-ts";
 import { firstValueFrom, from, lastValueFrom, toArray } from "rxjs";
 import {
   CeHeader,
+  type DeliveryOrFailure,
   decode,
   defineEvent,
   EncodeError,
@@ -10,7 +11,6 @@ import {
   EventRegistry,
   encode,
   envelope,
-  type Flow,
   InvalidOptionsError,
   toText,
   type WireRecord,
@@ -56,7 +56,7 @@ describe("encode", () => {
     cyclic.self = cyclic;
     const bad2 = envelope({ type: "x", data: cyclic });
     const tr = tracked([bad, user, bad2]);
-    const out = (await lastValueFrom(from(tr.deliveries).pipe(encode(), toArray()))) as Flow<WireRecord>[];
+    const out = (await lastValueFrom(from(tr.deliveries).pipe(encode(), toArray()))) as DeliveryOrFailure<WireRecord>[];
     expect(out.map((d) => d.ok)).toEqual([false, true, false]);
     const f = out[0]!;
     if (f.ok) throw new Error("unreachable");

@@ -7,10 +7,10 @@ import {
   createEventBus,
   DEFAULT_MAX_BYTES,
   type DecodeError,
+  type DeliveryOrFailure,
   EncodeError,
   type Envelope,
   envelope,
-  type Flow,
   InvalidOptionsError,
   memoryBroker,
   onChannel,
@@ -25,8 +25,8 @@ import { OrderPlaced, testRegistry, UserRegistered } from "./flow-helpers.ts";
 
 const TOPIC = "evflow.events";
 
-const collect = <A>(stream: Observable<Flow<A>>, autoAck = true) => {
-  const got: Flow<A>[] = [];
+const collect = <A>(stream: Observable<DeliveryOrFailure<A>>, autoAck = true) => {
+  const got: DeliveryOrFailure<A>[] = [];
   const sub = stream.subscribe((f) => {
     got.push(f);
     if (autoAck) f.ack();
@@ -63,7 +63,7 @@ describe("createEventBus", () => {
     const e = user("u1");
     const published = bus.publish(e);
     expect(typed.got.length).toBe(1); // before the transport confirmed
-    const first = typed.got[0] as Flow<Envelope<{ userId: string }>>;
+    const first = typed.got[0] as DeliveryOrFailure<Envelope<{ userId: string }>>;
     expect(first.ok).toBe(true);
     if (first.ok) {
       expect(first.value.source).toBe("users");
@@ -90,7 +90,7 @@ describe("createEventBus", () => {
     const atA = collect(a.subscribe("*"));
     await a.publish(user("u1"));
     await eventually(() => atB.got.length === 1, "the event at b", 5000);
-    const got = atB.got[0] as Flow<Envelope<unknown>>;
+    const got = atB.got[0] as DeliveryOrFailure<Envelope<unknown>>;
     expect(got.ok && got.value.source).toBe("a");
     expect(got.ok && got.value.headers[BUS_GROUP_HEADER]).toBeUndefined();
     // Both groups committed the topic (a record is acked only after the subscribers acked it): no
@@ -117,7 +117,7 @@ describe("createEventBus", () => {
     const atC = collect(c.subscribe(UserRegistered));
     await a.publishTo(user("u1"), "c");
     await eventually(() => atC.got.length === 1, "the event at c", 5000);
-    const atCFirst = atC.got[0] as Flow<Envelope<unknown>>;
+    const atCFirst = atC.got[0] as DeliveryOrFailure<Envelope<unknown>>;
     expect(atCFirst.ok && atCFirst.value.destination).toBe("c");
     // a and b committed the record (acked when dropped, or after their subscribers acked it): it
     // cannot reach their subscribers any more.

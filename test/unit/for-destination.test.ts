@@ -4,9 +4,9 @@ import {
   ChannelName,
   createDelivery,
   DecodeError,
+  type DeliveryOrFailure,
   type Envelope,
   envelope,
-  type Flow,
   failDelivery,
   forDestination,
   InvalidOptionsError,
@@ -39,7 +39,7 @@ describe("forDestination", () => {
 
   it("passes failures through unsettled", async () => {
     const log: string[] = [];
-    const failed: Flow<Envelope<unknown>> = failDelivery(
+    const failed: DeliveryOrFailure<Envelope<unknown>> = failDelivery(
       deliveryOf(envelope({ id: "f", type: "x", data: 0, destination: "elsewhere" }), log),
       new DecodeError("bad", { field: "value" }),
     );

@@ -5,7 +5,13 @@ import { describe, expect, it } from "bun:test";
 import { map, type Observable } from "rxjs";
 import { TestScheduler } from "rxjs/testing";
 import { jsonFormat } from "../../src/codec/json.ts";
-import { createDelivery, type Delivery, type Flow, TransportError, type WireRecord } from "../../src/index.ts";
+import {
+  createDelivery,
+  type Delivery,
+  type DeliveryOrFailure,
+  TransportError,
+  type WireRecord,
+} from "../../src/index.ts";
 import { KeySequences } from "../../src/kafka/key-sequences.ts";
 import { type OrderedSinkOptions, orderedSink, type SinkWriter } from "../../src/operators/ordered-sink.ts";
 
@@ -31,7 +37,7 @@ const deliveries = (letters: string, hinted: boolean, pulls: string[]) => {
 const show = (o: Observable<unknown>) =>
   o.pipe(
     map((u) => {
-      const f = u as Flow<WireRecord>;
+      const f = u as DeliveryOrFailure<WireRecord>;
       const l = (f.value as WireRecord).headers.l ?? "?";
       return f.ok ? l : l.toUpperCase();
     }),
@@ -100,7 +106,7 @@ describe("kafkaSink key sequences (KeySequences gate)", () => {
       const out = src.pipe(
         orderedSink(() => w, options(ts)),
         map((f) => {
-          const d = f as Flow<WireRecord>;
+          const d = f as DeliveryOrFailure<WireRecord>;
           if (!d.ok) errors.push(d.error);
           return d;
         }),

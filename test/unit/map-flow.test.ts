@@ -1,6 +1,6 @@
 import { describe, expect, it } from "bun:test";
 import { from, lastValueFrom, toArray } from "rxjs";
-import { DecodeError, type Flow, failDelivery, HandlerError } from "../../src/index.ts";
+import { DecodeError, type DeliveryOrFailure, failDelivery, HandlerError } from "../../src/index.ts";
 import { mapFlow } from "../../src/operators/map-flow.ts";
 import { tracked } from "./flow-helpers.ts";
 
@@ -8,7 +8,7 @@ describe("mapFlow", () => {
   it("maps ok values keeping settlement, passes failures, turns throws into failures", async () => {
     const tr = tracked([1, 2, 3]);
     const failed = failDelivery(tr.deliveries[2]!, new DecodeError("x", { field: "value" }));
-    const input: Flow<number>[] = [tr.deliveries[0]!, tr.deliveries[1]!, failed];
+    const input: DeliveryOrFailure<number>[] = [tr.deliveries[0]!, tr.deliveries[1]!, failed];
     const out = await lastValueFrom(
       from(input).pipe(
         mapFlow((n: number) => {

@@ -4,8 +4,8 @@ import { from, lastValueFrom, of, Subject, toArray, VirtualTimeScheduler } from 
 import {
   createDelivery,
   type Delivery,
+  type DeliveryOrFailure,
   type FailedDelivery,
-  type Flow,
   failDelivery,
 } from "../../src/core/delivery.ts";
 import { type Envelope, envelope } from "../../src/core/envelope.ts";
@@ -35,7 +35,7 @@ const deliveryOf = (e: Envelope<unknown>) => {
   return { d, log };
 };
 const ev = (type = "order.placed") => envelope({ type, data: {} });
-const flows = (...fs: Flow<Envelope<unknown>>[]) => fs;
+const flows = (...fs: DeliveryOrFailure<Envelope<unknown>>[]) => fs;
 const collect = <T>(values: T[], op: (s: ReturnType<typeof from<T[]>>) => import("rxjs").Observable<T>) =>
   lastValueFrom(op(from(values)).pipe(toArray()));
 
@@ -147,12 +147,12 @@ describe("metrics operator (processed)", () => {
     const m = memoryMetrics();
     const a = deliveryOf(ev());
     const [wrapped] = await lastValueFrom(
-      of(a.d as Flow<Envelope<unknown>>).pipe(metrics(m, { service: "s", channels: [] }), toArray()),
+      of(a.d as DeliveryOrFailure<Envelope<unknown>>).pipe(metrics(m, { service: "s", channels: [] }), toArray()),
     );
     // orderedByKey (after metrics) turns it into a failure that shares its settlement; deadLetter acks it.
     const failed = failDelivery(wrapped as Delivery<Envelope<unknown>>, new HandlerError("boom", { retryable: false }));
     const sink: Sink = (source) => source;
-    await lastValueFrom(of(failed as Flow<Envelope<unknown>>).pipe(deadLetter(sink), toArray()));
+    await lastValueFrom(of(failed as DeliveryOrFailure<Envelope<unknown>>).pipe(deadLetter(sink), toArray()));
     expect(
       m.value("evflow_events_processed_total", { type: "order.placed", service: "s", outcome: "dead-lettered" }),
     ).toBe(1);
@@ -167,7 +167,7 @@ describe("metrics operator (processed)", () => {
     const a = deliveryOf(ev());
     const op = metrics(m, { service: "s", channels: [] });
     const [out] = await lastValueFrom(
-      of(a.d as Flow<Envelope<unknown>>).pipe(op, trace(tracer, { service: "s" }), op, toArray()),
+      of(a.d as DeliveryOrFailure<Envelope<unknown>>).pipe(op, trace(tracer, { service: "s" }), op, toArray()),
     );
     const failed = failDelivery(out!, new HandlerError("x"));
     await lastValueFrom(of(failed).pipe(op, toArray()));
@@ -180,7 +180,7 @@ describe("metrics operator (processed)", () => {
 
   it("binds the channels while subscribed (once, even with bindMetrics too), and releases them on unsubscribe", () => {
     const m = memoryMetrics();
-    const src = new Subject<Flow<Envelope<unknown>>>();
+    const src = new Subject<DeliveryOrFailure<Envelope<unknown>>>();
     const before = listening();
     const sub = src.pipe(metrics(m, { service: "s" })).subscribe();
     expect(channel(ChannelName.queue).hasSubscribers).toBe(true);
@@ -358,7 +358,7 @@ describe("metrics: each delivery counted once", () => {
     const off = onChannel(ChannelName.processed, (msg) => seenOnChannel.push(msg.outcome));
     const other = deliveryOf(envelope({ type: "order.placed", data: {}, destination: "someone-else" }));
     await lastValueFrom(
-      of(other.d as Flow<Envelope<unknown>>).pipe(
+      of(other.d as DeliveryOrFailure<Envelope<unknown>>).pipe(
         metrics(m, { service: "s", channels: [] }),
         forDestination("s"),
         toArray(),

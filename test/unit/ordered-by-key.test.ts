@@ -20,7 +20,7 @@ import {
   ChannelName,
   createDelivery,
   type Delivery,
-  type Flow,
+  type DeliveryOrFailure,
   failDelivery,
   HandlerError,
   InvalidOptionsError,
@@ -50,7 +50,7 @@ const make = <E extends Ev>(evs: ReadonlyArray<E>) => {
   return { ds, settled };
 };
 
-const label = (f: Flow<unknown>): string =>
+const label = (f: DeliveryOrFailure<unknown>): string =>
   f.ok ? String(f.value) : `F:${f.error._tag}:${f.attempts}:${(f.value as Ev).n}`;
 
 const newTs = () => new TestScheduler((a, b) => expect(a).toEqual(b));
@@ -78,7 +78,7 @@ const collectGarbage = () => {
 };
 
 /** Pushes `n` deliveries of fresh values (one key each) into `source`; returns weak references to the values. */
-const pushWatched = (source: Subject<Flow<Ev>>, n: number): Array<WeakRef<Ev>> => {
+const pushWatched = (source: Subject<DeliveryOrFailure<Ev>>, n: number): Array<WeakRef<Ev>> => {
   const refs: Array<WeakRef<Ev>> = [];
   for (let i = 0; i < n; i++) {
     const v: Ev = { key: `k${i}`, n: i };
@@ -98,7 +98,7 @@ describe("orderedByKey: order and concurrency", () => {
     const pending = new Map<number, ReturnType<typeof deferred<number>>>();
     const started: number[] = [];
     const out: string[] = [];
-    const src = new Subject<Flow<Ev>>();
+    const src = new Subject<DeliveryOrFailure<Ev>>();
     src
       .pipe(
         orderedByKey((d: Delivery<Ev>) => {
@@ -429,7 +429,7 @@ describe("orderedByKey: time (marbles)", () => {
         { key: "a", n: 3 },
       ]);
       const attempts = new Map<number, number>();
-      const source = cold<Flow<Ev>>("a b c", { a: ds[0]!, b: ds[1]!, c: ds[2]! });
+      const source = cold<DeliveryOrFailure<Ev>>("a b c", { a: ds[0]!, b: ds[1]!, c: ds[2]! });
       const out = source.pipe(
         orderedByKey(
           (d: Delivery<Ev>, attempt) => {
@@ -452,7 +452,7 @@ describe("orderedByKey: time (marbles)", () => {
         { key: "a", n: 1 },
         { key: "a", n: 2 },
       ]);
-      const out = cold<Flow<Ev>>("ab", { a: ds[0]!, b: ds[1]! }).pipe(
+      const out = cold<DeliveryOrFailure<Ev>>("ab", { a: ds[0]!, b: ds[1]! }).pipe(
         orderedByKey((d: Delivery<Ev>) => (d.value.n === 1 ? throwError(() => new Error("always")) : of(2)), {
           retry: { attempts: 3, backoff: { initialMs: 5, maxMs: 7, jitter: 0 } },
           scheduler: ts,
@@ -473,7 +473,7 @@ describe("orderedByKey: time (marbles)", () => {
     let calls = 0;
     ts.run(({ cold, expectObservable }) => {
       const { ds } = make([{ key: "a", n: 1 }]);
-      const out = cold<Flow<Ev>>("a|", { a: ds[0]! }).pipe(
+      const out = cold<DeliveryOrFailure<Ev>>("a|", { a: ds[0]! }).pipe(
         orderedByKey(
           () => {
             calls++;
@@ -497,7 +497,7 @@ describe("orderedByKey: time (marbles)", () => {
     try {
       ts.run(({ cold, expectObservable }) => {
         const { ds } = make([{ key: `rp-${suffix}`, n: 1 }]);
-        const out = cold<Flow<Ev>>("a", { a: ds[0]! }).pipe(
+        const out = cold<DeliveryOrFailure<Ev>>("a", { a: ds[0]! }).pipe(
           orderedByKey(
             (_d: Delivery<Ev>, attempt) => (attempt < 4 ? throwError(() => new Error(`e${attempt}`)) : of(1)),
             {
@@ -526,7 +526,7 @@ describe("orderedByKey: time (marbles)", () => {
     let innerUnsubscribed = 0;
     ts.run(({ cold, expectObservable }) => {
       const { ds } = make([{ key: "a", n: 1 }]);
-      const out = cold<Flow<Ev>>("a|", { a: ds[0]! }).pipe(
+      const out = cold<DeliveryOrFailure<Ev>>("a|", { a: ds[0]! }).pipe(
         orderedByKey(
           (_d: Delivery<Ev>, attempt): Observable<number> =>
             attempt === 1 ? NEVER.pipe(finalize(() => innerUnsubscribed++)) : cold("--x|", { x: 7 }),
@@ -544,7 +544,7 @@ describe("orderedByKey: time (marbles)", () => {
     const ts = newTs();
     ts.run(({ cold, expectObservable }) => {
       const { ds } = make([{ key: "a", n: 1 }]);
-      const out = cold<Flow<Ev>>("a|", { a: ds[0]! }).pipe(
+      const out = cold<DeliveryOrFailure<Ev>>("a|", { a: ds[0]! }).pipe(
         orderedByKey(() => NEVER, { timeoutMs: 15, scheduler: ts }),
         map((f) => (f.ok ? "ok" : `${f.error._tag}:${(f.error as TimeoutError).timeoutMs}`)),
       );
@@ -557,7 +557,7 @@ describe("orderedByKey: time (marbles)", () => {
     // used to forget to drop such a job from its teardown set, so each one stayed reachable from a
     // live subscription: a consumer whose handler times out now and then grew without bound.
     const scheduler = new VirtualTimeScheduler();
-    const source = new Subject<Flow<Ev>>();
+    const source = new Subject<DeliveryOrFailure<Ev>>();
     let failed = 0;
     const sub = source
       .pipe(orderedByKey(() => new Promise<never>(() => {}), { timeoutMs: 10, scheduler }))
@@ -591,7 +591,7 @@ describe("orderedByKey: time (marbles)", () => {
           { key: "a", n: 3 },
         ]);
         // a at 0, b at 10, a again at 50: b idle from 10 -> released at 110; a idle from 50 -> released at 150.
-        const out = cold<Flow<Ev>>("a 9ms b 39ms c", { a: ds[0]!, b: ds[1]!, c: ds[2]! }).pipe(
+        const out = cold<DeliveryOrFailure<Ev>>("a 9ms b 39ms c", { a: ds[0]!, b: ds[1]!, c: ds[2]! }).pipe(
           orderedByKey((d: Delivery<Ev>) => d.value.n, { idleMs: 100, name, scheduler: ts }),
           map(label),
         );

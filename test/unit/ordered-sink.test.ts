@@ -5,10 +5,10 @@ import * as E from "fp-ts/lib/Either.js";
 import { map, type Observable } from "rxjs";
 import { TestScheduler } from "rxjs/testing";
 import {
+  type DeliveryOrFailure,
   EncodeError,
   type Envelope,
   type EvflowError,
-  type Flow,
   failDelivery,
   HandlerError,
   TransportError,
@@ -46,7 +46,7 @@ const flows = (letters: string) => {
     letters.split("").map((c) => (c === "z" ? ({ type: "bad" } as Envelope<unknown>) : rec(c))),
     "in",
   );
-  const values: Record<string, Flow<WireRecord | Envelope<unknown>>> = {};
+  const values: Record<string, DeliveryOrFailure<WireRecord | Envelope<unknown>>> = {};
   letters.split("").forEach((c, i) => {
     const d = tr.deliveries[i]!;
     values[c] = c === "X" ? failDelivery(d, new HandlerError("upstream")) : d;
@@ -58,7 +58,7 @@ const flows = (letters: string) => {
 const show = (o: Observable<unknown>) =>
   o.pipe(
     map((u) => {
-      const f = u as Flow<WireRecord | Envelope<unknown>>;
+      const f = u as DeliveryOrFailure<WireRecord | Envelope<unknown>>;
       if (!f.ok && f.error instanceof EncodeError) return "E";
       const l = letterOf(f.value as WireRecord);
       return f.ok ? l : l.toUpperCase();
@@ -263,7 +263,7 @@ describe("orderedSink", () => {
       const out = cold("a----Xb|", values).pipe(
         orderedSink(failing, options(ts)),
         map((f) => {
-          const d = f as Flow<WireRecord>;
+          const d = f as DeliveryOrFailure<WireRecord>;
           if (!d.ok) errors.push(d.error);
           return d;
         }),

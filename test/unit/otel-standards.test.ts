@@ -41,7 +41,7 @@ import {
 import * as E from "fp-ts/lib/Either.js";
 import { from, lastValueFrom, type Observable, toArray } from "rxjs";
 import { cloudEventsBinary } from "../../src/codec/cloudevents.ts";
-import { createDelivery, type Delivery, type Flow, type Origin } from "../../src/core/delivery.ts";
+import { createDelivery, type Delivery, type DeliveryOrFailure, type Origin } from "../../src/core/delivery.ts";
 import { type Envelope, envelope } from "../../src/core/envelope.ts";
 import { otelContext, otelTracer } from "../../src/observability/otel.ts";
 import { parseTraceparent, traceContextHeaders } from "../../src/observability/tracing.ts";
@@ -99,7 +99,7 @@ const pass = <T>(values: T[], op: (s: Observable<T>) => Observable<T>) =>
   lastValueFrom(op(from(values)).pipe(toArray()));
 
 const consume = async (t: ReturnType<typeof otelTracer>, e: Envelope<unknown>, o?: Origin) => {
-  const [d] = (await pass<Flow<Envelope<unknown>>>([consumed(e, o)], trace(t, { service: "orders" }))) as [
+  const [d] = (await pass<DeliveryOrFailure<Envelope<unknown>>>([consumed(e, o)], trace(t, { service: "orders" }))) as [
     Delivery<Envelope<unknown>>,
   ];
   d.ack();

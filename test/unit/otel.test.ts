@@ -9,7 +9,7 @@ import {
 } from "@opentelemetry/sdk-metrics";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { from, lastValueFrom, toArray } from "rxjs";
-import { createDelivery, type Delivery, type Flow, failDelivery } from "../../src/core/delivery.ts";
+import { createDelivery, type Delivery, type DeliveryOrFailure, failDelivery } from "../../src/core/delivery.ts";
 import { type Envelope, envelope } from "../../src/core/envelope.ts";
 import { HandlerError, InvalidOptionsError } from "../../src/core/errors.ts";
 import { metricDefinitions } from "../../src/observability/metrics.ts";
@@ -36,7 +36,7 @@ describe("otelTracer", () => {
     const t = otelTracer({ tracer, destination: "app-events", semconv: "current" });
     const e = envelope({ type: "user.registered", data: { id: 1 }, key: "k1", source: "users" });
     const [published] = await pass([e], trace(t, { service: "users", stage: "published" }));
-    const [received] = (await pass<Flow<Envelope<unknown>>>(
+    const [received] = (await pass<DeliveryOrFailure<Envelope<unknown>>>(
       [deliveryOf(published!)],
       trace(t, { service: "orders" }),
     )) as [Delivery<Envelope<unknown>>];
@@ -84,7 +84,10 @@ describe("otelTracer", () => {
       data: 1,
       headers: { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", tracestate: "vendor=v1" },
     });
-    const [d] = await pass<Flow<Envelope<unknown>>>([deliveryOf(e)], trace(otelTracer({ tracer }), { service: "s" }));
+    const [d] = await pass<DeliveryOrFailure<Envelope<unknown>>>(
+      [deliveryOf(e)],
+      trace(otelTracer({ tracer }), { service: "s" }),
+    );
     d!.ack();
     const [span] = exporter.getFinishedSpans();
     expect(span?.spanContext().traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
@@ -95,7 +98,7 @@ describe("otelTracer", () => {
     const { exporter, tracer } = setup();
     const t = otelTracer({ tracer });
     const op = trace(t, { service: "s" });
-    const [a, b] = await pass<Flow<Envelope<unknown>>>(
+    const [a, b] = await pass<DeliveryOrFailure<Envelope<unknown>>>(
       [deliveryOf(envelope({ type: "x", data: 1 })), deliveryOf(envelope({ type: "x", data: 2 }))],
       op,
     );
@@ -115,7 +118,7 @@ describe("otelTracer", () => {
     const { exporter, tracer } = setup();
     const t = otelTracer({ tracer, maxOpenSpans: 2, semconv: "current" });
     const ds = [1, 2, 3].map((i) => deliveryOf(envelope({ type: "x", data: i }), i));
-    await pass<Flow<Envelope<unknown>>>(ds, trace(t, { service: "s" }));
+    await pass<DeliveryOrFailure<Envelope<unknown>>>(ds, trace(t, { service: "s" }));
     const spans = exporter.getFinishedSpans();
     expect(spans.length).toBe(1);
     expect(spans[0]?.status.message).toContain("abandoned");
@@ -144,7 +147,7 @@ describe("otelMetrics", () => {
     const provider = new MeterProvider({ readers: [reader] });
     const m = otelMetrics({ meter: provider.getMeter("evflow-test") });
     const d = deliveryOf(envelope({ type: "user.registered", data: 1 }));
-    const [out] = await pass<Flow<Envelope<unknown>>>([d], metrics(m, { service: "users", channels: [] }));
+    const [out] = await pass<DeliveryOrFailure<Envelope<unknown>>>([d], metrics(m, { service: "users", channels: [] }));
     out!.ack();
     m.consumerLag.set({ topic: "app-events", partition: "0" }, 12);
     m.retries.inc({});

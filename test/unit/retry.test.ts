@@ -7,7 +7,7 @@ import {
   ChannelName,
   createDelivery,
   type Delivery,
-  type Flow,
+  type DeliveryOrFailure,
   failDelivery,
   HandlerError,
   InvalidOptionsError,
@@ -33,7 +33,7 @@ const make = (ns: ReadonlyArray<number>) => {
   return { ds, settled };
 };
 
-const label = (f: Flow<unknown>): string =>
+const label = (f: DeliveryOrFailure<unknown>): string =>
   f.ok ? String(f.value) : `F:${f.error._tag}:${f.attempts}:${(f.value as { n: number }).n}`;
 
 describe("retry (standalone, unordered)", () => {
@@ -41,7 +41,7 @@ describe("retry (standalone, unordered)", () => {
     const ts = newTs();
     ts.run(({ cold, expectObservable }) => {
       const { ds } = make([1, 2]);
-      const out = cold<Flow<{ n: number }>>("ab", { a: ds[0]!, b: ds[1]! }).pipe(
+      const out = cold<DeliveryOrFailure<{ n: number }>>("ab", { a: ds[0]!, b: ds[1]! }).pipe(
         retry(
           (d: Delivery<{ n: number }>, attempt) =>
             d.value.n === 1 && attempt < 3 ? throwError(() => new Error("flaky")) : of(d.value.n * 10),
@@ -58,7 +58,7 @@ describe("retry (standalone, unordered)", () => {
     const ts = newTs();
     ts.run(({ cold, expectObservable }) => {
       const { ds } = make([1, 2]);
-      const out = cold<Flow<{ n: number }>>("ab", { a: ds[0]!, b: ds[1]! }).pipe(
+      const out = cold<DeliveryOrFailure<{ n: number }>>("ab", { a: ds[0]!, b: ds[1]! }).pipe(
         retry(
           (d: Delivery<{ n: number }>, attempt) =>
             d.value.n === 1 && attempt === 1 ? throwError(() => new Error("once")) : cold("-----x|", { x: d.value.n }),
@@ -80,7 +80,7 @@ describe("retry (standalone, unordered)", () => {
     try {
       ts.run(({ cold, expectObservable }) => {
         const { ds } = make([1]);
-        const out = cold<Flow<{ n: number }>>("a|", { a: ds[0]! }).pipe(
+        const out = cold<DeliveryOrFailure<{ n: number }>>("a|", { a: ds[0]! }).pipe(
           retry(() => throwError(() => new Error(`boom-${suffix}`)), { backoff: { jitter: 0 }, scheduler: ts }),
           map((f) => {
             if (f.ok) return "ok";

@@ -4,8 +4,8 @@ import {
   ChannelName,
   createInterests,
   DecodeError,
+  type DeliveryOrFailure,
   type Envelope,
-  type Flow,
   failDelivery,
   InvalidOptionsError,
   onChannel,
@@ -46,7 +46,9 @@ describe("route", () => {
       .declare("mail", "user.registered")
       .declare("user-service", "user.registered");
     const tr = tracked([user]);
-    const out = (await lastValueFrom(from(tr.deliveries).pipe(route(i), toArray()))) as Flow<Envelope<unknown>>[];
+    const out = (await lastValueFrom(from(tr.deliveries).pipe(route(i), toArray()))) as DeliveryOrFailure<
+      Envelope<unknown>
+    >[];
     expect(out.map((d) => d.ok && d.value.destination)).toEqual(["orders", "mail"]);
     expect(out.every((d) => d.ok && d.value.id === user.id && d.value.key === "u1")).toBe(true);
     out[0]!.ack();

@@ -1,13 +1,17 @@
 import { describe, expect, it } from "bun:test";
 import { from, lastValueFrom, toArray } from "rxjs";
-import { DecodeError, type Flow, failDelivery, InvalidOptionsError, settle } from "../../src/index.ts";
+import { DecodeError, type DeliveryOrFailure, failDelivery, InvalidOptionsError, settle } from "../../src/index.ts";
 import { tracked } from "./flow-helpers.ts";
 
 describe("settle", () => {
   it("acks deliveries, nacks failures with their error, and emits each settled item", async () => {
     const tr = tracked(["a", "b", "c"]);
     const err = new DecodeError("bad", { field: "value" });
-    const input: Flow<string>[] = [tr.deliveries[0]!, failDelivery(tr.deliveries[1]!, err), tr.deliveries[2]!];
+    const input: DeliveryOrFailure<string>[] = [
+      tr.deliveries[0]!,
+      failDelivery(tr.deliveries[1]!, err),
+      tr.deliveries[2]!,
+    ];
     const out = await lastValueFrom(from(input).pipe(settle(), toArray()));
     expect(out).toEqual(input);
     expect(out.every((d) => d.settled)).toBe(true);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "bun:test";
 import fc from "fast-check";
 import { from, lastValueFrom, of, toArray, VirtualTimeScheduler } from "rxjs";
 import { TestScheduler } from "rxjs/testing";
-import { createDelivery, type Delivery, type Flow, failDelivery } from "../../src/core/delivery.ts";
+import { createDelivery, type Delivery, type DeliveryOrFailure, failDelivery } from "../../src/core/delivery.ts";
 import { type Envelope, envelope } from "../../src/core/envelope.ts";
 import { DecodeError, HandlerError, InvalidOptionsError } from "../../src/core/errors.ts";
 import { newEventId } from "../../src/core/ids.ts";
@@ -212,9 +212,10 @@ describe("trace operator: received", () => {
     const tracer = memoryTracer();
     const e = envelope({ type: "user.registered", data: { id: 1 }, key: "u1", source: "users" });
     const { d, log } = deliveryOf(e, 7);
-    const [out] = (await run<Flow<Envelope<unknown>>>([d], trace(tracer, { service: "orders", scheduler: clock }))) as [
-      Delivery<Envelope<unknown>>,
-    ];
+    const [out] = (await run<DeliveryOrFailure<Envelope<unknown>>>(
+      [d],
+      trace(tracer, { service: "orders", scheduler: clock }),
+    )) as [Delivery<Envelope<unknown>>];
     expect(out).not.toBe(d);
     const ctx = parseTraceparent(out.value.headers.traceparent);
     expect(ctx?.traceId).toBe(traceIdForEvent(e.id));
@@ -249,7 +250,7 @@ describe("trace operator: received", () => {
     const tracer = memoryTracer();
     const e = envelope({ type: "x", data: 1, headers: { traceparent: TP, tracestate: "vendor=abc" } });
     const { d } = deliveryOf(e);
-    const [out] = (await run<Flow<Envelope<unknown>>>([d], trace(tracer, { service: "s" }))) as [
+    const [out] = (await run<DeliveryOrFailure<Envelope<unknown>>>([d], trace(tracer, { service: "s" }))) as [
       Delivery<Envelope<unknown>>,
     ];
     const ctx = parseTraceparent(out.value.headers.traceparent)!;
@@ -267,7 +268,7 @@ describe("trace operator: received", () => {
     const tracer = memoryTracer();
     const e = envelope({ type: "x", data: 1, headers: { traceparent: TP.replace(/01$/, "00") } });
     const { d } = deliveryOf(e);
-    const [out] = await run<Flow<Envelope<unknown>>>([d], trace(tracer, { service: "s" }));
+    const [out] = await run<DeliveryOrFailure<Envelope<unknown>>>([d], trace(tracer, { service: "s" }));
     expect(out).toBe(d);
     expect(tracer.records()).toEqual([]);
   });
@@ -284,7 +285,7 @@ describe("trace operator: received", () => {
       const tracer = memoryTracer();
       const e = envelope({ type: "x", data: 1, headers: { traceparent: TP.replace(/01$/, flags) } });
       const d = deliveryOf(e).d;
-      const [out] = await run<Flow<Envelope<unknown>>>([d], trace(tracer, { service: "s" }));
+      const [out] = await run<DeliveryOrFailure<Envelope<unknown>>>([d], trace(tracer, { service: "s" }));
       expect(out === d).toBe(!sampled);
       expect(tracer.records().length).toBe(sampled ? 1 : 0);
     }
@@ -293,9 +294,10 @@ describe("trace operator: received", () => {
   it("restarts the trace on an invalid traceparent", async () => {
     const tracer = memoryTracer();
     const e = envelope({ type: "x", data: 1, headers: { traceparent: "00-nonsense" } });
-    const [out] = (await run<Flow<Envelope<unknown>>>([deliveryOf(e).d], trace(tracer, { service: "s" }))) as [
-      Delivery<Envelope<unknown>>,
-    ];
+    const [out] = (await run<DeliveryOrFailure<Envelope<unknown>>>(
+      [deliveryOf(e).d],
+      trace(tracer, { service: "s" }),
+    )) as [Delivery<Envelope<unknown>>];
     expect(parseTraceparent(out.value.headers.traceparent)?.traceId).toBe(traceIdForEvent(e.id));
   });
 
@@ -303,7 +305,7 @@ describe("trace operator: received", () => {
     const tracer = memoryTracer();
     const e = envelope({ type: "x", data: 1 });
     const { d, log } = deliveryOf(e);
-    const [out] = await run<Flow<Envelope<unknown>>>([d], trace(tracer, { service: "s" }));
+    const [out] = await run<DeliveryOrFailure<Envelope<unknown>>>([d], trace(tracer, { service: "s" }));
     const err = new HandlerError("boom");
     out!.nack(err);
     out!.ack();
@@ -318,11 +320,11 @@ describe("trace operator: received", () => {
     const tracer = memoryTracer();
     const e = envelope({ type: "x", data: 1 });
     const { d, log } = deliveryOf(e);
-    const [traced] = (await run<Flow<Envelope<unknown>>>([d], trace(tracer, { service: "s" }))) as [
+    const [traced] = (await run<DeliveryOrFailure<Envelope<unknown>>>([d], trace(tracer, { service: "s" }))) as [
       Delivery<Envelope<unknown>>,
     ];
     const failed = failDelivery(traced, new HandlerError("no stock"), 3);
-    const [after] = await run<Flow<Envelope<unknown>>>([failed], trace(tracer, { service: "s" }));
+    const [after] = await run<DeliveryOrFailure<Envelope<unknown>>>([failed], trace(tracer, { service: "s" }));
     expect(after).toBe(failed); // failures pass through untouched
     after!.ack(); // the dead-letter path acks after the DLQ write
     expect(log).toEqual(["ack"]);
@@ -334,7 +336,9 @@ describe("trace operator: received", () => {
     const tracer = memoryTracer();
     const e = envelope({ type: "x", data: 1 });
     const op = trace(tracer, { service: "s" });
-    const [out] = await lastValueFrom(of(deliveryOf(e).d as Flow<Envelope<unknown>>).pipe(op, op, toArray()));
+    const [out] = await lastValueFrom(
+      of(deliveryOf(e).d as DeliveryOrFailure<Envelope<unknown>>).pipe(op, op, toArray()),
+    );
     out!.ack();
     expect(tracer.records().map((r) => r.stage)).toEqual(["received", "processed"]);
   });
@@ -372,7 +376,7 @@ describe("trace operator: received", () => {
     const { d, log } = deliveryOf(e);
     const op1 = trace(throwing, { service: "s", onError: (x) => errors.push(x) });
     const op2 = trace(rejecting, { service: "s", onError: (x) => errors.push(x) });
-    const [out] = await lastValueFrom(of(d as Flow<Envelope<unknown>>).pipe(op1, op2, toArray()));
+    const [out] = await lastValueFrom(of(d as DeliveryOrFailure<Envelope<unknown>>).pipe(op1, op2, toArray()));
     out!.ack();
     expect(log).toEqual(["ack"]);
     await Promise.resolve();
@@ -408,7 +412,7 @@ describe("trace operator in a real chain", () => {
     const ok = deliveryOf(envelope({ type: "x", data: 1, key: "a" }), 1);
     const bad = deliveryOf(envelope({ type: "x", data: 2, key: "b" }), 2);
     await lastValueFrom(
-      from([ok.d, bad.d] as Flow<Envelope<unknown>>[]).pipe(
+      from([ok.d, bad.d] as DeliveryOrFailure<Envelope<unknown>>[]).pipe(
         trace(tracer, { service: "orders" }),
         orderedByKey((d) => {
           if ((d.value as Envelope<number>).data === 2) throw new HandlerError("rejected", { retryable: false });
@@ -453,7 +457,10 @@ describe("trace operator: published", () => {
     const tracer = memoryTracer();
     const a = deliveryOf(envelope({ type: "x", data: 1 }));
     const b = deliveryOf(envelope({ type: "x", data: 2 }));
-    const out = await run<Flow<Envelope<unknown>>>([a.d, b.d], trace(tracer, { service: "u", stage: "published" }));
+    const out = await run<DeliveryOrFailure<Envelope<unknown>>>(
+      [a.d, b.d],
+      trace(tracer, { service: "u", stage: "published" }),
+    );
     expect(tracer.records()).toEqual([]);
     out[0]!.ack();
     out[1]!.nack(new Error("broker down"));
@@ -471,7 +478,7 @@ describe("trace operator: published", () => {
     const events = Array.from({ length: 400 }, () => envelope({ type: "x", id: newEventId(), data: 0 }));
     const published = await run(events, trace(producer, { service: "p", stage: "published", sampling: 0.25 }));
     // the consumer samples everything new, but follows the producer's decision
-    const received = await run<Flow<Envelope<unknown>>>(
+    const received = await run<DeliveryOrFailure<Envelope<unknown>>>(
       published.map((e, i) => deliveryOf(e, i).d),
       trace(consumer, { service: "c", sampling: 1 }),
     );
@@ -499,11 +506,11 @@ describe("trace operator: published", () => {
     const b = memoryTracer();
     const events = Array.from({ length: 300 }, () => envelope({ type: "x", data: 0 }));
     await run(
-      events.map((e) => deliveryOf(e).d as Flow<Envelope<unknown>>),
+      events.map((e) => deliveryOf(e).d as DeliveryOrFailure<Envelope<unknown>>),
       trace(a, { service: "a", sampling: 0.3 }),
     );
     await run(
-      events.map((e) => deliveryOf(e).d as Flow<Envelope<unknown>>),
+      events.map((e) => deliveryOf(e).d as DeliveryOrFailure<Envelope<unknown>>),
       trace(b, { service: "b", sampling: 0.3 }),
     );
     expect(a.records().map((r) => [r.eventId, r.traceId])).toEqual(b.records().map((r) => [r.eventId, r.traceId]));

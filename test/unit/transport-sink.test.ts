@@ -2,9 +2,9 @@ import { describe, expect, it } from "bun:test";
 import { firstValueFrom, from, Subject, toArray } from "rxjs";
 import {
   createDelivery,
+  type DeliveryOrFailure,
   EncodeError,
   type Envelope,
-  type Flow,
   failDelivery,
   HandlerError,
   InvalidOptionsError,
@@ -54,7 +54,7 @@ describe("transportSink", () => {
   it("encodes envelopes, passes wire records as they are, emits in input order after the send", async () => {
     const broker = memoryBroker({ partitions: 1 });
     const wire: WireRecord = { key: null, value: new Uint8Array([1, 2]), headers: { a: "b" } };
-    const input: Flow<Envelope<unknown> | WireRecord>[] = [d(user("u1"), 0), d(wire, 1), d(user("u2"), 2)];
+    const input: DeliveryOrFailure<Envelope<unknown> | WireRecord>[] = [d(user("u1"), 0), d(wire, 1), d(user("u2"), 2)];
     const out = await firstValueFrom(from(input).pipe(transportSink(broker, { topic: "out" }), toArray()));
     expect(out).toEqual(input);
     expect(broker.endOffsets("out")).toEqual([3]);
@@ -62,8 +62,8 @@ describe("transportSink", () => {
 
   it("batches what waits while a send is in flight, one send at a time", async () => {
     const { t, sends } = recording();
-    const src = new Subject<Flow<Envelope<unknown>>>();
-    const out: Flow<Envelope<unknown>>[] = [];
+    const src = new Subject<DeliveryOrFailure<Envelope<unknown>>>();
+    const out: DeliveryOrFailure<Envelope<unknown>>[] = [];
     let completed = false;
     src.pipe(transportSink(t, { topic: "x", maxBatch: 3 })).subscribe({
       next: (f) => out.push(f),

@@ -5,7 +5,7 @@ import { describe, expect, it } from "bun:test";
 import * as t from "io-ts";
 import { from, lastValueFrom, toArray } from "rxjs";
 import { cloudEventsBinary } from "../../src/codec/cloudevents.ts";
-import type { Flow } from "../../src/core/delivery.ts";
+import type { DeliveryOrFailure } from "../../src/core/delivery.ts";
 import type { Envelope } from "../../src/core/envelope.ts";
 import { defineEvent } from "../../src/core/event.ts";
 import { asRaw } from "../../src/core/record.ts";
@@ -39,7 +39,7 @@ describe("a typed registry", () => {
       wire(UserRegistered.create({ userId: "u1", email: "a@b.c" }, { key: "u1" })),
       wire(OrderV1.create({ orderId: "o1", amount: 1.5 }, { key: "u1" })),
     ]);
-    const out: Flow<Events>[] = await lastValueFrom(
+    const out: DeliveryOrFailure<Events>[] = await lastValueFrom(
       from(input.deliveries).pipe(decode(registry), upcast(registry), toArray()),
     );
     const seen: string[] = [];

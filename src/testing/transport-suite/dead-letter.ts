@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import * as E from "fp-ts/lib/Either.js";
 import { mergeMap } from "rxjs";
 import { cloudEventsBinary } from "../../codec/cloudevents.ts";
-import { type Delivery, type Flow, replaceValue } from "../../core/delivery.ts";
+import { type Delivery, type DeliveryOrFailure, replaceValue } from "../../core/delivery.ts";
 import { envelope } from "../../core/envelope.ts";
 import type { RawRecord, WireRecord } from "../../core/record.ts";
 import { transportSink } from "../../operators/transport-sink.ts";
@@ -42,7 +42,7 @@ const deadLettersPoison = async ({ transport, topic, group, probe }: ScenarioCon
   const s = transport
     .consume({ groupId: group, topics: [t], fromBeginning: true })
     .pipe(
-      mergeMap((d): Flow<WireRecord>[] => {
+      mergeMap((d): DeliveryOrFailure<WireRecord>[] => {
         const decoded = cloudEventsBinary.decode(d.value);
         if (E.isRight(decoded)) {
           decodedIds.add(decoded.right.id);
