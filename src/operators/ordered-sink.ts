@@ -10,6 +10,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import { Observable, type SchedulerLike, type Subscriber, type Subscription } from "rxjs";
 import { type FormatName, formats } from "../codec/index.ts";
+import { type Backoff, backoffDelay } from "../core/backoff.ts";
 import { failDelivery, isDelivery } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { type EvflowError, TransportError } from "../core/errors.ts";
@@ -58,7 +59,14 @@ export interface SinkItem {
   key: string | undefined;
 }
 
-/** Where an ordered sink writes; opened once per subscription. */
+/**
+ * How long an ordered sink waits after its writer failed to open before the next record opens it
+ * again: 1 s, doubling, at most 30 s, 20% jitter. Records arriving during the wait fail at once
+ * with the open's error (no connection storm); none is dropped.
+ */
+export const SINK_REOPEN_BACKOFF: Backoff = Object.freeze({ initialMs: 1000, maxMs: 30_000, factor: 2, jitter: 0.2 });
+
+/** Where an ordered sink writes; opened once per subscription, and again after a failed open. */
 export interface SinkWriter {
   /** How many sends may be unresolved at once (1: each waits for the previous one). */
   readonly maxInFlight: number;
@@ -134,8 +142,9 @@ const attachInput = (e: EvflowError, input: unknown): SinkError => {
  * out   --a----b,c---d|
  * ```
  *
- * @param open - opens the writer, once per subscription (a rejection fails every record with a
- *   `TransportError`)
+ * @param open - opens the writer, once per subscription; after a rejection every record waiting, or
+ *   arriving during the {@link SINK_REOPEN_BACKOFF} wait, fails with a `TransportError`, and the first
+ *   record after the wait opens it again (a broker not up yet at start-up is not a sink broken for good)
  * @param options - see {@link OrderedSinkOptions}
  *
  * @example
@@ -167,7 +176,12 @@ class OrderedSinkRun {
   /** Items encoded and not yet in a send, in input order. */
   private waiting: SinkItem[] = [];
   private writer: SinkWriter | undefined;
+  private open: () => SinkWriter | PromiseLike<SinkWriter> = () => Promise.reject(new Error("not started"));
+  /** Why the last open failed, while its reopen wait lasts; records meanwhile fail with it. */
   private openError: EvflowError | undefined;
+  /** Opens failed in a row, and when (scheduler time) the next record may open again. */
+  private openFailures = 0;
+  private reopenAt = 0;
   private inFlight = 0;
   private scheduled = false;
   private completed = false;
@@ -186,18 +200,8 @@ class OrderedSinkRun {
   }
 
   start(source: Observable<unknown>, open: () => SinkWriter | PromiseLike<SinkWriter>): () => void {
-    let w: SinkWriter | PromiseLike<SinkWriter>;
-    try {
-      w = open();
-    } catch (e) {
-      w = Promise.reject(e);
-    }
-    if (isPromiseLike(w)) {
-      w.then(
-        (opened) => this.opened(opened),
-        (e: unknown) => this.openFailed(e),
-      );
-    } else this.opened(w);
+    this.open = open;
+    this.openWriter();
     this.subscription = source.subscribe({
       next: (input) => this.accept(input),
       error: (e: unknown) => {
@@ -213,18 +217,41 @@ class OrderedSinkRun {
     return () => this.teardown();
   }
 
+  private openWriter(): void {
+    let w: SinkWriter | PromiseLike<SinkWriter>;
+    try {
+      w = this.open();
+    } catch (e) {
+      w = Promise.reject(e);
+    }
+    if (isPromiseLike(w)) {
+      w.then(
+        (opened) => this.opened(opened),
+        (e: unknown) => this.openFailed(e),
+      );
+    } else this.opened(w);
+  }
+
+  private now(): number {
+    return this.o.scheduler?.now() ?? Date.now();
+  }
+
   private opened(w: SinkWriter): void {
     if (this.done) {
       w.close?.();
       return;
     }
     this.writer = w;
+    this.openFailures = 0;
     this.dispatch();
   }
 
+  /** Fails what waits; the first record after {@link SINK_REOPEN_BACKOFF} opens the writer again. */
   private openFailed(e: unknown): void {
     const err = e instanceof TransportError ? e : new TransportError(String(e), { cause: e });
     this.openError = err;
+    this.openFailures++;
+    this.reopenAt = this.now() + backoffDelay(SINK_REOPEN_BACKOFF, this.openFailures);
     for (const item of this.waiting) this.fail(item, err);
     this.waiting = [];
     this.flushOut();
@@ -251,8 +278,12 @@ class OrderedSinkRun {
       item.record = encoded.right;
     }
     if (this.openError !== undefined) {
-      this.failNow(item, this.openError);
-      return;
+      if (this.now() < this.reopenAt) {
+        this.failNow(item, this.openError);
+        return;
+      }
+      this.openError = undefined;
+      this.openWriter();
     }
     this.waiting.push(item);
     this.gate?.queued(item);

@@ -278,4 +278,25 @@ describe("orderedSink", () => {
     expect((errors[0] as TransportError).cause).toBe(cause);
     expect(errors[2]).toBe(errors[0]);
   });
+  it("a writer that failed to open is opened again by the first record after the reopen backoff (1 s, doubling)", () => {
+    const ts = scheduler();
+    const w = virtualWriter(ts, 1, () => ({ delay: 1 }));
+    const opens: number[] = [];
+    // Fails twice (the broker is not up yet), then opens.
+    const flaky = () => {
+      opens.push(ts.now());
+      const n = opens.length;
+      return later<SinkWriter>(ts, 2, (ok, ko) => (n <= 2 ? ko(new Error(`no brokers (${n})`)) : ok(w.writer)));
+    };
+    ts.run(({ cold, expectObservable }) => {
+      const { values } = flows("abcd");
+      // a: fails with the first open (at 2); b at 500: inside the first wait (800..1000 ms with jitter),
+      // fails at once, no open; c at 1100: opens again, which fails at 1102 (the next wait: 1600..2000
+      // ms); d at 3200: opens a third time (at 3202), is written at 3203 and the sink completes.
+      const out = cold("a 499ms b 599ms c 2099ms d|", values).pipe(orderedSink(flaky, options(ts)));
+      expectObservable(show(out)).toBe("--A 497ms B 601ms C 2100ms (d|)");
+    });
+    expect(opens).toEqual([0, 1100, 3200]);
+    expect(w.sends).toEqual(["3202:d"]);
+  });
 });
