@@ -248,7 +248,7 @@ export const kafkaRollingOutageSuite = ({ t, client, lib, testing, core, pg }) =
           backoff: { initialMs: 50, maxMs: 500 },
         })
         .pipe(
-          lib.kafkaSink({ brokers: mock.bootstrap, topic, client, deliveryTimeoutMs: 30_000, batchSize: 100 }),
+          lib.kafkaSink({ brokers: mock.bootstrap, topic, client, deliveryTimeoutMs: 30_000, maxBatch: 100 }),
           core.settle(),
         )
         .subscribe({
