@@ -1,0 +1,154 @@
+/**
+ * `kafkaPartitionedSource`: one consumer-group member whose deliveries come as one stream per
+ * assigned partition (a {@link PartitionSession}), each completing when its partition is revoked.
+ * The consumer, frontier, commit policy and settlement are `kafkaSource`'s (`source.ts`), told of
+ * the member's partitions through its {@link PartitionHooks}; this file only routes deliveries to
+ * their partition's session (`partition-session.ts`) and opens and completes the sessions.
+ *
+ * @module
+ */
+import { Observable } from "rxjs";
+import type { Delivery } from "../core/delivery.ts";
+import type { RawRecord } from "../core/record.ts";
+import type { TopicPartition } from "./client.ts";
+import { type PartitionSession, SessionChannel } from "./partition-session.ts";
+import { type KafkaSourceOptions, kafkaSource, openKafkaSource, type PartitionHooks } from "./source.ts";
+
+export type { PartitionSession } from "./partition-session.ts";
+
+const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+/** The sessions of one subscription: opened on assignment, completed on revocation. */
+class Sessions implements PartitionHooks {
+  readonly #open = new Map<string, SessionChannel>();
+  readonly #emit: (s: PartitionSession) => void;
+
+  constructor(emit: (s: PartitionSession) => void) {
+    this.#emit = emit;
+  }
+
+  revoking(tps: ReadonlyArray<TopicPartition>): void {
+    for (const tp of tps) this.#open.get(keyOf(tp.topic, tp.partition))?.markRevoking(true);
+  }
+
+  assigned(tps: ReadonlyArray<TopicPartition>): void {
+    const now = new Set<string>();
+    for (const tp of tps) {
+      const key = keyOf(tp.topic, tp.partition);
+      now.add(key);
+      const s = this.#open.get(key);
+      if (s === undefined) this.#opened(key, tp);
+      else s.markRevoking(false); // kept through an eager rebalance: the same session goes on
+    }
+    // Gone without a revocation (the source released them): their sessions end too.
+    for (const [key, s] of this.#open) {
+      if (!now.has(key) && !s.revoking) this.#completed(key, s);
+    }
+  }
+
+  revoked(tps: ReadonlyArray<TopicPartition>): void {
+    for (const tp of tps) {
+      const key = keyOf(tp.topic, tp.partition);
+      const s = this.#open.get(key);
+      if (s?.revoking) this.#completed(key, s);
+    }
+  }
+
+  /** A delivery of the flat stream, to its partition's session (opened if the assignment was not seen first). */
+  route(d: Delivery<RawRecord>): void {
+    const { topic, partition } = d.origin;
+    const key = keyOf(topic, partition);
+    (this.#open.get(key) ?? this.#opened(key, { topic, partition })).push(d);
+  }
+
+  /** The member stopped: every session ends (with `error`, when it failed). */
+  end(error?: unknown): void {
+    for (const s of this.#open.values()) {
+      if (error === undefined) s.complete();
+      else s.error(error);
+    }
+    this.#open.clear();
+  }
+
+  #opened(key: string, tp: TopicPartition): SessionChannel {
+    const s = new SessionChannel(tp);
+    this.#open.set(key, s);
+    this.#emit(s.session);
+    return s;
+  }
+
+  #completed(key: string, s: SessionChannel): void {
+    this.#open.delete(key);
+    s.complete();
+  }
+}
+
+/**
+ * Consumes Kafka topics as one consumer-group member, as an Observable of partition sessions: one
+ * {@link PartitionSession} `{ topic, partition, deliveries$ }` per partition assigned to the member,
+ * whose `deliveries$` emits that partition's deliveries in offset order and completes when the
+ * partition is revoked — after its in-flight deliveries had up to `revokeTimeoutMs` to settle and
+ * its frontier was committed. Run one transaction, one state or one worker per partition with it
+ * (Alpakka Kafka's `committablePartitionedSource`). The options, the frontier, the commit policy and
+ * the settlement are {@link kafkaSource}'s: a delivery is acked or nacked as there, and a nack
+ * re-reads its partition from that offset.
+ *
+ * ```
+ * assigned:   p0 p1 ..................... (member 2 joins: p1 revoked) ....
+ * sessions:   S0 S1 ......................................................
+ * S0.deliveries$:  d0 d1 d2 ---- d3 ---------------------------- d4 ...
+ * S1.deliveries$:  e0 e1 ---- e2 ---(wait in-flight, commit)-|
+ * ```
+ *
+ * Subscription semantics:
+ * - **The outer Observable owns the member.** Subscribing joins the group; unsubscribing stops
+ *   emitting, completes every open session at once, commits the settled frontiers and leaves the
+ *   group (await `whenKafkaClosed()` for that to finish). A fatal consumer error errors every
+ *   open session and then the outer Observable.
+ * - **A session's `deliveries$` is hot and takes one subscriber at a time** (a second concurrent
+ *   one gets an `InvalidOptionsError`). Deliveries that arrive while it has no subscriber wait in
+ *   the session; they hold their `maxInFlight` slots, so the source pauses at the bound.
+ *   Unsubscribing a session does not stop or release its partition: later deliveries wait for the
+ *   next subscriber (who gets the waiting ones first, in order). To stop consuming, unsubscribe
+ *   the outer Observable. Deliveries still waiting when the partition is revoked are dropped
+ *   unsettled — their offsets are not committed, so the partition's next owner reads them again
+ *   (at-least-once).
+ * - A session that has completed completes at once for a late subscriber.
+ * - A partition revoked and assigned again to the same member (KafkaJS revokes every partition on
+ *   a rebalance) gets a new session after the old one completed; when the new assignment arrives
+ *   before the revocation finished, the old session simply goes on.
+ *
+ * @param options see {@link KafkaSourceOptions} (the same keys and defaults as `kafkaSource`); invalid
+ *   options throw `InvalidOptionsError` at once
+ *
+ * @example
+ * ```ts
+ * import { mergeMap } from "rxjs";
+ * import { settle } from "evflow";
+ * import { kafkaPartitionedSource } from "evflow/kafka";
+ * kafkaPartitionedSource({ brokers: "localhost:9092", groupId: "orders", topics: ["app-events"] })
+ *   .pipe(mergeMap((session) => session.deliveries$.pipe(settle())))
+ *   .subscribe();
+ * ```
+ */
+export const kafkaPartitionedSource = (options: KafkaSourceOptions): Observable<PartitionSession> => {
+  kafkaSource(options); // checks the options (unknown keys included) at once; subscribes to nothing
+  return new Observable<PartitionSession>((outer) => {
+    const sessions = new Sessions((s) => outer.next(s));
+    const inner = openKafkaSource(options, undefined, () => sessions).subscribe({
+      next: (d) => sessions.route(d),
+      error: (e: unknown) => {
+        sessions.end(e);
+        outer.error(e);
+      },
+      complete: () => {
+        sessions.end();
+        outer.complete();
+      },
+    });
+    return () => {
+      inner.unsubscribe();
+      sessions.end();
+    };
+  });
+};
