@@ -17,7 +17,17 @@ export interface ConsumeOptions {
   readonly fromBeginning?: boolean;
   /** At most this many emitted, unsettled deliveries; the source pauses at the bound. Default 1024. */
   readonly maxInFlight?: number;
+  /**
+   * `"read_committed"`: records written inside a transaction are emitted only once it committed
+   * (aborted ones never), and a partition is read no further than its first open transaction —
+   * Kafka's `isolation.level`. A transport without transactions refuses it with an
+   * `InvalidOptionsError`. Default `"read_uncommitted"` (every record, as written).
+   */
+  readonly isolation?: Isolation;
 }
+
+/** What a consumer sees of transactional records: see {@link ConsumeOptions.isolation}. */
+export type Isolation = "read_uncommitted" | "read_committed";
 
 /**
  * A message transport (a port): the in-process `memoryBroker` or Kafka (`kafkaTransport`). The event bus and the

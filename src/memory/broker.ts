@@ -10,9 +10,11 @@ import { commitPolicy, commitPolicyDefaults } from "../core/commit-policy.ts";
 import type { Delivery } from "../core/delivery.ts";
 import { ClosedError, InvalidOptionsError, requireInt, requireKnownKeys } from "../core/errors.ts";
 import type { RawRecord, WireRecord } from "../core/record.ts";
-import type { ConsumeOptions, TopicPartition, Transport } from "../core/transport.ts";
+import type { TransactionalProducer, TransactionalTransport } from "../core/transaction.ts";
+import type { ConsumeOptions, TopicPartition } from "../core/transport.ts";
 import { GroupDirectory } from "./group.ts";
 import { TopicLogs } from "./log.ts";
+import { TransactionCoordinator } from "./transactions.ts";
 
 /** Options of {@link memoryBroker}. */
 export interface MemoryBrokerOptions {
@@ -48,8 +50,8 @@ export interface GroupMember {
   readonly assignment: ReadonlyArray<TopicPartition>;
 }
 
-/** The in-process reference {@link Transport}, with admin and inspection helpers for tests. */
-export interface MemoryBroker extends Transport {
+/** The in-process reference transport, with transactions, admin and inspection helpers for tests. */
+export interface MemoryBroker extends TransactionalTransport {
   /** Creates `name` with `partitions` (default: the broker's `partitions`); a no-op when it exists. Returns its partition count. */
   createTopic(name: string, partitions?: number): number;
   /**
@@ -81,6 +83,10 @@ export interface MemoryBroker extends Transport {
  *   after it is emitted again (at-least-once: later offsets already acked are redelivered too).
  * - **Backpressure**: an emitted, unsettled delivery holds one of the member's `maxInFlight` slots;
  *   the member stops emitting when all are held and resumes as they free.
+ * - **Transactions**: `transactionalProducer(id)` writes records and group offsets atomically
+ *   (`core/transaction.ts`); a `consume` with `isolation: "read_committed"` emits a transaction's
+ *   records only once it committed, never aborted ones, and reads a partition no further than its
+ *   first open transaction. A newer producer with the same id fences the older one.
  * - **Order**: per partition, in offset order. Emission is always asynchronous (a microtask after
  *   `send`), never inside `send` or inside a subscriber's `ack`.
  *
@@ -107,6 +113,7 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
   const logs = new TopicLogs(defaultPartitions, autoCreate);
   const groups = new GroupDirectory(logs, settings);
   let closed = false;
+  const transactions = new TransactionCoordinator({ logs, groups, brokerClosed: () => closed });
 
   const consume = (co: ConsumeOptions): Observable<Delivery<RawRecord>> => {
     validateConsume(co);
@@ -115,6 +122,7 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
       topics: [...new Set(co.topics)],
       maxInFlight: requireInt("maxInFlight", co.maxInFlight ?? defaultMaxInFlight, 1),
       fromBeginning: co.fromBeginning ?? true,
+      readCommitted: co.isolation === "read_committed",
     };
     return new Observable<Delivery<RawRecord>>((subscriber) => {
       if (closed) {
@@ -141,6 +149,15 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
     send,
     consume,
     createTopic: (topicName, partitions) => logs.create(topicName, partitions),
+    transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
+      if (closed) return Promise.reject(new ClosedError(`memory broker "${name}" is closed`));
+      if (typeof transactionalId !== "string" || transactionalId === "") {
+        return Promise.reject(
+          new InvalidOptionsError("a transactionalId must be a non-empty string", { option: "transactionalId" }),
+        );
+      }
+      return Promise.resolve(transactions.producer(transactionalId));
+    },
     async createTopics(list) {
       for (const t of list) logs.create(t.name, t.partitions ?? defaultPartitions);
     },
@@ -219,5 +236,11 @@ const validateConsume = (co: ConsumeOptions): void => {
   }
   if (!Array.isArray(co.topics) || co.topics.length === 0 || co.topics.some((t) => typeof t !== "string" || t === "")) {
     throw new InvalidOptionsError('option "topics" must be a non-empty array of topic names', { option: "topics" });
+  }
+  if (co.isolation !== undefined && co.isolation !== "read_committed" && co.isolation !== "read_uncommitted") {
+    throw new InvalidOptionsError(
+      `option "isolation" must be "read_committed" or "read_uncommitted", got ${String(co.isolation)}`,
+      { option: "isolation" },
+    );
   }
 };

@@ -12,7 +12,7 @@ import { createDelivery, type Delivery, type Origin } from "../core/delivery.ts"
 import { type OffsetEntry, PartitionOffsets } from "../core/frontier.ts";
 import type { RawRecord } from "../core/record.ts";
 import { StallWatch } from "../observability/stall-watch.ts";
-import type { Stored, Topic } from "./log.ts";
+import { type Stored, type Topic, TxnState } from "./log.ts";
 
 /** Per group and topic-partition: the committed offset, which outlives the members that own it. */
 export interface PartitionState {
@@ -45,6 +45,8 @@ export interface Member {
   readonly topics: ReadonlyArray<string>;
   readonly maxInFlight: number;
   readonly fromBeginning: boolean;
+  /** `isolation: "read_committed"`: emit only committed transactional records, stop at an open transaction. */
+  readonly readCommitted: boolean;
   readonly next: (d: Delivery<RawRecord>) => void;
   readonly complete: () => void;
   cursors: Cursor[];
@@ -68,6 +70,7 @@ export interface MemberInit {
   readonly topics: ReadonlyArray<string>;
   readonly maxInFlight: number;
   readonly fromBeginning: boolean;
+  readonly readCommitted: boolean;
   readonly stallWarningMs: number;
   /** Clock and timers of the stall watch (the commit policy carries its own, the same broker-wide one). */
   readonly scheduler: SchedulerLike;
@@ -84,6 +87,7 @@ export const createMember = (init: MemberInit): Member => {
     topics,
     maxInFlight,
     fromBeginning: init.fromBeginning,
+    readCommitted: init.readCommitted,
     next: (d) => subscriber.next(d),
     complete: () => subscriber.complete(),
     cursors: [],
@@ -151,7 +155,7 @@ const run = (m: Member): void => {
 
 /** At `maxInFlight` with records waiting: the stall watch runs; otherwise (or closed) it stops. */
 const watchStall = (m: Member): void => {
-  const blocked = !m.closed && m.inFlight >= m.maxInFlight && m.cursors.some((c) => c.position < c.log.length);
+  const blocked = !m.closed && m.inFlight >= m.maxInFlight && m.cursors.some(waiting);
   if (blocked) m.stall.blocked();
   else m.stall.clear();
 };
@@ -164,7 +168,7 @@ const pump = (m: Member, budget: number): number => {
     let cursor: Cursor | undefined;
     for (let i = 0; i < n; i++) {
       const c = cursors[(m.rr + i) % n] as Cursor;
-      if (c.position < c.log.length) {
+      if (waiting(c)) {
         cursor = c;
         m.rr = (m.rr + i + 1) % n;
         break;
@@ -173,14 +177,31 @@ const pump = (m: Member, budget: number): number => {
     if (cursor === undefined) return budget;
     let left = RUN;
     while (left-- > 0 && budget-- > 0 && !cursor.revoked && m.inFlight < m.maxInFlight) {
+      if (!waiting(cursor)) break;
       const offset = cursor.position;
-      const stored = cursor.log[offset];
-      if (stored === undefined) break;
+      const stored = cursor.log[offset] as Stored;
       cursor.position = offset + 1;
       emit(cursor, offset, stored);
     }
   }
   return budget;
+};
+
+/**
+ * Whether the cursor has a record to emit now. A read_committed member skips aborted records
+ * (moving its position past them) and stops at the first record of an open transaction (Kafka's
+ * last stable offset).
+ */
+const waiting = (c: Cursor): boolean => {
+  if (!c.member.readCommitted) return c.position < c.log.length;
+  for (;;) {
+    const stored = c.log[c.position];
+    if (stored === undefined) return false;
+    const txn = stored.txn;
+    if (txn === undefined || txn.state === TxnState.committed) return true;
+    if (txn.state === TxnState.open) return false;
+    c.position++;
+  }
 };
 
 const emit = (c: Cursor, offset: number, stored: Stored): void => {
