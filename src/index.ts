@@ -92,7 +92,7 @@ export {
   type TransactionalProducer,
   type TransactionalTransport,
 } from "./core/transaction.ts";
-export type { ConsumeOptions, Isolation, TopicPartition, Transport } from "./core/transport.ts";
+export type { ConsumeOptions, Isolation, PartitionSession, TopicPartition, Transport } from "./core/transport.ts";
 export { type GroupMember, type MemoryBroker, type MemoryBrokerOptions, memoryBroker } from "./memory/broker.ts";
 export {
   type ChannelMessages,

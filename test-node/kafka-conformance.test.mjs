@@ -31,6 +31,9 @@ for (const client of clients) {
   runTransportSuite(`kafka (${client})`, make, {
     describe,
     it: (name, fn) => it(name, { timeout: 120_000 }, fn),
+    skip: (name, reason) => it(name, { skip: reason }),
     timeoutMs: 90_000,
+    // Not through the Transport port yet: kafkaPartitionedSource and the transactional sink are their own units.
+    features: { partitionSessions: false, transactions: false },
   });
 }

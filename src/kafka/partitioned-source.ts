@@ -2,86 +2,55 @@
  * `kafkaPartitionedSource`: one consumer-group member whose deliveries come as one stream per
  * assigned partition (a {@link PartitionSession}), each completing when its partition is revoked.
  * The consumer, frontier, commit policy and settlement are `kafkaSource`'s (`source.ts`), told of
- * the member's partitions through its {@link PartitionHooks}; this file only routes deliveries to
- * their partition's session (`partition-session.ts`) and opens and completes the sessions.
+ * the member's partitions through its {@link PartitionHooks}; the sessions are the shared engine of
+ * `core/partition-sessions.ts`; this file decides when a session opens and completes.
  *
  * @module
  */
 import { Observable } from "rxjs";
-import type { Delivery } from "../core/delivery.ts";
-import type { RawRecord } from "../core/record.ts";
+import { PartitionSessions } from "../core/partition-sessions.ts";
+import type { PartitionSession } from "../core/transport.ts";
 import type { TopicPartition } from "./client.ts";
-import { type PartitionSession, SessionChannel } from "./partition-session.ts";
 import { type KafkaSourceOptions, kafkaSource, openKafkaSource, type PartitionHooks } from "./source.ts";
 
-export type { PartitionSession } from "./partition-session.ts";
+export type { PartitionSession } from "../core/transport.ts";
 
-const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
-
-/** The sessions of one subscription: opened on assignment, completed on revocation. */
-class Sessions implements PartitionHooks {
-  readonly #open = new Map<string, SessionChannel>();
-  readonly #emit: (s: PartitionSession) => void;
+/**
+ * The Kafka side of a subscription's sessions: a partition's session opens on assignment and
+ * completes once its revocation committed — unless the next assignment kept it meanwhile.
+ */
+class KafkaSessions implements PartitionHooks {
+  readonly sessions: PartitionSessions;
+  readonly #revoking = new Set<string>();
 
   constructor(emit: (s: PartitionSession) => void) {
-    this.#emit = emit;
+    this.sessions = new PartitionSessions(emit);
   }
 
   revoking(tps: ReadonlyArray<TopicPartition>): void {
-    for (const tp of tps) this.#open.get(keyOf(tp.topic, tp.partition))?.markRevoking(true);
+    for (const tp of tps) if (this.sessions.has(tp)) this.#revoking.add(keyOf(tp));
   }
 
   assigned(tps: ReadonlyArray<TopicPartition>): void {
-    const now = new Set<string>();
+    const now = new Set(tps.map(keyOf));
     for (const tp of tps) {
-      const key = keyOf(tp.topic, tp.partition);
-      now.add(key);
-      const s = this.#open.get(key);
-      if (s === undefined) this.#opened(key, tp);
-      else s.markRevoking(false); // kept through an eager rebalance: the same session goes on
+      this.#revoking.delete(keyOf(tp)); // kept through an eager rebalance: the same session goes on
+      this.sessions.open(tp);
     }
     // Gone without a revocation (the source released them): their sessions end too.
-    for (const [key, s] of this.#open) {
-      if (!now.has(key) && !s.revoking) this.#completed(key, s);
+    for (const tp of this.sessions.partitions()) {
+      if (!now.has(keyOf(tp)) && !this.#revoking.has(keyOf(tp))) this.sessions.close(tp);
     }
   }
 
   revoked(tps: ReadonlyArray<TopicPartition>): void {
     for (const tp of tps) {
-      const key = keyOf(tp.topic, tp.partition);
-      const s = this.#open.get(key);
-      if (s?.revoking) this.#completed(key, s);
+      if (this.#revoking.delete(keyOf(tp))) this.sessions.close(tp);
     }
-  }
-
-  /** A delivery of the flat stream, to its partition's session (opened if the assignment was not seen first). */
-  route(d: Delivery<RawRecord>): void {
-    const { topic, partition } = d.origin;
-    const key = keyOf(topic, partition);
-    (this.#open.get(key) ?? this.#opened(key, { topic, partition })).push(d);
-  }
-
-  /** The member stopped: every session ends (with `error`, when it failed). */
-  end(error?: unknown): void {
-    for (const s of this.#open.values()) {
-      if (error === undefined) s.complete();
-      else s.error(error);
-    }
-    this.#open.clear();
-  }
-
-  #opened(key: string, tp: TopicPartition): SessionChannel {
-    const s = new SessionChannel(tp);
-    this.#open.set(key, s);
-    this.#emit(s.session);
-    return s;
-  }
-
-  #completed(key: string, s: SessionChannel): void {
-    this.#open.delete(key);
-    s.complete();
   }
 }
+
+const keyOf = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
 
 /**
  * Consumes Kafka topics as one consumer-group member, as an Observable of partition sessions: one
@@ -134,8 +103,9 @@ class Sessions implements PartitionHooks {
 export const kafkaPartitionedSource = (options: KafkaSourceOptions): Observable<PartitionSession> => {
   kafkaSource(options); // checks the options (unknown keys included) at once; subscribes to nothing
   return new Observable<PartitionSession>((outer) => {
-    const sessions = new Sessions((s) => outer.next(s));
-    const inner = openKafkaSource(options, undefined, () => sessions).subscribe({
+    const hooks = new KafkaSessions((s) => outer.next(s));
+    const sessions = hooks.sessions;
+    const inner = openKafkaSource(options, undefined, () => hooks).subscribe({
       next: (d) => sessions.route(d),
       error: (e: unknown) => {
         sessions.end(e);

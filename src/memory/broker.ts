@@ -9,10 +9,11 @@ import { asyncScheduler, Observable, type SchedulerLike } from "rxjs";
 import { commitPolicy, commitPolicyDefaults } from "../core/commit-policy.ts";
 import type { Delivery } from "../core/delivery.ts";
 import { ClosedError, InvalidOptionsError, requireInt, requireKnownKeys } from "../core/errors.ts";
+import { PartitionSessions } from "../core/partition-sessions.ts";
 import type { RawRecord, WireRecord } from "../core/record.ts";
 import type { TransactionalProducer, TransactionalTransport } from "../core/transaction.ts";
-import type { ConsumeOptions, TopicPartition } from "../core/transport.ts";
-import { GroupDirectory } from "./group.ts";
+import type { ConsumeOptions, PartitionSession, TopicPartition } from "../core/transport.ts";
+import { GroupDirectory, type JoinRequest } from "./group.ts";
 import { TopicLogs } from "./log.ts";
 import { TransactionCoordinator } from "./transactions.ts";
 
@@ -52,6 +53,8 @@ export interface GroupMember {
 
 /** The in-process reference transport, with transactions, admin and inspection helpers for tests. */
 export interface MemoryBroker extends TransactionalTransport {
+  /** See {@link Transport.consumePartitioned}: a partition's session completes when a rebalance revokes it (at once: what was acked is committed, unsettled deliveries go stale). */
+  consumePartitioned(options: ConsumeOptions): Observable<PartitionSession>;
   /** Creates `name` with `partitions` (default: the broker's `partitions`); a no-op when it exists. Returns its partition count. */
   createTopic(name: string, partitions?: number): number;
   /**
@@ -115,21 +118,52 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
   let closed = false;
   const transactions = new TransactionCoordinator({ logs, groups, brokerClosed: () => closed });
 
-  const consume = (co: ConsumeOptions): Observable<Delivery<RawRecord>> => {
+  const joinRequest = (co: ConsumeOptions): JoinRequest => {
     validateConsume(co);
-    const req = {
+    return {
       groupId: co.groupId,
       topics: [...new Set(co.topics)],
       maxInFlight: requireInt("maxInFlight", co.maxInFlight ?? defaultMaxInFlight, 1),
       fromBeginning: co.fromBeginning ?? true,
       readCommitted: co.isolation === "read_committed",
     };
+  };
+
+  const consume = (co: ConsumeOptions): Observable<Delivery<RawRecord>> => {
+    const req = joinRequest(co);
     return new Observable<Delivery<RawRecord>>((subscriber) => {
       if (closed) {
         subscriber.error(new ClosedError(`memory broker "${name}" is closed`));
         return;
       }
       return groups.join(req, subscriber);
+    });
+  };
+
+  /** One session per assigned partition (`core/partition-sessions.ts`), completed when the rebalance revokes it. */
+  const consumePartitioned = (co: ConsumeOptions): Observable<PartitionSession> => {
+    const req = joinRequest(co);
+    return new Observable<PartitionSession>((outer) => {
+      if (closed) {
+        outer.error(new ClosedError(`memory broker "${name}" is closed`));
+        return;
+      }
+      const sessions = new PartitionSessions((s) => outer.next(s));
+      const leave = groups.join(
+        req,
+        {
+          next: (d) => sessions.route(d),
+          complete: () => {
+            sessions.end();
+            outer.complete();
+          },
+        },
+        { opened: (tp) => sessions.open(tp), revoked: (tp) => sessions.close(tp) },
+      );
+      return () => {
+        leave();
+        sessions.end();
+      };
     });
   };
 
@@ -148,6 +182,7 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
     name,
     send,
     consume,
+    consumePartitioned,
     createTopic: (topicName, partitions) => logs.create(topicName, partitions),
     transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
       if (closed) return Promise.reject(new ClosedError(`memory broker "${name}" is closed`));

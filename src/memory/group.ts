@@ -130,7 +130,7 @@ export class GroupDirectory {
   }
 
   /** A new member of `req.groupId` (the group rebalanced to include it); returns its leave function. */
-  join(req: JoinRequest, subscriber: MemberInit["subscriber"]): () => void {
+  join(req: JoinRequest, subscriber: MemberInit["subscriber"], partitions?: MemberInit["partitions"]): () => void {
     const logs = this.#logs;
     for (const t of req.topics) logs.require(t);
     let group = this.#groups.get(req.groupId);
@@ -138,7 +138,13 @@ export class GroupDirectory {
       group = { id: req.groupId, members: [], offsets: new Map() };
       this.#groups.set(req.groupId, group);
     }
-    const member = createMember({ ...req, ...this.#settings, seq: this.#seq++, subscriber });
+    const member = createMember({
+      ...req,
+      ...this.#settings,
+      seq: this.#seq++,
+      subscriber,
+      ...(partitions === undefined ? {} : { partitions }),
+    });
     group.members.push(member);
     for (const t of req.topics) {
       let set = this.#byTopic.get(t);

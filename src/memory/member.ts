@@ -11,6 +11,7 @@ import { type CommitPolicy, Committer } from "../core/commit-policy.ts";
 import { createDelivery, type Delivery, type Origin } from "../core/delivery.ts";
 import { type OffsetEntry, PartitionOffsets } from "../core/frontier.ts";
 import type { RawRecord } from "../core/record.ts";
+import type { TopicPartition } from "../core/transport.ts";
 import { StallWatch } from "../observability/stall-watch.ts";
 import { type Stored, type Topic, TxnState } from "./log.ts";
 
@@ -38,6 +39,13 @@ export interface Cursor {
   moved: boolean;
 }
 
+/** Told when a member's partitions come and go (`consumePartitioned`'s sessions). */
+export interface PartitionListener {
+  opened(tp: TopicPartition): void;
+  /** After what was acked was committed; the partition's unsettled deliveries are stale. */
+  revoked(tp: TopicPartition): void;
+}
+
 /** One `consume()` subscription. */
 export interface Member {
   readonly id: string;
@@ -49,6 +57,7 @@ export interface Member {
   readonly readCommitted: boolean;
   readonly next: (d: Delivery<RawRecord>) => void;
   readonly complete: () => void;
+  readonly partitions: PartitionListener | undefined;
   cursors: Cursor[];
   rr: number;
   inFlight: number;
@@ -76,6 +85,7 @@ export interface MemberInit {
   readonly scheduler: SchedulerLike;
   readonly commit: CommitPolicy;
   readonly subscriber: { next(d: Delivery<RawRecord>): void; complete(): void };
+  readonly partitions?: PartitionListener;
 }
 
 /** A new member with no partitions yet (the group's rebalance gives it some). */
@@ -90,6 +100,7 @@ export const createMember = (init: MemberInit): Member => {
     readCommitted: init.readCommitted,
     next: (d) => subscriber.next(d),
     complete: () => subscriber.complete(),
+    partitions: init.partitions,
     cursors: [],
     rr: 0,
     inFlight: 0,
@@ -115,18 +126,21 @@ const PUMP_BUDGET = 4096;
 const RUN = 256;
 
 /** A cursor over `partition` of `topic` for `member`, starting at the group's committed offset. */
-export const openCursor = (member: Member, topic: Topic, partition: number, state: PartitionState): Cursor => ({
-  topic,
-  partition,
-  log: topic.partitions[partition] as Stored[],
-  state,
-  member,
-  position: state.committed,
-  frontier: new PartitionOffsets(state.committed),
-  inflight: new Map(),
-  revoked: false,
-  moved: false,
-});
+export const openCursor = (member: Member, topic: Topic, partition: number, state: PartitionState): Cursor => {
+  member.partitions?.opened({ topic: topic.name, partition });
+  return {
+    topic,
+    partition,
+    log: topic.partitions[partition] as Stored[],
+    state,
+    member,
+    position: state.committed,
+    frontier: new PartitionOffsets(state.committed),
+    inflight: new Map(),
+    revoked: false,
+    moved: false,
+  };
+};
 
 /** Emits the member's waiting records on a later microtask (never inside `send` or a subscriber's `ack`). */
 export const schedule = (m: Member): void => {
@@ -280,6 +294,7 @@ export const revoke = (c: Cursor): void => {
   c.member.inFlight -= c.inflight.size;
   c.inflight.clear();
   c.frontier.release();
+  c.member.partitions?.revoked({ topic: c.topic.name, partition: c.partition });
 };
 
 /** The member leaves (unsubscribed, or the broker closed): no timers, its partitions revoked (what was acked is committed). */
