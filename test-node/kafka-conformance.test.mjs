@@ -33,7 +33,7 @@ for (const client of clients) {
     it: (name, fn) => it(name, { timeout: 120_000 }, fn),
     skip: (name, reason) => it(name, { skip: reason }),
     timeoutMs: 90_000,
-    // Not through the Transport port yet: kafkaPartitionedSource and the transactional sink are their own units.
-    features: { partitionSessions: false, transactions: false },
+    // Transactions: not through the Transport port (the transactional sink is its own unit).
+    features: { transactions: false },
   });
 }

@@ -11,7 +11,13 @@ import { Observable } from "rxjs";
 import { PartitionSessions } from "../core/partition-sessions.ts";
 import type { PartitionSession } from "../core/transport.ts";
 import type { TopicPartition } from "./client.ts";
-import { type KafkaSourceOptions, kafkaSource, openKafkaSource, type PartitionHooks } from "./source.ts";
+import {
+  type KafkaSourceOptions,
+  kafkaSource,
+  openKafkaSource,
+  type PartitionHooks,
+  type SourceRegistry,
+} from "./source.ts";
 
 export type { PartitionSession } from "../core/transport.ts";
 
@@ -102,10 +108,19 @@ const keyOf = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`
  */
 export const kafkaPartitionedSource = (options: KafkaSourceOptions): Observable<PartitionSession> => {
   kafkaSource(options); // checks the options (unknown keys included) at once; subscribes to nothing
+  return openPartitionedSource(options);
+};
+
+/** The sessions of a kafkaSource run; `registry` lets the transport stop and await it. @internal */
+export const openPartitionedSource = (
+  options: KafkaSourceOptions,
+  registry?: SourceRegistry,
+): Observable<PartitionSession> => {
+  openKafkaSource(options); // resolves (checks) the options now; subscribes to nothing
   return new Observable<PartitionSession>((outer) => {
     const hooks = new KafkaSessions((s) => outer.next(s));
     const sessions = hooks.sessions;
-    const inner = openKafkaSource(options, undefined, () => hooks).subscribe({
+    const inner = openKafkaSource(options, registry, () => hooks).subscribe({
       next: (d) => sessions.route(d),
       error: (e: unknown) => {
         sessions.end(e);

@@ -44,6 +44,6 @@ runTransportSuite("kafka (kafkajs)", make, {
   it: slowIt,
   skip,
   timeoutMs: 90_000,
-  // Not through the Transport port yet: kafkaPartitionedSource and the transactional sink are their own units.
-  features: { partitionSessions: false, transactions: false },
+  // Transactions: not through the Transport port (the transactional sink is its own unit).
+  features: { transactions: false },
 });
