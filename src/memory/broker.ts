@@ -40,7 +40,13 @@ export interface MemoryBrokerOptions {
   readonly commitEvery?: number;
   /** ...else at most this long after the first such ack, ms (`0`: on the scheduler's next turn). Default 1000. */
   readonly commitIntervalMs?: number;
-  /** Clock and timers of the stall watch and of the commit interval. Default `asyncScheduler`. */
+  /**
+   * A transaction open this long is aborted and its producer fenced (Kafka's `transaction.timeout.ms`;
+   * `ProducerFencedError` on the producer's next call): a crashed producer blocks read_committed
+   * readers for at most this long. `0` turns it off. Default 60 000.
+   */
+  readonly transactionTimeoutMs?: number;
+  /** Clock and timers of the stall watch, the commit interval and the transaction timeout. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
 }
 
@@ -89,7 +95,9 @@ export interface MemoryBroker extends TransactionalTransport {
  * - **Transactions**: `transactionalProducer(id)` writes records and group offsets atomically
  *   (`core/transaction.ts`); a `consume` with `isolation: "read_committed"` emits a transaction's
  *   records only once it committed, never aborted ones, and reads a partition no further than its
- *   first open transaction. A newer producer with the same id fences the older one.
+ *   first open transaction. A newer producer with the same id fences the older one; a transaction
+ *   left open for `transactionTimeoutMs` is aborted and its producer fenced; closing the broker
+ *   aborts every open transaction.
  * - **Order**: per partition, in offset order. Emission is always asynchronous (a microtask after
  *   `send`), never inside `send` or inside a subscriber's `ack`.
  *
@@ -112,11 +120,18 @@ export interface MemoryBroker extends TransactionalTransport {
  * ```
  */
 export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker => {
-  const { defaultPartitions, defaultMaxInFlight, autoCreate, name, settings } = resolveOptions(options);
+  const { defaultPartitions, defaultMaxInFlight, autoCreate, name, settings, transactionTimeoutMs } =
+    resolveOptions(options);
   const logs = new TopicLogs(defaultPartitions, autoCreate);
   const groups = new GroupDirectory(logs, settings);
   let closed = false;
-  const transactions = new TransactionCoordinator({ logs, groups, brokerClosed: () => closed });
+  const transactions = new TransactionCoordinator({
+    logs,
+    groups,
+    brokerClosed: () => closed,
+    scheduler: settings.scheduler,
+    transactionTimeoutMs,
+  });
 
   const joinRequest = (co: ConsumeOptions): JoinRequest => {
     validateConsume(co);
@@ -213,6 +228,7 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
     async close() {
       if (closed) return;
       closed = true;
+      transactions.closeAll();
       groups.closeAll();
     },
   };
@@ -228,6 +244,7 @@ const MEMORY_BROKER_KEYS = {
   stallWarningMs: true,
   commitEvery: true,
   commitIntervalMs: true,
+  transactionTimeoutMs: true,
   scheduler: true,
 } satisfies Record<keyof MemoryBrokerOptions, true>;
 
@@ -243,6 +260,7 @@ const resolveOptions = (options: MemoryBrokerOptions) => {
   }
   const stallWarningMs = requireInt("stallWarningMs", options.stallWarningMs ?? 30_000, 0);
   const scheduler = options.scheduler ?? asyncScheduler;
+  const transactionTimeoutMs = requireInt("transactionTimeoutMs", options.transactionTimeoutMs ?? 60_000, 0);
   const commit = commitPolicy(
     { maxBatch: options.commitEvery, maxIntervalMs: options.commitIntervalMs, scheduler },
     memoryCommitDefaults,
@@ -254,6 +272,7 @@ const resolveOptions = (options: MemoryBrokerOptions) => {
     autoCreate,
     name: options.name ?? "memory",
     settings: { stallWarningMs, scheduler, commit },
+    transactionTimeoutMs,
   };
 };
 

@@ -7,11 +7,13 @@
  * the group at commit, in the same synchronous step as the mark flips — so no reader can see one
  * without the other. A new producer for an id bumps the epoch, aborts the older producer's open
  * transaction and fences it (`ProducerFencedError`). A producer that is never closed (a crashed
- * process) keeps its transaction open — blocking read_committed readers of those partitions at it,
- * like Kafka before `transaction.timeout.ms` — until a newer producer with its id fences it.
+ * process) keeps its transaction open — blocking read_committed readers of those partitions at it —
+ * until a newer producer with its id fences it or `transactionTimeoutMs` passes (then, as in Kafka,
+ * the transaction is aborted and the producer fenced).
  *
  * @module
  */
+import type { SchedulerLike, Subscription } from "rxjs";
 import { ClosedError, ProducerFencedError, TransportError } from "../core/errors.ts";
 import type { WireRecord } from "../core/record.ts";
 import type { TopicPartitionOffset, TransactionalProducer } from "../core/transaction.ts";
@@ -21,6 +23,7 @@ import { type TopicLogs, type TxnMark, TxnState } from "./log.ts";
 /** One open transaction: its mark, the topics it wrote to, the offsets it will commit. */
 interface OpenTxn {
   readonly mark: TxnMark;
+  timer: Subscription | undefined;
   readonly topics: Set<string>;
   readonly offsets: Map<string, { readonly groupId: string; readonly offset: TopicPartitionOffset }>;
 }
@@ -30,6 +33,10 @@ interface BrokerSide {
   readonly logs: TopicLogs;
   readonly groups: GroupDirectory;
   readonly brokerClosed: () => boolean;
+  /** Timers of the transaction timeout. */
+  readonly scheduler: SchedulerLike;
+  /** An open transaction is aborted (and its producer fenced) after this long; 0: never. */
+  readonly transactionTimeoutMs: number;
 }
 
 /** The broker's transactional ids: the live epoch of each and the producer holding it. */
@@ -51,6 +58,12 @@ export class TransactionCoordinator {
     this.#live.set(id, p);
     return p;
   }
+
+  /** The broker closes: every open transaction is aborted (and its timer cancelled). */
+  closeAll(): void {
+    for (const p of this.#live.values()) void p.close();
+    this.#live.clear();
+  }
 }
 
 const offsetKey = (groupId: string, o: TopicPartitionOffset): string =>
@@ -63,6 +76,7 @@ class MemoryTransactionalProducer implements TransactionalProducer {
   readonly #broker: BrokerSide;
   #txn: OpenTxn | undefined;
   #fenced = false;
+  #fencedWhy = "";
   #closed = false;
 
   constructor(id: string, epoch: number, broker: BrokerSide) {
@@ -71,16 +85,24 @@ class MemoryTransactionalProducer implements TransactionalProducer {
     this.#broker = broker;
   }
 
-  /** A newer epoch started: the open transaction is aborted, every later call fails. */
-  fence(): void {
+  /** A newer epoch started (or the transaction timed out): the open transaction is aborted, every later call fails. */
+  fence(reason = "was fenced by a newer one"): void {
     if (this.#txn !== undefined) this.#finish(TxnState.aborted);
     this.#fenced = true;
+    this.#fencedWhy = reason;
   }
 
   async begin(): Promise<void> {
     this.#check("begin");
     if (this.#txn !== undefined) throw this.#misuse("begin: a transaction is already open");
-    this.#txn = { mark: { state: TxnState.open }, topics: new Set(), offsets: new Map() };
+    const txn: OpenTxn = { mark: { state: TxnState.open }, timer: undefined, topics: new Set(), offsets: new Map() };
+    const ms = this.#broker.transactionTimeoutMs;
+    if (ms > 0) {
+      txn.timer = this.#broker.scheduler.schedule(() => {
+        if (this.#txn === txn) this.fence(`timed out (transactionTimeoutMs ${ms}): its transaction was aborted`);
+      }, ms);
+    }
+    this.#txn = txn;
   }
 
   async send(topic: string, records: ReadonlyArray<WireRecord>): Promise<void> {
@@ -136,6 +158,7 @@ class MemoryTransactionalProducer implements TransactionalProducer {
   #finish(state: TxnState): void {
     const txn = this.#txn as OpenTxn;
     this.#txn = undefined;
+    txn.timer?.unsubscribe();
     txn.mark.state = state;
     if (state === TxnState.committed) {
       const byGroup = new Map<string, TopicPartitionOffset[]>();
@@ -158,7 +181,7 @@ class MemoryTransactionalProducer implements TransactionalProducer {
   #check(op: string): void {
     if (this.#fenced) {
       throw new ProducerFencedError(
-        `transactional producer "${this.transactionalId}" (epoch ${this.epoch}) was fenced by a newer one: ${op} refused`,
+        `transactional producer "${this.transactionalId}" (epoch ${this.epoch}) ${this.#fencedWhy}: ${op} refused`,
         { context: { transactionalId: this.transactionalId, epoch: this.epoch } },
       );
     }

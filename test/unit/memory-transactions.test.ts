@@ -3,7 +3,7 @@
 // the records, fencing by transactionalId epoch, and the refusals. Every visibility check reads
 // through a consumer (member.ts), not through the producer that wrote.
 import { describe, expect, it } from "bun:test";
-import type { Subscription } from "rxjs";
+import { type Subscription, VirtualTimeScheduler } from "rxjs";
 import { ClosedError, InvalidOptionsError, ProducerFencedError, TransportError } from "../../src/core/errors.ts";
 import type { Isolation } from "../../src/core/transport.ts";
 import { type MemoryBroker, memoryBroker } from "../../src/memory/broker.ts";
@@ -150,5 +150,39 @@ describe("memory broker transactions", () => {
     await eventually(() => committed.got.length === 1, "the plain record");
     expect(committed.got).toEqual(["plain"]);
     committed.close();
+  });
+
+  it("transactionTimeoutMs: an open transaction is aborted and its producer fenced; one finished in time is not touched", async () => {
+    const scheduler = new VirtualTimeScheduler();
+    const broker = memoryBroker({ partitions: 1, scheduler, transactionTimeoutMs: 1_000 });
+    const committed = reader(broker, "out", "read_committed");
+    const done = await broker.transactionalProducer("done");
+    await done.begin();
+    await done.send("out", [rec("committed")]);
+    await done.commit();
+    const crashed = await broker.transactionalProducer("crashed");
+    await crashed.begin();
+    await crashed.send("out", [rec("never")]);
+    await broker.send("out", [rec("plain")]);
+    await eventually(() => committed.got.length === 1, "what precedes the open transaction");
+    expect(committed.got).toEqual(["committed"]); // "plain" waits behind the open transaction
+    scheduler.flush(); // 1 s of virtual time
+    await eventually(() => committed.got.length === 2, "the aborted transaction no longer blocks", {
+      observe: () => committed.got,
+    });
+    expect(committed.got).toEqual(["committed", "plain"]);
+    const e = await crashed.commit().catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ProducerFencedError);
+    expect((e as Error).message).toContain("timed out");
+    // The producer whose transaction committed in time was not touched by its timer.
+    await done.begin();
+    await done.abort();
+    committed.close();
+    await broker.close();
+  });
+
+  it("refuses a bad transactionTimeoutMs", () => {
+    expect(() => memoryBroker({ transactionTimeoutMs: -1 })).toThrow(InvalidOptionsError);
+    expect(() => memoryBroker({ transactionTimeoutMs: 1.5 })).toThrow(InvalidOptionsError);
   });
 });
