@@ -67,6 +67,7 @@ export {
   InvalidOptionsError,
   isEvflowError,
   isRetryable,
+  ProducerFencedError,
   RetryExhausted,
   TimeoutError,
   TransportError,
@@ -85,7 +86,13 @@ export { asRaw, type RawRecord, toBytes, type WireFormat, type WireRecord } from
 export { EventRegistry, type Upcaster, type WithEvents } from "./core/registry.ts";
 export type { Sink, Sinkable } from "./core/sink.ts";
 export { isStandardSchema, type StandardSchemaV1 } from "./core/standard-schema.ts";
-export type { ConsumeOptions, TopicPartition, Transport } from "./core/transport.ts";
+export {
+  supportsTransactions,
+  type TopicPartitionOffset,
+  type TransactionalProducer,
+  type TransactionalTransport,
+} from "./core/transaction.ts";
+export type { ConsumeOptions, Isolation, PartitionSession, TopicPartition, Transport } from "./core/transport.ts";
 export { type GroupMember, type MemoryBroker, type MemoryBrokerOptions, memoryBroker } from "./memory/broker.ts";
 export {
   type ChannelMessages,

@@ -31,6 +31,9 @@ for (const client of clients) {
   runTransportSuite(`kafka (${client})`, make, {
     describe,
     it: (name, fn) => it(name, { timeout: 120_000 }, fn),
+    skip: (name, reason) => it(name, { skip: reason }),
     timeoutMs: 90_000,
+    // Transactions: not through the Transport port (the transactional sink is its own unit).
+    features: { transactions: false },
   });
 }

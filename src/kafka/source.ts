@@ -232,11 +232,27 @@ export interface SourceRegistry {
   delete(run: SourceRun): void;
 }
 
+/**
+ * What a partitioned consumer (`kafkaPartitionedSource`) learns of its member's partitions, in this
+ * order on a rebalance: `revoking`, then (KafkaJS rejoins at once) possibly `assigned`, then
+ * `revoked` once the revoked partitions' in-flight work had its bounded time and their frontier was
+ * committed. A partition in `revoking` that the next `assigned` keeps was kept. @internal
+ */
+export interface PartitionHooks {
+  /** No more deliveries of these partitions are emitted (until they are assigned again). */
+  revoking(partitions: ReadonlyArray<TopicPartition>): void;
+  /** The member's whole new assignment (eager protocol). */
+  assigned(partitions: ReadonlyArray<TopicPartition>): void;
+  /** These partitions were committed and released (a kept one was not released: see `assigned`). */
+  revoked(partitions: ReadonlyArray<TopicPartition>): void;
+}
+
 /** One subscription of a {@link kafkaSource}: a consumer, its partitions' frontiers and its in-flight deliveries. @internal */
 export class SourceRun {
   readonly #o: Resolved;
   readonly #sub: Subscriber<Delivery<RawRecord>>;
   readonly #registry: SourceRegistry | undefined;
+  readonly #hooks: PartitionHooks | undefined;
   #consumer: ConsumerClient | undefined;
   readonly #parts = new Map<string, PartState>();
   /** The partition of the previous record (records come in runs of one partition). */
@@ -260,10 +276,16 @@ export class SourceRun {
   readonly group: string;
   readonly server: string;
 
-  constructor(o: Resolved, sub: Subscriber<Delivery<RawRecord>>, registry: SourceRegistry | undefined) {
+  constructor(
+    o: Resolved,
+    sub: Subscriber<Delivery<RawRecord>>,
+    registry: SourceRegistry | undefined,
+    hooks?: PartitionHooks,
+  ) {
     this.#o = o;
     this.#sub = sub;
     this.#registry = registry;
+    this.#hooks = hooks;
     this.group = o.groupId;
     this.server = brokerList(o.conn.brokers)[0] ?? "";
     this.#committer = new Committer(o.commit, () => this.#commit());
@@ -512,6 +534,7 @@ export class SourceRun {
       }
     }
     if (this.#paused && !this.#closed) this.#consumer?.pause(this.#assigned);
+    this.#hooks?.assigned(tps);
   }
 
   /** Stop emitting for `tps`, wait (bounded) for their in-flight deliveries, commit, release. */
@@ -527,6 +550,7 @@ export class SourceRun {
       }
     }
     this.#dropQueue((m) => revoked.has(tpKey(m.topic, m.partition)));
+    this.#hooks?.revoking(tps);
     const busy = states.filter((s) => s.offsets.pending > 0);
     if (busy.length > 0 && this.#o.revokeTimeoutMs > 0) {
       await new Promise<void>((resolve) => {
@@ -555,6 +579,7 @@ export class SourceRun {
       }
     }
     this.#assigned = this.#assigned.filter((tp) => !revoked.has(tpKey(tp.topic, tp.partition)));
+    this.#hooks?.revoked(tps);
   }
 
   #dropQueue(drop: (m: ConsumedMessage) => boolean): void {
@@ -573,10 +598,11 @@ export class SourceRun {
 export const openKafkaSource = (
   options: KafkaSourceOptions,
   registry?: SourceRegistry,
+  hooks?: () => PartitionHooks,
 ): Observable<Delivery<RawRecord>> => {
   const o = resolveOptions(options);
   return new Observable<Delivery<RawRecord>>((sub) => {
-    const run = new SourceRun(o, sub, registry);
+    const run = new SourceRun(o, sub, registry, hooks?.());
     run.start();
     return () => {
       void run.close();

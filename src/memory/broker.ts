@@ -9,10 +9,13 @@ import { asyncScheduler, Observable, type SchedulerLike } from "rxjs";
 import { commitPolicy, commitPolicyDefaults } from "../core/commit-policy.ts";
 import type { Delivery } from "../core/delivery.ts";
 import { ClosedError, InvalidOptionsError, requireInt, requireKnownKeys } from "../core/errors.ts";
+import { PartitionSessions } from "../core/partition-sessions.ts";
 import type { RawRecord, WireRecord } from "../core/record.ts";
-import type { ConsumeOptions, TopicPartition, Transport } from "../core/transport.ts";
-import { GroupDirectory } from "./group.ts";
+import type { TransactionalProducer, TransactionalTransport } from "../core/transaction.ts";
+import type { ConsumeOptions, PartitionSession, TopicPartition } from "../core/transport.ts";
+import { GroupDirectory, type JoinRequest } from "./group.ts";
 import { TopicLogs } from "./log.ts";
+import { TransactionCoordinator } from "./transactions.ts";
 
 /** Options of {@link memoryBroker}. */
 export interface MemoryBrokerOptions {
@@ -37,7 +40,13 @@ export interface MemoryBrokerOptions {
   readonly commitEvery?: number;
   /** ...else at most this long after the first such ack, ms (`0`: on the scheduler's next turn). Default 1000. */
   readonly commitIntervalMs?: number;
-  /** Clock and timers of the stall watch and of the commit interval. Default `asyncScheduler`. */
+  /**
+   * A transaction open this long is aborted and its producer fenced (Kafka's `transaction.timeout.ms`;
+   * `ProducerFencedError` on the producer's next call): a crashed producer blocks read_committed
+   * readers for at most this long. `0` turns it off. Default 60 000.
+   */
+  readonly transactionTimeoutMs?: number;
+  /** Clock and timers of the stall watch, the commit interval and the transaction timeout. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
 }
 
@@ -48,8 +57,10 @@ export interface GroupMember {
   readonly assignment: ReadonlyArray<TopicPartition>;
 }
 
-/** The in-process reference {@link Transport}, with admin and inspection helpers for tests. */
-export interface MemoryBroker extends Transport {
+/** The in-process reference transport, with transactions, admin and inspection helpers for tests. */
+export interface MemoryBroker extends TransactionalTransport {
+  /** See {@link Transport.consumePartitioned}: a partition's session completes when a rebalance revokes it (at once: what was acked is committed, unsettled deliveries go stale). */
+  consumePartitioned(options: ConsumeOptions): Observable<PartitionSession>;
   /** Creates `name` with `partitions` (default: the broker's `partitions`); a no-op when it exists. Returns its partition count. */
   createTopic(name: string, partitions?: number): number;
   /**
@@ -81,6 +92,12 @@ export interface MemoryBroker extends Transport {
  *   after it is emitted again (at-least-once: later offsets already acked are redelivered too).
  * - **Backpressure**: an emitted, unsettled delivery holds one of the member's `maxInFlight` slots;
  *   the member stops emitting when all are held and resumes as they free.
+ * - **Transactions**: `transactionalProducer(id)` writes records and group offsets atomically
+ *   (`core/transaction.ts`); a `consume` with `isolation: "read_committed"` emits a transaction's
+ *   records only once it committed, never aborted ones, and reads a partition no further than its
+ *   first open transaction. A newer producer with the same id fences the older one; a transaction
+ *   left open for `transactionTimeoutMs` is aborted and its producer fenced; closing the broker
+ *   aborts every open transaction.
  * - **Order**: per partition, in offset order. Emission is always asynchronous (a microtask after
  *   `send`), never inside `send` or inside a subscriber's `ack`.
  *
@@ -103,25 +120,65 @@ export interface MemoryBroker extends Transport {
  * ```
  */
 export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker => {
-  const { defaultPartitions, defaultMaxInFlight, autoCreate, name, settings } = resolveOptions(options);
+  const { defaultPartitions, defaultMaxInFlight, autoCreate, name, settings, transactionTimeoutMs } =
+    resolveOptions(options);
   const logs = new TopicLogs(defaultPartitions, autoCreate);
   const groups = new GroupDirectory(logs, settings);
   let closed = false;
+  const transactions = new TransactionCoordinator({
+    logs,
+    groups,
+    brokerClosed: () => closed,
+    scheduler: settings.scheduler,
+    transactionTimeoutMs,
+  });
 
-  const consume = (co: ConsumeOptions): Observable<Delivery<RawRecord>> => {
+  const joinRequest = (co: ConsumeOptions): JoinRequest => {
     validateConsume(co);
-    const req = {
+    return {
       groupId: co.groupId,
       topics: [...new Set(co.topics)],
       maxInFlight: requireInt("maxInFlight", co.maxInFlight ?? defaultMaxInFlight, 1),
       fromBeginning: co.fromBeginning ?? true,
+      readCommitted: co.isolation === "read_committed",
     };
+  };
+
+  const consume = (co: ConsumeOptions): Observable<Delivery<RawRecord>> => {
+    const req = joinRequest(co);
     return new Observable<Delivery<RawRecord>>((subscriber) => {
       if (closed) {
         subscriber.error(new ClosedError(`memory broker "${name}" is closed`));
         return;
       }
       return groups.join(req, subscriber);
+    });
+  };
+
+  /** One session per assigned partition (`core/partition-sessions.ts`), completed when the rebalance revokes it. */
+  const consumePartitioned = (co: ConsumeOptions): Observable<PartitionSession> => {
+    const req = joinRequest(co);
+    return new Observable<PartitionSession>((outer) => {
+      if (closed) {
+        outer.error(new ClosedError(`memory broker "${name}" is closed`));
+        return;
+      }
+      const sessions = new PartitionSessions((s) => outer.next(s));
+      const leave = groups.join(
+        req,
+        {
+          next: (d) => sessions.route(d),
+          complete: () => {
+            sessions.end();
+            outer.complete();
+          },
+        },
+        { opened: (tp) => sessions.open(tp), revoked: (tp) => sessions.close(tp) },
+      );
+      return () => {
+        leave();
+        sessions.end();
+      };
     });
   };
 
@@ -140,7 +197,17 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
     name,
     send,
     consume,
+    consumePartitioned,
     createTopic: (topicName, partitions) => logs.create(topicName, partitions),
+    transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
+      if (closed) return Promise.reject(new ClosedError(`memory broker "${name}" is closed`));
+      if (typeof transactionalId !== "string" || transactionalId === "") {
+        return Promise.reject(
+          new InvalidOptionsError("a transactionalId must be a non-empty string", { option: "transactionalId" }),
+        );
+      }
+      return Promise.resolve(transactions.producer(transactionalId));
+    },
     async createTopics(list) {
       for (const t of list) logs.create(t.name, t.partitions ?? defaultPartitions);
     },
@@ -161,6 +228,7 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
     async close() {
       if (closed) return;
       closed = true;
+      transactions.closeAll();
       groups.closeAll();
     },
   };
@@ -176,6 +244,7 @@ const MEMORY_BROKER_KEYS = {
   stallWarningMs: true,
   commitEvery: true,
   commitIntervalMs: true,
+  transactionTimeoutMs: true,
   scheduler: true,
 } satisfies Record<keyof MemoryBrokerOptions, true>;
 
@@ -191,6 +260,7 @@ const resolveOptions = (options: MemoryBrokerOptions) => {
   }
   const stallWarningMs = requireInt("stallWarningMs", options.stallWarningMs ?? 30_000, 0);
   const scheduler = options.scheduler ?? asyncScheduler;
+  const transactionTimeoutMs = requireInt("transactionTimeoutMs", options.transactionTimeoutMs ?? 60_000, 0);
   const commit = commitPolicy(
     { maxBatch: options.commitEvery, maxIntervalMs: options.commitIntervalMs, scheduler },
     memoryCommitDefaults,
@@ -202,6 +272,7 @@ const resolveOptions = (options: MemoryBrokerOptions) => {
     autoCreate,
     name: options.name ?? "memory",
     settings: { stallWarningMs, scheduler, commit },
+    transactionTimeoutMs,
   };
 };
 
@@ -219,5 +290,11 @@ const validateConsume = (co: ConsumeOptions): void => {
   }
   if (!Array.isArray(co.topics) || co.topics.length === 0 || co.topics.some((t) => typeof t !== "string" || t === "")) {
     throw new InvalidOptionsError('option "topics" must be a non-empty array of topic names', { option: "topics" });
+  }
+  if (co.isolation !== undefined && co.isolation !== "read_committed" && co.isolation !== "read_uncommitted") {
+    throw new InvalidOptionsError(
+      `option "isolation" must be "read_committed" or "read_uncommitted", got ${String(co.isolation)}`,
+      { option: "isolation" },
+    );
   }
 };

@@ -113,6 +113,7 @@ export interface JoinRequest {
   readonly topics: ReadonlyArray<string>;
   readonly maxInFlight: number;
   readonly fromBeginning: boolean;
+  readonly readCommitted: boolean;
 }
 
 /** A broker's consumer groups, and the members reading each topic (woken by `send`). */
@@ -129,7 +130,7 @@ export class GroupDirectory {
   }
 
   /** A new member of `req.groupId` (the group rebalanced to include it); returns its leave function. */
-  join(req: JoinRequest, subscriber: MemberInit["subscriber"]): () => void {
+  join(req: JoinRequest, subscriber: MemberInit["subscriber"], partitions?: MemberInit["partitions"]): () => void {
     const logs = this.#logs;
     for (const t of req.topics) logs.require(t);
     let group = this.#groups.get(req.groupId);
@@ -137,7 +138,13 @@ export class GroupDirectory {
       group = { id: req.groupId, members: [], offsets: new Map() };
       this.#groups.set(req.groupId, group);
     }
-    const member = createMember({ ...req, ...this.#settings, seq: this.#seq++, subscriber });
+    const member = createMember({
+      ...req,
+      ...this.#settings,
+      seq: this.#seq++,
+      subscriber,
+      ...(partitions === undefined ? {} : { partitions }),
+    });
     group.members.push(member);
     for (const t of req.topics) {
       let set = this.#byTopic.get(t);
@@ -164,6 +171,23 @@ export class GroupDirectory {
   /** The members of `groupId` in join order. */
   members(groupId: string): ReadonlyArray<Member> {
     return this.#groups.get(groupId)?.members ?? [];
+  }
+
+  /**
+   * Writes committed offsets of `groupId` (a transaction's `sendOffsets`, at its commit), creating
+   * the group when it has none yet. A member owning one of the partitions goes on from where it is;
+   * its own next commit writes over this one (as in Kafka: the last commit wins).
+   */
+  storeOffsets(groupId: string, offsets: ReadonlyArray<{ topic: string; partition: number; offset: number }>): void {
+    let group = this.#groups.get(groupId);
+    if (group === undefined) {
+      group = { id: groupId, members: [], offsets: new Map() };
+      this.#groups.set(groupId, group);
+    }
+    for (const o of offsets) {
+      const state = statesOf(group, this.#logs.require(o.topic))[o.partition];
+      if (state !== undefined) state.committed = o.offset;
+    }
   }
 
   /** The group's committed offsets of `topic`, one per partition; -1 where it never owned one. */

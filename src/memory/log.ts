@@ -7,10 +7,20 @@ import { InvalidOptionsError, requireInt } from "../core/errors.ts";
 import type { RawRecord, WireRecord } from "../core/record.ts";
 import { partitionForKey } from "./partitioner.ts";
 
-/** One record in a partition's log, with its key as text (the delivery's `origin.key`). */
+/** Where a transaction stands (`memory/transactions.ts`); read_committed readers emit only `committed`. */
+export const TxnState = { open: 0, committed: 1, aborted: 2 } as const;
+export type TxnState = (typeof TxnState)[keyof typeof TxnState];
+
+/** The transaction records were written in: one object shared by all of them, so commit and abort flip them at once. */
+export interface TxnMark {
+  state: TxnState;
+}
+
+/** One record in a partition's log, with its key as text (the delivery's `origin.key`) and its transaction, if any. */
 export interface Stored {
   readonly raw: RawRecord;
   readonly keyText: string | undefined;
+  readonly txn?: TxnMark;
 }
 
 /** A topic: one log per partition, and the round-robin cursor for records without a key. */
@@ -61,8 +71,12 @@ export class TopicLogs {
     return t;
   }
 
-  /** Appends records: keyed ones to Kafka's default partition for the key, the others round-robin. */
-  append(topic: Topic, records: ReadonlyArray<WireRecord>, timestamp: number): void {
+  /**
+   * Appends records: keyed ones to Kafka's default partition for the key, the others round-robin;
+   * with `txn`, as part of that transaction. Returns the partitions written to.
+   */
+  append(topic: Topic, records: ReadonlyArray<WireRecord>, timestamp: number, txn?: TxnMark): Set<number> {
+    const touched = new Set<number>();
     const n = topic.partitions.length;
     for (const r of records) {
       let p: number;
@@ -72,10 +86,11 @@ export class TopicLogs {
       } else {
         p = partitionForKey(r.key, n);
       }
-      (topic.partitions[p] as Stored[]).push({
-        raw: { key: r.key ?? null, value: r.value, headers: r.headers, timestamp },
-        keyText: r.key === null || r.key === undefined ? undefined : utf8.decode(r.key),
-      });
+      const raw: RawRecord = { key: r.key ?? null, value: r.value, headers: r.headers, timestamp };
+      const keyText = r.key === null || r.key === undefined ? undefined : utf8.decode(r.key);
+      (topic.partitions[p] as Stored[]).push(txn === undefined ? { raw, keyText } : { raw, keyText, txn });
+      touched.add(p);
     }
+    return touched;
   }
 }

@@ -11,8 +11,9 @@ import { type CommitPolicy, Committer } from "../core/commit-policy.ts";
 import { createDelivery, type Delivery, type Origin } from "../core/delivery.ts";
 import { type OffsetEntry, PartitionOffsets } from "../core/frontier.ts";
 import type { RawRecord } from "../core/record.ts";
+import type { TopicPartition } from "../core/transport.ts";
 import { StallWatch } from "../observability/stall-watch.ts";
-import type { Stored, Topic } from "./log.ts";
+import { type Stored, type Topic, TxnState } from "./log.ts";
 
 /** Per group and topic-partition: the committed offset, which outlives the members that own it. */
 export interface PartitionState {
@@ -38,6 +39,13 @@ export interface Cursor {
   moved: boolean;
 }
 
+/** Told when a member's partitions come and go (`consumePartitioned`'s sessions). */
+export interface PartitionListener {
+  opened(tp: TopicPartition): void;
+  /** After what was acked was committed; the partition's unsettled deliveries are stale. */
+  revoked(tp: TopicPartition): void;
+}
+
 /** One `consume()` subscription. */
 export interface Member {
   readonly id: string;
@@ -45,8 +53,11 @@ export interface Member {
   readonly topics: ReadonlyArray<string>;
   readonly maxInFlight: number;
   readonly fromBeginning: boolean;
+  /** `isolation: "read_committed"`: emit only committed transactional records, stop at an open transaction. */
+  readonly readCommitted: boolean;
   readonly next: (d: Delivery<RawRecord>) => void;
   readonly complete: () => void;
+  readonly partitions: PartitionListener | undefined;
   cursors: Cursor[];
   rr: number;
   inFlight: number;
@@ -68,11 +79,13 @@ export interface MemberInit {
   readonly topics: ReadonlyArray<string>;
   readonly maxInFlight: number;
   readonly fromBeginning: boolean;
+  readonly readCommitted: boolean;
   readonly stallWarningMs: number;
   /** Clock and timers of the stall watch (the commit policy carries its own, the same broker-wide one). */
   readonly scheduler: SchedulerLike;
   readonly commit: CommitPolicy;
   readonly subscriber: { next(d: Delivery<RawRecord>): void; complete(): void };
+  readonly partitions?: PartitionListener;
 }
 
 /** A new member with no partitions yet (the group's rebalance gives it some). */
@@ -84,8 +97,10 @@ export const createMember = (init: MemberInit): Member => {
     topics,
     maxInFlight,
     fromBeginning: init.fromBeginning,
+    readCommitted: init.readCommitted,
     next: (d) => subscriber.next(d),
     complete: () => subscriber.complete(),
+    partitions: init.partitions,
     cursors: [],
     rr: 0,
     inFlight: 0,
@@ -111,18 +126,21 @@ const PUMP_BUDGET = 4096;
 const RUN = 256;
 
 /** A cursor over `partition` of `topic` for `member`, starting at the group's committed offset. */
-export const openCursor = (member: Member, topic: Topic, partition: number, state: PartitionState): Cursor => ({
-  topic,
-  partition,
-  log: topic.partitions[partition] as Stored[],
-  state,
-  member,
-  position: state.committed,
-  frontier: new PartitionOffsets(state.committed),
-  inflight: new Map(),
-  revoked: false,
-  moved: false,
-});
+export const openCursor = (member: Member, topic: Topic, partition: number, state: PartitionState): Cursor => {
+  member.partitions?.opened({ topic: topic.name, partition });
+  return {
+    topic,
+    partition,
+    log: topic.partitions[partition] as Stored[],
+    state,
+    member,
+    position: state.committed,
+    frontier: new PartitionOffsets(state.committed),
+    inflight: new Map(),
+    revoked: false,
+    moved: false,
+  };
+};
 
 /** Emits the member's waiting records on a later microtask (never inside `send` or a subscriber's `ack`). */
 export const schedule = (m: Member): void => {
@@ -151,7 +169,7 @@ const run = (m: Member): void => {
 
 /** At `maxInFlight` with records waiting: the stall watch runs; otherwise (or closed) it stops. */
 const watchStall = (m: Member): void => {
-  const blocked = !m.closed && m.inFlight >= m.maxInFlight && m.cursors.some((c) => c.position < c.log.length);
+  const blocked = !m.closed && m.inFlight >= m.maxInFlight && m.cursors.some(waiting);
   if (blocked) m.stall.blocked();
   else m.stall.clear();
 };
@@ -164,7 +182,7 @@ const pump = (m: Member, budget: number): number => {
     let cursor: Cursor | undefined;
     for (let i = 0; i < n; i++) {
       const c = cursors[(m.rr + i) % n] as Cursor;
-      if (c.position < c.log.length) {
+      if (waiting(c)) {
         cursor = c;
         m.rr = (m.rr + i + 1) % n;
         break;
@@ -173,14 +191,31 @@ const pump = (m: Member, budget: number): number => {
     if (cursor === undefined) return budget;
     let left = RUN;
     while (left-- > 0 && budget-- > 0 && !cursor.revoked && m.inFlight < m.maxInFlight) {
+      if (!waiting(cursor)) break;
       const offset = cursor.position;
-      const stored = cursor.log[offset];
-      if (stored === undefined) break;
+      const stored = cursor.log[offset] as Stored;
       cursor.position = offset + 1;
       emit(cursor, offset, stored);
     }
   }
   return budget;
+};
+
+/**
+ * Whether the cursor has a record to emit now. A read_committed member skips aborted records
+ * (moving its position past them) and stops at the first record of an open transaction (Kafka's
+ * last stable offset).
+ */
+const waiting = (c: Cursor): boolean => {
+  if (!c.member.readCommitted) return c.position < c.log.length;
+  for (;;) {
+    const stored = c.log[c.position];
+    if (stored === undefined) return false;
+    const txn = stored.txn;
+    if (txn === undefined || txn.state === TxnState.committed) return true;
+    if (txn.state === TxnState.open) return false;
+    c.position++;
+  }
 };
 
 const emit = (c: Cursor, offset: number, stored: Stored): void => {
@@ -259,6 +294,7 @@ export const revoke = (c: Cursor): void => {
   c.member.inFlight -= c.inflight.size;
   c.inflight.clear();
   c.frontier.release();
+  c.member.partitions?.revoked({ topic: c.topic.name, partition: c.partition });
 };
 
 /** The member leaves (unsubscribed, or the broker closed): no timers, its partitions revoked (what was acked is committed). */

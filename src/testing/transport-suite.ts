@@ -12,7 +12,9 @@ import { deadLetterScenarios } from "./transport-suite/dead-letter.ts";
 import { deliveryScenarios } from "./transport-suite/delivery.ts";
 import { type FeatureName, resolveFeatures, skipReason, type TransportFeatures } from "./transport-suite/features.ts";
 import { groupScenarios } from "./transport-suite/groups.ts";
+import { partitionedScenarios } from "./transport-suite/partitioned.ts";
 import { runScenario, type Scenario } from "./transport-suite/scenario.ts";
+import { transactionScenarios } from "./transport-suite/transactions.ts";
 
 export type { TransportFeatures } from "./transport-suite/features.ts";
 
@@ -54,6 +56,8 @@ const scenarios = (n: number): ReadonlyArray<Scenario> => {
   const one = deliveryScenarios(n);
   const groups = groupScenarios();
   const bad = deadLetterScenarios();
+  const sessions = partitionedScenarios();
+  const txn = transactionScenarios();
   return [
     one.publishesAndConsumes,
     one.redeliversNacked,
@@ -65,6 +69,10 @@ const scenarios = (n: number): ReadonlyArray<Scenario> => {
     bad.deadLettersPoison,
     one.consumesSeveralTopics,
     one.boundsMaxInFlight,
+    sessions.sessionsPerPartition,
+    txn.commitShowsRecordsAndOffsets,
+    txn.abortShowsNeither,
+    txn.fencedWritesInvisible,
   ];
 };
 
@@ -114,7 +122,9 @@ const resolveOptions = (options: TransportSuiteOptions) => {
  * Scenarios: publish/consume N; at-least-once after a nack; a group split across 2 and 3 members
  * without loss; per-key order over many keys; a consumer closing while another goes on; resuming
  * from committed offsets; a poison record among good ones (to a DLQ, the good ones all arrive);
- * several topics in one consume; `maxInFlight` bounding unsettled deliveries.
+ * several topics in one consume; `maxInFlight` bounding unsettled deliveries; partition sessions
+ * handed over on a rebalance (`partitionSessions`); transactions — commit shows records and offsets
+ * together, abort neither, a fenced producer nothing (`transactions`).
  *
  * @param name - the transport's name in the test report
  * @param makeTransport - creates a transport (called once per scenario)

@@ -12,6 +12,6 @@ runTransportSuite("memory (1 partition, maxInFlight 2)", () => memoryBroker({ pa
   skip,
   timeoutMs: 10_000,
   partitions: 1,
-  // With one partition, a second and third member get nothing to do.
-  features: { consumerGroups: false },
+  // With one partition, a second and third member get nothing to do (nor does a second partitioned member).
+  features: { consumerGroups: false, partitionSessions: false },
 });

@@ -27,7 +27,7 @@ describe("runTransportSuite registration", () => {
   it("registers every scenario with `it` when every feature is on", () => {
     const { groups, ran, skipped } = register({});
     expect(groups).toEqual(["transport conformance: recorded"]);
-    expect(ran.length).toBe(10);
+    expect(ran.length).toBe(14);
     expect(new Set(ran).size).toBe(ran.length);
     expect(skipped).toEqual([]);
   });
@@ -38,6 +38,8 @@ describe("runTransportSuite registration", () => {
     ["resumeFromCommitted", /resumes from committed offsets/],
     ["multipleTopics", /several topics/],
     ["maxInFlight", /maxInFlight/],
+    ["partitionSessions", /partition sessions/],
+    ["transactions", /transaction|fenced/],
   ];
   for (const [feature, scenarios] of disabled) {
     it(`reports the scenarios of ${feature}: false as skipped, with the feature as the reason`, () => {

@@ -18,6 +18,10 @@ export interface TransportFeatures {
   readonly multipleTopics?: boolean;
   /** `maxInFlight` bounds the unsettled deliveries of a consumer. */
   readonly maxInFlight?: boolean;
+  /** `consumePartitioned`: one session per assigned partition, completed on revocation. */
+  readonly partitionSessions?: boolean;
+  /** `transactionalProducer` and `isolation: "read_committed"` (`core/transaction.ts`). */
+  readonly transactions?: boolean;
 }
 
 /** The name of one feature flag. */
@@ -30,6 +34,8 @@ const meaning: Readonly<Record<FeatureName, string>> = {
   resumeFromCommitted: "a new consumer of a group resumes from its committed offsets",
   multipleTopics: "one consume reads several topics",
   maxInFlight: "maxInFlight bounds a consumer's unsettled deliveries",
+  partitionSessions: "consumePartitioned gives one session per assigned partition",
+  transactions: "transactional producers and read_committed consumers",
 };
 
 const known: Readonly<Record<FeatureName, true>> = {
@@ -38,6 +44,8 @@ const known: Readonly<Record<FeatureName, true>> = {
   resumeFromCommitted: true,
   multipleTopics: true,
   maxInFlight: true,
+  partitionSessions: true,
+  transactions: true,
 };
 
 /** Why a scenario that needs `feature` is skipped. */
