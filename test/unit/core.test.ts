@@ -24,6 +24,7 @@ import {
   isUuid,
   jsonFormat,
   newEventId,
+  ProducerFencedError,
   type RawRecord,
   RetryExhausted,
   type StandardSchemaV1,
@@ -80,6 +81,7 @@ describe("errors", () => {
       [new DeadLetterError("m"), ErrorCode.DeadLetter, true],
       [new InvalidOptionsError("m", { option: "o" }), ErrorCode.InvalidOptions, false],
       [new ClosedError("m"), ErrorCode.Closed, false],
+      [new ProducerFencedError("m"), ErrorCode.ProducerFenced, false],
     ];
     expect(new Set(cases.map(([, code]) => code)).size).toBe(Object.keys(ErrorCode).length);
     for (const [err, code, retryable] of cases) {
