@@ -24,6 +24,7 @@ import {
   type RdModule,
   withOAuth,
 } from "./rdkafka-api.ts";
+import { type BatchConsumer, CONSUME_BATCH, ConsumeLoop } from "./rdkafka-consume-loop.ts";
 import { rebalanceCallback } from "./rdkafka-rebalance.ts";
 import type { KafkaConnectionOptions } from "./security.ts";
 
@@ -46,6 +47,13 @@ const consumedMessage = (m: RdMessage): ConsumedMessage => ({
   headers: headersOf(m),
   timestamp: m.timestamp ?? 0,
 });
+
+/** A fetched batch as the source takes it. */
+const consumedMessages = (ms: ReadonlyArray<RdMessage>): ConsumedMessage[] => {
+  const out = new Array<ConsumedMessage>(ms.length);
+  for (let i = 0; i < ms.length; i++) out[i] = consumedMessage(ms[i]!);
+  return out;
+};
 
 /** The commits waiting for librdkafka's `offset_commit_cb`, answered in order. */
 class CommitWaiters {
@@ -115,12 +123,12 @@ interface Closing {
 
 /**
  * Leaves the group, then disconnects. Unsubscribes first and lets the revocation run through the
- * consume loop (the rebalance callback unassigns, librdkafka leaves the group); only then
- * disconnects. Disconnecting straight away has been seen to stall librdkafka's close when its
+ * consume loop (the rebalance callback unassigns, librdkafka leaves the group); only then stops
+ * the loop and, once its last `consume` call returned, disconnects. Disconnecting straight away has been seen to stall librdkafka's close when its
  * revocation races the teardown. Waits at most 3 s for the revocation, `sessionTimeoutMs` + 2 s
  * for the disconnect.
  */
-const closeConsumer = (c: RdConsumer, s: ConsumerSettings, state: Closing, commits: CommitWaiters) =>
+const closeConsumer = (c: RdConsumer, s: ConsumerSettings, state: Closing, commits: CommitWaiters, loop: ConsumeLoop) =>
   new Promise<void>((resolve) => {
     state.closing = true;
     let finished = false;
@@ -131,15 +139,18 @@ const closeConsumer = (c: RdConsumer, s: ConsumerSettings, state: Closing, commi
       resolve();
     };
     if (!c.isConnected()) {
-      done();
+      void loop.stop().then(done);
       return;
     }
     const disconnect = (): void => {
       state.revoked = undefined;
-      const timer = setTimeout(done, s.sessionTimeoutMs + 2_000);
-      c.disconnect(() => {
-        clearTimeout(timer);
-        done();
+      // The revocation ran through the loop; stop it, and disconnect once no consume call is in flight.
+      void loop.stop().then(() => {
+        const timer = setTimeout(done, s.sessionTimeoutMs + 2_000);
+        c.disconnect(() => {
+          clearTimeout(timer);
+          done();
+        });
       });
     };
     const wait = setTimeout(disconnect, 3_000);
@@ -215,10 +226,15 @@ export const createConsumer = async (
   } catch (e) {
     throw transportError("consumer: invalid librdkafka configuration", e, conn, { retryable: false });
   }
-  const c = consumer;
-  c.on("data", ((m: RdMessage) => {
-    h.onMessages([consumedMessage(m)]);
-  }) as never);
+  const c = consumer as BatchConsumer;
+  // Batch mode: one source call per fetched batch (flowing mode cost one event and one array per record).
+  const loop = new ConsumeLoop(
+    c,
+    (ms) => {
+      h.onMessages(consumedMessages(ms));
+    },
+    { waitMs: Math.min(s.maxWaitMs, 1000), batch: CONSUME_BATCH },
+  );
   c.on("event.error", ((err: RdError) => {
     if (err.isFatal && !state.closing) {
       h.onFatal(transportError("consumer failed for good", err, conn, { retryable: false }));
@@ -232,6 +248,6 @@ export const createConsumer = async (
     throw new TransportError("consumer closed while starting", { retryable: false });
   }
   c.subscribe([...s.topics]);
-  c.consume();
-  return consumerClient(c, conn, () => closeConsumer(c, s, state, commits), commits);
+  loop.start();
+  return consumerClient(c, conn, () => closeConsumer(c, s, state, commits, loop), commits);
 };
