@@ -28,31 +28,38 @@ import { type BatchConsumer, CONSUME_BATCH, ConsumeLoop } from "./rdkafka-consum
 import { rebalanceCallback } from "./rdkafka-rebalance.ts";
 import type { KafkaConnectionOptions } from "./security.ts";
 
+/** node-rdkafka's headers (a list of one-entry objects) as one object. */
 const headersOf = (m: RdMessage): Record<string, string | Uint8Array | undefined> => {
   const out: Record<string, string | Uint8Array | undefined> = {};
-  if (m.headers) for (const h of m.headers) for (const k in h) out[k] = h[k];
+  const list = m.headers;
+  if (list === undefined) return out;
+  for (let i = 0; i < list.length; i++) {
+    const h = list[i]!;
+    for (const k in h) out[k] = h[k];
+  }
   return out;
 };
 
 const keyOf = (k: Buffer | string | null | undefined): Uint8Array | null =>
   k === null || k === undefined ? null : typeof k === "string" ? Buffer.from(k) : k;
 
-/** A fetched message as the source takes it. */
-const consumedMessage = (m: RdMessage): ConsumedMessage => ({
-  topic: m.topic,
-  partition: m.partition,
-  offset: m.offset,
-  key: keyOf(m.key),
-  value: m.value,
-  headers: headersOf(m),
-  timestamp: m.timestamp ?? 0,
-});
+/** node-rdkafka's message, converted in place into the source's shape. */
+type Converted = { -readonly [K in keyof ConsumedMessage]: ConsumedMessage[K] };
 
-/** A fetched batch as the source takes it. */
-const consumedMessages = (ms: ReadonlyArray<RdMessage>): ConsumedMessage[] => {
-  const out = new Array<ConsumedMessage>(ms.length);
-  for (let i = 0; i < ms.length; i++) out[i] = consumedMessage(ms[i]!);
-  return out;
+/**
+ * A fetched batch as the source takes it. Each message object node-rdkafka built is converted in
+ * place (key, headers as one object, timestamp), not copied: one allocation fewer per record; the
+ * batch array is node-rdkafka's own.
+ */
+const consumedMessages = (ms: RdMessage[]): ConsumedMessage[] => {
+  for (let i = 0; i < ms.length; i++) {
+    const m = ms[i]!;
+    const c = m as unknown as Converted;
+    c.headers = headersOf(m);
+    c.key = keyOf(m.key);
+    c.timestamp = m.timestamp ?? 0;
+  }
+  return ms as unknown as ConsumedMessage[];
 };
 
 /** The commits waiting for librdkafka's `offset_commit_cb`, answered in order. */
