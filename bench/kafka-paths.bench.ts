@@ -14,7 +14,10 @@
  *   batches of 1,000, each batch waiting for its delivery reports. Both sides include connecting.
  *
  * Consume runs time the first record to the last one settled (group join left out on both sides;
- * both commit during the run). Checked before timing: one run of each side must see the same
+ * both commit during the run). Every case is reported twice: wall time, and this process's CPU time
+ * over the same span (`[process CPU]`: user + system of every thread, librdkafka's included; the
+ * mock runs in its own process). On the shared 2-core machine wall-time ratios swing 0.9-2x run to
+ * run; the CPU-time ratio is what the client and evflow spend. Checked before timing: one run of each side must see the same
  * per-key sequences (every record once, per-key order = log order); every run checks its count,
  * and its group's committed offsets reach the end offsets once it stopped. Produce: every run's
  * topic end offsets grew by exactly N, and the check run's per-key sequences read back (raw
@@ -131,19 +134,39 @@ const handDecode = (
   return { id, key: utf8.decode(key), orderId: data.right.orderId };
 };
 
+/** This process's CPU time (user + system, every thread: librdkafka's too), ms. */
+const cpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+/** One timed run: wall time and this process's CPU time, ms. */
+interface Timing {
+  readonly wallMs: number;
+  readonly cpuMs: number;
+}
+
 /** What a consume run saw: its count, and per key the order ids when checking. */
 class Seen {
   n = 0;
   first = 0;
   last = 0;
+  cpuFirst = 0;
+  cpuLast = 0;
   readonly byKey: Record<string, string[]> | undefined;
   constructor(check: boolean) {
     this.byKey = check ? {} : undefined;
   }
   add(key: string, orderId: string): void {
-    if (this.n++ === 0) this.first = performance.now();
+    if (this.n++ === 0) {
+      this.first = performance.now();
+      this.cpuFirst = cpuMs();
+    }
     if (this.byKey) push(this.byKey, key, orderId);
-    if (this.n === N) this.last = performance.now();
+    if (this.n === N) {
+      this.last = performance.now();
+      this.cpuLast = cpuMs();
+    }
   }
 }
 
@@ -298,8 +321,9 @@ const rawRdkafkaConsume = async (topic: string, check: boolean, mode: "flowing" 
 };
 
 /** Raw produce: the same Buffers, batches of 1,000, each waiting for its delivery reports. Includes connecting. */
-const rawRdkafkaProduce = async (topic: string): Promise<number> => {
+const rawRdkafkaProduce = async (topic: string): Promise<Timing> => {
   const t0 = performance.now();
+  const c0 = cpuMs();
   const p = new rd.Producer(
     {
       "metadata.broker.list": brokers,
@@ -333,14 +357,16 @@ const rawRdkafkaProduce = async (topic: string): Promise<number> => {
     await batchDone;
   }
   const t1 = performance.now();
+  const c1 = cpuMs();
   p.setPollInterval(0);
   await new Promise((r) => p.disconnect(r));
-  return t1 - t0;
+  return { wallMs: t1 - t0, cpuMs: c1 - c0 };
 };
 
 /** evflow: `from(wire) -> kafkaSink(rdkafka)` to completion (every record confirmed). Includes connecting. */
-const evflowRdkafkaProduce = async (topic: string): Promise<number> => {
+const evflowRdkafkaProduce = async (topic: string): Promise<Timing> => {
   const t0 = performance.now();
+  const c0 = cpuMs();
   let n = 0;
   await lastValueFrom(
     from(wire).pipe(
@@ -349,9 +375,10 @@ const evflowRdkafkaProduce = async (topic: string): Promise<number> => {
     ),
   );
   const t1 = performance.now();
+  const c1 = cpuMs();
   await whenKafkaClosed();
   if (n !== N) throw new Error(`evflow sink confirmed ${n} records, expected ${N}`);
-  return t1 - t0;
+  return { wallMs: t1 - t0, cpuMs: c1 - c0 };
 };
 
 /** Reads `topic` back with raw KafkaJS: per key, the order ids in log order. */
@@ -361,12 +388,25 @@ const readBack = async (topic: string) => {
 };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-const timed = async (label: string, runs: Array<() => Promise<number>>) => {
-  const ms = runs.map(() => [] as number[]);
-  for (let r = 0; r < REPEATS; r++) for (let i = 0; i < runs.length; i++) ms[i]!.push(await runs[i]!());
-  return ms.map((xs, i) => ({ label: `${label}#${i}`, median: median(xs) }));
+/** Runs every side `REPEATS` times, interleaved; the median wall and CPU time of each. */
+const timed = async (runs: Array<() => Promise<Timing>>): Promise<Timing[]> => {
+  const ts = runs.map(() => [] as Timing[]);
+  for (let r = 0; r < REPEATS; r++) for (let i = 0; i < runs.length; i++) ts[i]!.push(await runs[i]!());
+  return ts.map((xs) => ({ wallMs: median(xs.map((x) => x.wallMs)), cpuMs: median(xs.map((x) => x.cpuMs)) }));
 };
-const consumeMs = (s: Seen) => s.last - s.first;
+const consumeTiming = (s: Seen): Timing => ({ wallMs: s.last - s.first, cpuMs: s.cpuLast - s.cpuFirst });
+/** The CPU-time twin of a case (the machine is shared: descheduled time is not in it). */
+const cpu = (caseName: string) => `${caseName} [process CPU]`;
+/** Records a side's wall and CPU figures. */
+const recordBoth = (caseName: string, t: Timing) => {
+  record(caseName, N, t.wallMs * 1e6);
+  record(cpu(caseName), N, t.cpuMs * 1e6);
+};
+/** A wall-time target and its CPU-time twin. */
+const both = (label: string, subject: string, baseline: string, max: number): Target[] => [
+  { label, subject, baseline, max },
+  { label: `${label} (process CPU time)`, subject: cpu(subject), baseline: cpu(baseline), max },
+];
 
 // --- fill the consume topic once (raw KafkaJS), check it holds N ---
 const consumeTopic = await newTopic();
@@ -397,11 +437,8 @@ const consumeTopic = await newTopic();
 const targets: Target[] = [];
 const consumeRow = async (client: string, sides: Array<{ name: string; run: (check: boolean) => Promise<Seen> }>) => {
   for (const s of sides) assertSame(`${client} consume: ${s.name} per-key order`, (await s.run(true)).byKey, expected);
-  const results = await timed(
-    client,
-    sides.map((s) => async () => consumeMs(await s.run(false))),
-  );
-  for (const [i, s] of sides.entries()) record(s.name, N, results[i]!.median * 1e6);
+  const results = await timed(sides.map((s) => async () => consumeTiming(await s.run(false))));
+  for (const [i, s] of sides.entries()) recordBoth(s.name, results[i]!);
 };
 
 const KJS_EV = "consume kafkajs: kafkaSource -> decode -> settle";
@@ -410,12 +447,7 @@ await consumeRow("kafkajs", [
   { name: KJS_RAW, run: (check) => rawKafkajsConsume(consumeTopic, check) },
   { name: KJS_EV, run: (check) => evflowConsume("kafkajs", consumeTopic, check) },
 ]);
-targets.push({
-  label: "Kafka consume+decode+settle, KafkaJS, vs raw eachBatch",
-  subject: KJS_EV,
-  baseline: KJS_RAW,
-  max: 1.1,
-});
+targets.push(...both("Kafka consume+decode+settle, KafkaJS, vs raw eachBatch", KJS_EV, KJS_RAW, 1.1));
 
 const RD_EV = "consume rdkafka: kafkaSource -> decode -> settle";
 const RD_FLOW = "consume rdkafka: raw flowing + decode + commits";
@@ -429,8 +461,8 @@ if (onNode) {
     { name: RD_EV, run: (check) => evflowConsume("rdkafka", consumeTopic, check) },
   ]);
   targets.push(
-    { label: "Kafka consume, rdkafka, vs raw flowing consumer", subject: RD_EV, baseline: RD_FLOW, max: 1.1 },
-    { label: "Kafka consume, rdkafka, vs raw consume(n) consumer", subject: RD_EV, baseline: RD_BATCH, max: 1.1 },
+    ...both("Kafka consume, rdkafka, vs raw flowing consumer", RD_EV, RD_FLOW, 1.1),
+    ...both("Kafka consume, rdkafka, vs raw consume(n) consumer", RD_EV, RD_BATCH, 1.1),
   );
 
   // Produce: check run (end offsets + per-key order read back on both sides), then timed runs.
@@ -445,17 +477,16 @@ if (onNode) {
   }
   const sides = [rawRdkafkaProduce, evflowRdkafkaProduce];
   const results = await timed(
-    "produce",
     sides.map((run) => async () => {
       const t = await newTopic();
-      const ms = await run(t);
+      const timing = await run(t);
       assertSame("produce: end offsets grew by N", await endOffsets(t), N);
-      return ms;
+      return timing;
     }),
   );
-  record(PR_RAW, N, results[0]!.median * 1e6);
-  record(PR_EV, N, results[1]!.median * 1e6);
-  targets.push({ label: "Kafka produce, rdkafka sink vs raw produce", subject: PR_EV, baseline: PR_RAW, max: 1.1 });
+  recordBoth(PR_RAW, results[0]!);
+  recordBoth(PR_EV, results[1]!);
+  targets.push(...both("Kafka produce, rdkafka sink vs raw produce", PR_EV, PR_RAW, 1.1));
 } else note("node-rdkafka rows run on Node only");
 note(`${N} records, ${PARTITIONS} partitions, median of ${REPEATS} interleaved runs per case`);
 
