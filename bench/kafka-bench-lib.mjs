@@ -1,7 +1,10 @@
 // evflow/kafka throughput and latency against each client's raw API, on one mock cluster in one run.
 // Shared by bench/kafka.bench.ts (Bun: KafkaJS, sources) and bench/kafka.bench.mjs (Node: node-rdkafka
-// and KafkaJS, built dist/). Rates are measured from the first to the last confirmation (produce) or
-// delivery (consume), so connection and group-join time are left out on both sides.
+// and KafkaJS, built dist/). Produce rates run from before connecting (raw) or subscribing (evflow) to
+// the last confirmation, raw in batches of 1,000 awaiting their acks/delivery reports, no copies on
+// either side. Consume rates run from the first to the last delivery (group join left out); the raw
+// consumers commit like evflow (every 10k records or 1 s). issue 13's ratio rows, with decoding and
+// per-key order checks: bench/kafka-paths.bench.ts.
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { Kafka, logLevel, Partitioners } from "kafkajs";
@@ -10,10 +13,11 @@ import { filter, from, lastValueFrom, Subject, take, tap } from "rxjs";
 const require = createRequire(import.meta.url);
 const suffix = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
+// Buffers (a Buffer is a Uint8Array): what a producer holds; neither side copies them.
 const records = (n, size) => {
-  const value = new Uint8Array(size).fill(120);
+  const value = Buffer.alloc(size, 120);
   return Array.from({ length: n }, (_, i) => ({
-    key: new TextEncoder().encode(`k${i % 64}`),
+    key: Buffer.from(`k${i % 64}`),
     value,
     headers: { ce_id: String(i) },
   }));
@@ -21,52 +25,73 @@ const records = (n, size) => {
 
 const rate = (n, t0, t1) => (n - 1) / ((t1 - t0) / 1000);
 
+/** Manual commits as a user writes them: next offset per partition, every 10k records or 1 s (evflow's defaults). */
+const handCommits = (topic) => {
+  const next = new Map();
+  let since = 0;
+  let at = performance.now();
+  return {
+    saw: (partition, offset) => {
+      next.set(partition, offset + 1);
+      since++;
+    },
+    due: () => {
+      if (since < 10_000 && performance.now() - at < 1_000) return false;
+      since = 0;
+      at = performance.now();
+      return true;
+    },
+    list: () => [...next].map(([partition, offset]) => ({ topic, partition, offset })),
+  };
+};
+
 // --- raw clients, same settings as evflow's (idempotent, acks=all, linger 5 ms, murmur2) ---
 
+// Batches of 1,000, each waiting for its delivery reports (the loop a user writes to know what was
+// written); timed from before connecting to the last report, like the sink (subscribe to completion).
 const rawProduceRdkafka = async (bootstrap, topic, recs) => {
   const rd = require("node-rdkafka");
-  const p = new rd.Producer({
-    "metadata.broker.list": bootstrap,
-    "enable.idempotence": true,
-    "request.required.acks": -1,
-    "linger.ms": 5,
-    dr_cb: true,
-    partitioner: "murmur2_random",
-  });
+  const t0 = performance.now();
+  const p = new rd.Producer(
+    {
+      "metadata.broker.list": bootstrap,
+      "enable.idempotence": true,
+      "request.required.acks": -1,
+      "linger.ms": 5,
+      dr_cb: true,
+    },
+    { partitioner: "murmur2_random" },
+  );
   await new Promise((r, j) => p.connect({}, (e) => (e ? j(e) : r())));
   p.setPollInterval(5);
-  let done = 0;
-  let first = 0;
-  let last = 0;
-  const all = new Promise((resolve) =>
-    p.on("delivery-report", (err) => {
-      assert.ok(!err, String(err));
-      last = performance.now();
-      if (done === 0) first = last;
-      if (++done === recs.length) resolve();
-    }),
-  );
-  let i = 0;
-  const pump = () => {
-    while (i < recs.length) {
-      const r = recs[i];
-      try {
-        p.produce(topic, null, Buffer.from(r.value), Buffer.from(r.key), null, null, [{ ce_id: r.headers.ce_id }]);
-        i++;
-      } catch {
-        setTimeout(pump, 1);
-        return;
-      }
+  let waiting = 0;
+  let wake;
+  p.on("delivery-report", (err) => {
+    assert.ok(!err, String(err));
+    if (--waiting === 0) wake();
+  });
+  for (let i = 0; i < recs.length; i += 1000) {
+    const end = Math.min(recs.length, i + 1000);
+    const done = new Promise((r) => {
+      wake = r;
+    });
+    waiting = end - i;
+    for (let j = i; j < end; j++) {
+      const r = recs[j];
+      const headers = [];
+      for (const k in r.headers) headers.push({ [k]: r.headers[k] });
+      p.produce(topic, null, r.value, r.key, null, null, headers);
     }
-  };
-  pump();
-  await all;
+    await done;
+  }
+  const t1 = performance.now();
   p.setPollInterval(0);
   await new Promise((r) => p.disconnect(r));
-  return rate(recs.length, first, last);
+  return recs.length / ((t1 - t0) / 1000);
 };
 
 const rawProduceKafkajs = async (bootstrap, topic, recs) => {
+  const t0 = performance.now();
   const kafka = new Kafka({ brokers: bootstrap.split(","), logLevel: logLevel.NOTHING });
   const p = kafka.producer({
     idempotent: true,
@@ -74,17 +99,13 @@ const rawProduceKafkajs = async (bootstrap, topic, recs) => {
     createPartitioner: Partitioners.DefaultPartitioner,
   });
   await p.connect();
-  let first = 0;
   for (let i = 0; i < recs.length; i += 1000) {
-    const chunk = recs
-      .slice(i, i + 1000)
-      .map((r) => ({ key: Buffer.from(r.key), value: Buffer.from(r.value), headers: r.headers }));
+    const chunk = recs.slice(i, i + 1000).map((r) => ({ key: r.key, value: r.value, headers: r.headers }));
     await p.sendBatch({ topicMessages: [{ topic, messages: chunk }], acks: -1 });
-    if (i === 0) first = performance.now();
   }
-  const last = performance.now();
+  const t1 = performance.now();
   await p.disconnect();
-  return rate(recs.length - Math.min(1000, recs.length) + 1, first, last);
+  return recs.length / ((t1 - t0) / 1000);
 };
 
 const rawConsumeRdkafka = async (bootstrap, topic, n) => {
@@ -94,6 +115,7 @@ const rawConsumeRdkafka = async (bootstrap, topic, n) => {
       "metadata.broker.list": bootstrap,
       "group.id": `raw-${suffix()}`,
       "enable.auto.commit": false,
+      "enable.auto.offset.store": false,
       "fetch.wait.max.ms": 100,
     },
     { "auto.offset.reset": "earliest" },
@@ -102,8 +124,11 @@ const rawConsumeRdkafka = async (bootstrap, topic, n) => {
   let got = 0;
   let first = 0;
   let last = 0;
+  const commits = handCommits(topic);
   await new Promise((resolve) => {
-    c.on("data", () => {
+    c.on("data", (m) => {
+      commits.saw(m.partition, m.offset);
+      if (commits.due()) c.commit(commits.list());
       last = performance.now();
       if (got === 0) first = last;
       if (++got === n) resolve();
@@ -123,15 +148,20 @@ const rawConsumeKafkajs = async (bootstrap, topic, n) => {
   let got = 0;
   let first = 0;
   let last = 0;
+  const commits = handCommits(topic);
   await new Promise((resolve) => {
     c.run({
       autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        for (const _ of batch.messages) {
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset }) => {
+        for (const m of batch.messages) {
+          resolveOffset(m.offset);
+          commits.saw(batch.partition, Number(m.offset));
           last = performance.now();
           if (got === 0) first = last;
           if (++got === n) resolve();
         }
+        if (commits.due()) await c.commitOffsets(commits.list().map((o) => ({ ...o, offset: String(o.offset) })));
       },
     });
   });
@@ -143,19 +173,16 @@ const rawConsumeKafkajs = async (bootstrap, topic, n) => {
 
 const evflowProduce = async (lib, client, bootstrap, topic, recs) => {
   let done = 0;
-  let first = 0;
-  let last = 0;
+  const t0 = performance.now();
   await lastValueFrom(
     from(recs).pipe(
       lib.kafkaSink({ brokers: bootstrap, topic, client }),
-      tap(() => {
-        last = performance.now();
-        if (done++ === 0) first = last;
-      }),
+      tap(() => done++),
     ),
   );
+  const t1 = performance.now();
   assert.equal(done, recs.length);
-  return rate(recs.length, first, last);
+  return recs.length / ((t1 - t0) / 1000);
 };
 
 const evflowConsume = async (lib, client, bootstrap, topic, n) => {

@@ -97,8 +97,15 @@ class ProduceQueue {
     this.#conn = conn;
     p.on("delivery-report", ((err: RdError | null, report: { opaque: Slot; topic: string; partition: number }) => {
       this.#inFlight--;
-      const context = { topic: report.topic, partition: report.partition };
-      this.#settle(report.opaque, err ? transportError("produce failed", err, conn, { context }) : undefined);
+      // Nothing allocated for a delivered record: the error's context only when it failed.
+      this.#settle(
+        report.opaque,
+        err
+          ? transportError("produce failed", err, conn, {
+              context: { topic: report.topic, partition: report.partition },
+            })
+          : undefined,
+      );
       if (this.#backlog.length > 0) this.drain();
     }) as never);
     p.on("event.error", ((err: RdError) => {
