@@ -10,7 +10,9 @@
  *   `remove` and `release` of the same key never interleave;
  * - `release` removes the key only when its tail is empty, so an event appended concurrently is
  *   either in the tail (and replayed) or finds the key released (and runs live, after the release);
- * - a promise a store returns resolves once the change is durable (the operator acks after it).
+ * - a promise a store returns resolves once the change is durable (the operator acks after it);
+ * - an event is parked once per origin (topic, partition, offset): a redelivery of an event already
+ *   parked (a crash between the park write and the ack) is taken as parked, not added again.
  *
  * @module
  */

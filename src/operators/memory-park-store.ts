@@ -35,6 +35,9 @@ const view = (key: string, e: Entry): ParkedKey => ({
   parkedAt: e.parkedAt,
 });
 
+const sameOrigin = (a: Origin, b: Origin): boolean =>
+  a.offset === b.offset && a.partition === b.partition && a.topic === b.topic;
+
 /**
  * A {@link ParkStore} in this process's memory: a map from key to its parked events. Not durable
  * (a restart forgets the parked keys, whose deliveries were acked: they are lost) — for tests and
@@ -52,7 +55,9 @@ const view = (key: string, e: Entry): ParkedKey => ({
  */
 export const memoryParkStore = (now: () => number = Date.now): MemoryParkStore => {
   const keys = new Map<string, Entry>();
+  // a redelivered event already parked (a crash between the park write and the ack) is not parked twice
   const add = (e: Entry, value: unknown, origin: Origin): void => {
+    if (e.events.some((p) => sameOrigin(p.origin, origin))) return;
     e.events.push({ seq: e.nextSeq++, value, origin, parkedAt: now() });
   };
   return {
