@@ -37,7 +37,7 @@ export const overviewHelp = (group?: string): string => {
   return [
     `Usage: evflow ${group ?? "<command>"} ${group === undefined ? "" : "<command> "}[options]`,
     "",
-    "evflow's operations tool: inspect and replay dead letters, retry FAILED outbox rows.",
+    "evflow's operations tool: inspect and replay dead letters, retry FAILED outbox rows and parked keys.",
     "",
     "Commands:",
     ...shown.map((c) => `  evflow ${c.name.padEnd(width)}  ${c.summary}`),
