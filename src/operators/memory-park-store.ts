@@ -19,6 +19,8 @@ export interface MemoryParkStore extends ParkStore {
 
 interface Entry {
   events: ParkedEvent[];
+  /** The origins parked (see {@link originId}): a second copy of one is not added. */
+  origins: Set<string>;
   nextSeq: number;
   attempts: number;
   nextAttemptAt: number;
@@ -35,8 +37,7 @@ const view = (key: string, e: Entry): ParkedKey => ({
   parkedAt: e.parkedAt,
 });
 
-const sameOrigin = (a: Origin, b: Origin): boolean =>
-  a.offset === b.offset && a.partition === b.partition && a.topic === b.topic;
+const originId = (o: Origin): string => `${o.partition}:${o.offset}:${o.topic}`;
 
 /**
  * A {@link ParkStore} in this process's memory: a map from key to its parked events. Not durable
@@ -57,7 +58,9 @@ export const memoryParkStore = (now: () => number = Date.now): MemoryParkStore =
   const keys = new Map<string, Entry>();
   // a redelivered event already parked (a crash between the park write and the ack) is not parked twice
   const add = (e: Entry, value: unknown, origin: Origin): void => {
-    if (e.events.some((p) => sameOrigin(p.origin, origin))) return;
+    const id = originId(origin);
+    if (e.origins.has(id)) return;
+    e.origins.add(id);
     e.events.push({ seq: e.nextSeq++, value, origin, parkedAt: now() });
   };
   return {
@@ -70,7 +73,15 @@ export const memoryParkStore = (now: () => number = Date.now): MemoryParkStore =
     park: (key, value, origin, error, nextAttemptAt) => {
       let e = keys.get(key);
       if (e === undefined) {
-        e = { events: [], nextSeq: 1, attempts: 0, nextAttemptAt, lastError: error, parkedAt: now() };
+        e = {
+          events: [],
+          origins: new Set(),
+          nextSeq: 1,
+          attempts: 0,
+          nextAttemptAt,
+          lastError: error,
+          parkedAt: now(),
+        };
         keys.set(key, e);
       }
       add(e, value, origin);
@@ -89,8 +100,11 @@ export const memoryParkStore = (now: () => number = Date.now): MemoryParkStore =
     remove: (key, seq) => {
       const e = keys.get(key);
       if (e === undefined) return;
-      const i = e.events.findIndex((p) => p.seq === seq);
-      if (i >= 0) e.events.splice(i, 1);
+      // the head, nearly always: O(1) then
+      const i = e.events[0]?.seq === seq ? 0 : e.events.findIndex((p) => p.seq === seq);
+      if (i < 0) return;
+      const [gone] = e.events.splice(i, 1);
+      if (gone !== undefined) e.origins.delete(originId(gone.origin));
     },
     failed: (key, error, attempts, nextAttemptAt) => {
       const e = keys.get(key);
