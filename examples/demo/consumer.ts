@@ -70,6 +70,7 @@ export const runConsumer = async (spec: ConsumerService) => {
     store: postgresParkStore(sql, service),
     backoff: { initialMs: 250, factor: 1, jitter: 0 },
     pollMs: 100,
+    leaseMs: 3_000, // a member killed while recovering a key holds it this long
   };
   const offSkipped = onChannel(ChannelName.processed, (m) => {
     if (m.outcome === "skipped" && m.service === service) stats.inc("skipped");
