@@ -21,6 +21,7 @@ import { Observable, type SchedulerLike, type Subscriber } from "rxjs";
 import { type Delivery, type DeliveryOrFailure, failDelivery } from "../core/delivery.ts";
 import { HandlerError, toEvflowError } from "../core/errors.ts";
 import { ChannelName, emit } from "../observability/channels.ts";
+import { markSkipped } from "../observability/instrument-internals.ts";
 import { type AttemptHost, afterFailure, resultOf, runAttempt } from "./keyed-work-attempt.ts";
 import { Job, KeyTable } from "./keyed-work-keys.ts";
 import { type ParkHost, parkJob, startParkable } from "./keyed-work-park.ts";
@@ -195,6 +196,7 @@ class KeyedWorkRun implements AttemptHost, ParkHost, RecoveryHost {
 
   parked(j: Job, slot: boolean): void {
     if (slot) this.ready.free();
+    markSkipped(j.d.settlement); // acked unprocessed: metrics/trace count it "skipped", not "success"
     j.d.ack();
     this.finish(j, undefined);
   }

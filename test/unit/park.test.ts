@@ -5,10 +5,13 @@ import {
   createDelivery,
   type Delivery,
   type DeliveryOrFailure,
+  type Envelope,
+  envelope,
   HandlerError,
   InvalidOptionsError,
   memoryMetrics,
   memoryParkStore,
+  metrics,
   orderedByKey,
   RetryExhausted,
 } from "../../src/index.ts";
@@ -150,6 +153,44 @@ describe("orderedByKey park: behaviour", () => {
       expect(f.error).toBeInstanceOf(RetryExhausted);
       expect(f.attempts).toBe(3); // 1 in place + 2 recovery attempts
     }
+  });
+
+  it("a parked event is counted 'skipped' by a metrics operator upstream, not 'success'", async () => {
+    const store = memoryParkStore();
+    const m = memoryMetrics();
+    const s = new Subject<DeliveryOrFailure<Envelope<unknown>>>();
+    const acked: string[] = [];
+    const push = (key: string, n: number) => {
+      const e = envelope({ type: "t.happened", key, source: "unit", data: { n } });
+      s.next(
+        createDelivery(
+          e,
+          { topic: "t", partition: 0, offset: n, key },
+          { ack: () => acked.push(`${key}${n}`), nack: () => {} },
+        ),
+      );
+    };
+    subs.push(
+      s
+        .pipe(
+          metrics(m, { service: "svc" }),
+          orderedByKey(
+            (d: Delivery<Envelope<unknown>>) => {
+              if (d.value.key === "a") throw new HandlerError("a is down", { retryable: true });
+              return d;
+            },
+            { retry: { attempts: 1 }, park: { store, backoff: { initialMs: 60_000 } } },
+          ),
+        )
+        .subscribe((d) => d.ack()),
+    );
+    push("a", 0);
+    push("b", 1);
+    push("a", 2);
+    await eventually(() => acked.length === 3, "all three acked", { observe: () => acked });
+    const count = (outcome: string) =>
+      m.value("evflow_events_processed_total", { type: "t.happened", service: "svc", outcome });
+    expect([count("skipped"), count("success")]).toEqual([2, 1]);
   });
 
   it("dead-letters at once, without parking, an error that is not retryable", async () => {
