@@ -19,8 +19,12 @@ export interface MemoryParkStore extends ParkStore {
 
 interface Entry {
   events: ParkedEvent[];
-  /** The origins parked (see {@link originId}): a second copy of one is not added. */
-  origins: Set<string>;
+  /**
+   * The highest offset parked, by topic and partition. An event at or below it is not added: it is
+   * parked already or was handled before the key was parked (per partition, a key's events come in
+   * offset order, and every event of a parked key after its head is parked).
+   */
+  highest: Map<string, Map<number, number>>;
   nextSeq: number;
   attempts: number;
   nextAttemptAt: number;
@@ -37,7 +41,18 @@ const view = (key: string, e: Entry): ParkedKey => ({
   parkedAt: e.parkedAt,
 });
 
-const originId = (o: Origin): string => `${o.partition}:${o.offset}:${o.topic}`;
+/** True when `o` is above the highest offset parked of its topic and partition (which then moves to it). */
+const isNew = (e: Entry, o: Origin): boolean => {
+  let byPartition = e.highest.get(o.topic);
+  if (byPartition === undefined) {
+    byPartition = new Map();
+    e.highest.set(o.topic, byPartition);
+  }
+  const top = byPartition.get(o.partition);
+  if (top !== undefined && o.offset <= top) return false;
+  byPartition.set(o.partition, o.offset);
+  return true;
+};
 
 /**
  * A {@link ParkStore} in this process's memory: a map from key to its parked events. Not durable
@@ -58,9 +73,7 @@ export const memoryParkStore = (now: () => number = Date.now): MemoryParkStore =
   const keys = new Map<string, Entry>();
   // a redelivered event already parked (a crash between the park write and the ack) is not parked twice
   const add = (e: Entry, value: unknown, origin: Origin): void => {
-    const id = originId(origin);
-    if (e.origins.has(id)) return;
-    e.origins.add(id);
+    if (!isNew(e, origin)) return;
     e.events.push({ seq: e.nextSeq++, value, origin, parkedAt: now() });
   };
   return {
@@ -75,7 +88,7 @@ export const memoryParkStore = (now: () => number = Date.now): MemoryParkStore =
       if (e === undefined) {
         e = {
           events: [],
-          origins: new Set(),
+          highest: new Map(),
           nextSeq: 1,
           attempts: 0,
           nextAttemptAt,
@@ -103,8 +116,7 @@ export const memoryParkStore = (now: () => number = Date.now): MemoryParkStore =
       // the head, nearly always: O(1) then
       const i = e.events[0]?.seq === seq ? 0 : e.events.findIndex((p) => p.seq === seq);
       if (i < 0) return;
-      const [gone] = e.events.splice(i, 1);
-      if (gone !== undefined) e.origins.delete(originId(gone.origin));
+      e.events.splice(i, 1);
     },
     failed: (key, error, attempts, nextAttemptAt) => {
       const e = keys.get(key);
