@@ -58,6 +58,8 @@ const isNew = (e: Entry, o: Origin): boolean => {
  * A {@link ParkStore} in this process's memory: a map from key to its parked events. Not durable
  * (a restart forgets the parked keys, whose deliveries were acked: they are lost) — for tests and
  * single-process pipelines that accept it; use `postgresParkStore` (evflow/postgres) otherwise.
+ * An event at or below the highest offset parked of its key's partition is taken as parked (a
+ * redelivery) and not added again.
  *
  * @param now - the clock for `parkedAt`. Default `Date.now`
  *
