@@ -12,7 +12,9 @@
  *   either in the tail (and replayed) or finds the key released (and runs live, after the release);
  * - a promise a store returns resolves once the change is durable (the operator acks after it);
  * - an event is parked once per origin (topic, partition, offset): a redelivery of an event already
- *   parked (a crash between the park write and the ack) is taken as parked, not added again.
+ *   parked (a crash between the park write and the ack) is taken as parked, not added again; so is
+ *   one at or below an offset parked of its key's partition (handled before the key was parked: a
+ *   key's events come in offset order per partition), which would otherwise replay out of order.
  *
  * @module
  */

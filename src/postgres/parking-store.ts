@@ -78,6 +78,11 @@ export const postgresParkStore = (
   const keyCols = sql`k.key, k.attempts, k.last_error,
     extract(epoch from k.next_attempt_at) * 1000 as next_ms, extract(epoch from k.parked_at) * 1000 as parked_ms,
     (select count(*) from ${K}.parked_events e where e.consumer = k.consumer and e.key = k.key) as size`;
+  // an event at or below an offset parked of its key's partition is parked already or was handled
+  // before the key was parked (a redelivery): taken as parked, not added (see memoryParkStore)
+  const newer = (o: Origin) => sql`not exists (select 1 from ${K}.parked_events e
+    where e.consumer = ${consumer} and e.key = k.key and e.topic = ${o.topic} and e.partition = ${o.partition}
+      and e."offset" >= ${o.offset})`;
   return {
     consumer,
     // one statement: the key row locked, the event inserted only when the key is parked
@@ -88,6 +93,7 @@ export const postgresParkStore = (
           insert into ${K}.parked_events (consumer, key, topic, partition, "offset", origin, value)
           select ${consumer}, k.key, ${origin.topic}, ${origin.partition}, ${origin.offset},
             ${sql.json(originJson(origin))}, ${sql.json(toStored(value) as never)} from k
+          where ${newer(origin)}
           on conflict (consumer, topic, partition, "offset") do nothing returning seq
         )
         select (select count(*) from k) as parked`;
@@ -103,6 +109,7 @@ export const postgresParkStore = (
         insert into ${K}.parked_events (consumer, key, topic, partition, "offset", origin, value)
         select ${consumer}, k.key, ${origin.topic}, ${origin.partition}, ${origin.offset},
           ${sql.json(originJson(origin))}, ${sql.json(toStored(value) as never)} from k
+        where ${newer(origin)}
         on conflict (consumer, topic, partition, "offset") do nothing`;
     },
     claimDue: async (now, leaseMs, limit) => {

@@ -29,6 +29,8 @@ describe("postgresParkStore", () => {
     await store.park("k", value, origin(5), "boom", Date.now());
     await store.park("k", value, origin(5), "boom", Date.now());
     expect(await store.appendIfParked("k", value, origin(5))).toBe(true);
+    // a redelivery of an event handled before the key was parked (offset 3 < the head's 5): not appended
+    expect(await store.appendIfParked("k", value, origin(3))).toBe(true);
     const events = await store.events("k");
     expect(events.length).toBe(1);
     expect(events[0]?.value).toEqual(value);
