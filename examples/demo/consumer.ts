@@ -2,11 +2,12 @@
  * The consumer pipeline both downstream services run, piped onto a Kafka source:
  *
  *   kafkaSource -> decode(registry) -> forDestination(service) -> upcast(registry) -> trace
- *     -> metrics -> orderedByKey(inbox.handleOnce(handler), retry) -> deadLetter(kafkaSink(dlq)) -> settle
+ *     -> metrics -> orderedByKey(inbox.handleOnce(handler), retry, park) -> deadLetter(kafkaSink(dlq)) -> settle
  *
  * Bad bytes and schema failures become FailedDelivery values that flow to the dead-letter topic;
  * the inbox makes effects exactly-once on top of at-least-once delivery; orderedByKey keeps per-key
- * order through retries.
+ * order through retries; a key whose retries in place run out is parked in Postgres (its deliveries
+ * acked, the partition goes on) and retried on a schedule, its later events replayed in order.
  */
 import {
   ChannelName,
@@ -23,7 +24,7 @@ import {
   upcast,
 } from "evflow";
 import { kafkaSink, kafkaSource, whenKafkaClosed } from "evflow/kafka";
-import { type InboxTx, inbox, migrate } from "evflow/postgres";
+import { type InboxTx, inbox, migrate, postgresParkStore } from "evflow/postgres";
 import type postgres from "postgres";
 import { tap } from "rxjs";
 import {
@@ -62,6 +63,15 @@ export const runConsumer = async (spec: ConsumerService) => {
   const offRetry = onChannel(ChannelName.retry, () => stats.inc("retried"));
   const offDlq = onChannel(ChannelName.deadLetter, () => stats.inc("dead_lettered"));
   // forDestination acks what is addressed to another service and reports it as "skipped".
+  const offPark = onChannel(ChannelName.park, (m) =>
+    stats.inc(m.outcome === "parked" ? "parked" : m.outcome === "recovered" ? "recovered" : "parked_dead_lettered"),
+  );
+  const park = {
+    store: postgresParkStore(sql, service),
+    backoff: { initialMs: 250, factor: 1, jitter: 0 },
+    pollMs: 100,
+    leaseMs: 3_000, // a member killed while recovering a key holds it this long
+  };
   const offSkipped = onChannel(ChannelName.processed, (m) => {
     if (m.outcome === "skipped" && m.service === service) stats.inc("skipped");
   });
@@ -74,15 +84,18 @@ export const runConsumer = async (spec: ConsumerService) => {
       upcast(registry),
       trace(tracer, config.trace),
       metricsOperator(metrics, { service }),
-      orderedByKey(async (d) => {
-        let ran = false;
-        await box.handleOnce(d, async (tx, event) => {
-          await spec.handle(tx, event, sql);
-          ran = true;
-        });
-        stats.inc(ran ? "processed" : "duplicates_skipped");
-        return d;
-      }, config.orderedByKey),
+      orderedByKey(
+        async (d) => {
+          let ran = false;
+          await box.handleOnce(d, async (tx, event) => {
+            await spec.handle(tx, event, sql);
+            ran = true;
+          });
+          stats.inc(ran ? "processed" : "duplicates_skipped");
+          return d;
+        },
+        { ...config.orderedByKey, park },
+      ),
       deadLetter(kafkaSink({ ...config.kafkaSink, topic: config.deadLetter.topic }), config.deadLetter),
       settle(),
     )
@@ -98,6 +111,7 @@ export const runConsumer = async (spec: ConsumerService) => {
     offRetry();
     offDlq();
     offSkipped();
+    offPark();
     await stats.close();
     await tracer.flush();
     await dumpMetrics(service, promRegistry);

@@ -4,6 +4,9 @@
  * Its mail gateway is flaky (a few first attempts fail with a retryable error) to show retries
  * keeping per-key order: a user's welcome email always precedes their order confirmations.
  *
+ * One user's welcome email fails its first 6 attempts: more than the retries in place, so the key is
+ * parked (its later events too, acked meanwhile) and recovered by the scheduled retries, in order.
+ *
  * Env: DATABASE_URL, TRACE_DATABASE_URL, KAFKA_BROKERS, DEMO_FLAKY (share of first attempts that fail, default 0.05).
  */
 import { TransportError } from "evflow";
@@ -12,6 +15,9 @@ import { OrderCreatedV2, UserRegistered } from "./shared.ts";
 
 const flaky = Number(process.env.DEMO_FLAKY ?? 0.05);
 const failedOnce = new Set<string>();
+const PARK_FAILURES = 6;
+let parkVictim: string | undefined;
+let parkFailures = 0;
 
 await runConsumer({
   service: "email-service",
@@ -19,6 +25,11 @@ await runConsumer({
     await sql`create table if not exists emails (id bigserial primary key, kind text not null, event_id text not null, user_id text not null, order_seq int, amount_cents int)`;
   },
   handle: async (tx, event) => {
+    if (UserRegistered.is(event)) parkVictim ??= event.id;
+    if (event.id === parkVictim && parkFailures < PARK_FAILURES) {
+      parkFailures++;
+      throw new TransportError(`mail gateway down for this user (simulated, ${parkFailures}/${PARK_FAILURES})`);
+    }
     if (!failedOnce.has(event.id) && Math.random() < flaky) {
       failedOnce.add(event.id);
       throw new TransportError("mail gateway timed out (simulated)");

@@ -445,6 +445,8 @@ export const checkAndReport = async ({
   const dlqOk = chaos
     ? dlq.length >= expectedDlq && dlq.every((r) => r.key?.startsWith("poison-")) && dlqKeys.size >= expectedDlq
     : dlq.length === expectedDlq;
+  const parkedLeft = await q(emailsDb, (s) => s`select count(*)::int as n from evflow.parked_keys`, [{ n: -1 }]);
+  const email = stats["email-service"] ?? {};
   const behind = await uncommitted(infra.brokers, TOPIC, ["order-service", "email-service"]);
   const unsettled = Object.values(behind).reduce((a, b) => a + b, 0);
 
@@ -482,6 +484,11 @@ export const checkAndReport = async ({
       `${duplicateProfiles + duplicateWelcome + duplicateOrderEmails} duplicates`,
     ],
     ["per-key order kept (welcome, then orders 1..n)", orderViolations === 0, `${orderViolations} violations`],
+    [
+      "a parked key recovered (acked while parked, replayed in order)",
+      (chaos || (email.parked ?? 0) >= 1) && (email.recovered ?? 0) >= (chaos ? 0 : 1) && parkedLeft[0]?.n === 0,
+      `email-service parked ${email.parked ?? 0}, recovered ${email.recovered ?? 0}, ${parkedLeft[0]?.n} still parked`,
+    ],
     ["poison records dead-lettered (and nothing else)", dlqOk, `${dlq.length}/${expectedDlq} in ${DLQ_TOPIC}`],
     [
       "every delivery settled: offsets committed to the end of the topic",

@@ -14,9 +14,19 @@ import { dlqShow } from "./dlq-show.ts";
 import type { CliIo } from "./io.ts";
 import { outboxFailed } from "./outbox-failed.ts";
 import { outboxRetry } from "./outbox-retry.ts";
+import { parkedList } from "./parked-list.ts";
+import { parkedRetry } from "./parked-retry.ts";
 
 /** Every command, by the words that name it. */
-export const COMMANDS: ReadonlyArray<Command> = [dlqList, dlqShow, dlqReplay, outboxFailed, outboxRetry];
+export const COMMANDS: ReadonlyArray<Command> = [
+  dlqList,
+  dlqShow,
+  dlqReplay,
+  outboxFailed,
+  outboxRetry,
+  parkedList,
+  parkedRetry,
+];
 
 const GROUPS = [...new Set(COMMANDS.map((c) => c.name.split(" ")[0]!))];
 
@@ -27,7 +37,7 @@ export const overviewHelp = (group?: string): string => {
   return [
     `Usage: evflow ${group ?? "<command>"} ${group === undefined ? "" : "<command> "}[options]`,
     "",
-    "evflow's operations tool: inspect and replay dead letters, retry FAILED outbox rows.",
+    "evflow's operations tool: inspect and replay dead letters, retry FAILED outbox rows and parked keys.",
     "",
     "Commands:",
     ...shown.map((c) => `  evflow ${c.name.padEnd(width)}  ${c.summary}`),

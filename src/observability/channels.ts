@@ -29,6 +29,10 @@ export const ChannelName = {
   outboxPending: "evflow:outbox:pending",
   /** {@link StalledMessage}: a source sits at `maxInFlight` with nothing settled (a missing `settle()`?). */
   stalled: "evflow:source:stalled",
+  /** {@link ParkMessage}: `orderedByKey` parked a key, recovered it or dead-lettered it. */
+  park: "evflow:park:changed",
+  /** {@link ParkedKeysMessage}: how many keys a park store holds. */
+  parkedKeys: "evflow:park:keys",
 } as const;
 
 export interface PublishedMessage {
@@ -120,6 +124,19 @@ export interface StalledMessage {
   readonly idleMs: number;
 }
 
+export interface ParkMessage {
+  /** The `orderedByKey` operator's `name`. */
+  readonly name: string;
+  readonly key: string;
+  /** `parked`: its first event was parked; `recovered`: its tail replayed, key released; `dead-lettered`: parked for good. */
+  readonly outcome: "parked" | "recovered" | "dead-lettered";
+}
+export interface ParkedKeysMessage {
+  readonly name: string;
+  /** Keys parked in the store now. */
+  readonly size: number;
+}
+
 type Messages = {
   [ChannelName.published]: PublishedMessage;
   [ChannelName.processed]: ProcessedMessage;
@@ -130,6 +147,8 @@ type Messages = {
   [ChannelName.lag]: LagMessage;
   [ChannelName.outboxPending]: OutboxPendingMessage;
   [ChannelName.stalled]: StalledMessage;
+  [ChannelName.park]: ParkMessage;
+  [ChannelName.parkedKeys]: ParkedKeysMessage;
 };
 export type ChannelMessages = Messages;
 

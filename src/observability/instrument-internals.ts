@@ -87,6 +87,15 @@ export const reportProcessed = (settlement: Settlement, message: ProcessedMessag
   for (; layer !== undefined; layer = layers.get(layer.inner)) layer.skipped = true;
 };
 
+/**
+ * Marks a delivery acked without being processed (parked by `orderedByKey`'s `park` option): the
+ * `trace`/`metrics` layers around it count it "skipped", not "success". Nothing is emitted when no
+ * layer wraps it.
+ */
+export const markSkipped = (settlement: Settlement): void => {
+  for (let layer = layers.get(settlement); layer !== undefined; layer = layers.get(layer.inner)) layer.skipped = true;
+};
+
 /** True for a value shaped like an {@link Envelope} (cheap check). */
 export const isEnvelopeLike = (u: unknown): u is Envelope<unknown> =>
   typeof u === "object" &&

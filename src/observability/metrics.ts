@@ -58,6 +58,10 @@ export interface EvflowMetrics {
   readonly deadLetters: CounterLike;
   /** `evflow_retries_total` */
   readonly retries: CounterLike;
+  /** `evflow_parked_keys{name}` */
+  readonly parkedKeys: GaugeLike;
+  /** `evflow_parked_key_transitions_total{name,outcome}` */
+  readonly parkTransitions: CounterLike;
 }
 
 /** The definition of one metric: its Prometheus name, kind, labels and help text. */
@@ -147,6 +151,20 @@ export const metricDefinitions: ReadonlyArray<MetricDefinition> = [
     kind: "counter",
     labelNames: ["service"],
     help: "Retries scheduled.",
+  },
+  {
+    key: "parkedKeys",
+    name: "evflow_parked_keys",
+    kind: "gauge",
+    labelNames: ["name"],
+    help: "Keys parked by orderedByKey's park option (in its store).",
+  },
+  {
+    key: "parkTransitions",
+    name: "evflow_parked_key_transitions_total",
+    kind: "counter",
+    labelNames: ["name", "outcome"],
+    help: "Keys parked, recovered (tail replayed) and dead-lettered as a whole (parked for good).",
   },
 ];
 
@@ -370,6 +388,8 @@ const handlers: {
   backpressureDrop: (m, msg) => m.backpressure.inc({ name: msg.name, policy: msg.policy, reason: msg.reason }),
   queue: (m, msg) => m.queueSize.set({ name: msg.name }, msg.size),
   retry: (m, _msg, service) => m.retries.inc({ service }),
+  park: (m, msg) => m.parkTransitions.inc({ name: msg.name, outcome: msg.outcome }),
+  parkedKeys: (m, msg) => m.parkedKeys.set({ name: msg.name }, msg.size),
   deadLetter: (m, msg, service) => m.deadLetters.inc({ type: msg.type ?? "unknown", reason: msg.reason, service }),
   lag: (m, msg) =>
     m.consumerLag.set({ topic: msg.topic, partition: String(msg.partition), group: msg.group ?? "unknown" }, msg.lag),

@@ -1,4 +1,5 @@
 export type { DedupStore } from "../core/dedup-store.ts";
+export type { ParkedEvent, ParkedKey, ParkStore } from "../core/park-store.ts";
 export { type BackpressureOptions, backpressure, type OverflowPolicy } from "./backpressure.ts";
 export { type BatchOptions, batch, batchDefaults } from "./batch.ts";
 export { type DeadLetterOptions, deadLetter } from "./dead-letter.ts";
@@ -15,6 +16,7 @@ export {
   memoryDedupStore,
   memoryDedupStoreDefaults,
 } from "./memory-dedup-store.ts";
+export { type MemoryParkStore, memoryParkStore } from "./memory-park-store.ts";
 export { type MetricsOptions, metrics, metricsDefaults } from "./metrics.ts";
 export {
   type OrderedByKeyOptions,
@@ -24,6 +26,7 @@ export {
   type WorkValue,
 } from "./ordered-by-key.ts";
 export type { SinkFormat } from "./ordered-sink.ts";
+export { type ParkOptions, parkBackoffDefaults, parkDefaults } from "./park-options.ts";
 export { type BackoffOptions, type RetryOperatorOptions, type RetryOptions, retry } from "./retry.ts";
 export {
   createInterests,

@@ -21,10 +21,14 @@ import { Observable, type SchedulerLike, type Subscriber } from "rxjs";
 import { type Delivery, type DeliveryOrFailure, failDelivery } from "../core/delivery.ts";
 import { HandlerError, toEvflowError } from "../core/errors.ts";
 import { ChannelName, emit } from "../observability/channels.ts";
+import { markSkipped } from "../observability/instrument-internals.ts";
 import { type AttemptHost, afterFailure, resultOf, runAttempt } from "./keyed-work-attempt.ts";
 import { Job, KeyTable } from "./keyed-work-keys.ts";
+import { type ParkHost, parkJob, startParkable } from "./keyed-work-park.ts";
 import { ReadyQueue } from "./keyed-work-ready.ts";
-import type { RetryPolicy } from "./work-internals.ts";
+import type { ParkPolicy } from "./park-options.ts";
+import { ParkRecovery, type RecoveryHost } from "./park-recovery.ts";
+import { type RetryPolicy, shouldRetry } from "./work-internals.ts";
 
 /** Resolved configuration of the engine (its callers validated it). */
 export interface KeyedWorkConfig {
@@ -40,6 +44,8 @@ export interface KeyedWorkConfig {
   readonly retry: RetryPolicy;
   readonly timeoutMs: number | undefined;
   readonly scheduler: SchedulerLike;
+  /** Parking of keys whose in-place retries ran out (`park-recovery.ts`); `undefined`: none. */
+  readonly park?: ParkPolicy | undefined;
 }
 
 /** How often (in arrivals, a power of two minus one as a mask) the queue size is reported. */
@@ -52,7 +58,7 @@ export const keyedWork =
     new Observable<DeliveryOrFailure<unknown>>((sub) => new KeyedWorkRun(cfg, sub).start(source));
 
 /** One subscription's state. */
-class KeyedWorkRun implements AttemptHost {
+class KeyedWorkRun implements AttemptHost, ParkHost, RecoveryHost {
   readonly name: string;
   readonly work: (d: Delivery<unknown>, attempt: number) => unknown;
   readonly key: ((value: unknown, d: Delivery<unknown>) => string | undefined) | undefined;
@@ -61,6 +67,8 @@ class KeyedWorkRun implements AttemptHost {
   readonly scheduler: SchedulerLike;
   readonly keys: KeyTable;
   readonly ready: ReadyQueue;
+  readonly park: ParkPolicy | undefined;
+  readonly recovery: ParkRecovery | undefined;
   /** Jobs holding a timer or an inner subscription (cancelled on teardown). */
   readonly timed = new Set<Job>();
   /** Jobs waiting: in key queues and in the ready queue. */
@@ -85,6 +93,8 @@ class KeyedWorkRun implements AttemptHost {
     this.scheduler = cfg.scheduler;
     this.keys = new KeyTable(`${cfg.name}:keys`, cfg.idleMs, cfg.scheduler);
     this.ready = new ReadyQueue(cfg.concurrency);
+    this.park = cfg.park;
+    this.recovery = cfg.park === undefined ? undefined : new ParkRecovery(this, cfg.park);
   }
 
   /** Subscribes to the source; returns the teardown. */
@@ -101,6 +111,7 @@ class KeyedWorkRun implements AttemptHost {
         this.pump();
       },
     });
+    this.recovery?.start();
     return () => {
       this.closed = true;
       srcSub.unsubscribe();
@@ -150,11 +161,12 @@ class KeyedWorkRun implements AttemptHost {
       const j = this.ready.take();
       if (j === undefined) break;
       this.queued--;
-      runAttempt(this, j);
+      if (this.park !== undefined && j.ks !== undefined && j.attempt === 0) startParkable(this, this.park, j, j.ks.id);
+      else runAttempt(this, j);
     }
     this.pumping = false;
     if (this.queued === 0 && this.reportedSize !== 0) this.report();
-    if (this.sourceDone && this.outstanding === 0 && !this.closed) {
+    if (this.sourceDone && this.outstanding === 0 && !this.closed && this.recovery?.busy !== true) {
       this.closed = true;
       this.out.complete();
     }
@@ -169,7 +181,42 @@ class KeyedWorkRun implements AttemptHost {
     this.endAttempt(j);
     const next = afterFailure(this.retry, j, e);
     if (typeof next === "number") this.retryLater(j, next, e);
+    else if (this.park !== undefined && j.ks !== undefined && shouldRetry(this.retry, e))
+      parkJob(this, this.park, j, j.ks.id, e);
     else this.finish(j, failDelivery(j.d, next, j.attempt));
+  }
+
+  get inPlaceAttempts(): number {
+    return this.retry.attempts;
+  }
+
+  run(j: Job): void {
+    runAttempt(this, j);
+  }
+
+  parked(j: Job, slot: boolean): void {
+    if (slot) this.ready.free();
+    markSkipped(j.d.settlement); // acked unprocessed: metrics/trace count it "skipped", not "success"
+    j.d.ack();
+    this.finish(j, undefined);
+  }
+
+  fatal(e: unknown): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.out.error(e);
+  }
+
+  retryable(e: unknown): boolean {
+    return shouldRetry(this.retry, e);
+  }
+
+  emitOut(d: DeliveryOrFailure<unknown>): void {
+    if (!this.closed) this.out.next(d);
+  }
+
+  idle(): void {
+    this.pump();
   }
 
   hold(j: Job): void {
@@ -212,8 +259,8 @@ class KeyedWorkRun implements AttemptHost {
     this.pump();
   }
 
-  /** `j` leaves as `out`; its key's next job (if any) becomes ready. */
-  finish(j: Job, out: DeliveryOrFailure<unknown>): void {
+  /** `j` leaves as `out` (`undefined`: parked, nothing emitted); its key's next job (if any) becomes ready. */
+  finish(j: Job, out: DeliveryOrFailure<unknown> | undefined): void {
     this.outstanding--;
     this.ready.unstick(j);
     const ks = j.ks;
@@ -222,7 +269,7 @@ class KeyedWorkRun implements AttemptHost {
       if (n === undefined) this.keys.release(ks);
       else this.ready.resume(n);
     }
-    this.out.next(out);
+    if (out !== undefined) this.out.next(out);
     this.pump();
   }
 
@@ -234,6 +281,7 @@ class KeyedWorkRun implements AttemptHost {
   }
 
   teardown(): void {
+    this.recovery?.stop();
     this.keys.clear();
     for (const j of this.timed) {
       j.timer?.unsubscribe();

@@ -2,6 +2,7 @@ import { asyncScheduler, type OperatorFunction, type SchedulerLike } from "rxjs"
 import type { Delivery, DeliveryOrFailure } from "../core/delivery.ts";
 import { requireInt, requireKnownKeys, requireNumber } from "../core/errors.ts";
 import { keyedWork } from "./keyed-work.ts";
+import { type ParkOptions, resolvePark } from "./park-options.ts";
 import { type RetryOptions, requireFunction, resolveRetry, type WorkResult } from "./work-internals.ts";
 
 export type { WorkResult } from "./work-internals.ts";
@@ -30,6 +31,8 @@ export interface OrderedByKeyOptions<A> {
   readonly key?: (value: A, delivery: Delivery<A>) => string | undefined;
   /** Retry failed work in place (later events of the key wait). Default: no retry (one attempt). */
   readonly retry?: RetryOptions;
+  /** Park a key whose event used up the in-place retries (acked, retried on a schedule, order kept; `park-options.ts`). Default: none. */
+  readonly park?: ParkOptions;
   /** An attempt still running after this many ms fails with a retryable `TimeoutError` (inner Observable unsubscribed). Default: none. */
   readonly timeoutMs?: number;
   /** Name in queue-size reports (`evflow:queue:size`). Default `"ordered-by-key"`. */
@@ -52,6 +55,7 @@ const ORDERED_BY_KEY_KEYS = {
   idleMs: true,
   key: true,
   retry: true,
+  park: true,
   timeoutMs: true,
   name: true,
   scheduler: true,
@@ -112,6 +116,7 @@ export const orderedByKey = <A, B>(
     retry: resolveRetry(options.retry, "retry."),
     timeoutMs,
     scheduler: options.scheduler ?? asyncScheduler,
+    park: resolvePark(options.park),
   });
   return run as unknown as OperatorFunction<DeliveryOrFailure<A>, DeliveryOrFailure<WorkValue<B>>>;
 };

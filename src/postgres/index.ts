@@ -6,6 +6,12 @@
  */
 export { type Inbox, type InboxOptions, type InboxTx, inbox, inboxDefaults } from "./inbox.ts";
 export { type Outbox, type OutboxOptions, outbox, outboxDefaults } from "./outbox.ts";
+export {
+  type PostgresParkStore,
+  type PostgresParkStoreOptions,
+  postgresParkStore,
+  postgresParkStoreDefaults,
+} from "./parking-store.ts";
 export { type OutboxRelayOptions, outboxRelay, type RelayBackoff, type RelayClaimMode } from "./relay.ts";
 export { type RetryFailedOptions, retryFailed } from "./retry-failed.ts";
 export { type MigrateOptions, type MigrateResult, migrate, migrateDefaults, SCHEMA_VERSION } from "./schema.ts";

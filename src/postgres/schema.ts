@@ -1,5 +1,6 @@
 import { type OptionsSpec, requireOption, resolveOptions } from "../core/options.ts";
 import { DEFAULT_SCHEMA, lockName, type Sql, schemaOption, sqlClient } from "./internals.ts";
+import { parkingStatements } from "./schema-parking.ts";
 
 /** Options of {@link migrate}. */
 export interface MigrateOptions {
@@ -98,6 +99,7 @@ const MIGRATIONS: ReadonlyArray<Migration> = [
       `create index if not exists event_trace_trace_idx on ${S}.event_trace (trace_id)`,
     ],
   },
+  { version: 2, name: "parked_keys, parked_events", statements: parkingStatements },
 ];
 
 /** The latest schema version {@link migrate} installs. */

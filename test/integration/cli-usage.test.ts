@@ -102,7 +102,15 @@ describe("evflow: bad input", () => {
 });
 
 describe("evflow --help", () => {
-  for (const command of ["dlq list", "dlq show", "dlq replay", "outbox failed", "outbox retry"]) {
+  for (const command of [
+    "dlq list",
+    "dlq show",
+    "dlq replay",
+    "outbox failed",
+    "outbox retry",
+    "parked list",
+    "parked retry",
+  ]) {
     it(`evflow ${command} --help`, async () => {
       const r = await evflow([...command.split(" "), "--help"]);
       expect(r.code).toBe(0);
@@ -115,7 +123,15 @@ describe("evflow --help", () => {
   it("evflow --help and evflow dlq --help list the commands", async () => {
     const top = await evflow(["--help"]);
     expect(top.code).toBe(0);
-    for (const c of ["dlq list", "dlq show", "dlq replay", "outbox failed", "outbox retry"]) {
+    for (const c of [
+      "dlq list",
+      "dlq show",
+      "dlq replay",
+      "outbox failed",
+      "outbox retry",
+      "parked list",
+      "parked retry",
+    ]) {
       expect(top.stdout).toContain(`evflow ${c} `);
     }
     const dlq = await evflow(["dlq", "--help"]);

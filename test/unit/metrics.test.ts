@@ -58,6 +58,8 @@ describe("metric names", () => {
       "evflow_outbox_oldest_pending_seconds",
       "evflow_dead_letters_total",
       "evflow_retries_total",
+      "evflow_parked_keys",
+      "evflow_parked_key_transitions_total",
     ]);
     const labels = Object.fromEntries(metricDefinitions.map((d) => [d.name, d.labelNames]));
     expect(labels.evflow_events_published_total).toEqual(["type", "service"]);
