@@ -25,6 +25,7 @@ export const ErrorCode = {
   DeadLetter: "EVFLOW_DEAD_LETTER",
   InvalidOptions: "EVFLOW_INVALID_OPTIONS",
   Closed: "EVFLOW_CLOSED",
+  CrashLoop: "EVFLOW_CRASH_LOOP",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -177,6 +178,19 @@ export class InvalidOptionsError extends EvflowError {
 export class ClosedError extends EvflowError {
   readonly _tag = "ClosedError" as const;
   readonly code = ErrorCode.Closed;
+  constructor(message: string, options: EvflowErrorOptions = {}) {
+    super(message, false, options);
+  }
+}
+
+/**
+ * A record was delivered to `maxDeliveries` process lives and none of them settled it (each crashed
+ * or was killed holding it): `crashLoopGuard` sends it to the dead-letter path with this error
+ * (`evflow_dlq_reason` = `EVFLOW_CRASH_LOOP`) instead of handing it to the handler again.
+ */
+export class CrashLoopError extends EvflowError {
+  readonly _tag = "CrashLoopError" as const;
+  readonly code = ErrorCode.CrashLoop;
   constructor(message: string, options: EvflowErrorOptions = {}) {
     super(message, false, options);
   }

@@ -29,6 +29,8 @@ export const ChannelName = {
   outboxPending: "evflow:outbox:pending",
   /** {@link StalledMessage}: a source sits at `maxInFlight` with nothing settled (a missing `settle()`?). */
   stalled: "evflow:source:stalled",
+  /** {@link CrashLoopMessage}: `crashLoopGuard` sent a record that crashed `maxDeliveries` processes to the dead-letter path. */
+  crashLoop: "evflow:crash-loop:detected",
 } as const;
 
 export interface PublishedMessage {
@@ -120,6 +122,15 @@ export interface StalledMessage {
   readonly idleMs: number;
 }
 
+export interface CrashLoopMessage {
+  readonly group: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  /** Process lives the record was delivered to, this one included. */
+  readonly deliveries: number;
+}
+
 type Messages = {
   [ChannelName.published]: PublishedMessage;
   [ChannelName.processed]: ProcessedMessage;
@@ -130,6 +141,7 @@ type Messages = {
   [ChannelName.lag]: LagMessage;
   [ChannelName.outboxPending]: OutboxPendingMessage;
   [ChannelName.stalled]: StalledMessage;
+  [ChannelName.crashLoop]: CrashLoopMessage;
 };
 export type ChannelMessages = Messages;
 

@@ -58,6 +58,8 @@ export interface EvflowMetrics {
   readonly deadLetters: CounterLike;
   /** `evflow_retries_total` */
   readonly retries: CounterLike;
+  /** `evflow_crash_loops_total{group,topic}` */
+  readonly crashLoops: CounterLike;
 }
 
 /** The definition of one metric: its Prometheus name, kind, labels and help text. */
@@ -147,6 +149,13 @@ export const metricDefinitions: ReadonlyArray<MetricDefinition> = [
     kind: "counter",
     labelNames: ["service"],
     help: "Retries scheduled.",
+  },
+  {
+    key: "crashLoops",
+    name: "evflow_crash_loops_total",
+    kind: "counter",
+    labelNames: ["group", "topic"],
+    help: "Records that crashed maxDeliveries processes, sent to the dead-letter path by crashLoopGuard.",
   },
 ];
 
@@ -373,6 +382,7 @@ const handlers: {
   deadLetter: (m, msg, service) => m.deadLetters.inc({ type: msg.type ?? "unknown", reason: msg.reason, service }),
   lag: (m, msg) =>
     m.consumerLag.set({ topic: msg.topic, partition: String(msg.partition), group: msg.group ?? "unknown" }, msg.lag),
+  crashLoop: (m, msg) => m.crashLoops.inc({ group: msg.group, topic: msg.topic }),
   outboxPending: (m, msg) => {
     m.outboxPending.set({ table: msg.table }, msg.pending);
     if (msg.oldestAgeSeconds !== undefined)

@@ -1,5 +1,6 @@
 import { type OptionsSpec, requireOption, resolveOptions } from "../core/options.ts";
 import { DEFAULT_SCHEMA, lockName, type Sql, schemaOption, sqlClient } from "./internals.ts";
+import { deliveryCountsMigration } from "./schema-deliveries.ts";
 
 /** Options of {@link migrate}. */
 export interface MigrateOptions {
@@ -98,6 +99,7 @@ const MIGRATIONS: ReadonlyArray<Migration> = [
       `create index if not exists event_trace_trace_idx on ${S}.event_trace (trace_id)`,
     ],
   },
+  deliveryCountsMigration,
 ];
 
 /** The latest schema version {@link migrate} installs. */

@@ -50,8 +50,8 @@ describe("migrate", () => {
   it("is idempotent and versioned", async () => {
     const schema = freshSchema();
     schemas.push(schema);
-    expect(await migrate(sql, { schema })).toEqual({ applied: [1], version: 1 });
-    expect(await migrate(sql, { schema })).toEqual({ applied: [], version: 1 });
+    expect(await migrate(sql, { schema })).toEqual({ applied: [1, 2], version: 2 });
+    expect(await migrate(sql, { schema })).toEqual({ applied: [], version: 2 });
     const tables =
       await sql`select table_name from information_schema.tables where table_schema = ${schema} order by 1`;
     expect(tables.map((t) => t.table_name)).toEqual(["event_trace", "evflow_migrations", "inbox", "outbox"]);

@@ -8,6 +8,7 @@ import {
   asRaw,
   BackpressureOverflow,
   ClosedError,
+  CrashLoopError,
   cloudEventsBinary,
   DeadLetterError,
   DecodeError,
@@ -80,6 +81,7 @@ describe("errors", () => {
       [new DeadLetterError("m"), ErrorCode.DeadLetter, true],
       [new InvalidOptionsError("m", { option: "o" }), ErrorCode.InvalidOptions, false],
       [new ClosedError("m"), ErrorCode.Closed, false],
+      [new CrashLoopError("m"), ErrorCode.CrashLoop, false],
     ];
     expect(new Set(cases.map(([, code]) => code)).size).toBe(Object.keys(ErrorCode).length);
     for (const [err, code, retryable] of cases) {
