@@ -18,6 +18,8 @@ export interface DeliveryCountKey {
 export interface DeliveryCount extends DeliveryCountKey {
   /** Process lives that were handed the record, this one included (1 the first time). */
   readonly deliveries: number;
+  /** True when an earlier process life handed the record to the handler alone ({@link DeliveryCountStore.probe}) and never settled it. */
+  readonly probed: boolean;
 }
 
 /**
@@ -38,6 +40,11 @@ export interface DeliveryCountStore {
     records: ReadonlyArray<DeliveryCountKey>,
     below: ReadonlyArray<DeliveryCountKey>,
   ): Promise<ReadonlyArray<DeliveryCount>>;
+  /**
+   * Marks `record` (counted) as handed to the handler alone by `instance`, durably, before it is:
+   * if this life dies now, the record killed it, and the next life's `count` says `probed`.
+   */
+  probe(instance: string, record: DeliveryCountKey): Promise<void>;
   /** Forgets the counts of `records` (handled: acked, or dead-lettered and acked). */
   forget(records: ReadonlyArray<DeliveryCountKey>): Promise<void>;
 }

@@ -2,8 +2,10 @@
  * Parts of `crashLoopGuard`: a record's count key and the batched forgetting of handled records.
  * @internal
  */
-import type { Origin } from "../core/delivery.ts";
+import { type Delivery, type FailedDelivery, failDelivery, type Origin } from "../core/delivery.ts";
 import type { DeliveryCountKey, DeliveryCountStore } from "../core/delivery-count-store.ts";
+import { CrashLoopError } from "../core/errors.ts";
+import { ChannelName, emit } from "../observability/channels.ts";
 
 /** The count key of a delivery: `group` (the option) or the origin's group, else `""`. */
 export const countKey = (origin: Origin, group: string | undefined): DeliveryCountKey => ({
@@ -46,4 +48,23 @@ export const forgetter = (store: DeliveryCountStore, onError: (e: unknown) => vo
         queueMicrotask(() => (running === undefined && pending.length > 0 ? run() : undefined));
     },
   };
+};
+
+/**
+ * The crash-loop verdict on `d`: reported on `evflow:crash-loop:detected` and turned into a
+ * `FailedDelivery` with a `CrashLoopError` (attempts: the lives that died holding it).
+ */
+export const crashLoopFailure = <A>(
+  d: Delivery<A>,
+  key: DeliveryCountKey,
+  deliveries: number,
+  maxDeliveries: number,
+): FailedDelivery => {
+  emit(ChannelName.crashLoop, () => ({ ...key, deliveries }));
+  const where = `${key.topic}:${key.partition}:${key.offset}`;
+  const error = new CrashLoopError(
+    `record ${where} was delivered to ${deliveries} process lives (maxDeliveries ${maxDeliveries}) and the last one that handled it alone died: dead-lettered instead of handled`,
+    { context: { ...key, ...(d.origin.key === undefined ? {} : { key: d.origin.key }) } },
+  );
+  return failDelivery(d, error, deliveries - 1);
 };

@@ -4,9 +4,16 @@ import { keyOf } from "./crash-loop-internals.ts";
 /** The in-memory {@link DeliveryCountStore}, with its contents for tests. */
 export interface MemoryDeliveryCounts extends DeliveryCountStore {
   /** The counts held now. */
-  entries(): ReadonlyArray<DeliveryCount>;
-  /** Store round trips so far (`count` and `forget` calls). */
+  entries(): ReadonlyArray<Omit<DeliveryCount, "probed">>;
+  /** Store round trips so far (`count`, `probe` and `forget` calls). */
   readonly calls: number;
+}
+
+interface Row {
+  readonly key: DeliveryCountKey;
+  deliveries: number;
+  instance: string;
+  probedBy: string | undefined;
 }
 
 /**
@@ -22,42 +29,40 @@ export interface MemoryDeliveryCounts extends DeliveryCountStore {
  * ```
  */
 export const memoryDeliveryCounts = (): MemoryDeliveryCounts => {
-  const rows = new Map<string, { count: DeliveryCount; instance: string }>();
+  const rows = new Map<string, Row>();
   let calls = 0;
+  const forgetBelow = (b: DeliveryCountKey) => {
+    for (const [k, { key: c }] of rows)
+      if (c.group === b.group && c.topic === b.topic && c.partition === b.partition && c.offset < b.offset)
+        rows.delete(k);
+  };
   return {
-    count: async (
-      instance: string,
-      records: ReadonlyArray<DeliveryCountKey>,
-      below: ReadonlyArray<DeliveryCountKey>,
-    ) => {
+    count: async (instance, records, below) => {
       calls++;
-      for (const b of below) {
-        for (const [k, r] of rows) {
-          const c = r.count;
-          if (c.group === b.group && c.topic === b.topic && c.partition === b.partition && c.offset < b.offset)
-            rows.delete(k);
-        }
-      }
-      return records.map((key) => {
+      for (const b of below) forgetBelow(b);
+      return records.map((key): DeliveryCount => {
         const k = keyOf(key);
-        const r = rows.get(k);
-        const deliveries = r === undefined ? 1 : r.count.deliveries + (r.instance === instance ? 0 : 1);
-        const count: DeliveryCount = {
-          group: key.group,
-          topic: key.topic,
-          partition: key.partition,
-          offset: key.offset,
-          deliveries,
-        };
-        rows.set(k, { count, instance });
-        return count;
+        let r = rows.get(k);
+        if (r === undefined) {
+          r = { key: { ...key }, deliveries: 1, instance, probedBy: undefined };
+          rows.set(k, r);
+        } else if (r.instance !== instance) {
+          r.deliveries++;
+          r.instance = instance;
+        }
+        return { ...r.key, deliveries: r.deliveries, probed: r.probedBy !== undefined && r.probedBy !== instance };
       });
     },
-    forget: async (records: ReadonlyArray<DeliveryCountKey>) => {
+    probe: async (instance, key) => {
+      calls++;
+      const r = rows.get(keyOf(key));
+      if (r !== undefined) r.probedBy = instance;
+    },
+    forget: async (records) => {
       calls++;
       for (const key of records) rows.delete(keyOf(key));
     },
-    entries: () => [...rows.values()].map((r) => r.count),
+    entries: () => [...rows.values()].map((r) => ({ ...r.key, deliveries: r.deliveries })),
     get calls() {
       return calls;
     },

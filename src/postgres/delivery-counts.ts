@@ -57,7 +57,8 @@ export const pgDeliveryCounts = (sql: Sql, options: PgDeliveryCountsOptions = {}
             set deliveries = c.deliveries + (case when c.instance = excluded.instance then 0 else 1 end),
                 instance = excluded.instance,
                 updated_at = now()
-          returning group_id, topic, partition, "offset"::text as "offset", deliveries`;
+          returning group_id, topic, partition, "offset"::text as "offset", deliveries,
+            (probed_by is not null and probed_by <> ${instance}) as probed`;
         return out.map(
           (r): DeliveryCount => ({
             group: String(r.group_id),
@@ -65,10 +66,25 @@ export const pgDeliveryCounts = (sql: Sql, options: PgDeliveryCountsOptions = {}
             partition: Number(r.partition),
             offset: Number(r.offset),
             deliveries: Number(r.deliveries),
+            probed: r.probed === true,
           }),
         );
       } catch (e) {
         throw transportError("pgDeliveryCounts: count", e, { schema, records: records.length });
+      }
+    },
+    probe: async (instance, r) => {
+      try {
+        await sql`
+          update ${T}.delivery_counts set probed_by = ${instance}, updated_at = now()
+          where group_id = ${r.group} and topic = ${r.topic} and partition = ${r.partition} and "offset" = ${r.offset}`;
+      } catch (e) {
+        throw transportError("pgDeliveryCounts: probe", e, {
+          schema,
+          topic: r.topic,
+          partition: r.partition,
+          offset: r.offset,
+        });
       }
     },
     forget: async (records) => {
