@@ -54,14 +54,20 @@ describe("migrate", () => {
     expect(await migrate(sql, { schema })).toEqual({ applied: [], version: 2 });
     const tables =
       await sql`select table_name from information_schema.tables where table_schema = ${schema} order by 1`;
-    expect(tables.map((t) => t.table_name)).toEqual(["event_trace", "evflow_migrations", "inbox", "outbox"]);
+    expect(tables.map((t) => t.table_name)).toEqual([
+      "delivery_counts",
+      "event_trace",
+      "evflow_migrations",
+      "inbox",
+      "outbox",
+    ]);
   });
 
   it("is safe when two processes migrate at once", async () => {
     const schema = freshSchema();
     schemas.push(schema);
     const results = await Promise.all([migrate(sql, { schema }), migrate(other, { schema })]);
-    expect(results.map((r) => r.applied.length).sort()).toEqual([0, 1]);
+    expect(results.map((r) => r.applied.length).sort()).toEqual([0, 2]);
   });
 
   it("rejects invalid schema names before any I/O", async () => {
