@@ -46,6 +46,7 @@ export class GuardRun<A> {
   #timer: Subscription | undefined;
   /** Released deliveries not settled yet. */
   #inFlight = 0;
+  #pumping = false;
   /** A suspect is being handled alone: nothing else is released until it is settled. */
   #alone = false;
   sourceDone = false;
@@ -147,6 +148,19 @@ export class GuardRun<A> {
    * the suspect killed it — and the next life, seeing it probed, sends it to the dead-letter path.
    */
   #pump(): void {
+    // A delivery settled while it is being emitted (a synchronous ack downstream): the loop below
+    // sees the new state; pumping again from inside would complete before the emission arrived.
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      this.#release();
+    } finally {
+      this.#pumping = false;
+    }
+    this.#maybeComplete();
+  }
+
+  #release(): void {
     while (!this.closed && !this.#alone && this.#ready.length > 0) {
       const { d, count } = this.#ready[0]!;
       if (!d.ok || count === undefined) {
@@ -170,7 +184,6 @@ export class GuardRun<A> {
       this.#alone = true;
       this.#probe(d, key);
     }
-    this.#maybeComplete();
   }
 
   #probe(d: Delivery<A>, key: DeliveryCountKey, attempt = 1): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { firstValueFrom, from, Subject, toArray } from "rxjs";
+import { firstValueFrom, from, Subject, tap, toArray } from "rxjs";
 import {
   bindMetrics,
   ChannelName,
@@ -156,6 +156,18 @@ describe("crashLoopGuard", () => {
     ]);
     await ackAll(second.out);
     expect(store.entries()).toEqual([]);
+  });
+
+  it("a synchronous ack downstream does not complete the output before the deliveries reached it", async () => {
+    const { ds } = deliveries([0, 1, 2, 3, 4]);
+    const out = await firstValueFrom(
+      from(ds).pipe(
+        crashLoopGuard(memoryDeliveryCounts()),
+        tap((d) => d.ack()),
+        toArray(),
+      ),
+    );
+    expect(okOffsets(out)).toEqual([0, 1, 2, 3, 4]);
   });
 
   it("the settlement reaches the source: ack and nack of what left the guard", async () => {
