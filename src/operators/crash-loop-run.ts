@@ -44,6 +44,7 @@ export class GuardRun<A> {
   #scheduled = false;
   #failures = 0;
   #timer: Subscription | undefined;
+  #probeTimer: Subscription | undefined;
   /** Released deliveries not settled yet. */
   #inFlight = 0;
   #pumping = false;
@@ -76,6 +77,7 @@ export class GuardRun<A> {
   close(): void {
     this.closed = true;
     this.#timer?.unsubscribe();
+    this.#probeTimer?.unsubscribe();
   }
 
   #next(): void {
@@ -192,8 +194,8 @@ export class GuardRun<A> {
       (e) => {
         if (this.closed) return;
         this.#s.onStoreError(e);
-        this.#timer = this.#s.scheduler.schedule(
-          () => this.#probe(d, key, attempt + 1),
+        this.#probeTimer = this.#s.scheduler.schedule(
+          () => (this.closed ? undefined : this.#probe(d, key, attempt + 1)),
           backoffDelay(STORE_BACKOFF, attempt),
         );
       },

@@ -15,6 +15,7 @@ import {
   memoryMetrics,
   onChannel,
 } from "../../src/index.ts";
+import { eventually } from "../support/eventually.mjs";
 
 interface Rec {
   readonly offset: number;
@@ -43,7 +44,8 @@ const deliveries = (offsets: ReadonlyArray<number>, partition = 0) => {
   return { recs, ds };
 };
 
-const tick = () => new Promise((r) => setTimeout(r, 5));
+/** Lets the memory store's promises (microtasks only) and what follows them run: no timers are involved. */
+const tick = () => new Promise((r) => setTimeout(r, 0));
 
 /** One process life: the guard over `offsets` (one poll), with its own instance; `crash()` ends it unsettled. */
 const life = async (store: DeliveryCountStore, offsets: ReadonlyArray<number>, maxDeliveries = 3) => {
@@ -198,6 +200,28 @@ describe("crashLoopGuard", () => {
     expect(out.map((d) => d.ok)).toEqual([true, true]);
     expect(errors.length).toBe(2);
     expect(inner.entries().length).toBe(2);
+  });
+
+  it("a probe that fails is retried; the suspect waits meanwhile, then goes alone", async () => {
+    const inner = memoryDeliveryCounts();
+    let fail = 1;
+    const errors: unknown[] = [];
+    const store: DeliveryCountStore = {
+      count: (i, r, b) => inner.count(i, r, b),
+      probe: (i, k) => (fail-- > 0 ? Promise.reject(new Error("db down")) : inner.probe(i, k)),
+      forget: (r) => inner.forget(r),
+    };
+    (await life(store, [3], 2)).crash();
+    const { ds } = deliveries([3]);
+    const out: DeliveryOrFailure<number>[] = [];
+    from(ds)
+      .pipe(crashLoopGuard(store, { maxDeliveries: 2, onStoreError: (e) => errors.push(e) }))
+      .subscribe((d) => out.push(d));
+    await tick();
+    expect(out.length).toBe(0); // the probe failed: nothing released
+    expect(errors.length).toBe(1);
+    await eventually(() => out.length === 1, "the suspect released after the probe's retry");
+    expect(okOffsets(out)).toEqual([3]);
   });
 
   it("refuses bad options and a missing store, before any I/O", () => {
