@@ -44,6 +44,7 @@ export {
   replaceValue,
   type SettleHandlers,
 } from "./core/delivery.ts";
+export type { DeliveryCount, DeliveryCountKey, DeliveryCountStore } from "./core/delivery-count-store.ts";
 export {
   type Envelope,
   type EnvelopeInit,
@@ -56,6 +57,7 @@ export { decodeEnvelopeShape } from "./core/envelope-shape.ts";
 export {
   BackpressureOverflow,
   ClosedError,
+  CrashLoopError,
   DeadLetterError,
   DecodeError,
   EncodeError,
@@ -97,6 +99,7 @@ export { type GroupMember, type MemoryBroker, type MemoryBrokerOptions, memoryBr
 export {
   type ChannelMessages,
   ChannelName,
+  type CrashLoopMessage,
   type DeadLetterMessage,
   type DropMessage,
   type LagMessage,
@@ -146,6 +149,11 @@ export {
   traceContextHeaders,
   traceIdForEvent,
 } from "./observability/tracing.ts";
+export {
+  type CrashLoopGuardOptions,
+  crashLoopGuard,
+  crashLoopGuardDefaults,
+} from "./operators/crash-loop-guard.ts";
 export {
   type BackoffOptions,
   type BackpressureOptions,
@@ -215,3 +223,4 @@ export {
   type WorkResult,
   type WorkValue,
 } from "./operators/index.ts";
+export { type MemoryDeliveryCounts, memoryDeliveryCounts } from "./operators/memory-delivery-counts.ts";

@@ -26,6 +26,7 @@ export const ErrorCode = {
   InvalidOptions: "EVFLOW_INVALID_OPTIONS",
   Closed: "EVFLOW_CLOSED",
   ProducerFenced: "EVFLOW_PRODUCER_FENCED",
+  CrashLoop: "EVFLOW_CRASH_LOOP",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -194,6 +195,19 @@ export class ProducerFencedError extends EvflowError {
   readonly code = ErrorCode.ProducerFenced;
   constructor(message: string, options: Omit<EvflowErrorOptions, "retryable"> = {}) {
     super(message, false, { ...options, retryable: false });
+  }
+}
+
+/**
+ * A record was delivered to `maxDeliveries` process lives and none of them settled it (each crashed
+ * or was killed holding it): `crashLoopGuard` sends it to the dead-letter path with this error
+ * (`evflow_dlq_reason` = `EVFLOW_CRASH_LOOP`) instead of handing it to the handler again.
+ */
+export class CrashLoopError extends EvflowError {
+  readonly _tag = "CrashLoopError" as const;
+  readonly code = ErrorCode.CrashLoop;
+  constructor(message: string, options: EvflowErrorOptions = {}) {
+    super(message, false, options);
   }
 }
 

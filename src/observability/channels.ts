@@ -33,6 +33,8 @@ export const ChannelName = {
   park: "evflow:park:changed",
   /** {@link ParkedKeysMessage}: how many keys a park store holds. */
   parkedKeys: "evflow:park:keys",
+  /** {@link CrashLoopMessage}: `crashLoopGuard` sent a record that crashed `maxDeliveries` processes to the dead-letter path. */
+  crashLoop: "evflow:crash-loop:detected",
 } as const;
 
 export interface PublishedMessage {
@@ -136,6 +138,14 @@ export interface ParkedKeysMessage {
   /** Keys parked in the store now. */
   readonly size: number;
 }
+export interface CrashLoopMessage {
+  readonly group: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  /** Process lives the record was delivered to, this one included. */
+  readonly deliveries: number;
+}
 
 type Messages = {
   [ChannelName.published]: PublishedMessage;
@@ -149,6 +159,7 @@ type Messages = {
   [ChannelName.stalled]: StalledMessage;
   [ChannelName.park]: ParkMessage;
   [ChannelName.parkedKeys]: ParkedKeysMessage;
+  [ChannelName.crashLoop]: CrashLoopMessage;
 };
 export type ChannelMessages = Messages;
 

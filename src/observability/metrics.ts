@@ -62,6 +62,8 @@ export interface EvflowMetrics {
   readonly parkedKeys: GaugeLike;
   /** `evflow_parked_key_transitions_total{name,outcome}` */
   readonly parkTransitions: CounterLike;
+  /** `evflow_crash_loops_total{group,topic}` */
+  readonly crashLoops: CounterLike;
 }
 
 /** The definition of one metric: its Prometheus name, kind, labels and help text. */
@@ -165,6 +167,13 @@ export const metricDefinitions: ReadonlyArray<MetricDefinition> = [
     kind: "counter",
     labelNames: ["name", "outcome"],
     help: "Keys parked, recovered (tail replayed) and dead-lettered as a whole (parked for good).",
+  },
+  {
+    key: "crashLoops",
+    name: "evflow_crash_loops_total",
+    kind: "counter",
+    labelNames: ["group", "topic"],
+    help: "Records that crashed maxDeliveries processes, sent to the dead-letter path by crashLoopGuard.",
   },
 ];
 
@@ -393,6 +402,7 @@ const handlers: {
   deadLetter: (m, msg, service) => m.deadLetters.inc({ type: msg.type ?? "unknown", reason: msg.reason, service }),
   lag: (m, msg) =>
     m.consumerLag.set({ topic: msg.topic, partition: String(msg.partition), group: msg.group ?? "unknown" }, msg.lag),
+  crashLoop: (m, msg) => m.crashLoops.inc({ group: msg.group, topic: msg.topic }),
   outboxPending: (m, msg) => {
     m.outboxPending.set({ table: msg.table }, msg.pending);
     if (msg.oldestAgeSeconds !== undefined)

@@ -4,6 +4,11 @@
  *
  * @module
  */
+export {
+  type PgDeliveryCountsOptions,
+  pgDeliveryCounts,
+  pgDeliveryCountsDefaults,
+} from "./delivery-counts.ts";
 export { type Inbox, type InboxOptions, type InboxTx, inbox, inboxDefaults } from "./inbox.ts";
 export { type Outbox, type OutboxOptions, outbox, outboxDefaults } from "./outbox.ts";
 export {

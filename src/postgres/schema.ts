@@ -1,6 +1,7 @@
 import { type OptionsSpec, requireOption, resolveOptions } from "../core/options.ts";
 import { DEFAULT_SCHEMA, lockName, type Sql, schemaOption, sqlClient } from "./internals.ts";
 import { parkingStatements } from "./schema-parking.ts";
+import { deliveryCountsMigration } from "./schema-deliveries.ts";
 
 /** Options of {@link migrate}. */
 export interface MigrateOptions {
@@ -100,6 +101,7 @@ const MIGRATIONS: ReadonlyArray<Migration> = [
     ],
   },
   { version: 2, name: "parked_keys, parked_events", statements: parkingStatements },
+  deliveryCountsMigration,
 ];
 
 /** The latest schema version {@link migrate} installs. */

@@ -51,6 +51,7 @@ describe("docs/alerts.yml", () => {
       "EvflowConsumerLagHigh",
       "EvflowOutboxStuck",
       "EvflowDeadLetters",
+      "EvflowCrashLoop",
     ]) {
       expect(names).toContain(n);
     }
@@ -87,6 +88,7 @@ describe("docs/alerts.yml", () => {
       "evflow_consumer_lag",
       "evflow_outbox_oldest_pending_seconds",
       "evflow_dead_letters_total",
+      "evflow_crash_loops_total",
     ]) {
       expect(seen.has(n)).toBe(true);
     }

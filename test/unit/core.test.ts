@@ -8,6 +8,7 @@ import {
   asRaw,
   BackpressureOverflow,
   ClosedError,
+  CrashLoopError,
   cloudEventsBinary,
   DeadLetterError,
   DecodeError,
@@ -82,6 +83,7 @@ describe("errors", () => {
       [new InvalidOptionsError("m", { option: "o" }), ErrorCode.InvalidOptions, false],
       [new ClosedError("m"), ErrorCode.Closed, false],
       [new ProducerFencedError("m"), ErrorCode.ProducerFenced, false],
+      [new CrashLoopError("m"), ErrorCode.CrashLoop, false],
     ];
     expect(new Set(cases.map(([, code]) => code)).size).toBe(Object.keys(ErrorCode).length);
     for (const [err, code, retryable] of cases) {

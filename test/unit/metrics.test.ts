@@ -60,11 +60,13 @@ describe("metric names", () => {
       "evflow_retries_total",
       "evflow_parked_keys",
       "evflow_parked_key_transitions_total",
+      "evflow_crash_loops_total",
     ]);
     const labels = Object.fromEntries(metricDefinitions.map((d) => [d.name, d.labelNames]));
     expect(labels.evflow_events_published_total).toEqual(["type", "service"]);
     expect(labels.evflow_events_processed_total).toEqual(["type", "service", "outcome"]);
     expect(labels.evflow_consumer_lag).toEqual(["topic", "partition", "group"]);
+    expect(labels.evflow_crash_loops_total).toEqual(["group", "topic"]);
   });
 });
 
