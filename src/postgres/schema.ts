@@ -1,7 +1,7 @@
 import { type OptionsSpec, requireOption, resolveOptions } from "../core/options.ts";
 import { DEFAULT_SCHEMA, lockName, type Sql, schemaOption, sqlClient } from "./internals.ts";
-import { parkingStatements } from "./schema-parking.ts";
 import { deliveryCountsMigration } from "./schema-deliveries.ts";
+import { parkingStatements } from "./schema-parking.ts";
 
 /** Options of {@link migrate}. */
 export interface MigrateOptions {
