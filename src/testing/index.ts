@@ -22,6 +22,7 @@ export {
 } from "./mock-kafka/index.ts";
 export {
   runTransportSuite,
+  transportSuiteDefaults,
   type SuiteDescribe,
   type SuiteIt,
   type TransportFeatures,
