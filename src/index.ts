@@ -86,7 +86,13 @@ export { EventRegistry, type Upcaster, type WithEvents } from "./core/registry.t
 export type { Sink, Sinkable } from "./core/sink.ts";
 export { isStandardSchema, type StandardSchemaV1 } from "./core/standard-schema.ts";
 export type { ConsumeOptions, TopicPartition, Transport } from "./core/transport.ts";
-export { type GroupMember, type MemoryBroker, type MemoryBrokerOptions, memoryBroker } from "./memory/broker.ts";
+export {
+  type GroupMember,
+  type MemoryBroker,
+  type MemoryBrokerOptions,
+  memoryBroker,
+  memoryBrokerDefaults,
+} from "./memory/broker.ts";
 export {
   type ChannelMessages,
   ChannelName,
@@ -142,6 +148,7 @@ export {
   type BackpressureOptions,
   type BatchOptions,
   backpressure,
+  backpressureDefaults,
   batch,
   batchDefaults,
   createGate,
@@ -154,6 +161,7 @@ export {
   type DedupOptions,
   type DedupStore,
   deadLetter,
+  deadLetterDefaults,
   deadLetterRecord,
   decode,
   decodeDefaults,
@@ -177,11 +185,13 @@ export {
   type OrderedByKeyOptions,
   type OverflowPolicy,
   orderedByKey,
+  orderedByKeyDefaults,
   type RetryOperatorOptions,
   type RetryOptions,
   type RouteOperator,
   type RouteOptions,
   retry,
+  retryDefaults,
   route,
   type SettleOptions,
   type SinkFormat,
@@ -191,6 +201,7 @@ export {
   type TransportSinkOptions,
   type TypeRef,
   trace,
+  traceDefaults,
   transportSink,
   transportSinkDefaults,
   upcast,

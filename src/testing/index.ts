@@ -22,9 +22,9 @@ export {
 } from "./mock-kafka/index.ts";
 export {
   runTransportSuite,
-  transportSuiteDefaults,
   type SuiteDescribe,
   type SuiteIt,
   type TransportFeatures,
   type TransportSuiteOptions,
+  transportSuiteDefaults,
 } from "./transport-suite.ts";
