@@ -6,7 +6,14 @@
  */
 export { type Inbox, type InboxOptions, type InboxTx, inbox, inboxDefaults } from "./inbox.ts";
 export { type Outbox, type OutboxOptions, outbox, outboxDefaults } from "./outbox.ts";
-export { type OutboxRelayOptions, outboxRelay, type RelayBackoff, type RelayClaimMode } from "./relay.ts";
+export { outboxRelay } from "./relay.ts";
+export {
+  type OutboxRelayOptions,
+  outboxRelayDefaults,
+  type RelayBackoff,
+  type RelayClaimMode,
+  relayBackoffDefaults,
+} from "./relay-options.ts";
 export { type RetryFailedOptions, retryFailed } from "./retry-failed.ts";
 export { type MigrateOptions, type MigrateResult, migrate, migrateDefaults, SCHEMA_VERSION } from "./schema.ts";
 export { type PgTraceStore, type PgTraceStoreOptions, pgTraceStore, pgTraceStoreDefaults } from "./trace-store.ts";
