@@ -171,12 +171,12 @@ describe("defineConfig", () => {
     rejects(
       () => defineConfig({ service: "s", env: { EVFLOW_KAFKA_COMMIT_INTERVAL_MS: "-1" } }),
       "kafkaSource.commitIntervalMs",
-      /EVFLOW_KAFKA_COMMIT_INTERVAL_MS\) must be an integer >= 0/,
+      /EVFLOW_KAFKA_COMMIT_INTERVAL_MS\) must be a whole number of ms >= 0/,
     );
     rejects(
       () => defineConfig({ service: "s", env: {}, overrides: { kafkaSource: { commitIntervalMs: -1 } } }),
       "kafkaSource.commitIntervalMs",
-      /must be an integer >= 0/,
+      /must be a whole number of ms >= 0/,
     );
   });
 
