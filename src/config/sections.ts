@@ -58,7 +58,17 @@ export const configSpec = {
   deadLetter: nested(pickSpec(deadLetterSpec, ["topic", "service"])),
   outbox: nested(pickSpec(outboxSpec, ["service"])),
   outboxRelay: nested(
-    pickSpec(outboxRelaySpec, ["batchSize", "pollInterval", "maxAttempts", "retention", "cleanupInterval"]),
+    pickSpec(outboxRelaySpec, [
+      "batchSize",
+      "pollIntervalMs",
+      "maxAttempts",
+      "retentionMs",
+      "cleanupIntervalMs",
+      // the former names, accepted (warned once) for one release
+      "pollInterval",
+      "retention",
+      "cleanupInterval",
+    ]),
   ),
   orderedByKey: nested({
     ...pickSpec(orderedByKeySpec, ["concurrency", "idleMs", "timeoutMs"]),
@@ -91,10 +101,10 @@ export const development = {
   outbox: {},
   outboxRelay: {
     batchSize: outboxRelayDefaults.batchSize,
-    pollInterval: outboxRelayDefaults.pollInterval,
+    pollIntervalMs: outboxRelayDefaults.pollIntervalMs,
     maxAttempts: outboxRelayDefaults.maxAttempts,
-    retention: outboxRelayDefaults.retention,
-    cleanupInterval: outboxRelayDefaults.cleanupInterval,
+    retentionMs: outboxRelayDefaults.retentionMs,
+    cleanupIntervalMs: outboxRelayDefaults.cleanupIntervalMs,
   },
   orderedByKey: {
     concurrency: orderedByKeyDefaults.concurrency,
@@ -124,10 +134,10 @@ export const environment: ReadonlyArray<readonly [envKey: string, keys: Readonly
   ["kafka.maxInFlight", ["kafkaSource.maxInFlight"]],
   ["kafka.commitIntervalMs", ["kafkaSource.commitIntervalMs"]],
   ["outbox.batchSize", ["outboxRelay.batchSize"]],
-  ["outbox.pollIntervalMs", ["outboxRelay.pollInterval"]],
+  ["outbox.pollIntervalMs", ["outboxRelay.pollIntervalMs"]],
   ["outbox.maxAttempts", ["outboxRelay.maxAttempts"]],
-  ["outbox.retentionMs", ["outboxRelay.retention"]],
-  ["outbox.cleanupIntervalMs", ["outboxRelay.cleanupInterval"]],
+  ["outbox.retentionMs", ["outboxRelay.retentionMs"]],
+  ["outbox.cleanupIntervalMs", ["outboxRelay.cleanupIntervalMs"]],
   ["consumer.concurrency", ["orderedByKey.concurrency"]],
   ["consumer.idleMs", ["orderedByKey.idleMs"]],
   ["consumer.timeoutMs", ["orderedByKey.timeoutMs"]],

@@ -10,6 +10,7 @@ import { asyncScheduler, type SchedulerLike } from "rxjs";
 import { type Backoff, backoffDelay, backoffSpec } from "../core/backoff.ts";
 import { commitPolicyDefaults, commitPolicySpec } from "../core/commit-policy.ts";
 import {
+  alias,
   type Check,
   int,
   ms,
@@ -65,6 +66,8 @@ export interface OutboxRelayOptions {
   /** Rows claimed per round trip (per transaction with `claim: "transaction"`). Default 100. */
   readonly batchSize?: number;
   /** Poll period when no NOTIFY arrives (fallback wake-up), ms. Default 1000. */
+  readonly pollIntervalMs?: number;
+  /** @deprecated the former name of `pollIntervalMs` (same value; not with it); goes in the next release. */
   readonly pollInterval?: number;
   /**
    * Attempts of a row before it is marked `FAILED`. With `claim: "lease"` a crashed relay's claim
@@ -74,8 +77,12 @@ export interface OutboxRelayOptions {
   /** Backoff of nacked rows: options, or a function of the attempt number (1-based) to ms. Default `{}`. */
   readonly backoff?: RelayBackoff | ((attempt: number) => number);
   /** Keep published rows (status `PUBLISHED`) this long, ms; 0 deletes them when acked. Default 0. */
+  readonly retentionMs?: number;
+  /** @deprecated the former name of `retentionMs` (same value; not with it); goes in the next release. */
   readonly retention?: number;
   /** Period of the background cleanup of published rows (and of the pending gauge), ms. Default 60000. */
+  readonly cleanupIntervalMs?: number;
+  /** @deprecated the former name of `cleanupIntervalMs` (same value; not with it); goes in the next release. */
   readonly cleanupInterval?: number;
   /**
    * `"lease"`: lease of a claimed row, ms, renewed while it is in flight; after a crash, others take
@@ -121,11 +128,11 @@ export const outboxRelayDefaults = Object.freeze({
   schema: DEFAULT_SCHEMA,
   claim: "transaction",
   batchSize: 100,
-  pollInterval: 1000,
+  pollIntervalMs: 1000,
   maxAttempts: 10,
   backoff: relayBackoffDefaults,
-  retention: 0,
-  cleanupInterval: 60_000,
+  retentionMs: 0,
+  cleanupIntervalMs: 60_000,
   leaseMs: 30_000,
   maxInFlight: 1000,
   commitEvery: commitPolicyDefaults.maxBatch,
@@ -146,11 +153,14 @@ export const outboxRelaySpec = {
   schema: schemaOption,
   claim: oneOf("transaction", "lease"),
   batchSize: int({ min: 1 }),
-  pollInterval: ms({ min: 1 }),
+  pollIntervalMs: ms({ min: 1 }),
+  pollInterval: alias("pollIntervalMs"),
   maxAttempts: int({ min: 1 }),
   backoff: relayBackoff,
-  retention: ms(),
-  cleanupInterval: ms({ min: 1 }),
+  retentionMs: ms(),
+  retention: alias("retentionMs"),
+  cleanupIntervalMs: ms({ min: 1 }),
+  cleanupInterval: alias("cleanupIntervalMs"),
   leaseMs: ms({ min: 100 }),
   maxInFlight: int({ min: 1 }),
   relayId: optional(text({ max: 200 })),
@@ -183,11 +193,11 @@ export const resolveRelayOptions = (
     sql,
     schema: o.schema,
     batchSize: o.batchSize,
-    pollInterval: o.pollInterval,
+    pollInterval: o.pollIntervalMs,
     maxAttempts: o.maxAttempts,
     backoff: typeof b === "function" ? b : (attempt) => backoffDelay(b as Backoff, attempt),
-    retention: o.retention,
-    cleanupInterval: o.cleanupInterval,
+    retention: o.retentionMs,
+    cleanupInterval: o.cleanupIntervalMs,
     leaseMs: o.leaseMs,
     maxInFlight: o.maxInFlight,
     relayId: o.relayId,

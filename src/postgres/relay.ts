@@ -10,7 +10,7 @@ export type { OutboxRelayOptions, RelayBackoff, RelayClaimMode } from "./relay-o
 
 /**
  * The outbox relay: a source of the outbox's pending rows as `Delivery<Envelope>`. `ack` marks a
- * row published (deletes it, or keeps it for `retention`), `nack` reschedules it with backoff
+ * row published (deletes it, or keeps it for `retentionMs`), `nack` reschedules it with backoff
  * (`attempts`, `next_attempt_at`, `last_error`) and marks it `FAILED` after `maxAttempts`. So
  * `outboxRelay(sql).pipe(kafkaSink(...), settle())` is a whole relay. Several relays may run
  * against one outbox (all in the same `claim` mode).
@@ -36,7 +36,7 @@ export type { OutboxRelayOptions, RelayBackoff, RelayClaimMode } from "./relay-o
  *   claimed, so a row is never skipped by a claim that ran before its transaction committed; two
  *   concurrent transactions whose xids are in the opposite order of their ids publish the later id
  *   first. The guarantee is per key (above); see docs/postgres.md, "Order and visibility".
- * - Wakes on LISTEN/NOTIFY (an insert trigger), polls every `pollInterval` as a fallback.
+ * - Wakes on LISTEN/NOTIFY (an insert trigger), polls every `pollIntervalMs` as a fallback.
  * - Settlements are coalesced: one statement per batch, with its COMMIT (`"transaction"`), or
  *   for all settlements gathered since the last one (`"lease"`: by the commit policy
  *   `commitEvery` / `commitIntervalMs`, by default every settlement of one macrotask).
