@@ -14,6 +14,6 @@ export {
   type RelayClaimMode,
   relayBackoffDefaults,
 } from "./relay-options.ts";
-export { type RetryFailedOptions, retryFailed } from "./retry-failed.ts";
+export { type RetryFailedOptions, retryFailed, retryFailedDefaults } from "./retry-failed.ts";
 export { type MigrateOptions, type MigrateResult, migrate, migrateDefaults, SCHEMA_VERSION } from "./schema.ts";
 export { type PgTraceStore, type PgTraceStoreOptions, pgTraceStore, pgTraceStoreDefaults } from "./trace-store.ts";
