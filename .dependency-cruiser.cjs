@@ -3,7 +3,8 @@
  * higher one, and the folders on top do not import each other.
  *
  *   4  cli                                                  (the `evflow` command: an application of kafka, postgres)
- *   3  memory  bus  kafka  postgres  config  testing        (adapters and applications)
+ *   3  memory  bus  kafka  postgres  config  testing        (adapters and applications; config may read the
+ *                                                        `*-options.ts` spec files of kafka and postgres)
  *   2  operators                                            (the RxJS operators and their engines)
  *   1  codec   observability                                (wire formats; channels, tracing, metrics)
  *   0  core                                                 (the model and every port)
@@ -47,8 +48,19 @@ module.exports = {
       name: "no-sideways-on-top",
       comment: `The top folders ${top} meet only through the ports in core/; none imports another.`,
       severity: "error",
-      from: { path: `^src/${top}/` },
+      from: { path: `^src/${top}/`, pathNot: "^src/config/" },
       to: { path: `^src/${top}/`, pathNot: "^src/$1/" },
+    },
+    {
+      // The one exception: defineConfig is built from the units' own option specs (one check per
+      // option, no drift), and kafka's and postgres' specs live in their folders. config/ may import
+      // those `*-options.ts` files only: each holds an options interface, its spec and defaults, and
+      // imports core/ and its own folder's option or internals files, never a client or a relay.
+      name: "config-reads-option-specs-only",
+      comment: "config/ imports no other top folder, except the `*-options.ts` spec files of kafka/ and postgres/.",
+      severity: "error",
+      from: { path: "^src/config/" },
+      to: { path: `^src/${top}/`, pathNot: ["^src/config/", "^src/(kafka|postgres)/[a-z-]+-options\\.ts$"] },
     },
     {
       name: "cli-uses-kafka-postgres-and-below",

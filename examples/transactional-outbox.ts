@@ -50,7 +50,7 @@ console.log(`outbox rows after the transactions: ${pending?.n}`);
 // ---- relay: claimed rows -> sink -> settle (ack = row published and removed) --------------------
 const broker = memoryBroker();
 const published = await lastValueFrom(
-  outboxRelay(sql, { schema, pollInterval: 100 }).pipe(
+  outboxRelay(sql, { schema, pollIntervalMs: 100 }).pipe(
     transportSink(broker, { topic: "user-events" }),
     settle(),
     take(3), // the relay runs forever; stop after the 3 committed events

@@ -95,7 +95,13 @@ export {
   type TransactionalTransport,
 } from "./core/transaction.ts";
 export type { ConsumeOptions, Isolation, PartitionSession, TopicPartition, Transport } from "./core/transport.ts";
-export { type GroupMember, type MemoryBroker, type MemoryBrokerOptions, memoryBroker } from "./memory/broker.ts";
+export {
+  type GroupMember,
+  type MemoryBroker,
+  type MemoryBrokerOptions,
+  memoryBroker,
+  memoryBrokerDefaults,
+} from "./memory/broker.ts";
 export {
   type ChannelMessages,
   ChannelName,
@@ -159,6 +165,7 @@ export {
   type BackpressureOptions,
   type BatchOptions,
   backpressure,
+  backpressureDefaults,
   batch,
   batchDefaults,
   createGate,
@@ -171,6 +178,7 @@ export {
   type DedupOptions,
   type DedupStore,
   deadLetter,
+  deadLetterDefaults,
   deadLetterRecord,
   decode,
   decodeDefaults,
@@ -196,6 +204,7 @@ export {
   type OrderedByKeyOptions,
   type OverflowPolicy,
   orderedByKey,
+  orderedByKeyDefaults,
   type ParkedEvent,
   type ParkedKey,
   type ParkOptions,
@@ -207,6 +216,7 @@ export {
   type RouteOperator,
   type RouteOptions,
   retry,
+  retryDefaults,
   route,
   type SettleOptions,
   type SinkFormat,
@@ -216,6 +226,7 @@ export {
   type TransportSinkOptions,
   type TypeRef,
   trace,
+  traceDefaults,
   transportSink,
   transportSinkDefaults,
   upcast,

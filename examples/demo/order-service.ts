@@ -49,7 +49,7 @@ await runConsumer({
     // The service's own relay: its outbox -> interest routing -> Kafka -> marked published.
     const sub = outboxRelay(sql, {
       ...config.outboxRelay,
-      retention: 3600_000,
+      retentionMs: 3600_000,
       leaseMs: Number(process.env.DEMO_LEASE_MS ?? 30_000),
     })
       .pipe(

@@ -39,7 +39,7 @@ const unbindMetrics = bindMetrics(metrics, { service }); // the service doing th
 // The relay: claimed outbox rows -> Kafka -> marked published (or rescheduled with backoff).
 const relay = outboxRelay(sql, {
   ...config.outboxRelay,
-  retention: 3600_000,
+  retentionMs: 3600_000,
   leaseMs: Number(process.env.DEMO_LEASE_MS ?? 30_000),
 })
   .pipe(

@@ -1,5 +1,5 @@
 import { InvalidOptionsError } from "../core/errors.ts";
-import { bool, type Check, list, oneOf, requireOption, resolveOptions, text } from "../core/options.ts";
+import { bool, type Check, list, oneOf, requireOption, resolveOptions, type Spec, text } from "../core/options.ts";
 import type { ConfigOverrides, ConfigSections, EvflowConfig, PresetName, ProfileName } from "./evflow-config.ts";
 import { presets, profiles } from "./profiles.ts";
 import { configSpec, development, environment, specAt } from "./sections.ts";
@@ -43,14 +43,37 @@ const set = (o: Tree, path: string, v: unknown): void => {
 const get = (o: Tree, path: string): unknown =>
   path.split(".").reduce<unknown>((acc, k) => (isTree(acc) ? acc[k] : undefined), o);
 
-/** `layer` over `base`: objects merged key by key, anything else (lists included) replaced by a copy. */
-const merge = (base: Tree, layer: unknown): Tree => {
+/** The option a key names in `spec`: itself, or the current name a deprecated alias stands for. */
+const canonical = (spec: Spec | undefined, key: string): string => {
+  const entry = spec?.[key];
+  return entry !== undefined && "alias" in entry ? entry.use : key;
+};
+
+/**
+ * `layer` over `base`: objects merged key by key, anything else (lists included) replaced by a copy.
+ * A key replaces its other names too (a deprecated alias and its current name, per `spec`), so an
+ * old name in a layer overrides the new name's lower value, and the other way round; both names in
+ * one layer stay both, and are refused.
+ */
+const merge = (base: Tree, layer: unknown, spec?: Spec): Tree => {
   if (!isTree(layer)) return base;
   const out: Tree = { ...base };
   for (const [k, v] of Object.entries(layer)) {
     if (v === undefined) continue;
+    if (spec !== undefined) {
+      const name = canonical(spec, k);
+      for (const j of Object.keys(out)) if (j !== k && !(j in layer) && canonical(spec, j) === name) delete out[j];
+    }
+    const entry = spec?.[k];
+    const inner = entry !== undefined && !("alias" in entry) ? entry.spec : undefined;
     out[k] =
-      isTree(v) && isTree(out[k]) ? merge(out[k] as Tree, v) : isTree(v) ? merge({}, v) : Array.isArray(v) ? [...v] : v;
+      isTree(v) && isTree(out[k])
+        ? merge(out[k] as Tree, v, inner)
+        : isTree(v)
+          ? merge({}, v, inner)
+          : Array.isArray(v)
+            ? [...v]
+            : v;
   }
   return out;
 };
@@ -168,11 +191,11 @@ export const defineConfig = (options: DefineConfigOptions): EvflowConfig => {
     options.presets ?? (env.EVFLOW_PRESETS === undefined ? [] : presetNames.parse?.(env.EVFLOW_PRESETS)),
   );
   refuseOldSections(options.overrides);
-  let merged = merge({}, development);
+  let merged = merge({}, development, configSpec);
   for (const layer of [profiles[profile], ...chosen.map((p) => presets[p]), options.overrides ?? {}]) {
-    merged = merge(merged, layer);
+    merged = merge(merged, layer, configSpec);
   }
-  merged = merge(merged, environmentLayer(env));
+  merged = merge(merged, environmentLayer(env), configSpec);
   fillIn(merged, service);
   const sections = resolveOptions("config", configSpec, merged as unknown as ConfigSections);
   return deepFreeze({ service, profile, presets: chosen, ...sections }) as EvflowConfig;

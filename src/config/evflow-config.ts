@@ -68,13 +68,19 @@ export interface OutboxRelayConfig {
   /** Env `EVFLOW_OUTBOX_BATCH_SIZE`. Default 100. */
   readonly batchSize: number;
   /** Poll period without NOTIFY, ms. Env `EVFLOW_OUTBOX_POLL_INTERVAL_MS`. Default 1000. */
-  readonly pollInterval: number;
+  readonly pollIntervalMs: number;
+  /** @deprecated accepted in overrides as the former name of `pollIntervalMs` (warned once); never set in a resolved config. */
+  readonly pollInterval?: number;
   /** Env `EVFLOW_OUTBOX_MAX_ATTEMPTS`. Default 10. */
   readonly maxAttempts: number;
   /** Keep published rows this long, ms (0 = delete at once; Java: `retention-days`). Env `EVFLOW_OUTBOX_RETENTION_MS`. Default 0 (production: 30 days). */
-  readonly retention: number;
+  readonly retentionMs: number;
+  /** @deprecated accepted in overrides as the former name of `retentionMs` (warned once); never set in a resolved config. */
+  readonly retention?: number;
   /** Period of the cleanup of published rows, ms (Java: `cleanup-interval-minutes`). Env `EVFLOW_OUTBOX_CLEANUP_INTERVAL_MS`. Default 60000 (production: 3 days). */
-  readonly cleanupInterval: number;
+  readonly cleanupIntervalMs: number;
+  /** @deprecated accepted in overrides as the former name of `cleanupIntervalMs` (warned once); never set in a resolved config. */
+  readonly cleanupInterval?: number;
 }
 
 /** `config.orderedByKey`: options of `orderedByKey`. */

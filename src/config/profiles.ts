@@ -9,7 +9,7 @@ export const profiles: Readonly<Record<ProfileName, ConfigOverrides>> = {
   production: {
     kafkaSource: { topics: ["prod-app-events"], fromBeginning: false },
     kafkaSink: { topic: "prod-app-events" },
-    outboxRelay: { retention: 30 * 24 * 3600_000, cleanupInterval: 3 * 24 * 3600_000 },
+    outboxRelay: { retentionMs: 30 * 24 * 3600_000, cleanupIntervalMs: 3 * 24 * 3600_000 },
     orderedByKey: { concurrency: 50 },
     backpressure: { capacity: 10_000 },
     trace: { sampling: 0.1 },
@@ -20,7 +20,7 @@ export const profiles: Readonly<Record<ProfileName, ConfigOverrides>> = {
 export const presets: Readonly<Record<PresetName, ConfigOverrides>> = {
   "low-latency": {
     kafkaSource: { maxInFlight: 256, commitIntervalMs: 100 },
-    outboxRelay: { batchSize: 50, pollInterval: 100 },
+    outboxRelay: { batchSize: 50, pollIntervalMs: 100 },
     orderedByKey: {
       concurrency: 128,
       retry: { attempts: 3, backoff: { initialMs: 20, maxMs: 1000, factor: 2, jitter: 0.2 } },
@@ -30,7 +30,7 @@ export const presets: Readonly<Record<PresetName, ConfigOverrides>> = {
   },
   "high-throughput": {
     kafkaSource: { maxInFlight: 10_000, commitIntervalMs: 5000 },
-    outboxRelay: { batchSize: 2000, pollInterval: 1000 },
+    outboxRelay: { batchSize: 2000, pollIntervalMs: 1000 },
     orderedByKey: {
       concurrency: 256,
       retry: { attempts: 5, backoff: { initialMs: 200, maxMs: 60_000, factor: 2, jitter: 0.5 } },

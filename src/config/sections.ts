@@ -7,39 +7,77 @@
  */
 
 import { backoffDefaults } from "../core/backoff.ts";
-import { nested, type OptionsSpec, pickSpec, type Spec } from "../core/options.ts";
+import { type Check, nested, type OptionsSpec, oneOf, pickSpec, type Spec } from "../core/options.ts";
+import { kafkaConnectionSpec } from "../kafka/connection-options.ts";
+import { kafkaSourceDefaults, kafkaSourceSpec, topicName } from "../kafka/source-options.ts";
+import { backpressureDefaults, backpressureSpec } from "../operators/backpressure.ts";
 import { batchSpec } from "../operators/batch.ts";
+import { deadLetterSpec } from "../operators/dead-letter.ts";
 import { memoryDedupStoreDefaults, memoryDedupStoreSpec } from "../operators/memory-dedup-store.ts";
+import { orderedByKeyDefaults, orderedByKeySpec } from "../operators/ordered-by-key.ts";
+import { traceDefaults, traceSpec } from "../operators/trace.ts";
+import { retryOptionsDefaults, retryOptionsSpec } from "../operators/work-internals.ts";
+import { outboxSpec } from "../postgres/outbox-options.ts";
+import { outboxRelayDefaults, outboxRelaySpec } from "../postgres/relay-options.ts";
 import type { ConfigSections } from "./evflow-config.ts";
-import {
-  backpressureDefaults,
-  backpressureSpec,
-  deadLetterSpec,
-  kafkaSinkSpec,
-  kafkaSourceDefaults,
-  kafkaSourceSpec,
-  orderedByKeyDefaults,
-  orderedByKeySpec,
-  outboxRelayDefaults,
-  outboxRelaySpec,
-  outboxSpec,
-  retryDefaults,
-  traceDefaults,
-  traceSpec,
-} from "./pending-specs.ts";
 
-/** Every section and what each of its keys accepts. */
+const splitList = (text: string): ReadonlyArray<string> =>
+  text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/**
+ * A unit's check of "one or a list" (`brokers`, `topics`) as config holds it: always a list (the
+ * unit's check decides what is accepted; from text, comma-separated).
+ */
+const asList = (check: Check): Check<ReadonlyArray<string>> => ({
+  expected: check.expected,
+  take: (v, at) => {
+    const taken = check.take(typeof v === "string" ? splitList(v) : v, at) as string | ReadonlyArray<string>;
+    return typeof taken === "string" ? splitList(taken) : [...taken];
+  },
+  parse: splitList,
+});
+
+/** The connection keys config holds: `brokers` as a list, `client` by name (a client factory is code: pass it yourself). */
+const connection = {
+  brokers: asList(kafkaConnectionSpec.brokers),
+  client: oneOf("auto", "rdkafka", "confluent", "kafkajs"),
+  ...pickSpec(kafkaConnectionSpec, ["clientId"]),
+};
+
+/** Every section and what each of its keys accepts: the keys of each unit's own spec. */
 export const configSpec = {
-  kafkaSource: nested(kafkaSourceSpec),
-  kafkaSink: nested(kafkaSinkSpec),
-  deadLetter: nested(deadLetterSpec),
-  outbox: nested(outboxSpec),
-  outboxRelay: nested(outboxRelaySpec),
-  orderedByKey: nested(orderedByKeySpec),
+  kafkaSource: nested({
+    ...connection,
+    ...pickSpec(kafkaSourceSpec, ["groupId", "fromBeginning", "maxInFlight", "commitIntervalMs"]),
+    topics: asList(kafkaSourceSpec.topics),
+  }),
+  kafkaSink: nested({ ...connection, topic: topicName }),
+  deadLetter: nested(pickSpec(deadLetterSpec, ["topic", "service"])),
+  outbox: nested(pickSpec(outboxSpec, ["service"])),
+  outboxRelay: nested(
+    pickSpec(outboxRelaySpec, [
+      "batchSize",
+      "pollIntervalMs",
+      "maxAttempts",
+      "retentionMs",
+      "cleanupIntervalMs",
+      // the former names, accepted (warned once) for one release
+      "pollInterval",
+      "retention",
+      "cleanupInterval",
+    ]),
+  ),
+  orderedByKey: nested({
+    ...pickSpec(orderedByKeySpec, ["concurrency", "idleMs", "timeoutMs"]),
+    retry: nested(pickSpec(retryOptionsSpec, ["attempts", "backoff"])),
+  }),
   memoryDedupStore: nested(pickSpec(memoryDedupStoreSpec, ["maxSize", "ttlMs"])),
-  backpressure: nested(backpressureSpec),
+  backpressure: nested(pickSpec(backpressureSpec, ["capacity", "overflow"])),
   batch: nested(pickSpec(batchSpec, ["size", "timeMs"])),
-  trace: nested(traceSpec),
+  trace: nested(pickSpec(traceSpec, ["service", "sampling"])),
 } satisfies OptionsSpec<ConfigSections>;
 
 const KAFKA = { brokers: ["localhost:9092"], client: kafkaSourceDefaults.client, topic: "app-events" };
@@ -61,12 +99,23 @@ export const development = {
   kafkaSink: { brokers: KAFKA.brokers, client: KAFKA.client, topic: KAFKA.topic },
   deadLetter: {},
   outbox: {},
-  outboxRelay: outboxRelayDefaults,
-  orderedByKey: { ...orderedByKeyDefaults, timeoutMs: 30_000, retry: { ...retryDefaults, backoff: backoffDefaults } },
+  outboxRelay: {
+    batchSize: outboxRelayDefaults.batchSize,
+    pollIntervalMs: outboxRelayDefaults.pollIntervalMs,
+    maxAttempts: outboxRelayDefaults.maxAttempts,
+    retentionMs: outboxRelayDefaults.retentionMs,
+    cleanupIntervalMs: outboxRelayDefaults.cleanupIntervalMs,
+  },
+  orderedByKey: {
+    concurrency: orderedByKeyDefaults.concurrency,
+    idleMs: orderedByKeyDefaults.idleMs,
+    timeoutMs: 30_000,
+    retry: { attempts: retryOptionsDefaults.attempts, backoff: backoffDefaults },
+  },
   memoryDedupStore: { maxSize: memoryDedupStoreDefaults.maxSize, ttlMs: memoryDedupStoreDefaults.ttlMs },
-  backpressure: backpressureDefaults,
+  backpressure: { capacity: backpressureDefaults.capacity, overflow: backpressureDefaults.overflow },
   batch: { size: 100, timeMs: 50 },
-  trace: traceDefaults,
+  trace: { sampling: traceDefaults.sampling },
 };
 
 /**
@@ -85,10 +134,10 @@ export const environment: ReadonlyArray<readonly [envKey: string, keys: Readonly
   ["kafka.maxInFlight", ["kafkaSource.maxInFlight"]],
   ["kafka.commitIntervalMs", ["kafkaSource.commitIntervalMs"]],
   ["outbox.batchSize", ["outboxRelay.batchSize"]],
-  ["outbox.pollIntervalMs", ["outboxRelay.pollInterval"]],
+  ["outbox.pollIntervalMs", ["outboxRelay.pollIntervalMs"]],
   ["outbox.maxAttempts", ["outboxRelay.maxAttempts"]],
-  ["outbox.retentionMs", ["outboxRelay.retention"]],
-  ["outbox.cleanupIntervalMs", ["outboxRelay.cleanupInterval"]],
+  ["outbox.retentionMs", ["outboxRelay.retentionMs"]],
+  ["outbox.cleanupIntervalMs", ["outboxRelay.cleanupIntervalMs"]],
   ["consumer.concurrency", ["orderedByKey.concurrency"]],
   ["consumer.idleMs", ["orderedByKey.idleMs"]],
   ["consumer.timeoutMs", ["orderedByKey.timeoutMs"]],

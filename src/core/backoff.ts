@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { InvalidOptionsError, requireNumber } from "./errors.ts";
+import { ms, nested, num, type OptionsSpec, requireOption } from "./options.ts";
 
 /** An exponential backoff policy. Every field is optional; a missing one takes {@link backoffDefaults}. */
 export interface BackoffOptions {
@@ -40,15 +40,25 @@ export type Backoff = Readonly<Required<BackoffOptions>>;
 /** The defaults of {@link BackoffOptions}: 100 ms, doubling, at most 30 s, 20% jitter. */
 export const backoffDefaults: Backoff = Object.freeze({ initialMs: 100, maxMs: 30_000, factor: 2, jitter: 0.2 });
 
+/** What each field of {@link BackoffOptions} accepts (the spec `retry`, `orderedByKey` and `outboxRelay` nest). */
+export const backoffSpec = {
+  initialMs: ms(),
+  maxMs: ms(),
+  factor: num({ min: 1 }),
+  jitter: num({ min: 0, max: 1 }),
+} satisfies OptionsSpec<BackoffOptions>;
+
 /**
  * Validates a backoff policy and fills the missing fields from `defaults`. Throws
  * `InvalidOptionsError` naming `option` (e.g. `"backoff.jitter"`) on the first bad field: not an
- * object; `initialMs`, `maxMs` not finite numbers `>= 0`; `factor` not `>= 1`; `jitter` outside
- * `0..1`. A `maxMs` below `initialMs` is accepted: every delay is then `maxMs`.
+ * object; an unknown key; `initialMs`, `maxMs` not finite numbers `>= 0`; `factor` not `>= 1`;
+ * `jitter` outside `0..1` ({@link backoffSpec}). A `maxMs` below `initialMs` is accepted: every
+ * delay is then `maxMs`.
  *
  * @param options - the policy given by the user; `undefined` = every default
  * @param defaults - the caller's defaults. Default {@link backoffDefaults}
  * @param option - the option's name in error messages. Default `"backoff"`
+ * @param unit - the function named in error messages. Default `"backoff"`
  *
  * @example
  * ```ts
@@ -61,24 +71,8 @@ export const resolveBackoff = (
   options: BackoffOptions | undefined,
   defaults: Backoff = backoffDefaults,
   option = "backoff",
-): Backoff => {
-  if (options !== undefined && (options === null || typeof options !== "object")) {
-    throw new InvalidOptionsError(`option "${option}" must be an object, got ${String(options)}`, { option });
-  }
-  const o = options ?? {};
-  const jitter = requireNumber(`${option}.jitter`, o.jitter ?? defaults.jitter, 0);
-  if (jitter > 1) {
-    throw new InvalidOptionsError(`option "${option}.jitter" must be <= 1, got ${jitter}`, {
-      option: `${option}.jitter`,
-    });
-  }
-  return {
-    initialMs: requireNumber(`${option}.initialMs`, o.initialMs ?? defaults.initialMs, 0),
-    maxMs: requireNumber(`${option}.maxMs`, o.maxMs ?? defaults.maxMs, 0),
-    factor: requireNumber(`${option}.factor`, o.factor ?? defaults.factor, 1),
-    jitter,
-  };
-};
+  unit = "backoff",
+): Backoff => requireOption(unit, option, nested<Backoff>(backoffSpec, defaults), options === undefined ? {} : options);
 
 /**
  * The delay in ms after failed attempt `attempt` (1-based: attempt 1 waits `initialMs`):

@@ -11,7 +11,6 @@
  * isRetryable(err); // false
  * ```
  */
-import { nearest } from "./nearest-name.ts";
 
 /** The stable error codes, one per error class. */
 export const ErrorCode = {
@@ -255,19 +254,4 @@ export const requireNumber = (option: string, n: unknown, min: number): number =
     throw new InvalidOptionsError(`option "${option}" must be a number >= ${min}, got ${String(n)}`, { option });
   }
   return n;
-};
-
-/**
- * Throws {@link InvalidOptionsError} for the first key of `options` not in `known` (a typo, or an
- * option this function does not have), naming the nearest known option when one is close.
- */
-export const requireKnownKeys = (what: string, options: object, known: Readonly<Record<string, true>>): void => {
-  for (const key of Object.keys(options)) {
-    if (Object.hasOwn(known, key)) continue;
-    const near = nearest(key, Object.keys(known));
-    throw new InvalidOptionsError(
-      `${what}: unknown option "${key}"${near === undefined ? "" : ` (did you mean "${near}"?)`}`,
-      { option: key },
-    );
-  }
 };

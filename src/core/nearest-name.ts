@@ -1,6 +1,6 @@
 /**
  * The "did you mean" of an unknown option name: the candidate within edit distance 2 of a key
- * (case ignored). Used by `requireKnownKeys` (core/errors.ts) and `resolveOptions` (core/options.ts).
+ * (case ignored). Used by `resolveOptions` (core/options.ts).
  *
  * @module
  */

@@ -39,5 +39,6 @@ export {
   kafkaSink,
   kafkaSinkDefaults,
 } from "./sink.ts";
-export { type KafkaSourceOptions, kafkaSource } from "./source.ts";
+export { kafkaSource } from "./source.ts";
+export { type KafkaIsolation, type KafkaSourceOptions, kafkaSourceDefaults } from "./source-options.ts";
 export { type KafkaTransportOptions, kafkaTransport, kafkaTransportDefaults } from "./transport.ts";

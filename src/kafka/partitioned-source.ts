@@ -116,11 +116,11 @@ export const openPartitionedSource = (
   options: KafkaSourceOptions,
   registry?: SourceRegistry,
 ): Observable<PartitionSession> => {
-  openKafkaSource(options); // resolves (checks) the options now; subscribes to nothing
+  openKafkaSource(options); // resolves the options now (kafkaPartitionedSource checked unknown keys; the transport passes its own)
   return new Observable<PartitionSession>((outer) => {
     const hooks = new KafkaSessions((s) => outer.next(s));
     const sessions = hooks.sessions;
-    const inner = openKafkaSource(options, registry, () => hooks).subscribe({
+    const inner = openKafkaSource(options, registry, "ignore", () => hooks).subscribe({
       next: (d) => sessions.route(d),
       error: (e: unknown) => {
         sessions.end(e);

@@ -1,7 +1,7 @@
-import { asyncScheduler, Observable, type SchedulerLike, type Subscriber } from "rxjs";
-import { type CommitPolicy, Committer, commitPolicy, commitPolicyDefaults } from "../core/commit-policy.ts";
+import { Observable, type Subscriber } from "rxjs";
+import { Committer } from "../core/commit-policy.ts";
 import { createDelivery, type Delivery, type Origin } from "../core/delivery.ts";
-import { InvalidOptionsError, requireInt, requireKnownKeys, TransportError } from "../core/errors.ts";
+import { TransportError } from "../core/errors.ts";
 import { EntryState, type OffsetEntry, PartitionOffsets } from "../core/frontier.ts";
 import type { RawRecord } from "../core/record.ts";
 import { ChannelName, channel, emit } from "../observability/channels.ts";
@@ -17,150 +17,13 @@ import {
 } from "./client.ts";
 import { trackClose } from "./closing.ts";
 import { loadClient } from "./load-client.ts";
-import { CONNECTION_KEYS, type KafkaConnectionOptions } from "./security.ts";
+import {
+  type KafkaSourceOptions,
+  type ResolvedSourceOptions as Resolved,
+  resolveSourceOptions,
+} from "./source-options.ts";
 
-/** Options of {@link kafkaSource}. Connection fields (`brokers`, `client`, `ssl`, `sasl`, ...) as in {@link KafkaConnectionOptions}. */
-export interface KafkaSourceOptions extends KafkaConnectionOptions {
-  /** Consumer group id. Required. */
-  readonly groupId: string;
-  /** Topics to subscribe to. Required (at least one). */
-  readonly topics: string | ReadonlyArray<string>;
-  /** Start from the earliest offset when the group has no committed offset (else the latest). Default `true`. */
-  readonly fromBeginning?: boolean;
-  /** At most this many emitted, unsettled deliveries; the partitions pause at the bound and resume as slots free. Default 1024. */
-  readonly maxInFlight?: number;
-  /**
-   * Commit the settled frontier at most this long after the first ack since the last commit, ms
-   * (`0`: on the next macrotask). Default 1000. The commit policy is `core/commit-policy.ts`'s.
-   */
-  readonly commitIntervalMs?: number;
-  /** @deprecated The former name of {@link KafkaSourceOptions.commitIntervalMs} (accepted for one release; not with it). */
-  readonly commitInterval?: number;
-  /** ...and as soon as this many acks moved the frontier since the last commit. Default 10000. */
-  readonly commitEvery?: number;
-  /** On revocation, wait at most this long for in-flight deliveries of the revoked partitions before committing and releasing them, ms. Default 10000. */
-  readonly revokeTimeoutMs?: number;
-  /** Group session timeout, ms. Default 10000. */
-  readonly sessionTimeoutMs?: number;
-  /** Group heartbeat interval, ms. Default 1000. */
-  readonly heartbeatIntervalMs?: number;
-  /** Time members get to rejoin during a rebalance, ms. Default 30000. */
-  readonly rebalanceTimeoutMs?: number;
-  /** Longest time a fetch waits on the broker for new records, ms. Default 500. */
-  readonly maxWaitMs?: number;
-  /**
-   * Report a stall: when the source has sat at `maxInFlight` (partitions paused, records waiting)
-   * with no delivery settled for this long, ms, it publishes an `evflow:source:stalled` diagnostic
-   * and warns once on the console ("did you forget settle()?"). `0` turns it off. Default 30000.
-   */
-  readonly stallWarningMs?: number;
-  /** Scheduler of the commit and stall timers. Default `asyncScheduler`. */
-  readonly scheduler?: SchedulerLike;
-}
-
-/** Every option key of {@link kafkaSource}: anything else is refused (a typo must not pass silently). */
-const SOURCE_KEYS = {
-  ...CONNECTION_KEYS,
-  groupId: true,
-  topics: true,
-  fromBeginning: true,
-  maxInFlight: true,
-  commitIntervalMs: true,
-  commitInterval: true,
-  commitEvery: true,
-  revokeTimeoutMs: true,
-  sessionTimeoutMs: true,
-  heartbeatIntervalMs: true,
-  rebalanceTimeoutMs: true,
-  maxWaitMs: true,
-  stallWarningMs: true,
-  scheduler: true,
-} as const satisfies Record<keyof KafkaSourceOptions, true>;
-
-interface Resolved {
-  readonly conn: KafkaConnectionOptions;
-  readonly groupId: string;
-  readonly topics: ReadonlyArray<string>;
-  readonly fromBeginning: boolean;
-  readonly maxInFlight: number;
-  readonly commit: CommitPolicy;
-  readonly revokeTimeoutMs: number;
-  readonly sessionTimeoutMs: number;
-  readonly heartbeatIntervalMs: number;
-  readonly rebalanceTimeoutMs: number;
-  readonly maxWaitMs: number;
-  readonly stallWarningMs: number;
-  readonly scheduler: SchedulerLike;
-}
-
-const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
-
-const resolveOptions = (o: KafkaSourceOptions): Resolved => {
-  validateConnection(o);
-  if (typeof o.groupId !== "string" || o.groupId === "") {
-    throw new InvalidOptionsError(`option "groupId" must be a non-empty string`, { option: "groupId" });
-  }
-  const topics = typeof o.topics === "string" ? [o.topics] : o.topics;
-  if (!Array.isArray(topics) || topics.length === 0) {
-    throw new InvalidOptionsError(`option "topics" must name at least one topic`, { option: "topics" });
-  }
-  for (const t of topics) {
-    if (typeof t !== "string" || !TOPIC.test(t)) {
-      throw new InvalidOptionsError(`option "topics": ${JSON.stringify(t)} is not a valid topic name`, {
-        option: "topics",
-      });
-    }
-  }
-  if (o.fromBeginning !== undefined && typeof o.fromBeginning !== "boolean") {
-    throw new InvalidOptionsError(`option "fromBeginning" must be a boolean`, { option: "fromBeginning" });
-  }
-  const sessionTimeoutMs = requireInt("sessionTimeoutMs", o.sessionTimeoutMs ?? 10_000, 1);
-  const heartbeatIntervalMs = requireInt("heartbeatIntervalMs", o.heartbeatIntervalMs ?? 1_000, 1);
-  if (heartbeatIntervalMs >= sessionTimeoutMs) {
-    throw new InvalidOptionsError(`option "heartbeatIntervalMs" must be below "sessionTimeoutMs"`, {
-      option: "heartbeatIntervalMs",
-    });
-  }
-  return {
-    conn: o,
-    groupId: o.groupId,
-    topics: [...new Set(topics)],
-    fromBeginning: o.fromBeginning ?? true,
-    maxInFlight: requireInt("maxInFlight", o.maxInFlight ?? 1024, 1),
-    commit: resolveCommit(o),
-    revokeTimeoutMs: requireInt("revokeTimeoutMs", o.revokeTimeoutMs ?? 10_000, 0),
-    sessionTimeoutMs,
-    heartbeatIntervalMs,
-    rebalanceTimeoutMs: requireInt("rebalanceTimeoutMs", o.rebalanceTimeoutMs ?? 30_000, 1),
-    maxWaitMs: requireInt("maxWaitMs", o.maxWaitMs ?? 500, 1),
-    stallWarningMs: requireInt("stallWarningMs", o.stallWarningMs ?? 30_000, 0),
-    scheduler: o.scheduler ?? asyncScheduler,
-  };
-};
-
-/**
- * The source's commit policy: `commitEvery` acks or `commitIntervalMs` (or its former name,
- * `commitInterval`) after the first one, on `scheduler`; defaults {@link commitPolicyDefaults}.
- */
-const resolveCommit = (o: KafkaSourceOptions): CommitPolicy => {
-  let interval = "commitIntervalMs";
-  let maxIntervalMs = o.commitIntervalMs;
-  if (o.commitInterval !== undefined) {
-    if (maxIntervalMs !== undefined) {
-      throw new InvalidOptionsError(
-        `options "commitIntervalMs" and "commitInterval" (its deprecated former name) must not both be set`,
-        { option: "commitInterval" },
-      );
-    }
-    interval = "commitInterval";
-    maxIntervalMs = o.commitInterval;
-  }
-  return commitPolicy({ maxBatch: o.commitEvery, maxIntervalMs, scheduler: o.scheduler }, commitPolicyDefaults, {
-    unit: "kafkaSource",
-    maxBatch: "commitEvery",
-    maxIntervalMs: interval,
-  });
-};
+export type { KafkaIsolation, KafkaSourceOptions } from "./source-options.ts";
 
 const textDecoder = new TextDecoder();
 
@@ -594,13 +457,19 @@ export class SourceRun {
   }
 }
 
-/** Resolves the options and returns the observable; `registry` lets the transport stop and await it. @internal */
+/**
+ * Resolves the options and returns the observable; `registry` lets the transport stop and await it;
+ * `unknownKeys` `"ignore"` for the transport, whose options hold its own keys too; `hooks` tell a
+ * partitioned source of its partitions (`partitioned-source.ts`). @internal
+ */
 export const openKafkaSource = (
   options: KafkaSourceOptions,
   registry?: SourceRegistry,
+  unknownKeys: "refuse" | "ignore" = "ignore",
   hooks?: () => PartitionHooks,
 ): Observable<Delivery<RawRecord>> => {
-  const o = resolveOptions(options);
+  const o = resolveSourceOptions(options, unknownKeys);
+  validateConnection(options, "kafkaSource");
   return new Observable<Delivery<RawRecord>>((sub) => {
     const run = new SourceRun(o, sub, registry, hooks?.());
     run.start();
@@ -646,9 +515,7 @@ export const openKafkaSource = (
  *   .subscribe();
  * ```
  */
-export const kafkaSource = (options: KafkaSourceOptions): Observable<Delivery<RawRecord>> => {
-  if (options !== null && typeof options === "object") requireKnownKeys("kafkaSource", options, SOURCE_KEYS);
-  return openKafkaSource(options);
-};
+export const kafkaSource = (options: KafkaSourceOptions): Observable<Delivery<RawRecord>> =>
+  openKafkaSource(options, undefined, "refuse");
 
 const noop = (): void => {};

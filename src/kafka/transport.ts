@@ -49,6 +49,7 @@ const consumerSpec = {
   rebalanceTimeoutMs: sourceValue,
   maxWaitMs: sourceValue,
   stallWarningMs: sourceValue,
+  isolation: sourceValue,
   scheduler: sourceValue,
 } satisfies OptionsSpec<ConsumerOptions>;
 

@@ -6,9 +6,10 @@
  * @module
  */
 import { asyncScheduler, Observable, type SchedulerLike } from "rxjs";
-import { commitPolicy, commitPolicyDefaults } from "../core/commit-policy.ts";
+import { type CommitPolicy, commitPolicyDefaults, commitPolicySpec } from "../core/commit-policy.ts";
 import type { Delivery } from "../core/delivery.ts";
-import { ClosedError, InvalidOptionsError, requireInt, requireKnownKeys } from "../core/errors.ts";
+import { ClosedError, InvalidOptionsError } from "../core/errors.ts";
+import { bool, int, list, type OptionsSpec, oneOf, optional, resolveOptions, schedulerLike, text } from "../core/options.ts";
 import { PartitionSessions } from "../core/partition-sessions.ts";
 import type { RawRecord, WireRecord } from "../core/record.ts";
 import type { TransactionalProducer, TransactionalTransport } from "../core/transaction.ts";
@@ -121,7 +122,7 @@ export interface MemoryBroker extends TransactionalTransport {
  */
 export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker => {
   const { defaultPartitions, defaultMaxInFlight, autoCreate, name, settings, transactionTimeoutMs } =
-    resolveOptions(options);
+    resolveBroker(options);
   const logs = new TopicLogs(defaultPartitions, autoCreate);
   const groups = new GroupDirectory(logs, settings);
   let closed = false;
@@ -134,13 +135,16 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
   });
 
   const joinRequest = (co: ConsumeOptions): JoinRequest => {
-    validateConsume(co);
+    const c = resolveOptions("memoryBroker.consume", consumeSpec, co, {
+      maxInFlight: defaultMaxInFlight,
+      fromBeginning: true,
+    });
     return {
-      groupId: co.groupId,
-      topics: [...new Set(co.topics)],
-      maxInFlight: requireInt("maxInFlight", co.maxInFlight ?? defaultMaxInFlight, 1),
-      fromBeginning: co.fromBeginning ?? true,
-      readCommitted: co.isolation === "read_committed",
+      groupId: c.groupId,
+      topics: [...new Set(c.topics)],
+      maxInFlight: c.maxInFlight,
+      fromBeginning: c.fromBeginning,
+      readCommitted: c.isolation === "read_committed",
     };
   };
 
@@ -234,67 +238,58 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
   };
 };
 
-/** The broker's options, validated, with their defaults. */
-/** The options {@link memoryBroker} takes (a typo is refused, not ignored). */
-const MEMORY_BROKER_KEYS = {
-  partitions: true,
-  maxInFlight: true,
-  autoCreateTopics: true,
-  name: true,
-  stallWarningMs: true,
-  commitEvery: true,
-  commitIntervalMs: true,
-  transactionTimeoutMs: true,
-  scheduler: true,
-} satisfies Record<keyof MemoryBrokerOptions, true>;
-
-const resolveOptions = (options: MemoryBrokerOptions) => {
-  if (options !== null && typeof options === "object") requireKnownKeys("memoryBroker", options, MEMORY_BROKER_KEYS);
-  const defaultPartitions = requireInt("partitions", options.partitions ?? 4, 1);
-  const defaultMaxInFlight = requireInt("maxInFlight", options.maxInFlight ?? 1024, 1);
-  const autoCreate = options.autoCreateTopics ?? true;
-  if (typeof autoCreate !== "boolean") {
-    throw new InvalidOptionsError(`option "autoCreateTopics" must be a boolean, got ${String(autoCreate)}`, {
-      option: "autoCreateTopics",
-    });
-  }
-  const stallWarningMs = requireInt("stallWarningMs", options.stallWarningMs ?? 30_000, 0);
-  const scheduler = options.scheduler ?? asyncScheduler;
-  const transactionTimeoutMs = requireInt("transactionTimeoutMs", options.transactionTimeoutMs ?? 60_000, 0);
-  const commit = commitPolicy(
-    { maxBatch: options.commitEvery, maxIntervalMs: options.commitIntervalMs, scheduler },
-    memoryCommitDefaults,
-    { unit: "memoryBroker", maxBatch: "commitEvery", maxIntervalMs: "commitIntervalMs" },
-  );
-  return {
-    defaultPartitions,
-    defaultMaxInFlight,
-    autoCreate,
-    name: options.name ?? "memory",
-    settings: { stallWarningMs, scheduler, commit },
-    transactionTimeoutMs,
-  };
-};
-
 /** The broker commits each ack at once unless told otherwise (`commitEvery` 1); the interval is the Kafka source's. */
 const memoryCommitDefaults = { maxBatch: 1, maxIntervalMs: commitPolicyDefaults.maxIntervalMs } as const;
 
-const validateConsume = (co: ConsumeOptions): void => {
-  if (co === null || typeof co !== "object") {
-    throw new InvalidOptionsError("consume needs an options object", { option: "options" });
-  }
-  if (typeof co.groupId !== "string" || co.groupId.length === 0) {
-    throw new InvalidOptionsError(`option "groupId" must be a non-empty string, got ${String(co.groupId)}`, {
-      option: "groupId",
-    });
-  }
-  if (!Array.isArray(co.topics) || co.topics.length === 0 || co.topics.some((t) => typeof t !== "string" || t === "")) {
-    throw new InvalidOptionsError('option "topics" must be a non-empty array of topic names', { option: "topics" });
-  }
-  if (co.isolation !== undefined && co.isolation !== "read_committed" && co.isolation !== "read_uncommitted") {
-    throw new InvalidOptionsError(
-      `option "isolation" must be "read_committed" or "read_uncommitted", got ${String(co.isolation)}`,
-      { option: "isolation" },
-    );
-  }
+/**
+ * The defaults of {@link MemoryBrokerOptions}: 4 partitions, 1024 in flight, topics created on
+ * use, named `"memory"`, stall warning after 30 s, each ack committed at once (else within 1 s),
+ * an open transaction aborted after 60 s, `asyncScheduler`.
+ */
+export const memoryBrokerDefaults = Object.freeze({
+  partitions: 4,
+  maxInFlight: 1024,
+  autoCreateTopics: true,
+  name: "memory",
+  stallWarningMs: 30_000,
+  commitEvery: memoryCommitDefaults.maxBatch,
+  commitIntervalMs: memoryCommitDefaults.maxIntervalMs,
+  transactionTimeoutMs: 60_000,
+  scheduler: asyncScheduler,
+}) satisfies MemoryBrokerOptions;
+
+/** What each option of {@link memoryBroker} accepts (a typo is refused, not ignored). */
+export const memoryBrokerSpec = {
+  partitions: int({ min: 1 }),
+  maxInFlight: int({ min: 1 }),
+  autoCreateTopics: bool,
+  name: text(),
+  stallWarningMs: int(),
+  commitEvery: commitPolicySpec.maxBatch,
+  commitIntervalMs: commitPolicySpec.maxIntervalMs,
+  transactionTimeoutMs: int(),
+  scheduler: schedulerLike,
+} satisfies OptionsSpec<MemoryBrokerOptions>;
+
+/** What each option of the broker's `consume` accepts (its `maxInFlight` defaults to the broker's). */
+const consumeSpec = {
+  groupId: text(),
+  topics: list(text(), { min: 1 }),
+  fromBeginning: bool,
+  maxInFlight: int({ min: 1 }),
+  isolation: optional(oneOf("read_uncommitted", "read_committed")),
+} satisfies OptionsSpec<ConsumeOptions>;
+
+/** The broker's options, validated, with their defaults. */
+const resolveBroker = (options: MemoryBrokerOptions) => {
+  const o = resolveOptions("memoryBroker", memoryBrokerSpec, options, memoryBrokerDefaults);
+  const commit: CommitPolicy = { maxBatch: o.commitEvery, maxIntervalMs: o.commitIntervalMs, scheduler: o.scheduler };
+  return {
+    defaultPartitions: o.partitions,
+    defaultMaxInFlight: o.maxInFlight,
+    autoCreate: o.autoCreateTopics,
+    name: o.name,
+    settings: { stallWarningMs: o.stallWarningMs, scheduler: o.scheduler, commit },
+    transactionTimeoutMs: o.transactionTimeoutMs,
+  };
 };

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { InvalidOptionsError, requireInt } from "../core/errors.ts";
+import { InvalidOptionsError } from "../core/errors.ts";
+import { int, requireOption, text } from "../core/options.ts";
 import type { RawRecord, WireRecord } from "../core/record.ts";
 import { partitionForKey } from "./partitioner.ts";
 
@@ -45,10 +46,8 @@ export class TopicLogs {
 
   /** Creates `name` with `partitions`; a no-op when it exists. Returns its partition count. */
   create(name: string, partitions = this.#defaultPartitions): number {
-    if (typeof name !== "string" || name.length === 0) {
-      throw new InvalidOptionsError("a topic name must be a non-empty string", { option: "topic" });
-    }
-    requireInt("partitions", partitions, 1);
+    requireOption("memoryBroker", "topic", text(), name);
+    requireOption("memoryBroker", "partitions", int({ min: 1 }), partitions);
     const existing = this.#topics.get(name);
     if (existing !== undefined) return existing.partitions.length;
     this.#topics.set(name, { name, partitions: Array.from({ length: partitions }, () => []), rr: 0 });

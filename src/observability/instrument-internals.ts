@@ -12,7 +12,6 @@ import type { SchedulerLike } from "rxjs";
 import { createDelivery, type Delivery, type FailedDelivery, type Settlement } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { type EvflowError, isEvflowError } from "../core/errors.ts";
-import { num, requireOption, text } from "../core/options.ts";
 import { ChannelName, emit, type ProcessedMessage } from "./channels.ts";
 
 interface Layer {
@@ -140,19 +139,6 @@ export const clockOf = (scheduler: SchedulerLike | undefined): Clock =>
   scheduler === undefined
     ? { wall: Date.now, mono: () => performance.now() }
     : { wall: () => scheduler.now(), mono: () => scheduler.now() };
-
-/**
- * Validates a sampling rate option of `trace` (a number in [0, 1]).
- * TODO(options, wave 2): goes when `operators/trace.ts` resolves its options with `resolveOptions`.
- */
-export const requireRate = (option: string, rate: unknown): number =>
-  requireOption("trace", option, num({ min: 0, max: 1 }), rate);
-
-/**
- * Throws InvalidOptionsError unless `s` is a non-empty string (an option of `trace`).
- * TODO(options, wave 2): goes when `operators/trace.ts` resolves its options with `resolveOptions`.
- */
-export const requireName = (option: string, s: unknown): string => requireOption("trace", option, text(), s);
 
 const FLAGS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 

@@ -1,15 +1,24 @@
 import { Observable as Obs, type Observable, type OperatorFunction, type Subscriber, type Subscription } from "rxjs";
 import { type Delivery, type DeliveryOrFailure, failDelivery, isDelivery, replaceValue } from "../core/delivery.ts";
-import { BackpressureOverflow, HandlerError, requireInt, requireKnownKeys, toEvflowError } from "../core/errors.ts";
+import { BackpressureOverflow, HandlerError, toEvflowError } from "../core/errors.ts";
+import {
+  custom,
+  fn,
+  int,
+  type OptionsSpec,
+  oneOf,
+  optional,
+  requireOption,
+  resolveOptions,
+  text,
+} from "../core/options.ts";
 import { ChannelName, emit } from "../observability/channels.ts";
 import type { Gate } from "./gate.ts";
 import type { WorkValue } from "./ordered-by-key.ts";
-import { invalid, isSyncResult, Ring, requireFunction, runWork, type WorkResult } from "./work-internals.ts";
+import { isSyncResult, Ring, runWork, type WorkResult } from "./work-internals.ts";
 
 /** What happens when an item arrives and `capacity` items are already waiting. */
 export type OverflowPolicy = "block" | "drop-newest" | "drop-oldest" | "error";
-
-const POLICIES: ReadonlyArray<OverflowPolicy> = ["block", "drop-newest", "drop-oldest", "error"];
 
 /** Options of {@link backpressure}. */
 export interface BackpressureOptions<T> {
@@ -86,7 +95,7 @@ export function backpressure<T, B>(
   work: (item: T) => WorkResult<B>,
   options: BackpressureOptions<T> = {},
 ): OperatorFunction<T, unknown> {
-  const cfg = resolveOptions(work as (item: unknown) => unknown, options as BackpressureOptions<unknown>);
+  const cfg = resolveConfig(work as (item: unknown) => unknown, options as BackpressureOptions<unknown>);
   return (source: Observable<T>) => new Obs<unknown>((out) => new BackpressureRun(cfg, out).start(source));
 }
 
@@ -101,30 +110,48 @@ interface BackpressureConfig {
   readonly gate: Gate | undefined;
 }
 
-/** Validates the options (throwing `InvalidOptionsError`) and fills in the defaults. */
-/** The options {@link backpressure} takes (a typo is refused, not ignored). */
-const BACKPRESSURE_KEYS = {
-  capacity: true,
-  overflow: true,
-  priority: true,
-  concurrency: true,
-  name: true,
-  gate: true,
-} satisfies Record<keyof BackpressureOptions<unknown>, true>;
+/** The defaults of {@link BackpressureOptions}: 1024 waiting, `"block"`, one at a time, no priority lane, no gate. */
+export const backpressureDefaults = Object.freeze({
+  capacity: 1024,
+  overflow: "block",
+  concurrency: 1,
+  name: "backpressure",
+}) satisfies BackpressureOptions<unknown>;
 
-const resolveOptions = (
-  work: (item: unknown) => unknown,
-  options: BackpressureOptions<unknown>,
-): BackpressureConfig => {
-  requireFunction("work", work);
-  if (options !== null && typeof options === "object") requireKnownKeys("backpressure", options, BACKPRESSURE_KEYS);
-  const capacity = requireInt("capacity", options.capacity ?? 1024, 1);
-  const concurrency = requireInt("concurrency", options.concurrency ?? 1, 1);
-  const policy = options.overflow ?? "block";
-  if (!POLICIES.includes(policy)) invalid("overflow", `must be one of ${POLICIES.join(", ")}, got ${String(policy)}`);
-  const priority = options.priority;
-  if (priority !== undefined) requireFunction("priority", priority);
-  return { work, capacity, concurrency, policy, priority, name: options.name ?? "backpressure", gate: options.gate };
+/** A {@link Gate}: `acquire`, `tryAcquire` and `release`. */
+const gate = custom<Gate>(
+  "a Gate (createGate)",
+  (v) =>
+    v !== null &&
+    typeof v === "object" &&
+    typeof (v as Gate).acquire === "function" &&
+    typeof (v as Gate).tryAcquire === "function" &&
+    typeof (v as Gate).release === "function",
+);
+
+/** What each option of {@link backpressure} accepts (a typo is refused, not ignored). */
+export const backpressureSpec = {
+  capacity: int({ min: 1 }),
+  overflow: oneOf("block", "drop-newest", "drop-oldest", "error"),
+  priority: optional(fn),
+  concurrency: int({ min: 1 }),
+  name: text(),
+  gate: optional(gate),
+} satisfies OptionsSpec<BackpressureOptions<unknown>>;
+
+/** Validates the options (throwing `InvalidOptionsError`) and fills in the defaults. */
+const resolveConfig = (work: (item: unknown) => unknown, options: BackpressureOptions<unknown>): BackpressureConfig => {
+  requireOption("backpressure", "work", fn, work);
+  const o = resolveOptions("backpressure", backpressureSpec, options, backpressureDefaults);
+  return {
+    work,
+    capacity: o.capacity,
+    concurrency: o.concurrency,
+    policy: o.overflow,
+    priority: o.priority,
+    name: o.name,
+    gate: o.gate,
+  };
 };
 
 /** What a delivery's successful work emits: the returned delivery (when derived from `d`) or a delivery of the value. */

@@ -1,7 +1,18 @@
 import { asyncScheduler, Observable, type SchedulerLike, Subject, type Subscription } from "rxjs";
 import { backoffDelay } from "../core/backoff.ts";
 import { type DeliveryOrFailure, type FailedDelivery, replaceValue, type Settlement } from "../core/delivery.ts";
-import { DeadLetterError, requireInt, requireKnownKeys } from "../core/errors.ts";
+import { DeadLetterError } from "../core/errors.ts";
+import {
+  custom,
+  fn,
+  int,
+  nested,
+  type OptionsSpec,
+  optional,
+  requireOption,
+  resolveOptions,
+  text,
+} from "../core/options.ts";
 import type { WireFormat, WireRecord } from "../core/record.ts";
 import type { Sink } from "../core/sink.ts";
 import { ChannelName, emit } from "../observability/channels.ts";
@@ -14,7 +25,15 @@ import {
   isEnvelope,
   recordBytes,
 } from "./dead-letter-record.ts";
-import { type RetryOptions, type RetryPolicy, requireFunction, resolveRetry, shouldRetry } from "./work-internals.ts";
+import {
+  type ResolvedRetry,
+  type RetryOptions,
+  type RetryPolicy,
+  retryOptionsDefaults,
+  retryOptionsSpec,
+  retryPolicy,
+  shouldRetry,
+} from "./work-internals.ts";
 
 /** Options of {@link deadLetter}. */
 export interface DeadLetterOptions {
@@ -60,36 +79,56 @@ interface Resolved {
   readonly fallbackValueBytes: number;
 }
 
-/** The options {@link deadLetter} takes (a typo is refused, not ignored). */
-const DEAD_LETTER_KEYS = {
-  topic: true,
-  service: true,
-  format: true,
-  scheduler: true,
-  retry: true,
-  maxDeadLetterBytes: true,
-  maxKeyBytes: true,
-  maxHeaderBytes: true,
-  fallbackValueBytes: true,
-} satisfies Record<keyof DeadLetterOptions, true>;
+/** The write retries of {@link deadLetter} by default: 10 writes, the backoff of `retry`. */
+const deadLetterRetryDefaults = Object.freeze({ ...retryOptionsDefaults, attempts: 10 }) satisfies RetryOptions;
 
-const resolveOptions = (options: DeadLetterOptions): Resolved => {
-  if (options !== null && typeof options === "object") requireKnownKeys("deadLetter", options, DEAD_LETTER_KEYS);
-  const r = options.retry;
+/**
+ * The defaults of {@link DeadLetterOptions}: `asyncScheduler`, 10 writes with backoff, records of
+ * at most 1 MB (key 1 KiB, headers 16 KiB), fallback records keeping 1 KiB of the value.
+ */
+export const deadLetterDefaults = Object.freeze({
+  scheduler: asyncScheduler,
+  retry: deadLetterRetryDefaults,
+  ...DEFAULT_LIMITS,
+  fallbackValueBytes: 1024,
+}) satisfies DeadLetterOptions;
+
+/** A {@link WireFormat} (its `encode` is what a dead letter uses). */
+const wireFormat = custom<WireFormat>(
+  "a WireFormat",
+  (v) => v !== null && typeof v === "object" && typeof (v as WireFormat).encode === "function",
+);
+
+/**
+ * A scheduler: its `now()` is read for `evflow_dlq_failed_at` (a clock-only object is accepted, as
+ * before; only write retries need `schedule()`).
+ */
+const clock = custom<SchedulerLike>(
+  "a scheduler (an object with now())",
+  (v) => v !== null && typeof v === "object" && typeof (v as SchedulerLike).now === "function",
+);
+
+/** What each option of {@link deadLetter} accepts (a typo is refused, not ignored). */
+export const deadLetterSpec = {
+  topic: optional(text()),
+  service: optional(text()),
+  format: optional(wireFormat),
+  scheduler: clock,
+  retry: nested<RetryOptions>(retryOptionsSpec, deadLetterRetryDefaults),
+  maxDeadLetterBytes: int({ min: 1 }),
+  maxKeyBytes: int(),
+  maxHeaderBytes: int(),
+  fallbackValueBytes: int(),
+} satisfies OptionsSpec<DeadLetterOptions>;
+
+const resolveConfig = (options: DeadLetterOptions): Resolved => {
+  const o = resolveOptions("deadLetter", deadLetterSpec, options, deadLetterDefaults);
   return {
     options,
-    scheduler: options.scheduler ?? asyncScheduler,
-    retry: resolveRetry({ ...r, attempts: r?.attempts ?? 10 }, "retry."),
-    limits: {
-      maxDeadLetterBytes: requireInt(
-        "maxDeadLetterBytes",
-        options.maxDeadLetterBytes ?? DEFAULT_LIMITS.maxDeadLetterBytes,
-        1,
-      ),
-      maxKeyBytes: requireInt("maxKeyBytes", options.maxKeyBytes ?? DEFAULT_LIMITS.maxKeyBytes, 0),
-      maxHeaderBytes: requireInt("maxHeaderBytes", options.maxHeaderBytes ?? DEFAULT_LIMITS.maxHeaderBytes, 0),
-    },
-    fallbackValueBytes: requireInt("fallbackValueBytes", options.fallbackValueBytes ?? 1024, 0),
+    scheduler: o.scheduler,
+    retry: retryPolicy(o.retry as ResolvedRetry),
+    limits: { maxDeadLetterBytes: o.maxDeadLetterBytes, maxKeyBytes: o.maxKeyBytes, maxHeaderBytes: o.maxHeaderBytes },
+    fallbackValueBytes: o.fallbackValueBytes,
   };
 };
 
@@ -299,8 +338,8 @@ class PendingWrites {
  * ```
  */
 export const deadLetter = (sink: Sink, options: DeadLetterOptions = {}) => {
-  requireFunction("sink", sink);
-  const o = resolveOptions(options);
+  requireOption("deadLetter", "sink", fn, sink);
+  const o = resolveConfig(options);
   return <A>(source: Observable<DeliveryOrFailure<A>>): Observable<DeliveryOrFailure<A>> =>
     new Observable<DeliveryOrFailure<A>>((sub) => {
       const pending = new PendingWrites();

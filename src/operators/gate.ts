@@ -1,4 +1,4 @@
-import { requireInt } from "../core/errors.ts";
+import { int, requireOption } from "../core/options.ts";
 import { Ring } from "./work-internals.ts";
 
 /**
@@ -50,7 +50,7 @@ const RESOLVED: Promise<void> = Promise.resolve();
  * ```
  */
 export const createGate = (capacity: number): Gate => {
-  requireInt("capacity", capacity, 1);
+  requireOption("createGate", "capacity", int({ min: 1 }), capacity);
   let free = capacity;
   const waiters = new Ring<() => void>();
   return {

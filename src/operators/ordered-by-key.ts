@@ -1,9 +1,29 @@
 import { asyncScheduler, type OperatorFunction, type SchedulerLike } from "rxjs";
 import type { Delivery, DeliveryOrFailure } from "../core/delivery.ts";
-import { requireInt, requireKnownKeys, requireNumber } from "../core/errors.ts";
+import {
+  custom,
+  fn,
+  int,
+  ms,
+  nested,
+  type OptionsSpec,
+  optional,
+  requireOption,
+  resolveOptions,
+  schedulerLike,
+  text,
+} from "../core/options.ts";
 import { keyedWork } from "./keyed-work.ts";
 import { type ParkOptions, resolvePark } from "./park-options.ts";
-import { type RetryOptions, requireFunction, resolveRetry, type WorkResult } from "./work-internals.ts";
+import {
+  NO_RETRY,
+  type ResolvedRetry,
+  type RetryOptions,
+  retryOptionsDefaults,
+  retryOptionsSpec,
+  retryPolicy,
+  type WorkResult,
+} from "./work-internals.ts";
 
 export type { WorkResult } from "./work-internals.ts";
 
@@ -49,17 +69,30 @@ const defaultKey = (value: unknown, d: Delivery<unknown>): string | undefined =>
   return d.origin.key;
 };
 
-/** The options {@link orderedByKey} takes (a typo is refused, not ignored). */
-const ORDERED_BY_KEY_KEYS = {
-  concurrency: true,
-  idleMs: true,
-  key: true,
-  retry: true,
-  park: true,
-  timeoutMs: true,
-  name: true,
-  scheduler: true,
-} satisfies Record<keyof OrderedByKeyOptions<unknown>, true>;
+/**
+ * The defaults of {@link OrderedByKeyOptions}: 64 at once, idle keys released after 30 s, the
+ * value's or origin's key, no retry, no timeout, `asyncScheduler`.
+ */
+export const orderedByKeyDefaults = Object.freeze({
+  concurrency: 64,
+  idleMs: 30_000,
+  key: defaultKey,
+  name: "ordered-by-key",
+  scheduler: asyncScheduler,
+}) satisfies OrderedByKeyOptions<unknown>;
+
+/** What each option of {@link orderedByKey} accepts (a typo is refused, not ignored). */
+export const orderedByKeySpec = {
+  concurrency: int({ min: 1 }),
+  idleMs: ms(),
+  key: fn,
+  retry: optional(nested<RetryOptions>(retryOptionsSpec, retryOptionsDefaults)),
+  // Checked whole by resolvePark (park-options.ts), with its own defaults and messages.
+  park: optional(custom<ParkOptions>("an object (ParkOptions)", (v) => v !== null && typeof v === "object")),
+  timeoutMs: optional(ms({ min: 1 })),
+  name: text(),
+  scheduler: schedulerLike,
+} satisfies OptionsSpec<OrderedByKeyOptions<unknown>>;
 
 /**
  * Runs `work` for each delivery: strictly one after another, in arrival order, for events with the
@@ -103,19 +136,22 @@ export const orderedByKey = <A, B>(
   work: Work<A, B>,
   options: OrderedByKeyOptions<A> = {},
 ): OperatorFunction<DeliveryOrFailure<A>, DeliveryOrFailure<WorkValue<B>>> => {
-  requireFunction("work", work);
-  requireKnownKeys("orderedByKey", options, ORDERED_BY_KEY_KEYS);
-  if (options.key !== undefined) requireFunction("key", options.key);
-  const timeoutMs = options.timeoutMs === undefined ? undefined : requireNumber("timeoutMs", options.timeoutMs, 1);
+  requireOption("orderedByKey", "work", fn, work);
+  const o = resolveOptions(
+    "orderedByKey",
+    orderedByKeySpec,
+    options as OrderedByKeyOptions<unknown>,
+    orderedByKeyDefaults,
+  );
   const run = keyedWork({
-    name: options.name ?? "ordered-by-key",
+    name: o.name,
     work: work as (d: Delivery<unknown>, attempt: number) => unknown,
-    concurrency: requireInt("concurrency", options.concurrency ?? 64, 1),
-    idleMs: requireNumber("idleMs", options.idleMs ?? 30_000, 0),
-    key: (options.key ?? defaultKey) as (value: unknown, d: Delivery<unknown>) => string | undefined,
-    retry: resolveRetry(options.retry, "retry."),
-    timeoutMs,
-    scheduler: options.scheduler ?? asyncScheduler,
+    concurrency: o.concurrency,
+    idleMs: o.idleMs,
+    key: o.key as (value: unknown, d: Delivery<unknown>) => string | undefined,
+    retry: o.retry === undefined ? NO_RETRY : retryPolicy(o.retry as ResolvedRetry),
+    timeoutMs: o.timeoutMs,
+    scheduler: o.scheduler,
     park: resolvePark(options.park),
   });
   return run as unknown as OperatorFunction<DeliveryOrFailure<A>, DeliveryOrFailure<WorkValue<B>>>;

@@ -1,9 +1,19 @@
 import { asyncScheduler, type OperatorFunction, type SchedulerLike } from "rxjs";
 import type { Delivery, DeliveryOrFailure } from "../core/delivery.ts";
-import { requireInt, requireKnownKeys, requireNumber } from "../core/errors.ts";
+import {
+  fn,
+  int,
+  ms,
+  type OptionsSpec,
+  optional,
+  requireOption,
+  resolveOptions,
+  schedulerLike,
+  text,
+} from "../core/options.ts";
 import { keyedWork } from "./keyed-work.ts";
 import type { Work, WorkValue } from "./ordered-by-key.ts";
-import { type RetryOptions, requireFunction, resolveRetry } from "./work-internals.ts";
+import { type RetryOptions, retryOptionsDefaults, retryOptionsSpec, retryPolicy } from "./work-internals.ts";
 
 export type { BackoffOptions, RetryOptions } from "./work-internals.ts";
 
@@ -19,17 +29,25 @@ export interface RetryOperatorOptions extends RetryOptions {
   readonly scheduler?: SchedulerLike;
 }
 
-/** The options {@link retry} takes (a typo is refused, not ignored). */
-const RETRY_OPERATOR_KEYS = {
-  attempts: true,
-  backoff: true,
-  retryable: true,
-  random: true,
-  concurrency: true,
-  timeoutMs: true,
-  name: true,
-  scheduler: true,
-} satisfies Record<keyof RetryOperatorOptions, true>;
+/**
+ * The defaults of {@link RetryOperatorOptions}: 3 attempts, backoff 100 ms x2 up to 30 s with
+ * jitter 0.2 (`backoffDefaults`), `isRetryable`, `Math.random`, 64 at once, no timeout.
+ */
+export const retryDefaults = Object.freeze({
+  ...retryOptionsDefaults,
+  concurrency: 64,
+  name: "retry",
+  scheduler: asyncScheduler,
+}) satisfies RetryOperatorOptions;
+
+/** What each option of {@link retry} accepts (a typo is refused, not ignored). */
+export const retrySpec = {
+  ...retryOptionsSpec,
+  concurrency: int({ min: 1 }),
+  timeoutMs: optional(ms({ min: 1 })),
+  name: text(),
+  scheduler: schedulerLike,
+} satisfies OptionsSpec<RetryOperatorOptions>;
 
 /**
  * Runs `work` per delivery with retries, unordered: each delivery is retried on its own
@@ -67,18 +85,17 @@ export const retry = <A, B>(
   work: Work<A, B>,
   options: RetryOperatorOptions = {},
 ): OperatorFunction<DeliveryOrFailure<A>, DeliveryOrFailure<WorkValue<B>>> => {
-  requireFunction("work", work);
-  requireKnownKeys("retry", options, RETRY_OPERATOR_KEYS);
-  const timeoutMs = options.timeoutMs === undefined ? undefined : requireNumber("timeoutMs", options.timeoutMs, 1);
+  requireOption("retry", "work", fn, work);
+  const o = resolveOptions("retry", retrySpec, options, retryDefaults);
   const run = keyedWork({
-    name: options.name ?? "retry",
+    name: o.name,
     work: work as (d: Delivery<unknown>, attempt: number) => unknown,
-    concurrency: requireInt("concurrency", options.concurrency ?? 64, 1),
+    concurrency: o.concurrency,
     idleMs: 0,
     key: undefined,
-    retry: resolveRetry(options, ""),
-    timeoutMs,
-    scheduler: options.scheduler ?? asyncScheduler,
+    retry: retryPolicy(o),
+    timeoutMs: o.timeoutMs,
+    scheduler: o.scheduler,
   });
   return run as unknown as OperatorFunction<DeliveryOrFailure<A>, DeliveryOrFailure<WorkValue<B>>>;
 };

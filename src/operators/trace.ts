@@ -2,7 +2,18 @@ import { map, type Observable, type SchedulerLike } from "rxjs";
 import { type Delivery, replaceValue } from "../core/delivery.ts";
 import type { Envelope } from "../core/envelope.ts";
 import type { EvflowError } from "../core/errors.ts";
-import { InvalidOptionsError, requireKnownKeys } from "../core/errors.ts";
+import {
+  custom,
+  fn,
+  num,
+  type OptionsSpec,
+  oneOf,
+  optional,
+  requireOption,
+  resolveOptions,
+  schedulerLike,
+  text,
+} from "../core/options.ts";
 import {
   clockOf,
   describeError,
@@ -10,8 +21,6 @@ import {
   isEnvelopeLike,
   isFlowLike,
   noteFailure,
-  requireName,
-  requireRate,
   stampHeaders,
   stampTraceparent,
   traceparentOf,
@@ -136,7 +145,7 @@ export const trace = (
   tracer: Tracer | undefined,
   options: TraceOptions,
 ): (<T>(source: Observable<T>) => Observable<T>) => {
-  const cfg = resolveOptions(tracer, options);
+  const cfg = resolveConfig(tracer, options);
   if (cfg === undefined) return <T>(source: Observable<T>) => source;
   const hops = new HopRecorder(cfg);
   const step = (v: unknown): unknown => hops.step(v);
@@ -155,42 +164,40 @@ interface TraceConfig {
   readonly onError: (error: unknown) => void;
 }
 
+/** The defaults of {@link TraceOptions}: consumer side, every new trace recorded, tracer errors ignored. */
+export const traceDefaults = Object.freeze({
+  stage: "received",
+  sampling: 1,
+  onError: noop,
+}) satisfies Partial<TraceOptions>;
+
+/** What each option of {@link trace} accepts (a typo is refused, not ignored). */
+export const traceSpec = {
+  service: text(),
+  stage: oneOf("received", "published"),
+  sampling: num({ min: 0, max: 1 }),
+  topic: optional(text()),
+  server: optional(text()),
+  scheduler: optional(schedulerLike),
+  onError: fn,
+} satisfies OptionsSpec<TraceOptions>;
+
+/** A {@link Tracer}: an object with a `record(record)` method. */
+const tracerCheck = custom<Tracer>(
+  "a Tracer (an object with a record(record) method)",
+  (v) => v !== null && typeof v === "object" && typeof (v as Tracer).record === "function",
+);
+
 /**
  * Validates the options (throwing `InvalidOptionsError`) and fills in the defaults; `undefined`
  * when nothing is recorded (no tracer, or `sampling: 0`).
  */
-/** The options {@link trace} takes (a typo is refused, not ignored). */
-const TRACE_KEYS = {
-  service: true,
-  stage: true,
-  sampling: true,
-  topic: true,
-  server: true,
-  scheduler: true,
-  onError: true,
-} satisfies Record<keyof TraceOptions, true>;
-
-const resolveOptions = (tracer: Tracer | undefined, options: TraceOptions): TraceConfig | undefined => {
-  if (options === null || typeof options !== "object") {
-    throw new InvalidOptionsError("trace needs an options object with a service", { option: "options" });
-  }
-  requireKnownKeys("trace", options, TRACE_KEYS);
-  const service = requireName("service", options.service);
-  const stage = options.stage ?? "received";
-  if (stage !== "received" && stage !== "published") {
-    throw new InvalidOptionsError(`option "stage" must be "received" or "published", got ${String(stage)}`, {
-      option: "stage",
-    });
-  }
-  const rate = requireRate("sampling", options.sampling ?? 1);
-  const topic = options.topic === undefined ? undefined : requireName("topic", options.topic);
-  const server = options.server === undefined ? undefined : requireName("server", options.server);
-  if (tracer !== undefined && (typeof tracer !== "object" || typeof tracer.record !== "function")) {
-    throw new InvalidOptionsError("tracer must have a record(record) method", { option: "tracer" });
-  }
-  if (tracer === undefined || rate === 0) return undefined;
-  const onError = options.onError ?? noop;
-  return { tracer, service, stage, rate, topic, server, scheduler: options.scheduler, onError };
+const resolveConfig = (tracer: Tracer | undefined, options: TraceOptions): TraceConfig | undefined => {
+  const o = resolveOptions("trace", traceSpec, options, traceDefaults);
+  if (tracer !== undefined) requireOption("trace", "tracer", tracerCheck, tracer);
+  if (tracer === undefined || o.sampling === 0) return undefined;
+  const { service, stage, topic, server, scheduler, onError } = o;
+  return { tracer, service, stage, rate: o.sampling, topic, server, scheduler, onError };
 };
 
 /** The ids of a started hop, and the headers the tracer wants propagated (OpenTelemetry). */

@@ -8,9 +8,10 @@
  */
 import type { TaskEither } from "fp-ts/lib/TaskEither.js";
 import { isObservable, type Observable, type Subscription } from "rxjs";
-import { type BackoffOptions, backoffDefaults, resolveBackoff } from "../core/backoff.ts";
+import { type Backoff, type BackoffOptions, backoffDefaults, backoffSpec } from "../core/backoff.ts";
 import { isDelivery } from "../core/delivery.ts";
-import { HandlerError, InvalidOptionsError, isRetryable, requireInt } from "../core/errors.ts";
+import { HandlerError, isRetryable } from "../core/errors.ts";
+import { fn, int, nested, type OptionsSpec, requireOption } from "../core/options.ts";
 
 export type { BackoffOptions } from "../core/backoff.ts";
 
@@ -143,16 +144,6 @@ export interface RetryPolicy {
   readonly random: () => number;
 }
 
-/** Throws an {@link InvalidOptionsError} for `option`. */
-export const invalid = (option: string, message: string): never => {
-  throw new InvalidOptionsError(`option "${option}" ${message}`, { option });
-};
-
-/** Throws an {@link InvalidOptionsError} unless `f` is a function. */
-export const requireFunction = (option: string, f: unknown): void => {
-  if (typeof f !== "function") invalid(option, `must be a function, got ${f === null ? "null" : typeof f}`);
-};
-
 /** No retry: one attempt. */
 export const NO_RETRY: RetryPolicy = {
   attempts: 1,
@@ -161,36 +152,54 @@ export const NO_RETRY: RetryPolicy = {
   random: Math.random,
 };
 
-/** The keys of {@link RetryOptions}: a nested `retry: { ... }` with any other key is refused. */
-const RETRY_KEYS = { attempts: true, backoff: true, retryable: true, random: true } satisfies Record<
-  keyof RetryOptions,
-  true
->;
+/** The defaults of {@link RetryOptions}: 3 attempts, {@link backoffDefaults}, `isRetryable`, `Math.random`. */
+export const retryOptionsDefaults = Object.freeze({
+  attempts: 3,
+  backoff: backoffDefaults,
+  retryable: isRetryable,
+  random: Math.random,
+}) satisfies RetryOptions;
+
+/** `RetryOptions` resolved: every field set (`backoff` by its nested spec: complete). */
+export type ResolvedRetry = Readonly<Required<RetryOptions>>;
 
 /**
- * Validates and fills defaults; throws `InvalidOptionsError` (option names prefixed by `prefix`).
- * Stricter than {@link resolveBackoff} on one point: `backoff.maxMs` below `backoff.initialMs` is
- * refused (a retry policy whose cap is below its first delay is a typo).
+ * What each field of {@link RetryOptions} accepts. Stricter than `resolveBackoff` on one point:
+ * `backoff.maxMs` below `backoff.initialMs` is refused (a retry policy whose cap is below its
+ * first delay is a typo).
  */
-export const resolveRetry = (o: RetryOptions | undefined, prefix: string): RetryPolicy => {
-  if (o === undefined) return NO_RETRY;
-  if (prefix !== "" && o !== null && typeof o === "object") {
-    // A nested `retry: { ... }`: its keys are RetryOptions' only (the `retry` operator checks its own).
-    for (const key of Object.keys(o)) {
-      if (Object.hasOwn(RETRY_KEYS, key)) continue;
-      invalid(`${prefix}${key}`, "is not an option of retry (attempts, backoff, retryable, random)");
-    }
-  }
-  const backoff = resolveBackoff(o.backoff, backoffDefaults, `${prefix}backoff`);
-  if (backoff.maxMs < backoff.initialMs) {
-    invalid(`${prefix}backoff.maxMs`, `must be >= initialMs (${backoff.initialMs}), got ${backoff.maxMs}`);
-  }
-  const retryable = o.retryable ?? isRetryable;
-  const random = o.random ?? Math.random;
-  requireFunction(`${prefix}retryable`, retryable);
-  requireFunction(`${prefix}random`, random);
-  return { attempts: requireInt(`${prefix}attempts`, o.attempts ?? 3, 1), ...backoff, retryable, random };
-};
+export const retryOptionsSpec = {
+  attempts: int({ min: 1 }),
+  backoff: nested<Backoff>(backoffSpec, backoffDefaults, (b, fail) => {
+    if (b.maxMs < b.initialMs) fail("maxMs", `must be >= initialMs (${b.initialMs}), got ${b.maxMs}`);
+  }),
+  retryable: fn,
+  random: fn,
+} satisfies OptionsSpec<RetryOptions>;
+
+/** A resolved {@link RetryOptions} as the policy `keyedWork` and `deadLetter` run: the backoff flattened. */
+export const retryPolicy = (r: ResolvedRetry): RetryPolicy => ({
+  attempts: r.attempts,
+  ...(r.backoff as Backoff),
+  retryable: r.retryable,
+  random: r.random,
+});
+
+/**
+ * Validates a {@link RetryOptions} and fills its defaults ({@link retryOptionsDefaults}); `undefined`
+ * = {@link NO_RETRY}. Errors name `unit` and the option under `prefix` (e.g. `"retry."`).
+ */
+export const resolveRetry = (o: RetryOptions | undefined, prefix: string, unit = "retry"): RetryPolicy =>
+  o === undefined
+    ? NO_RETRY
+    : retryPolicy(
+        requireOption(
+          unit,
+          prefix.replace(/\.$/, ""),
+          nested<ResolvedRetry>(retryOptionsSpec, retryOptionsDefaults),
+          o,
+        ),
+      );
 
 /** Applies the user's retry predicate; a predicate that throws counts as "not retryable". */
 export const shouldRetry = (p: RetryPolicy, error: unknown): boolean => {

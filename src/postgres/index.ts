@@ -17,7 +17,14 @@ export {
   postgresParkStore,
   postgresParkStoreDefaults,
 } from "./parking-store.ts";
-export { type OutboxRelayOptions, outboxRelay, type RelayBackoff, type RelayClaimMode } from "./relay.ts";
-export { type RetryFailedOptions, retryFailed } from "./retry-failed.ts";
+export { outboxRelay } from "./relay.ts";
+export {
+  type OutboxRelayOptions,
+  outboxRelayDefaults,
+  type RelayBackoff,
+  type RelayClaimMode,
+  relayBackoffDefaults,
+} from "./relay-options.ts";
+export { type RetryFailedOptions, retryFailed, retryFailedDefaults } from "./retry-failed.ts";
 export { type MigrateOptions, type MigrateResult, migrate, migrateDefaults, SCHEMA_VERSION } from "./schema.ts";
 export { type PgTraceStore, type PgTraceStoreOptions, pgTraceStore, pgTraceStoreDefaults } from "./trace-store.ts";

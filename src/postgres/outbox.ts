@@ -1,33 +1,10 @@
 import type postgres from "postgres";
 import { type Envelope, UNKNOWN_SOURCE } from "../core/envelope.ts";
-import { custom, type OptionsSpec, optional, requireOption, resolveOptions, text } from "../core/options.ts";
-import {
-  DEFAULT_SCHEMA,
-  isMissingMigration,
-  type Sql,
-  schemaOption,
-  sqlClient,
-  type Tx,
-  transportError,
-} from "./internals.ts";
+import { custom, requireOption, resolveOptions } from "../core/options.ts";
+import { isMissingMigration, type Sql, sqlClient, type Tx, transportError } from "./internals.ts";
+import { type OutboxOptions, outboxDefaults, outboxSpec } from "./outbox-options.ts";
 
-/** Options of {@link outbox}. */
-export interface OutboxOptions {
-  /** Schema of the `outbox` table (see `migrate`). Default `"evflow"`. */
-  readonly schema?: string;
-  /**
-   * This service's id: the CloudEvents `source` of events written without one (whose source is
-   * `"unknown"`, the default of `envelope()` and `define().create()`). An explicit source is kept.
-   * Default: none (sources are stored as given). `defineConfig`'s `outbox.service` (from `evflow/config`) is the usual value.
-   */
-  readonly service?: string;
-}
-
-/** The defaults of {@link OutboxOptions}. */
-export const outboxDefaults = Object.freeze({ schema: DEFAULT_SCHEMA }) satisfies OutboxOptions;
-
-/** What each option of {@link outbox} accepts. */
-export const outboxSpec = { schema: schemaOption, service: optional(text()) } satisfies OptionsSpec<OutboxOptions>;
+export { type OutboxOptions, outboxDefaults, outboxSpec } from "./outbox-options.ts";
 
 /** A transactional outbox: events written with the caller's business rows. */
 export interface Outbox {

@@ -1,5 +1,5 @@
-import { InvalidOptionsError } from "../core/errors.ts";
-import { DEFAULT_SCHEMA, outboxChannel, requireSchema, requireSql, type Sql } from "./internals.ts";
+import { custom, list, type OptionsSpec, optional, requireOption, resolveOptions, text } from "../core/options.ts";
+import { DEFAULT_SCHEMA, outboxChannel, type Sql, schemaOption, sqlClient } from "./internals.ts";
 
 /** Options of {@link retryFailed}. */
 export interface RetryFailedOptions {
@@ -10,6 +10,16 @@ export interface RetryFailedOptions {
   /** Only rows of this key. Default: any key. */
   readonly key?: string;
 }
+
+/** The defaults of {@link RetryFailedOptions}: schema `evflow`, every `FAILED` row of any key. */
+export const retryFailedDefaults = Object.freeze({ schema: DEFAULT_SCHEMA }) satisfies RetryFailedOptions;
+
+/** What each option of {@link retryFailed} accepts (a typo is refused, not ignored). */
+const retryFailedSpec = {
+  schema: schemaOption,
+  ids: optional(list(custom<number>("an integer", (v) => Number.isSafeInteger(v)))),
+  key: optional(text({ min: 0 })),
+} satisfies OptionsSpec<RetryFailedOptions>;
 
 /**
  * Puts `FAILED` outbox rows back to `PENDING` with `attempts` reset, and wakes the relays (NOTIFY).
@@ -25,16 +35,9 @@ export interface RetryFailedOptions {
  * ```
  */
 export const retryFailed = async (sql: Sql, options: RetryFailedOptions = {}): Promise<number> => {
-  requireSql(sql);
-  const schema = requireSchema(options.schema ?? DEFAULT_SCHEMA);
-  const ids = options.ids;
-  if (ids !== undefined && (!Array.isArray(ids) || !ids.every((i) => Number.isSafeInteger(i)))) {
-    throw new InvalidOptionsError('option "ids" must be an array of integers', { option: "ids" });
-  }
-  if (options.key !== undefined && typeof options.key !== "string") {
-    throw new InvalidOptionsError('option "key" must be a string', { option: "key" });
-  }
-  const key = options.key ?? null;
+  requireOption("retryFailed", "sql", sqlClient, sql);
+  const { schema, ids, key: only } = resolveOptions("retryFailed", retryFailedSpec, options, retryFailedDefaults);
+  const key = only ?? null;
   const result = await sql`
     with r as (
       update ${sql(schema)}.outbox

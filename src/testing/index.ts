@@ -26,4 +26,5 @@ export {
   type SuiteIt,
   type TransportFeatures,
   type TransportSuiteOptions,
+  transportSuiteDefaults,
 } from "./transport-suite.ts";

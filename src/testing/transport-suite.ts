@@ -6,11 +6,17 @@
  *
  * @module
  */
-import { InvalidOptionsError, requireInt } from "../core/errors.ts";
+import { fn, int, nested, type OptionsSpec, optional, requireOption, resolveOptions } from "../core/options.ts";
 import type { Transport } from "../core/transport.ts";
 import { deadLetterScenarios } from "./transport-suite/dead-letter.ts";
 import { deliveryScenarios } from "./transport-suite/delivery.ts";
-import { type FeatureName, resolveFeatures, skipReason, type TransportFeatures } from "./transport-suite/features.ts";
+import {
+  type FeatureName,
+  skipReason,
+  type TransportFeatures,
+  transportFeaturesDefaults,
+  transportFeaturesSpec,
+} from "./transport-suite/features.ts";
 import { groupScenarios } from "./transport-suite/groups.ts";
 import { partitionedScenarios } from "./transport-suite/partitioned.ts";
 import { runScenario, type Scenario } from "./transport-suite/scenario.ts";
@@ -76,38 +82,42 @@ const scenarios = (n: number): ReadonlyArray<Scenario> => {
   ];
 };
 
-const requireFunction = <F>(option: string, f: F, what: string): F => {
-  if (typeof f !== "function") {
-    throw new InvalidOptionsError(`option "${option}" must be ${what}, got ${String(f)}`, { option });
-  }
-  return f;
-};
+/** The defaults of {@link TransportSuiteOptions}: every feature on, 30 s per wait, 6 partitions, 60 records. */
+export const transportSuiteDefaults = Object.freeze({
+  features: transportFeaturesDefaults,
+  timeoutMs: 30_000,
+  partitions: 6,
+  records: 60,
+}) satisfies Partial<TransportSuiteOptions>;
 
-/** The suite's options, checked, with their defaults. */
-const resolveOptions = (options: TransportSuiteOptions) => {
-  if (options === null || typeof options !== "object") {
-    throw new InvalidOptionsError("runTransportSuite needs an options object with describe and it", {
-      option: "options",
-    });
-  }
-  const features = resolveFeatures(options.features ?? {});
-  const off = (Object.keys(features) as FeatureName[]).filter((f) => !features[f]);
-  const skip = options.skip === undefined ? undefined : requireFunction("skip", options.skip, "a function");
-  if (off.length > 0 && skip === undefined) {
-    throw new InvalidOptionsError(
-      `features.${off.join(", features.")} ${off.length === 1 ? "is" : "are"} false, so some scenarios cannot run: ` +
-        'give option "skip" (with bun:test, a function calling it.skip) so they are reported as skipped',
-      { option: "skip" },
-    );
-  }
+/** What each option of {@link runTransportSuite} accepts. */
+const transportSuiteSpec = {
+  describe: fn,
+  it: fn,
+  skip: optional(fn),
+  features: nested<TransportFeatures>(transportFeaturesSpec, transportFeaturesDefaults),
+  timeoutMs: int({ min: 1 }),
+  partitions: int({ min: 1 }),
+  records: int({ min: 1 }),
+} satisfies OptionsSpec<TransportSuiteOptions>;
+
+/** The suite's options, checked, with their defaults; a feature off needs `skip` to report its scenarios. */
+const resolveSuite = (options: TransportSuiteOptions) => {
+  const o = resolveOptions("runTransportSuite", transportSuiteSpec, options, transportSuiteDefaults, (r, fail) => {
+    const f = r.features as Readonly<Record<FeatureName, boolean>>;
+    const off = (Object.keys(f) as FeatureName[]).filter((k) => !f[k]);
+    if (off.length > 0 && r.skip === undefined) {
+      fail(
+        "skip",
+        `must be given: features.${off.join(", features.")} ${off.length === 1 ? "is" : "are"} false, so some scenarios cannot run ` +
+          "(with bun:test, a function calling it.skip) and they are reported as skipped",
+      );
+    }
+  });
   return {
-    describe: requireFunction("describe", options.describe, "the test framework's describe"),
-    it: requireFunction("it", options.it, "the test framework's it"),
-    skip: skip ?? (() => {}),
-    features,
-    timeoutMs: requireInt("timeoutMs", options.timeoutMs ?? 30_000, 1),
-    partitions: requireInt("partitions", options.partitions ?? 6, 1),
-    records: requireInt("records", options.records ?? 60, 1),
+    ...o,
+    features: o.features as Readonly<Record<FeatureName, boolean>>,
+    skip: o.skip ?? (() => {}),
   };
 };
 
@@ -150,8 +160,8 @@ export const runTransportSuite = (
   makeTransport: () => Promise<Transport> | Transport,
   options: TransportSuiteOptions,
 ): void => {
-  const o = resolveOptions(options);
-  requireFunction("makeTransport", makeTransport, "a function that makes a transport");
+  const o = resolveSuite(options);
+  requireOption("runTransportSuite", "makeTransport", fn, makeTransport);
   const settings = { makeTransport, partitions: o.partitions, records: o.records, timeoutMs: o.timeoutMs };
   o.describe(`transport conformance: ${name}`, () => {
     for (const s of scenarios(o.records)) {

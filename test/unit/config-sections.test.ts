@@ -89,13 +89,13 @@ describe("defineConfig sections fit their units", () => {
       timeoutMs: 30_000,
       retry: { attempts: 3, backoff: { initialMs: 20, maxMs: 1000, factor: 2, jitter: 0.2 } },
     });
-    // maxAttempts and cleanupInterval are outboxRelay's defaults: the same as not passing them
+    // maxAttempts and cleanupIntervalMs are outboxRelay's defaults: the same as not passing them
     expect(c.outboxRelay).toEqual({
       batchSize: 50,
-      pollInterval: 100,
+      pollIntervalMs: 100,
       maxAttempts: 10,
-      retention: 0,
-      cleanupInterval: 60_000,
+      retentionMs: 0,
+      cleanupIntervalMs: 60_000,
     });
   });
 });

@@ -23,7 +23,7 @@ describe("defineConfig", () => {
     expect(c.trace.sampling).toBe(0.1);
     expect(c.orderedByKey.concurrency).toBe(50);
     expect(c.backpressure.capacity).toBe(10_000);
-    expect(c.outboxRelay.retention).toBe(30 * 24 * 3600_000);
+    expect(c.outboxRelay.retentionMs).toBe(30 * 24 * 3600_000);
   });
 
   it("layers presets in order, then overrides, then the environment", () => {
@@ -99,10 +99,10 @@ describe("defineConfig", () => {
     expect(c.deadLetter).toEqual({ topic: "orders.dlq", service: "s" });
     expect(c.outboxRelay).toEqual({
       batchSize: 7,
-      pollInterval: 70,
+      pollIntervalMs: 70,
       maxAttempts: 4,
-      retention: 0,
-      cleanupInterval: 900,
+      retentionMs: 0,
+      cleanupIntervalMs: 900,
     });
     expect(c.orderedByKey).toEqual({
       concurrency: 9,
@@ -129,10 +129,10 @@ describe("defineConfig", () => {
     expect(c.kafkaSource.commitIntervalMs).toBe(1000);
     expect(c.outboxRelay).toEqual({
       batchSize: 100,
-      pollInterval: 1000,
+      pollIntervalMs: 1000,
       maxAttempts: 10,
-      retention: 0,
-      cleanupInterval: 60_000,
+      retentionMs: 0,
+      cleanupIntervalMs: 60_000,
     });
     expect(c.memoryDedupStore).toEqual({ maxSize: 100_000, ttlMs: 3_600_000 });
     expect(c.backpressure).toEqual({ capacity: 1024, overflow: "block" });
@@ -171,12 +171,12 @@ describe("defineConfig", () => {
     rejects(
       () => defineConfig({ service: "s", env: { EVFLOW_KAFKA_COMMIT_INTERVAL_MS: "-1" } }),
       "kafkaSource.commitIntervalMs",
-      /EVFLOW_KAFKA_COMMIT_INTERVAL_MS\) must be an integer >= 0/,
+      /EVFLOW_KAFKA_COMMIT_INTERVAL_MS\) must be a whole number of ms >= 0/,
     );
     rejects(
       () => defineConfig({ service: "s", env: {}, overrides: { kafkaSource: { commitIntervalMs: -1 } } }),
       "kafkaSource.commitIntervalMs",
-      /must be an integer >= 0/,
+      /must be a whole number of ms >= 0/,
     );
   });
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { InvalidOptionsError, requireKnownKeys } from "../../core/errors.ts";
+import { bool, type OptionsSpec } from "../../core/options.ts";
 
 /** What a transport can do; a scenario whose feature is `false` is reported as skipped. All default to `true`. */
 export interface TransportFeatures {
@@ -38,7 +38,8 @@ const meaning: Readonly<Record<FeatureName, string>> = {
   transactions: "transactional producers and read_committed consumers",
 };
 
-const known: Readonly<Record<FeatureName, true>> = {
+/** The defaults of {@link TransportFeatures}: every feature on. */
+export const transportFeaturesDefaults = Object.freeze({
   consumerGroups: true,
   redeliveryOnNack: true,
   resumeFromCommitted: true,
@@ -46,28 +47,18 @@ const known: Readonly<Record<FeatureName, true>> = {
   maxInFlight: true,
   partitionSessions: true,
   transactions: true,
-};
+}) satisfies Required<TransportFeatures>;
+
+/** What each feature flag accepts: `true` or `false` (an unknown name is refused: a typo would run the scenario). */
+export const transportFeaturesSpec = {
+  consumerGroups: bool,
+  redeliveryOnNack: bool,
+  resumeFromCommitted: bool,
+  multipleTopics: bool,
+  maxInFlight: bool,
+  partitionSessions: bool,
+  transactions: bool,
+} satisfies OptionsSpec<TransportFeatures>;
 
 /** Why a scenario that needs `feature` is skipped. */
 export const skipReason = (feature: FeatureName): string => `features.${feature} is false (${meaning[feature]})`;
-
-/** The flags with their defaults (`true`); throws {@link InvalidOptionsError} on an unknown name or a non-boolean. */
-export const resolveFeatures = (features: TransportFeatures): Readonly<Record<FeatureName, boolean>> => {
-  if (features === null || typeof features !== "object") {
-    throw new InvalidOptionsError(`option "features" must be an object, got ${String(features)}`, {
-      option: "features",
-    });
-  }
-  requireKnownKeys("runTransportSuite features", features, known);
-  const out = {} as Record<FeatureName, boolean>;
-  for (const name of Object.keys(known) as FeatureName[]) {
-    const v = features[name] ?? true;
-    if (typeof v !== "boolean") {
-      throw new InvalidOptionsError(`option "features.${name}" must be a boolean, got ${String(v)}`, {
-        option: `features.${name}`,
-      });
-    }
-    out[name] = v;
-  }
-  return out;
-};
