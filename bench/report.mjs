@@ -81,18 +81,29 @@ export function targetRows(reports) {
   );
 }
 
-/** The markdown report. */
-export function markdown(date, machine, reports) {
+const machineText = (m = {}) =>
+  `${m.cpu ?? "unknown CPU"}, ${m.cores ?? "?"} cores, ${m.memGiB ?? "?"} GiB, ${m.os ?? "unknown OS"}`;
+
+/**
+ * The markdown report. `sources` (optional): the saved runs merged into `reports`, each
+ * `{ date, machine, mode?, benches }`, listed so a reader knows which figures come from where.
+ */
+export function markdown(date, machine, reports, sources = []) {
   const rows = targetRows(reports);
-  const m = machine ?? {};
-  const lines = [
-    `# evflow benchmarks — ${date}`,
-    "",
-    `Machine: ${m.cpu ?? "unknown CPU"}, ${m.cores ?? "?"} cores, ${m.memGiB ?? "?"} GiB, ${m.os ?? "unknown OS"}.`,
+  const lines = [`# evflow benchmarks — ${date}`, ""];
+  if (sources.length > 1) {
+    lines.push("Merged from several runs (a later run's report of a bench and runtime replaces an earlier one's):", "");
+    for (const s of sources)
+      lines.push(
+        `- ${s.date}: ${machineText(s.machine)}${s.mode ? `; ${s.mode}` : ""}; ${s.benches.join(", ") || "none kept"}`,
+      );
+    lines.push("");
+  } else lines.push(`Machine: ${machineText(machine)}.`);
+  lines.push(
     "Every ratio is subject ÷ baseline, both measured in the same process in the same run. For a time",
     "ratio (`time`: ns/event) lower means the subject is faster; a figure ratio compares two values of",
     "the unit shown (MiB: lower = less memory). Each table has one unit per column.",
-  ];
+  );
   if (reports.some((r) => r.smoke))
     lines.push("", "**Smoke run** (tiny sizes, each case once): the ratios are not measurements.");
   lines.push("", "## Summary", "", "| runtime | met | missed | not measured |", "|---|---:|---:|---:|");

@@ -52,7 +52,19 @@ if (render !== undefined) {
   const date = [...new Set(runs.map((r) => r.date))].join(" + ");
   const dir = path.join(root, "bench", "results");
   const reports = [...byKey.values()];
-  writeFileSync(path.join(dir, "latest.md"), markdown(date, runs.at(-1)?.machine, reports));
+  const sources = runs.map((run) => ({
+    date: run.date,
+    machine: run.machine,
+    mode: run.mode,
+    benches: [
+      ...new Set(
+        (run.reports ?? [])
+          .filter((r) => reports.includes(r))
+          .map((r) => `${r.file.replace(/\.bench\.(ts|mjs)$/, "")} (${r.runtime})`),
+      ),
+    ],
+  }));
+  writeFileSync(path.join(dir, "latest.md"), markdown(date, runs.at(-1)?.machine, reports, sources));
   writeFileSync(path.join(dir, "latest.svg"), svg(reports));
   console.log(`rendered bench/results/latest.{md,svg} from ${render}`);
   process.exit(0);
