@@ -83,7 +83,7 @@ const evflow = (): Promise<Result> =>
     from(values)
       .pipe(
         map((v, i) => createDelivery(v, origin(i), handlers)),
-        batch<number>({ size: SIZE, time: TIME }),
+        batch<number>({ size: SIZE, timeMs: TIME }),
         settle(),
       )
       .subscribe({

@@ -141,6 +141,42 @@ export class HandWindow {
   }
 }
 
+/**
+ * {@link HandWindow} with an age limit, as memoryDedupStore has by default (1 h): each add stamps
+ * the id with `Date.now()`, a hit older than `ttlMs` counts as unseen (and is dropped). The same work
+ * as the default store minus its sweep of expired ids (which only bounds memory; fewer operations
+ * here, so a strict baseline).
+ */
+export class HandAgedWindow {
+  readonly #seen = new Map<string, number>();
+  #oldest = this.#seen.keys();
+  readonly #epoch = Date.now();
+  constructor(
+    readonly max: number,
+    readonly ttlMs = 3_600_000,
+  ) {}
+  has(id: string): boolean {
+    const at = this.#seen.get(id);
+    if (at === undefined) return false;
+    this.#seen.delete(id);
+    if (Date.now() - this.#epoch - at >= this.ttlMs) return false;
+    this.#seen.set(id, at);
+    return true;
+  }
+  /** `_at` is ignored (the time is read from the clock); there to take {@link HandWindow}'s place. */
+  add(id: string, _at?: number): void {
+    this.#seen.set(id, Date.now() - this.#epoch);
+    if (this.#seen.size > this.max) {
+      let o = this.#oldest.next();
+      if (o.done) {
+        this.#oldest = this.#seen.keys();
+        o = this.#oldest.next();
+      }
+      this.#seen.delete(o.value as string);
+    }
+  }
+}
+
 /** Resolves when `o` completes. */
 export const done = <T>(o: Observable<T>): Promise<void> =>
   new Promise((resolve, reject) => {

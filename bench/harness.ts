@@ -125,7 +125,8 @@ export interface BenchReport {
   readonly smoke: boolean;
   readonly peakRssMiB: number;
   readonly cases: CaseResult[];
-  readonly targets: Array<Target & { ratio: number; ok: boolean }>;
+  /** Each target with its ratio, whether it was met, and what it compared (`"ns/event"` or a figure's unit). */
+  readonly targets: Array<Target & { ratio: number; ok: boolean; unit: string }>;
   readonly notes: string[];
 }
 
@@ -198,7 +199,7 @@ export const runBench = async (options: { readonly file: string; readonly target
     if ((s.unit ?? "ns") !== (b.unit ?? "ns")) throw new Error(`target "${t.label}" compares ${s.unit} with ${b.unit}`);
     const ratio = compared(s) / compared(b);
     const ok = (t.max === undefined || ratio <= t.max) && (t.min === undefined || ratio >= t.min);
-    return [{ ...t, ratio, ok }];
+    return [{ ...t, ratio, ok, unit: s.unit ?? "ns/event" }];
   });
   const report: BenchReport = {
     file: options.file,
@@ -227,7 +228,12 @@ export const runBench = async (options: { readonly file: string; readonly target
         );
     }
     for (const t of targets) {
-      const bound = t.max !== undefined ? `<= ${t.max}` : `>= ${t.min}`;
+      const bound = [
+        t.min !== undefined ? `>= ${+t.min.toFixed(2)}` : "",
+        t.max !== undefined ? `<= ${+t.max.toFixed(2)}` : "",
+      ]
+        .filter(Boolean)
+        .join(" and ");
       console.log(`  ${t.ok ? "MET " : "MISS"} ${t.label}: ${t.ratio.toFixed(2)}x (target ${bound})`);
     }
     for (const n of notes) console.log(`  note: ${n}`);

@@ -18,7 +18,7 @@ const runBatch = (values: number[]): Promise<number> =>
     from(values)
       .pipe(
         map((v, i) => createDelivery(v, origin(i), handlers)),
-        batch<number>({ size: 100, time: 50 }),
+        batch<number>({ size: 100, timeMs: 50 }),
         settle(),
       )
       .subscribe({ complete: () => resolve(n) });

@@ -10,11 +10,14 @@
 //   node bench/run.mjs --file relay          # only bench files whose name contains "relay"
 //   node bench/run.mjs --skip kafka,relay    # all but those
 //   node bench/run.mjs --render bench/results/2026-11-26.json   # rewrite latest.{md,svg} from a saved run
+//   node bench/run.mjs --render a.json,b.json                    # b's reports replace a's for the same bench and runtime
+//   node bench/run.mjs --file dedup --save-as bench/results/x.json  # save this run (any subset) without touching latest
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { markdown, svg } from "./report.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => path.join(root, "node_modules", ".bin", name);
@@ -38,13 +41,31 @@ const files = readdirSync(path.join(root, "bench"))
   .filter((f) => !skip?.split(",").some((s) => f.includes(s)))
   .sort();
 
-// `--render <results.json>`: rewrite latest.{md,svg} from a saved run (no benchmark is run).
+// `--render <results.json>[,<more.json>...]`: rewrite latest.{md,svg} from saved runs (no benchmark
+// is run). With several, a later run's report of a (bench, runtime) replaces an earlier one's, so a
+// re-measured bench can be laid over a full run; the date line lists every run used.
 const render = opt("--render");
 if (render !== undefined) {
-  const saved = JSON.parse(readFileSync(path.resolve(render), "utf8"));
+  const runs = render.split(",").map((f) => JSON.parse(readFileSync(path.resolve(f), "utf8")));
+  const byKey = new Map();
+  for (const run of runs) for (const r of run.reports ?? []) byKey.set(`${r.file}\u0000${r.runtime}`, r);
+  const date = [...new Set(runs.map((r) => r.date))].join(" + ");
   const dir = path.join(root, "bench", "results");
-  writeFileSync(path.join(dir, "latest.md"), markdown(saved.date, saved.machine, saved.reports));
-  writeFileSync(path.join(dir, "latest.svg"), svg(saved.reports));
+  const reports = [...byKey.values()];
+  const sources = runs.map((run) => ({
+    date: run.date,
+    machine: run.machine,
+    mode: run.mode,
+    benches: [
+      ...new Set(
+        (run.reports ?? [])
+          .filter((r) => reports.includes(r))
+          .map((r) => `${r.file.replace(/\.bench\.(ts|mjs)$/, "")} (${r.runtime})`),
+      ),
+    ],
+  }));
+  writeFileSync(path.join(dir, "latest.md"), markdown(date, runs.at(-1)?.machine, reports, sources));
+  writeFileSync(path.join(dir, "latest.svg"), svg(reports));
   console.log(`rendered bench/results/latest.{md,svg} from ${render}`);
   process.exit(0);
 }
@@ -121,6 +142,18 @@ const reports = existsSync(outFile)
   : [];
 if (json) console.log(JSON.stringify({ reports }, null, 2));
 
+const saveAs = opt("--save-as");
+if (saveAs !== undefined) {
+  const machine = {
+    cpu: os.cpus()[0]?.model,
+    cores: os.cpus().length,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()}`,
+  };
+  const date = new Date().toISOString().slice(0, 10);
+  writeFileSync(path.resolve(saveAs), `${JSON.stringify({ date, machine, reports }, null, 2)}\n`);
+  console.log(`wrote ${saveAs}`);
+}
 if (save) {
   const date = new Date().toISOString().slice(0, 10);
   const dir = path.join(root, "bench", "results");
@@ -140,118 +173,3 @@ if (save) {
 }
 if (nodeBundleDir) rmSync(nodeBundleDir, { recursive: true, force: true });
 process.exit(failures === 0 ? 0 : 1);
-
-/**
- * A case as the report shows it. A figure that is not a time (RSS, heap) carries its own unit; reports
- * written before `unit` existed recorded such figures as "ns/event" of a case named "... MiB ...".
- */
-function normalized(c) {
-  if (c.unit !== undefined) return c;
-  if (/\bMiB\b/.test(c.name)) return { ...c, name: c.name.replace(/ MiB,?/, ","), value: c.nsPerEvent, unit: "MiB" };
-  return c;
-}
-
-function bound(t) {
-  return t.max !== undefined ? `≤ ${t.max}×` : `≥ ${t.min}×`;
-}
-function verdict(t) {
-  return t.ok ? "met" : "**missed**";
-}
-function num(n, digits = 1) {
-  return Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits }) : "";
-}
-
-function markdown(date, machine, reports) {
-  const lines = [
-    `# evflow benchmarks — ${date}`,
-    "",
-    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memGiB} GiB, ${machine.os}.`,
-    "Ratios are against a baseline measured in the same process in the same run (time ratio = subject ÷ baseline;",
-    "lower is faster). Each figure has its own column and unit; every target says whether it was met.",
-    "",
-    "## Targets",
-    "",
-    "| target | runtime | ratio | target | met |",
-    "|---|---|---:|---|---|",
-  ];
-  for (const r of reports) {
-    for (const t of r.targets) {
-      lines.push(
-        `| ${t.label} | ${r.runtime} ${r.runtimeVersion} | ${t.ratio.toFixed(2)}× | ${bound(t)} | ${verdict(t)} |`,
-      );
-    }
-  }
-  const met = reports.flatMap((r) => r.targets).filter((t) => t.ok).length;
-  const all = reports.flatMap((r) => r.targets).length;
-  lines.push("", `${met} of ${all} targets met. Chart: \`latest.svg\` (bar = ratio, tick = target, green = met).`);
-  lines.push(
-    "",
-    "## Timed cases",
-    "",
-    "| file | runtime | case | events/s | ns/event | ratio (target) |",
-    "|---|---|---|---:|---:|---|",
-  );
-  for (const r of reports) {
-    for (const c of r.cases.map(normalized).filter((x) => x.unit === undefined)) {
-      const ratios = r.targets
-        .filter((t) => t.subject === c.name)
-        .map((t) => `${t.ratio.toFixed(2)}× vs ${t.baseline} (${bound(t)}: ${verdict(t)})`)
-        .join("; ");
-      lines.push(
-        `| ${r.file} | ${r.runtime} ${r.runtimeVersion} | ${c.name} | ${num(Math.round(c.eventsPerSec), 0)} | ${num(c.nsPerEvent)} | ${ratios} |`,
-      );
-    }
-  }
-  const figures = reports.flatMap((r) =>
-    r.cases
-      .map(normalized)
-      .filter((c) => c.unit !== undefined)
-      .map((c) => [r, c]),
-  );
-  if (figures.length) {
-    lines.push(
-      "",
-      "## Measured figures (not times)",
-      "",
-      "| file | runtime | figure | value | unit |",
-      "|---|---|---|---:|---|",
-    );
-    for (const [r, c] of figures)
-      lines.push(`| ${r.file} | ${r.runtime} ${r.runtimeVersion} | ${c.name} | ${num(c.value)} | ${c.unit} |`);
-  }
-  lines.push("", "## Peak RSS per bench process", "", "| file | runtime | peak RSS (MiB) |", "|---|---|---:|");
-  for (const r of reports) lines.push(`| ${r.file} | ${r.runtime} ${r.runtimeVersion} | ${num(r.peakRssMiB)} |`);
-  const notes = reports.flatMap((r) => r.notes.map((n) => `- ${r.file} (${r.runtime}): ${n}`));
-  if (notes.length) lines.push("", "## Notes", "", ...notes);
-  return `${lines.join("\n")}\n`;
-}
-
-function svg(reports) {
-  // One bar per (target, runtime): the ratio to its baseline; the target bound drawn as a tick.
-  const rows = reports.flatMap((r) =>
-    r.targets.map((t) => ({ label: `${t.label} [${r.runtime}]`, ratio: t.ratio, bound: t.max ?? t.min, ok: t.ok })),
-  );
-  const w = 900;
-  const rowH = 22;
-  const left = 430;
-  const h = rows.length * rowH + 50;
-  const maxRatio = Math.max(2, ...rows.map((r) => Math.max(r.ratio, r.bound ?? 0))) * 1.05;
-  const x = (v) => left + ((w - left - 20) * v) / maxRatio;
-  const esc = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
-  const bars = rows
-    .map((r, i) => {
-      const y = 30 + i * rowH;
-      const tick =
-        r.bound === undefined
-          ? ""
-          : `<line x1="${x(r.bound)}" x2="${x(r.bound)}" y1="${y - 2}" y2="${y + 16}" stroke="#222" stroke-width="2"/>`;
-      return `<text x="${left - 6}" y="${y + 12}" text-anchor="end" font-size="11">${esc(r.label)}</text><rect x="${left}" y="${y}" width="${Math.max(1, x(r.ratio) - left)}" height="14" fill="${r.ok ? "#3a7" : "#d54"}"/><text x="${x(r.ratio) + 4}" y="${y + 12}" font-size="11">${r.ratio.toFixed(2)}× ${r.ok ? "met" : "missed"}</text>${tick}`;
-    })
-    .join("\n");
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif">
-<text x="10" y="18" font-size="13" font-weight="bold">evflow: ratio to same-run baseline (bar), target bound (tick); green = met</text>
-<line x1="${x(1)}" x2="${x(1)}" y1="24" y2="${h - 10}" stroke="#999" stroke-dasharray="3,3"/>
-${bars}
-</svg>
-`;
-}

@@ -23,12 +23,25 @@ export interface SettleHandlers {
 export const SettlementState = { pending: 0, acked: 1, nacked: 2 } as const;
 export type SettlementState = (typeof SettlementState)[keyof typeof SettlementState];
 
+/** Handlers put in front of a settlement's own by {@link interceptSettlement}; `previous` = those. */
+export interface SettleInterceptor extends SettleHandlers {
+  previous: SettleHandlers | undefined;
+}
+
+let swapHandlers: (s: Settlement, h: SettleInterceptor) => void;
+
 /** The one-shot settlement that a delivery and everything derived from it share. */
 export class Settlement {
   state: SettlementState = SettlementState.pending;
-  readonly #handlers: SettleHandlers;
+  #handlers: SettleHandlers;
   constructor(handlers: SettleHandlers) {
     this.#handlers = handlers;
+  }
+  static {
+    swapHandlers = (s, h) => {
+      h.previous = s.#handlers;
+      s.#handlers = h;
+    };
   }
   ack(): void {
     if (this.state !== SettlementState.pending) return;
@@ -41,6 +54,20 @@ export class Settlement {
     this.#handlers.nack(error);
   }
 }
+
+/**
+ * Puts `h` in front of a pending settlement's handlers: the settlement calls `h` from now on, and
+ * `h` calls `h.previous` (set here) when it is done. For an
+ * operator that must act on the outcome before the source learns of it, without deriving a new
+ * delivery (dedup records the id, then acks): the delivery object, its origin and its settlement stay
+ * the same, so nothing is allocated but the new handlers. Internal: not exported from the package.
+ * A settled settlement is left alone (false): its handlers have run.
+ */
+export const interceptSettlement = (s: Settlement, h: SettleInterceptor): boolean => {
+  if (s.state !== SettlementState.pending) return false;
+  swapHandlers(s, h);
+  return true;
+};
 
 interface Settleable {
   /** The record is handled (or safely dead-lettered): the source may commit past it. Idempotent. */

@@ -4,6 +4,7 @@ import {
   type OperatorFunction,
   type SchedulerAction,
   type SchedulerLike,
+  Subscriber,
   type Subscription,
 } from "rxjs";
 import { type Delivery, type DeliveryOrFailure, joinDeliveries } from "../core/delivery.ts";
@@ -67,70 +68,96 @@ export const batch = <A>(options: BatchOptions): OperatorFunction<DeliveryOrFail
 
   return (source) =>
     new Observable<DeliveryOrFailure<A[]>>((subscriber) => {
-      let members: Delivery<A>[] = [];
-      /**
-       * One timer serves every batch: it is not cancelled when a batch closes on size, and when it
-       * fires before the open batch's deadline it re-arms itself for the rest. So a stream whose
-       * batches fill faster than `timeMs` arms a timer once per `timeMs`, not once per batch.
-       */
-      let timer: Subscription | undefined;
-      /** When the open batch must be emitted (its first member's arrival + `timeMs`). */
-      let deadline = 0;
-
-      const flush = (): void => {
-        if (members.length === 0) return;
-        const out = members;
-        members = [];
-        const vs = new Array<A>(out.length);
-        for (let i = 0; i < out.length; i++) vs[i] = (out[i] as Delivery<A>).value;
-        subscriber.next(joinDeliveries(out, vs));
-      };
-
-      function onTimer(this: SchedulerAction<unknown>): void {
-        if (members.length === 0) {
-          timer = undefined; // nothing open: the next batch arms a new timer
-          return;
-        }
-        const left = deadline - scheduler.now();
-        if (left > 0) {
-          this.schedule(undefined, left); // an earlier batch's timer: wait for this batch's deadline
-          return;
-        }
-        timer = undefined;
-        flush();
-      }
-
-      const sub = source.subscribe({
-        next: (d) => {
-          if (!d.ok) {
-            subscriber.next(d);
-            return;
-          }
-          const n = members.push(d);
-          if (n >= size) flush();
-          else if (n === 1 && time !== undefined) {
-            deadline = scheduler.now() + time;
-            timer ??= scheduler.schedule(onTimer, time);
-          }
-        },
-        error: (e) => {
-          timer?.unsubscribe();
-          timer = undefined;
-          members = [];
-          subscriber.error(e);
-        },
-        complete: () => {
-          timer?.unsubscribe();
-          timer = undefined;
-          flush();
-          subscriber.complete();
-        },
-      });
-      return () => {
-        sub.unsubscribe();
-        timer?.unsubscribe();
-        timer = undefined;
-        members = [];
-      };
+      const run = new BatchRun<A>(size, time, scheduler, subscriber);
+      source.subscribe(run);
+      return () => run.unsubscribe();
     });
 };
+
+/**
+ * One subscription to the source. A `Subscriber` subclass, so each value costs one call into
+ * `_next` (a partial observer passed to `subscribe` is wrapped in a SafeSubscriber and a
+ * ConsumerObserver: two calls and a try/catch more per value).
+ */
+class BatchRun<A> extends Subscriber<DeliveryOrFailure<A>> {
+  members: Delivery<A>[] = [];
+  /**
+   * One timer serves every batch: it is not cancelled when a batch closes on size, and when it
+   * fires before the open batch's deadline it re-arms itself for the rest. So a stream whose
+   * batches fill faster than `timeMs` arms a timer once per `timeMs`, not once per batch.
+   */
+  timer: Subscription | undefined = undefined;
+  /** When the open batch must be emitted (its first member's arrival + `timeMs`). */
+  deadline = 0;
+  readonly onTimer: (this: SchedulerAction<unknown>) => void;
+
+  constructor(
+    readonly size: number,
+    readonly time: number | undefined,
+    readonly scheduler: SchedulerLike,
+    readonly out: Subscriber<DeliveryOrFailure<A[]>>,
+  ) {
+    super();
+    const run = this;
+    this.onTimer = function (this: SchedulerAction<unknown>): void {
+      if (run.members.length === 0) {
+        run.timer = undefined; // nothing open: the next batch arms a new timer
+        return;
+      }
+      const left = run.deadline - scheduler.now();
+      if (left > 0) {
+        this.schedule(undefined, left); // an earlier batch's timer: wait for this batch's deadline
+        return;
+      }
+      run.timer = undefined;
+      run.flush();
+    };
+  }
+
+  flush(): void {
+    const out = this.members;
+    if (out.length === 0) return;
+    this.members = [];
+    const vs = new Array<A>(out.length);
+    for (let i = 0; i < out.length; i++) vs[i] = (out[i] as Delivery<A>).value;
+    this.out.next(joinDeliveries(out, vs));
+  }
+
+  protected override _next(d: DeliveryOrFailure<A>): void {
+    if (!d.ok) {
+      this.out.next(d);
+      return;
+    }
+    const n = this.members.push(d);
+    if (n >= this.size) this.flush();
+    else if (n === 1 && this.time !== undefined) {
+      this.deadline = this.scheduler.now() + this.time;
+      this.timer ??= this.scheduler.schedule(this.onTimer, this.time);
+    }
+  }
+
+  protected override _error(e: unknown): void {
+    this.stopTimer();
+    this.members = [];
+    this.unsubscribe();
+    this.out.error(e);
+  }
+
+  protected override _complete(): void {
+    this.stopTimer();
+    this.flush();
+    this.unsubscribe();
+    this.out.complete();
+  }
+
+  override unsubscribe(): void {
+    super.unsubscribe();
+    this.stopTimer();
+    this.members = [];
+  }
+
+  stopTimer(): void {
+    this.timer?.unsubscribe();
+    this.timer = undefined;
+  }
+}

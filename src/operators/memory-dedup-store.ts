@@ -65,7 +65,13 @@ export const memoryDedupStore = (options: MemoryDedupStoreOptions = {}): MemoryD
   const { maxSize, ttlMs, scheduler } = o;
   /** False with `ttlMs: Infinity`: then nothing expires and no add or hit reads the clock. */
   const aged = ttlMs !== Number.POSITIVE_INFINITY;
-  const now: () => number = scheduler !== undefined ? () => scheduler.now() : (o.now ?? Date.now);
+  const clock: () => number = scheduler !== undefined ? () => scheduler.now() : (o.now ?? Date.now);
+  /**
+   * Times are kept relative to the store's creation: small integers (V8 Smis, for ~12 days) where
+   * epoch milliseconds (~1.7e12) would be a heap-allocated number per add on V8.
+   */
+  const epoch = aged ? clock() : 0;
+  const now = (): number => clock() - epoch;
 
   // Map iteration order is insertion order: re-inserting on use makes the first key the least recently seen.
   const added = new Map<string, number>();
