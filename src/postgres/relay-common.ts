@@ -4,6 +4,7 @@
  * background maintenance. Not part of the public API.
  */
 import type { SchedulerLike, Subscriber } from "rxjs";
+import { type Backoff, backoffDelay } from "../core/backoff.ts";
 import type { CommitPolicy } from "../core/commit-policy.ts";
 import { createDelivery, type Delivery, SettlementState } from "../core/delivery.ts";
 import { type Envelope, envelope } from "../core/envelope.ts";
@@ -183,6 +184,17 @@ export const waker = (scheduler: SchedulerLike): Waker => {
   };
   return w;
 };
+
+/**
+ * The wait before the next claim while committed rows are held back only by an older running
+ * transaction (`Claim.xminBlocked`; no NOTIFY comes when that transaction ends): 5 ms, doubling,
+ * at most 1 s, no jitter. {@link xminWaitMs} also caps it by the poll interval.
+ */
+export const xminWaitBackoff: Backoff = Object.freeze({ initialMs: 5, maxMs: 1000, factor: 2, jitter: 0 });
+
+/** The `attempt`-th consecutive xmin wait (1-based), ms: {@link xminWaitBackoff}, at most `pollInterval`. */
+export const xminWaitMs = (attempt: number, pollInterval: number): number =>
+  Math.min(backoffDelay(xminWaitBackoff, attempt), pollInterval);
 
 /** LISTENs on the outbox's NOTIFY channel; returns the stop function. Without LISTEN (a pooling proxy), polling still works. */
 export const listenOutbox = (cfg: RelayConfig, wake: () => void): (() => void) => {

@@ -16,6 +16,7 @@ import {
   startMaintenance,
   waker,
   withTimeout,
+  xminWaitMs,
 } from "./relay-common.ts";
 import { LeaseSettlements } from "./relay-lease-settle.ts";
 
@@ -55,7 +56,8 @@ export const leaseRelay: RelayBody = (cfg, subscriber) => {
   };
 
   const loop = async () => {
-    let retryMs = 5;
+    /** Consecutive claims held back by an older running transaction (the xmin wait's attempt). */
+    let xminWaits = 0;
     while (!closed) {
       const room = maxInFlight - inFlight.size;
       if (room <= 0) {
@@ -82,15 +84,14 @@ export const leaseRelay: RelayBody = (cfg, subscriber) => {
       }
       dispatch(got.rows);
       if (got.rows.length >= limit || w.dirty) {
-        retryMs = 5;
+        xminWaits = 0;
         continue;
       }
       if (got.xminBlocked) {
-        await w.sleep(Math.min(retryMs, pollInterval));
-        retryMs = Math.min(retryMs * 2, pollInterval);
+        await w.sleep(xminWaitMs(++xminWaits, pollInterval));
         continue;
       }
-      retryMs = 5;
+      xminWaits = 0;
       await w.sleep(pollInterval);
     }
   };

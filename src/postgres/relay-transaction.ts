@@ -20,7 +20,7 @@
  *   server after `leaseMs` idle in transaction (a live relay keeps its transaction alive).
  */
 import { isFatalSqlError, transportError } from "./internals.ts";
-import { listenOutbox, type RelayBody, startMaintenance, waker } from "./relay-common.ts";
+import { listenOutbox, type RelayBody, startMaintenance, waker, xminWaitMs } from "./relay-common.ts";
 import { type BatchHost, type BatchResult, runBatch } from "./relay-transaction-batch.ts";
 
 export const transactionRelay: RelayBody = (cfg, subscriber) => {
@@ -30,7 +30,8 @@ export const transactionRelay: RelayBody = (cfg, subscriber) => {
   const w = waker(cfg.scheduler);
 
   const loop = async () => {
-    let retryMs = 5;
+    /** Consecutive claims held back by an older running transaction (the xmin wait's attempt). */
+    let xminWaits = 0;
     while (!closed) {
       const limit = Math.min(batchSize, maxInFlight);
       w.dirty = false;
@@ -48,15 +49,14 @@ export const transactionRelay: RelayBody = (cfg, subscriber) => {
         continue;
       }
       if (got.claimed > 0 || w.dirty) {
-        retryMs = 5;
+        xminWaits = 0;
         continue;
       }
       if (got.xminBlocked) {
-        await w.sleep(Math.min(retryMs, pollInterval));
-        retryMs = Math.min(retryMs * 2, pollInterval);
+        await w.sleep(xminWaitMs(++xminWaits, pollInterval));
         continue;
       }
-      retryMs = 5;
+      xminWaits = 0;
       await w.sleep(pollInterval);
     }
   };
