@@ -35,11 +35,12 @@ describe('relays of claim: "transaction" and claim: "lease" against one outbox',
     await migrate(writer, { schema });
     const modes = ["transaction", "lease", "transaction", "lease"] as const;
     const clients = await Promise.all(modes.map(() => connect({ max: 3 })));
+    const claimOf = (i: number) => modes[i] ?? "transaction";
     const out: Envelope<unknown>[] = [];
     const perRelay = modes.map(() => 0);
     const subs = clients.map((c, i) =>
       settleAll(
-        outboxRelay(c, { schema, claim: modes[i], batchSize: 25, pollInterval: 30 }).pipe(
+        outboxRelay(c, { schema, claim: claimOf(i), batchSize: 25, pollInterval: 30 }).pipe(
           memorySink(out, () => {
             perRelay[i] = (perRelay[i] ?? 0) + 1;
             return false;
