@@ -10,7 +10,9 @@
 // per partition). Medians of 5 alternating rounds.
 // Usage: DATABASE_URL=postgres://... node bench/relay-rdkafka.bench.mjs [--smoke]   (BENCH_N=rows)
 import assert from "node:assert/strict";
+import { appendFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import os from "node:os";
 import { Kafka, logLevel } from "kafkajs";
 import postgres from "postgres";
 import { envelope, settle } from "../dist/index.js";
@@ -20,7 +22,7 @@ import { startMockKafka, testDatabaseUrl } from "../dist/testing/index.js";
 
 const require = createRequire(import.meta.url);
 const rd = require("node-rdkafka");
-const smoke = process.argv.includes("--smoke");
+const smoke = process.argv.includes("--smoke") || process.env.EVFLOW_BENCH_SMOKE === "1";
 const N = smoke ? 1000 : Number(process.env.BENCH_N ?? 20_000);
 const KEYS = 1000;
 const BATCH = 500;
@@ -183,6 +185,41 @@ console.log(`  outboxRelay -> kafkaSink (rdkafka)                        ${fmt("
 console.log(`  baseline: hand SKIP LOCKED relay (raw produce, 500 DRs)   ${fmt("hand", hand)}`);
 const ratio = ev / hand;
 console.log(`  ${ratio <= 1 ? "OK  " : "MISS"} relay -> rdkafka vs hand relay (<= 1.0x): ${ratio.toFixed(2)}x`);
+// The report line `bench/run.mjs` gathers (the shape of harness.ts's BenchReport).
+const outFile = process.env.EVFLOW_BENCH_OUT;
+if (outFile) {
+  const evName = "outboxRelay -> kafkaSink (rdkafka), 1k keys, batch 500";
+  const handName = "baseline: hand SKIP LOCKED relay (raw rdkafka produce, 500 delivery reports), 1k keys";
+  const kase = (name, ms) => ({
+    name,
+    events: N,
+    nsPerEvent: (ms * 1e6) / N,
+    eventsPerSec: (N / ms) * 1000,
+    p99NsPerIter: ms * 1e6,
+  });
+  const report = {
+    file: "relay-rdkafka.bench.mjs",
+    runtime: "node",
+    runtimeVersion: process.version.slice(1),
+    cpu: os.cpus()[0]?.model ?? "unknown",
+    cores: os.cpus().length,
+    smoke,
+    peakRssMiB: Math.round((process.memoryUsage().rss / 2 ** 20) * 10) / 10,
+    cases: [kase(evName, ev), kase(handName, hand)],
+    targets: [
+      {
+        label: "relay -> rdkafka vs hand relay (<= 1.0x)",
+        subject: evName,
+        baseline: handName,
+        max: 1,
+        ratio,
+        ok: ratio <= 1,
+      },
+    ],
+    notes: [],
+  };
+  appendFileSync(outFile, `${JSON.stringify(report)}\n`);
+}
 await kadmin.disconnect();
 await admin.unsafe(`drop schema "${schema}" cascade`);
 await admin.end();
