@@ -67,6 +67,7 @@ export {
   InvalidOptionsError,
   isEvflowError,
   isRetryable,
+  ProducerFencedError,
   RetryExhausted,
   TimeoutError,
   TransportError,

@@ -25,6 +25,7 @@ export const ErrorCode = {
   DeadLetter: "EVFLOW_DEAD_LETTER",
   InvalidOptions: "EVFLOW_INVALID_OPTIONS",
   Closed: "EVFLOW_CLOSED",
+  ProducerFenced: "EVFLOW_PRODUCER_FENCED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -179,6 +180,22 @@ export class ClosedError extends EvflowError {
   readonly code = ErrorCode.Closed;
   constructor(message: string, options: EvflowErrorOptions = {}) {
     super(message, false, options);
+  }
+}
+
+/**
+ * A transactional producer was fenced: a newer producer with the same `transactionalId` started
+ * (a restarted or duplicated member). Never retryable: this instance is a zombie, its open
+ * transaction is aborted by the broker and it must stop; the newer instance carries on.
+ */
+export class ProducerFencedError extends EvflowError {
+  readonly _tag = "ProducerFencedError" as const;
+  readonly code = ErrorCode.ProducerFenced;
+  /** The fenced producer's transactional id. */
+  readonly transactionalId: string;
+  constructor(message: string, options: EvflowErrorOptions & { readonly transactionalId: string }) {
+    super(message, false, { ...options, retryable: false });
+    this.transactionalId = options.transactionalId;
   }
 }
 

@@ -49,6 +49,12 @@ export interface KafkaSourceOptions extends KafkaConnectionOptions {
   /** Longest time a fetch waits on the broker for new records, ms. Default 500. */
   readonly maxWaitMs?: number;
   /**
+   * `"read_committed"`: only records of committed transactions (and non-transactional ones);
+   * `"read_uncommitted"`: aborted and open transactions' records too. Default `"read_committed"`
+   * (both clients' own default).
+   */
+  readonly isolation?: "read_committed" | "read_uncommitted";
+  /**
    * Report a stall: when the source has sat at `maxInFlight` (partitions paused, records waiting)
    * with no delivery settled for this long, ms, it publishes an `evflow:source:stalled` diagnostic
    * and warns once on the console ("did you forget settle()?"). `0` turns it off. Default 30000.
@@ -73,6 +79,7 @@ const SOURCE_KEYS = {
   heartbeatIntervalMs: true,
   rebalanceTimeoutMs: true,
   maxWaitMs: true,
+  isolation: true,
   stallWarningMs: true,
   scheduler: true,
 } as const satisfies Record<keyof KafkaSourceOptions, true>;
@@ -89,6 +96,7 @@ interface Resolved {
   readonly heartbeatIntervalMs: number;
   readonly rebalanceTimeoutMs: number;
   readonly maxWaitMs: number;
+  readonly isolation: "read_committed" | "read_uncommitted";
   readonly stallWarningMs: number;
   readonly scheduler: SchedulerLike;
 }
@@ -133,6 +141,7 @@ const resolveOptions = (o: KafkaSourceOptions): Resolved => {
     heartbeatIntervalMs,
     rebalanceTimeoutMs: requireInt("rebalanceTimeoutMs", o.rebalanceTimeoutMs ?? 30_000, 1),
     maxWaitMs: requireInt("maxWaitMs", o.maxWaitMs ?? 500, 1),
+    isolation: isolationOf(o.isolation),
     stallWarningMs: requireInt("stallWarningMs", o.stallWarningMs ?? 30_000, 0),
     scheduler: o.scheduler ?? asyncScheduler,
   };
@@ -142,6 +151,15 @@ const resolveOptions = (o: KafkaSourceOptions): Resolved => {
  * The source's commit policy: `commitEvery` acks or `commitIntervalMs` (or its former name,
  * `commitInterval`) after the first one, on `scheduler`; defaults {@link commitPolicyDefaults}.
  */
+/** The `isolation` option (the "opts" helper's source-options.ts carries its spec; this is the same check). */
+const isolationOf = (v: unknown): "read_committed" | "read_uncommitted" => {
+  if (v === undefined) return "read_committed";
+  if (v === "read_committed" || v === "read_uncommitted") return v;
+  throw new InvalidOptionsError(`option "isolation" must be "read_committed" or "read_uncommitted", got ${JSON.stringify(v)}`, {
+    option: "isolation",
+  });
+};
+
 const resolveCommit = (o: KafkaSourceOptions): CommitPolicy => {
   let interval = "commitIntervalMs";
   let maxIntervalMs = o.commitIntervalMs;
@@ -300,6 +318,7 @@ export class SourceRun {
             heartbeatIntervalMs: this.#o.heartbeatIntervalMs,
             rebalanceTimeoutMs: this.#o.rebalanceTimeoutMs,
             maxWaitMs: this.#o.maxWaitMs,
+            isolation: this.#o.isolation,
           },
           handlers,
         ),

@@ -15,6 +15,7 @@ import {
   EncodeError,
   type Envelope,
   ErrorCode,
+  ProducerFencedError,
   EventRegistry,
   envelope,
   extensionAttribute,
@@ -80,6 +81,7 @@ describe("errors", () => {
       [new DeadLetterError("m"), ErrorCode.DeadLetter, true],
       [new InvalidOptionsError("m", { option: "o" }), ErrorCode.InvalidOptions, false],
       [new ClosedError("m"), ErrorCode.Closed, false],
+      [new ProducerFencedError("m", { transactionalId: "t" }), ErrorCode.ProducerFenced, false],
     ];
     expect(new Set(cases.map(([, code]) => code)).size).toBe(Object.keys(ErrorCode).length);
     for (const [err, code, retryable] of cases) {
