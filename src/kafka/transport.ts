@@ -47,6 +47,7 @@ const consumerSpec = {
   heartbeatIntervalMs: sourceValue,
   rebalanceTimeoutMs: sourceValue,
   maxWaitMs: sourceValue,
+  isolation: sourceValue,
   stallWarningMs: sourceValue,
   scheduler: sourceValue,
 } satisfies OptionsSpec<ConsumerOptions>;
