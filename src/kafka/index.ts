@@ -19,6 +19,8 @@ export type {
   ProducerSettings,
   TopicPartition,
   TopicPartitionOffset,
+  TransactionalProducerClient,
+  TransactionalProducerSettings,
 } from "./client.ts";
 export { whenKafkaClosed } from "./closing.ts";
 export { kafkaConnectionDefaults } from "./connection-options.ts";
@@ -39,4 +41,11 @@ export {
   kafkaSinkDefaults,
 } from "./sink.ts";
 export { type KafkaSourceOptions, kafkaSource } from "./source.ts";
+export {
+  type KafkaTransactionalSinkOptions,
+  type KafkaTransactionCommitted,
+  kafkaTransactionalSink,
+  kafkaTransactionalSinkDefaults,
+  type TransactionalDerive,
+} from "./transactional-sink.ts";
 export { type KafkaTransportOptions, kafkaTransport, kafkaTransportDefaults } from "./transport.ts";

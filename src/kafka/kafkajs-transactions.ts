@@ -9,11 +9,7 @@
  */
 import type * as K from "kafkajs";
 import { ProducerFencedError } from "../core/errors.ts";
-import {
-  type TransactionalProducerClient,
-  type TransactionalProducerSettings,
-  transportError,
-} from "./client.ts";
+import { type TransactionalProducerClient, type TransactionalProducerSettings, transportError } from "./client.ts";
 import { byTopic, outgoingOf } from "./kafkajs-messages.ts";
 import type { KafkaConnectionOptions } from "./security.ts";
 

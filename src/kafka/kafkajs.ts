@@ -21,8 +21,8 @@ import {
 import { type Outgoing, sendConfirmed, stickyPartitioner } from "./kafkajs-confirm.ts";
 import { byTopic, consumedMessages, groupByTopic, outgoingOf } from "./kafkajs-messages.ts";
 import { Rejoin } from "./kafkajs-rejoin.ts";
-import { createTransactionalProducer } from "./kafkajs-transactions.ts";
 import { patchKafkaJsRequestQueue } from "./kafkajs-request-queue.ts";
+import { createTransactionalProducer } from "./kafkajs-transactions.ts";
 import { type KafkaConnectionOptions, kafkajsSecurity } from "./security.ts";
 
 type KafkaJs = typeof K;

@@ -155,9 +155,12 @@ const resolveOptions = (o: KafkaSourceOptions): Resolved => {
 const isolationOf = (v: unknown): "read_committed" | "read_uncommitted" => {
   if (v === undefined) return "read_committed";
   if (v === "read_committed" || v === "read_uncommitted") return v;
-  throw new InvalidOptionsError(`option "isolation" must be "read_committed" or "read_uncommitted", got ${JSON.stringify(v)}`, {
-    option: "isolation",
-  });
+  throw new InvalidOptionsError(
+    `option "isolation" must be "read_committed" or "read_uncommitted", got ${JSON.stringify(v)}`,
+    {
+      option: "isolation",
+    },
+  );
 };
 
 const resolveCommit = (o: KafkaSourceOptions): CommitPolicy => {
