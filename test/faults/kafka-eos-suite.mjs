@@ -80,7 +80,7 @@ export const kafkaEosFaultsSuite = ({ t, client, testing, corePath, kafkaPath, c
       await seed(cluster.bootstrap, names.input);
       return names;
     };
-    const start = (names, mode, transactionalId, maxBatch = 200) => {
+    const start = (names, mode, transactionalId, msPerRecord = 6, maxBatch = 200) => {
       const child = spawn(
         childRuntime.command,
         [
@@ -96,6 +96,7 @@ export const kafkaEosFaultsSuite = ({ t, client, testing, corePath, kafkaPath, c
           mode,
           transactionalId,
           String(maxBatch),
+          String(msPerRecord),
         ],
         { stdio: ["ignore", "ignore", "pipe"] },
       );
@@ -113,10 +114,11 @@ export const kafkaEosFaultsSuite = ({ t, client, testing, corePath, kafkaPath, c
       const out = await reader(cluster.bootstrap, names.out);
       let kills = 0;
       try {
-        while (kills < 20 || out.distinct() < N * 0.6) {
-          if (out.distinct() >= N) break;
+        // ~6 ms a record: 10k records take a minute of processing, the 20 kills land while they flow
+        // (a life is 3-6 s; the group waits up to sessionTimeoutMs for the killed member first)
+        while (kills < 20 && out.distinct() < N) {
           const p = start(names, mode, `pipeline-${names.group}`);
-          await new Promise((r) => setTimeout(r, 300 + Math.random() * 900));
+          await new Promise((r) => setTimeout(r, 3000 + Math.random() * 3000));
           p.child.kill("SIGKILL");
           const { signal } = await p.exited;
           assert.equal(signal, "SIGKILL", `the pipeline died by itself: ${p.stderr()}`);
@@ -127,9 +129,6 @@ export const kafkaEosFaultsSuite = ({ t, client, testing, corePath, kafkaPath, c
           timeoutMs: 120_000,
           observe: () => `${out.distinct()} distinct, pipeline stderr: ${last.stderr()}`,
         });
-        // let a duplicate that is on its way arrive before counting
-        const settled = out.got.length;
-        await eventually(() => out.got.length === settled, "the output stopped growing", { timeoutMs: 5000 });
         last.child.kill("SIGKILL");
         await last.exited;
       } finally {
@@ -147,7 +146,7 @@ export const kafkaEosFaultsSuite = ({ t, client, testing, corePath, kafkaPath, c
       say(
         `at-least-once, ${alo.kills} kills: lost/duplicated/reordered = ${alo.lost}/${alo.duplicated}/${alo.reordered}`,
       );
-      assert.ok(eos.kills >= 20 && alo.kills >= 20);
+      assert.ok(eos.kills >= 20 && alo.kills >= 20, "20 kills each, while records flowed");
       assert.equal(eos.lost, 0, "transactional: lost");
       assert.equal(alo.lost, 0, "at-least-once: lost");
       assert.equal(eos.reordered, 0, "transactional: per-key order");
@@ -163,10 +162,10 @@ export const kafkaEosFaultsSuite = ({ t, client, testing, corePath, kafkaPath, c
     it("rebalance 2 → 3 members during the pipeline", async () => {
       const names = await fresh();
       const out = await reader(cluster.bootstrap, names.out);
-      const members = [start(names, "eos", `m0-${names.group}`), start(names, "eos", `m1-${names.group}`)];
+      const members = [start(names, "eos", `m0-${names.group}`, 2), start(names, "eos", `m1-${names.group}`, 2)];
       try {
         await eventually(() => out.distinct() >= N / 4, "a quarter of the output", { timeoutMs: 60_000 });
-        members.push(start(names, "eos", `m2-${names.group}`));
+        members.push(start(names, "eos", `m2-${names.group}`, 2));
         await eventually(() => out.distinct() >= N, `all ${N} derived records`, {
           timeoutMs: 120_000,
           observe: () => `${out.distinct()} distinct; ${members.map((m) => m.stderr()).join(" | ")}`,
