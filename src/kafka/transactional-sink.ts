@@ -105,17 +105,18 @@ const resolve = (options: KafkaTransactionalSinkOptions) =>
  *
  * @example
  * ```ts
- * import { decode, encode } from "evflow";
+ * import { replaceValue } from "evflow";
  * import { kafkaSource, kafkaTransactionalSink } from "evflow/kafka";
  * import { map } from "rxjs";
- * declare const registry: Parameters<typeof decode>[0];
- * kafkaSource({ brokers: "localhost:9092", groupId: "enricher", topics: ["orders"] })
+ * const brokers = "localhost:9092";
+ * kafkaSource({ brokers, groupId: "enricher", topics: ["orders"] })
  *   .pipe(
- *     kafkaTransactionalSink({ brokers: "localhost:9092", topic: "orders-enriched", transactionalId: "enricher-0" }, (in$) =>
- *       in$.pipe(map((d) => d)),
+ *     kafkaTransactionalSink({ brokers, topic: "orders-copy", transactionalId: "enricher-0" }, (in$) =>
+ *       // one derived wire record per order, same key
+ *       in$.pipe(map((d) => replaceValue(d, { key: d.value.key, value: d.value.value ?? new Uint8Array(), headers: {} }))),
  *     ),
  *   )
- *   .subscribe();
+ *   .subscribe((c) => console.log(`committed ${c.records} records`, c.offsets));
  * ```
  */
 export const kafkaTransactionalSink = <A>(
