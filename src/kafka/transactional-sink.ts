@@ -151,6 +151,9 @@ export const kafkaTransactionalSink = <A>(
     });
 };
 
+/** Retryable failures in a row (no commit between) before the stream errors instead of re-reading again. */
+const MAX_ABORTS = 10;
+
 interface Out {
   next(v: KafkaTransactionCommitted): void;
   error(e: unknown): void;
@@ -175,6 +178,8 @@ class TransactionalRun {
   #running = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #commitDeadline = 0;
+  /** Transactions aborted since the last commit. */
+  #aborts = 0;
 
   constructor(o: Resolved, conn: KafkaConnectionOptions, format: WireFormat, sub: Out) {
     this.#o = o;
@@ -356,7 +361,13 @@ class TransactionalRun {
         transactionTimeoutMs: this.#o.transactionTimeoutMs,
       });
     });
-    const p = await this.#producer;
+    let p: TransactionalProducerClient;
+    try {
+      p = await this.#producer;
+    } catch (e) {
+      this.#producer = undefined; // a producer that could not open: the next attempt opens a new one
+      throw e;
+    }
     if (!this.#open) {
       await p.begin();
       this.#open = true;
@@ -386,6 +397,7 @@ class TransactionalRun {
     this.#records = 0;
     this.#committing = false;
     this.#stopTimer();
+    this.#aborts = 0;
     const deliveries = this.frontier.release(offsets);
     this.#sub.next({ transactionalId: this.#o.transactionalId, records, deliveries, offsets });
   }
@@ -406,6 +418,14 @@ class TransactionalRun {
       }
     }
     if (e instanceof ProducerFencedError || !isRetryable(e)) return this.fatal(e);
+    if (++this.#aborts > MAX_ABORTS) {
+      return this.fatal(
+        new TransportError(`${MAX_ABORTS} transactions in a row aborted, the last: ${String(e)}`, {
+          cause: e,
+          retryable: false,
+        }),
+      );
+    }
     this.frontier.rewind(e);
   }
 }
