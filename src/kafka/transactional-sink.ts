@@ -271,7 +271,9 @@ class TransactionalRun {
     } finally {
       this.#running = false;
     }
-    if (!this.#dead && (this.#queue.length > 0 || this.#failure !== undefined)) this.#wake();
+    // Again only for work that can go on now: deliveries held while a commit waits for its gap
+    // fillers wait for a settlement, a push or the timer (re-waking for them spun without yielding).
+    if (!this.#dead && (this.#failure !== undefined || (!this.#committing && this.#queue.length > 0))) this.#wake();
   }
 
   /** One step; false when there is nothing to do until the next push, settlement or timer. */
@@ -288,6 +290,7 @@ class TransactionalRun {
       if (Date.now() > this.#commitDeadline) {
         throw new TransportError("transaction could not close: a source delivery stayed unsettled");
       }
+      this.#arm(); // checks the deadline again if nothing else happens
       return false;
     }
     if (this.#queue.length === 0) {

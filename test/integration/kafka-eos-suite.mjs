@@ -10,7 +10,7 @@
 // frontier gives the source, and the fencing error path from a broker's fencing answer.
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
-import { filter, lastValueFrom, mergeMap } from "rxjs";
+import { filter, lastValueFrom, map, mergeMap, timer } from "rxjs";
 import { eventually } from "../support/eventually.mjs";
 import { adminOf, committedOf, startCluster } from "./kafka-suite.mjs";
 
@@ -182,6 +182,53 @@ export const kafkaEosSuite = ({ t, client, lib, testing, core }) => {
           sub.unsubscribe();
           await admin.disconnect();
           await outAdmin.disconnect();
+          await lib.whenKafkaClosed();
+        }
+      },
+      120_000,
+    );
+
+    t.it(
+      "an earlier record's derived record arrives after later ones': the transaction waits, nothing stalls",
+      async () => {
+        const [src, out, group] = [`eos-in-${suffix()}`, `eos-out-${suffix()}`, `eos-g-${suffix()}`];
+        await cluster.createTopic(src, 1);
+        await cluster.createTopic(out, 1);
+        await seed(cluster.bootstrap, src, 50, 1);
+        const sub = lib
+          .kafkaSource({ brokers: cluster.bootstrap, groupId: group, topics: [src], client })
+          .pipe(
+            lib.kafkaTransactionalSink(
+              { brokers: cluster.bootstrap, topic: out, transactionalId: `tx-${suffix()}`, client, maxBatch: 1 },
+              (in$) =>
+                in$.pipe(
+                  // record 10 takes 300 ms, the others none: 11, 12, ... reach the sink first
+                  mergeMap((d) =>
+                    timer(dec.decode(d.value.value) === "10" ? 300 : 0).pipe(
+                      map(() => core.replaceValue(d, wire(d, 0))),
+                    ),
+                  ),
+                ),
+            ),
+          )
+          .subscribe();
+        try {
+          const got = await readCommitted(cluster.bootstrap, out, 50);
+          assert.equal(
+            audit(
+              got,
+              Array.from({ length: 50 }, (_, i) => `${i}:0`),
+            ).lost,
+            0,
+          );
+          const admin = await adminOf(cluster.bootstrap);
+          try {
+            await eventually(async () => (await committedOf(admin, group, src, 0)) === 50, "the group committed 50");
+          } finally {
+            await admin.disconnect();
+          }
+        } finally {
+          sub.unsubscribe();
           await lib.whenKafkaClosed();
         }
       },
