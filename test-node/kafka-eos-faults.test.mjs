@@ -9,6 +9,7 @@ const t = {
   it: (name, fn, timeout) => it(name, { timeout }, fn),
   beforeAll: (fn) => before(fn, { timeout: 180_000 }),
   afterAll: after,
+  skip: (name, reason) => it(name, { skip: reason }),
 };
 const clients = process.env.EVFLOW_TEST_CLIENTS?.split(",") ?? ["rdkafka"];
 for (const client of clients) {
