@@ -61,6 +61,12 @@ const examples: Readonly<Record<string, ReadonlyArray<RegExp>>> = {
     /^dead-lettered: EVFLOW_DECODE \(value: /m,
     /^billed 6, duplicates skipped 1, dead-lettered 1$/m,
   ],
+  "exactly-once-pipeline.ts": [
+    /^ada: ada#1\.1, ada#1\.2, ada#4\.1, ada#4\.2, ada#4\.3$/m,
+    /^bob: bob#2\.1, bob#5\.1, bob#5\.2$/m,
+    /^line items read \(read_committed\) 8\/8, distinct 8$/m,
+    /^transactions: \d+ \(records [\d, ]+\), committed offsets: 5$/m,
+  ],
   "transactional-outbox.ts": [
     /^registration rolled back: duplicate key value/m,
     /^outbox rows after the transactions: 3$/m,

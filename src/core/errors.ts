@@ -185,15 +185,17 @@ export class ClosedError extends EvflowError {
 
 /**
  * A transactional producer was fenced: a newer producer with the same `transactionalId` started
- * (a zombie after a restart or a rebalance). Never retryable: the fenced producer's open
- * transaction was aborted and nothing it writes afterwards becomes visible; close it and let the
- * newer instance carry on.
+ * (a restarted or duplicated member). Never retryable: this instance is a zombie, its open
+ * transaction is aborted by the broker and it must stop; the newer instance carries on.
  */
 export class ProducerFencedError extends EvflowError {
   readonly _tag = "ProducerFencedError" as const;
   readonly code = ErrorCode.ProducerFenced;
-  constructor(message: string, options: Omit<EvflowErrorOptions, "retryable"> = {}) {
+  /** The fenced producer's transactional id. */
+  readonly transactionalId: string;
+  constructor(message: string, options: EvflowErrorOptions & { readonly transactionalId: string }) {
     super(message, false, { ...options, retryable: false });
+    this.transactionalId = options.transactionalId;
   }
 }
 

@@ -130,6 +130,30 @@ export interface ProducerClient {
   close(): Promise<void>;
 }
 
+/** Settings of a transactional producer: the producer's, plus its stable transactional id. */
+export interface TransactionalProducerSettings extends ProducerSettings {
+  /** The `transactional.id`: a newer producer with the same id fences this one. */
+  readonly transactionalId: string;
+  /** How long the coordinator lets a transaction stay open before it aborts it, ms. */
+  readonly transactionTimeoutMs: number;
+}
+
+/**
+ * A connected transactional producer (`initTransactions` done). One transaction at a time:
+ * `begin`, any number of `send` and `sendOffsets`, then `commit` or `abort`. A fenced producer
+ * rejects with a `ProducerFencedError` (core/errors.ts) and must be closed.
+ */
+export interface TransactionalProducerClient {
+  begin(): Promise<void>;
+  /** Sends records inside the open transaction; resolves once the broker has them (uncommitted). */
+  send(records: ReadonlyArray<ProduceRecord>): Promise<void>;
+  /** Adds the consumer group's offsets (next offset to read) to the open transaction (TxnOffsetCommit). */
+  sendOffsets(groupId: string, offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+  close(): Promise<void>;
+}
+
 /** What the consumer adapter calls back. */
 export interface ConsumerHandlers {
   /** Partitions assigned to this member (eager protocol: the whole new assignment). */
@@ -162,6 +186,11 @@ export interface ConsumerSettings {
   readonly rebalanceTimeoutMs: number;
   /** Longest time a fetch waits for data on the broker, ms. */
   readonly maxWaitMs: number;
+  /**
+   * Which records a fetch returns: `"read_committed"` (only committed transactions; both clients'
+   * own default) or `"read_uncommitted"`. Absent: the client's default (read_committed).
+   */
+  readonly isolation?: "read_committed" | "read_uncommitted";
 }
 
 /** A connected, subscribed consumer. */
@@ -233,6 +262,14 @@ export interface KafkaClientFactory {
   ): Promise<ConsumerClient>;
   /** Opens an admin connection. */
   admin(conn: KafkaConnectionOptions): Promise<AdminClient>;
+  /**
+   * Opens a transactional producer and initialises its transactions (fencing any older producer
+   * with the same id). Optional: `kafkaTransactionalSink` refuses a factory without it.
+   */
+  transactionalProducer?(
+    conn: KafkaConnectionOptions,
+    settings: TransactionalProducerSettings,
+  ): Promise<TransactionalProducerClient>;
 }
 
 /** The client names `client` takes besides a {@link KafkaClientFactory}. */

@@ -27,6 +27,8 @@ export type {
   ProducerSettings,
   TopicPartition,
   TopicPartitionOffset,
+  TransactionalProducerClient,
+  TransactionalProducerSettings,
 } from "./client-port.ts";
 
 /**

@@ -19,6 +19,8 @@ export type {
   ProducerSettings,
   TopicPartition,
   TopicPartitionOffset,
+  TransactionalProducerClient,
+  TransactionalProducerSettings,
 } from "./client.ts";
 export { whenKafkaClosed } from "./closing.ts";
 export { kafkaConnectionDefaults } from "./connection-options.ts";
@@ -41,4 +43,11 @@ export {
 } from "./sink.ts";
 export { kafkaSource } from "./source.ts";
 export { type KafkaIsolation, type KafkaSourceOptions, kafkaSourceDefaults } from "./source-options.ts";
+export {
+  type KafkaTransactionalSinkOptions,
+  type KafkaTransactionCommitted,
+  kafkaTransactionalSink,
+  kafkaTransactionalSinkDefaults,
+  type TransactionalDerive,
+} from "./transactional-sink.ts";
 export { type KafkaTransportOptions, kafkaTransport, kafkaTransportDefaults } from "./transport.ts";

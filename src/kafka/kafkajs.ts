@@ -22,6 +22,7 @@ import { type Outgoing, sendConfirmed, stickyPartitioner } from "./kafkajs-confi
 import { byTopic, consumedMessages, groupByTopic, outgoingOf } from "./kafkajs-messages.ts";
 import { Rejoin } from "./kafkajs-rejoin.ts";
 import { patchKafkaJsRequestQueue } from "./kafkajs-request-queue.ts";
+import { createTransactionalProducer } from "./kafkajs-transactions.ts";
 import { type KafkaConnectionOptions, kafkajsSecurity } from "./security.ts";
 
 type KafkaJs = typeof K;
@@ -48,6 +49,8 @@ export const kafkajsFactory = async (): Promise<KafkaClientFactory> => {
     producer: (conn, settings) => createProducer(kjs, conn, settings),
     consumer: (conn, settings, handlers) => createConsumer(kjs, conn, settings, handlers),
     admin: (conn) => createAdmin(kjs, conn),
+    transactionalProducer: (conn, settings) =>
+      createTransactionalProducer(kafkaOf(kjs, conn), kjs.Partitioners.DefaultPartitioner, conn, settings),
   };
 };
 
@@ -163,6 +166,7 @@ const consumerConfig = (
   heartbeatInterval: s.heartbeatIntervalMs,
   rebalanceTimeout: s.rebalanceTimeoutMs,
   maxWaitTimeInMs: s.maxWaitMs,
+  ...(s.isolation === undefined ? {} : { readUncommitted: s.isolation === "read_uncommitted" }),
   allowAutoTopicCreation: false,
   retry: { ...retry, restartOnFailure },
 });

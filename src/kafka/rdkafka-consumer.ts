@@ -116,6 +116,7 @@ const consumerConf = (
       "heartbeat.interval.ms": s.heartbeatIntervalMs,
       "max.poll.interval.ms": Math.max(s.rebalanceTimeoutMs, s.sessionTimeoutMs),
       "fetch.wait.max.ms": s.maxWaitMs,
+      ...(s.isolation === undefined ? {} : { "isolation.level": s.isolation }),
       ...callbacks,
       ...conn.rdkafka,
     },

@@ -12,6 +12,7 @@ import { baseConf, ERR_TOPIC_EXISTS, type RdModule } from "./rdkafka-api.ts";
 import { createConsumer } from "./rdkafka-consumer.ts";
 import { fetchTopicOffsets } from "./rdkafka-offsets.ts";
 import { createProducer } from "./rdkafka-producer.ts";
+import { createTransactionalProducer } from "./rdkafka-transactions.ts";
 import type { KafkaConnectionOptions } from "./security.ts";
 
 let loaded: RdModule | undefined;
@@ -43,6 +44,7 @@ export const rdkafkaApiFactory = (rd: RdModule, name: string): KafkaClientFactor
   producer: (conn, settings) => createProducer(rd, conn, settings),
   consumer: (conn, settings, handlers) => createConsumer(rd, conn, settings, handlers),
   admin: (conn) => createAdmin(rd, conn),
+  transactionalProducer: (conn, settings) => createTransactionalProducer(rd, conn, settings),
 });
 
 const createAdmin = async (rd: RdModule, conn: KafkaConnectionOptions): Promise<AdminClient> => {

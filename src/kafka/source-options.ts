@@ -62,7 +62,8 @@ export interface KafkaSourceOptions extends KafkaConnectionOptions {
   /**
    * Which records are read (Kafka's `isolation.level`): `"read_uncommitted"`, every record, also
    * those of transactions not (yet) committed; `"read_committed"`, only records of committed
-   * transactions (a partition is read up to its last stable offset). Default `"read_uncommitted"`.
+   * transactions (a partition is read up to its last stable offset). Default `"read_committed"` (both
+   * clients' own default).
    */
   readonly isolation?: KafkaIsolation;
   /** Scheduler of the commit and stall timers. Default `asyncScheduler`. */
@@ -82,7 +83,7 @@ export const kafkaSourceDefaults = Object.freeze({
   rebalanceTimeoutMs: 30_000,
   maxWaitMs: 500,
   stallWarningMs: 30_000,
-  isolation: "read_uncommitted",
+  isolation: "read_committed",
   scheduler: asyncScheduler,
 }) satisfies Partial<KafkaSourceOptions>;
 

@@ -185,6 +185,7 @@ export class SourceRun {
             heartbeatIntervalMs: this.#o.heartbeatIntervalMs,
             rebalanceTimeoutMs: this.#o.rebalanceTimeoutMs,
             maxWaitMs: this.#o.maxWaitMs,
+            isolation: this.#o.isolation,
           },
           handlers,
         ),

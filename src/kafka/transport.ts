@@ -1,6 +1,6 @@
 import type { Observable } from "rxjs";
 import type { Delivery } from "../core/delivery.ts";
-import { ClosedError, InvalidOptionsError, TransportError } from "../core/errors.ts";
+import { ClosedError, TransportError } from "../core/errors.ts";
 import { custom, int, nested, type OptionsSpec, optional, resolveOptions } from "../core/options.ts";
 import type { RawRecord } from "../core/record.ts";
 import type { ConsumeOptions, PartitionSession, Transport } from "../core/transport.ts";
@@ -48,8 +48,8 @@ const consumerSpec = {
   heartbeatIntervalMs: sourceValue,
   rebalanceTimeoutMs: sourceValue,
   maxWaitMs: sourceValue,
-  stallWarningMs: sourceValue,
   isolation: sourceValue,
+  stallWarningMs: sourceValue,
   scheduler: sourceValue,
 } satisfies OptionsSpec<ConsumerOptions>;
 
@@ -102,12 +102,6 @@ export const kafkaTransport = (options: KafkaTransportOptions): Transport => {
   /** The kafkaSource options of one `consume` / `consumePartitioned`. */
   const sourceOptions = (c: ConsumeOptions): KafkaSourceOptions => {
     if (closed) throw new ClosedError("kafka transport is closed");
-    if (c.isolation !== undefined && c.isolation !== "read_uncommitted") {
-      // Not wired to the clients' isolation.level here yet: refused rather than ignored.
-      throw new InvalidOptionsError(`kafkaTransport consume: isolation "${String(c.isolation)}" is not supported`, {
-        option: "isolation",
-      });
-    }
     return {
       ...options,
       ...options.consumer,
@@ -115,6 +109,7 @@ export const kafkaTransport = (options: KafkaTransportOptions): Transport => {
       topics: c.topics,
       fromBeginning: c.fromBeginning ?? true,
       ...(c.maxInFlight !== undefined ? { maxInFlight: c.maxInFlight } : {}),
+      ...(c.isolation !== undefined ? { isolation: c.isolation } : {}),
     };
   };
 

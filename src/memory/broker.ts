@@ -9,7 +9,17 @@ import { asyncScheduler, Observable, type SchedulerLike } from "rxjs";
 import { type CommitPolicy, commitPolicyDefaults, commitPolicySpec } from "../core/commit-policy.ts";
 import type { Delivery } from "../core/delivery.ts";
 import { ClosedError, InvalidOptionsError } from "../core/errors.ts";
-import { bool, int, list, type OptionsSpec, oneOf, optional, resolveOptions, schedulerLike, text } from "../core/options.ts";
+import {
+  bool,
+  int,
+  list,
+  type OptionsSpec,
+  oneOf,
+  optional,
+  resolveOptions,
+  schedulerLike,
+  text,
+} from "../core/options.ts";
 import { PartitionSessions } from "../core/partition-sessions.ts";
 import type { RawRecord, WireRecord } from "../core/record.ts";
 import type { TransactionalProducer, TransactionalTransport } from "../core/transaction.ts";

@@ -182,7 +182,10 @@ class MemoryTransactionalProducer implements TransactionalProducer {
     if (this.#fenced) {
       throw new ProducerFencedError(
         `transactional producer "${this.transactionalId}" (epoch ${this.epoch}) ${this.#fencedWhy}: ${op} refused`,
-        { context: { transactionalId: this.transactionalId, epoch: this.epoch } },
+        {
+          transactionalId: this.transactionalId,
+          context: { transactionalId: this.transactionalId, epoch: this.epoch },
+        },
       );
     }
     if (this.#closed || this.#broker.brokerClosed()) {

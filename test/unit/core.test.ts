@@ -82,7 +82,7 @@ describe("errors", () => {
       [new DeadLetterError("m"), ErrorCode.DeadLetter, true],
       [new InvalidOptionsError("m", { option: "o" }), ErrorCode.InvalidOptions, false],
       [new ClosedError("m"), ErrorCode.Closed, false],
-      [new ProducerFencedError("m"), ErrorCode.ProducerFenced, false],
+      [new ProducerFencedError("m", { transactionalId: "t" }), ErrorCode.ProducerFenced, false],
       [new CrashLoopError("m"), ErrorCode.CrashLoop, false],
     ];
     expect(new Set(cases.map(([, code]) => code)).size).toBe(Object.keys(ErrorCode).length);
