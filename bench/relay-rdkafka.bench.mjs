@@ -62,7 +62,7 @@ const logSize = async (topic) =>
 /** evflow: outboxRelay -> kafkaSink (node-rdkafka) -> settle, until no row is pending. */
 const runEvflow = async (topic) => {
   const client = postgres(url, { onnotice: () => {}, max: 2 });
-  const sub = outboxRelay(client, { schema, batchSize: BATCH, maxInFlight: 2 * BATCH, pollInterval: 1000 })
+  const sub = outboxRelay(client, { schema, batchSize: BATCH, maxInFlight: 2 * BATCH, pollIntervalMs: 1000 })
     .pipe(kafkaSink({ brokers, topic, client: "rdkafka" }), settle())
     .subscribe();
   while ((await pending()) > 0) await new Promise((r) => setTimeout(r, 2));

@@ -44,7 +44,7 @@ const runEvflow = async (relays: number, claim: RelayClaimMode = "transaction"):
   const out: Envelope<unknown>[] = [];
   const clients = Array.from({ length: relays }, () => postgres(url, { onnotice: () => {}, max: 2 }));
   const subs = clients.map((c) =>
-    outboxRelay(c, { schema, claim, batchSize: BATCH, maxInFlight: 2 * BATCH, pollInterval: 1000 })
+    outboxRelay(c, { schema, claim, batchSize: BATCH, maxInFlight: 2 * BATCH, pollIntervalMs: 1000 })
       .pipe(
         (s: Observable<Delivery<Envelope<unknown>>>) =>
           new Observable<Delivery<Envelope<unknown>>>((sub) =>
@@ -187,7 +187,7 @@ for (const relays of [1, 4]) {
   const box = outbox(writer, { schema });
   const committedAt = new Map<string, number>();
   const arrivedAt = new Map<string, number>();
-  const sub = outboxRelay(relayClient, { schema, batchSize: BATCH, pollInterval: 1000 }).subscribe((d) => {
+  const sub = outboxRelay(relayClient, { schema, batchSize: BATCH, pollIntervalMs: 1000 }).subscribe((d) => {
     arrivedAt.set(d.value.id, performance.now());
     d.ack();
   });

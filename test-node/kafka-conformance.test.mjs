@@ -21,7 +21,7 @@ for (const client of clients) {
     const t = kafkaTransport({
       brokers: real ?? mock.bootstrap,
       client,
-      consumer: { sessionTimeoutMs: 3000, heartbeatIntervalMs: 300, maxWaitMs: 100, commitInterval: 100 },
+      consumer: { sessionTimeoutMs: 3000, heartbeatIntervalMs: 300, maxWaitMs: 100, commitIntervalMs: 100 },
     });
     // KafkaJS's admin.createTopics does not work against the mock: create topics through its API.
     return mock

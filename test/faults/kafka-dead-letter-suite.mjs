@@ -100,7 +100,7 @@ export const kafkaDeadLetterSuite = ({ t, client, lib, testing, core, ops }) => 
           sessionTimeoutMs: 3000,
           heartbeatIntervalMs: 300,
           maxWaitMs: 100,
-          commitInterval: 50,
+          commitIntervalMs: 50,
         })
         .pipe(
           tap((d) => deliveries.set(d.origin.offset, (deliveries.get(d.origin.offset) ?? 0) + 1)),

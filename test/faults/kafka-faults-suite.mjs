@@ -33,7 +33,7 @@ const consumeAll = async (lib, client, bootstrap, topic, groupId, n) => {
         sessionTimeoutMs: 3000,
         heartbeatIntervalMs: 300,
         maxWaitMs: 100,
-        commitInterval: 50,
+        commitIntervalMs: 50,
       })
       .pipe(
         tap((d) => {
@@ -291,7 +291,7 @@ export const kafkaFaultsSuite = ({ t, client, lib, testing, core, ops, kafkaModu
           sessionTimeoutMs: 3000,
           heartbeatIntervalMs: 300,
           maxWaitMs: 100,
-          commitInterval: 50,
+          commitIntervalMs: 50,
         })
         .pipe(
           ops.decode(registry),

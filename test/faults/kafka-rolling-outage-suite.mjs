@@ -243,7 +243,7 @@ export const kafkaRollingOutageSuite = ({ t, client, lib, testing, core, pg }) =
         .outboxRelay(sql, {
           schema,
           batchSize: 100,
-          pollInterval: 50,
+          pollIntervalMs: 50,
           maxAttempts: 1000,
           backoff: { initialMs: 50, maxMs: 500 },
         })

@@ -40,7 +40,7 @@ describe('relays of claim: "transaction" and claim: "lease" against one outbox',
     const perRelay = modes.map(() => 0);
     const subs = clients.map((c, i) =>
       settleAll(
-        outboxRelay(c, { schema, claim: claimOf(i), batchSize: 25, pollInterval: 30 }).pipe(
+        outboxRelay(c, { schema, claim: claimOf(i), batchSize: 25, pollIntervalMs: 30 }).pipe(
           memorySink(out, () => {
             perRelay[i] = (perRelay[i] ?? 0) + 1;
             return false;

@@ -40,9 +40,9 @@ for (const claim of ["transaction", "lease"] as const) {
         outboxRelay(sql, {
           schema,
           claim,
-          pollInterval: 20,
+          pollIntervalMs: 20,
           maxAttempts: 100,
-          retention: 60_000,
+          retentionMs: 60_000,
           backoff: { initialMs: 20, maxMs: 200, jitter: 0.5 },
         }).pipe(
           memorySink(out, () => {

@@ -132,7 +132,7 @@ const pipeline = (broken: (e: OrderEvent) => boolean): Subscription => {
     client: "kafkajs",
     groupId: group,
     topics: [topic],
-    commitInterval: 50,
+    commitIntervalMs: 50,
     maxWaitMs: 100,
     sessionTimeoutMs: 6_000,
     heartbeatIntervalMs: 500,

@@ -51,7 +51,7 @@ beforeAll(async () => {
   sql = await connect();
   await migrate(sql, { schema });
   relay = settleAll(
-    outboxRelay(sql, { schema, pollInterval: 20, maxAttempts: 1 }).pipe(memorySink(published, () => failing)),
+    outboxRelay(sql, { schema, pollIntervalMs: 20, maxAttempts: 1 }).pipe(memorySink(published, () => failing)),
   );
   await outbox(sql, { schema }).write(sql, written);
   // The heads of keys a and b fail for good; b/2 waits behind its key's FAILED head.

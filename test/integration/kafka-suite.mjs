@@ -160,7 +160,7 @@ export const kafkaSuite = ({ t, client, lib, testing, core }) => {
       const held = [];
       const got = new Subject();
       const sub = lib
-        .kafkaSource(base({ groupId, topics: [topic], commitEvery: 1, commitInterval: 60_000 }))
+        .kafkaSource(base({ groupId, topics: [topic], commitEvery: 1, commitIntervalMs: 60_000 }))
         .subscribe((d) => {
           held.push(d);
           got.next(d);
@@ -250,7 +250,7 @@ export const kafkaSuite = ({ t, client, lib, testing, core }) => {
       const { topic, groupId } = await fresh(1);
       await produce(lib, core, cluster.bootstrap, client, topic, 10);
       await lastValueFrom(
-        lib.kafkaSource(base({ groupId, topics: [topic], commitInterval: 600_000, commitEvery: 100_000 })).pipe(
+        lib.kafkaSource(base({ groupId, topics: [topic], commitIntervalMs: 600_000, commitEvery: 100_000 })).pipe(
           tap((d) => d.ack()),
           take(10),
           toArray(),
@@ -280,7 +280,7 @@ export const kafkaSuite = ({ t, client, lib, testing, core }) => {
         seen.set(i, (seen.get(i) ?? 0) + 1);
         d.ack();
       };
-      const opts = base({ groupId, topics: [topic], maxInFlight: 10, revokeTimeoutMs: 2000, commitInterval: 50 });
+      const opts = base({ groupId, topics: [topic], maxInFlight: 10, revokeTimeoutMs: 2000, commitIntervalMs: 50 });
       const a = lib.kafkaSource(opts).subscribe((d) => setTimeout(() => count(d), 5));
       let b;
       let committedBefore = 0;

@@ -142,7 +142,7 @@ for (const claim of ["transaction", "lease"] as const) {
     it("publishes every event, woken by NOTIFY (poll interval far away), and deletes published rows", async () => {
       const schema = await fresh();
       const out: Envelope<unknown>[] = [];
-      const sub = settleAll(outboxRelay(sql, { schema, claim, pollInterval: 60_000 }).pipe(memorySink(out)));
+      const sub = settleAll(outboxRelay(sql, { schema, claim, pollIntervalMs: 60_000 }).pipe(memorySink(out)));
       // Let the relay run its first (empty) claim and LISTEN, then write.
       await eventually(
         async () => (await sql`select 1 from pg_stat_activity where query ilike 'listen%'`).length > 0,
@@ -161,7 +161,7 @@ for (const claim of ["transaction", "lease"] as const) {
       const schema = await fresh();
       const out: Envelope<unknown>[] = [];
       const sub = settleAll(
-        outboxRelay(sql, { schema, claim, retention: 200, cleanupInterval: 100, pollInterval: 50 }).pipe(
+        outboxRelay(sql, { schema, claim, retentionMs: 200, cleanupIntervalMs: 100, pollIntervalMs: 50 }).pipe(
           memorySink(out),
         ),
       );
@@ -180,7 +180,7 @@ for (const claim of ["transaction", "lease"] as const) {
         outboxRelay(sql, {
           schema,
           claim,
-          pollInterval: 20,
+          pollIntervalMs: 20,
           maxAttempts: 3,
           backoff: { initialMs: 30, jitter: 0 },
         }).pipe(memorySink(out, () => failing)),
@@ -215,7 +215,7 @@ for (const claim of ["transaction", "lease"] as const) {
         return (e.data as { n: number }).n % 3 === 0 && a === 1;
       };
       const sub = settleAll(
-        outboxRelay(sql, { schema, claim, pollInterval: 20, batchSize: 50, backoff: { initialMs: 10 } }).pipe(
+        outboxRelay(sql, { schema, claim, pollIntervalMs: 20, batchSize: 50, backoff: { initialMs: 10 } }).pipe(
           memorySink(out, fail),
         ),
       );
@@ -231,7 +231,7 @@ for (const claim of ["transaction", "lease"] as const) {
       const schema = await fresh();
       const box = outbox(sql, { schema });
       const out: Envelope<unknown>[] = [];
-      const sub = settleAll(outboxRelay(sql, { schema, claim, pollInterval: 20 }).pipe(memorySink(out)));
+      const sub = settleAll(outboxRelay(sql, { schema, claim, pollIntervalMs: 20 }).pipe(memorySink(out)));
       let releaseFirst!: () => void;
       const firstMayCommit = new Promise<void>((r) => {
         releaseFirst = r;
@@ -271,7 +271,7 @@ for (const claim of ["transaction", "lease"] as const) {
       const [leased] = await sql`update ${sql(schema)}.outbox set locked_by = 'dead',
                 locked_until = now() + interval '300 ms', attempts = 1 returning locked_until`;
       const out: Envelope<unknown>[] = [];
-      const sub = settleAll(outboxRelay(sql, { schema, claim, pollInterval: 25 }).pipe(memorySink(out)));
+      const sub = settleAll(outboxRelay(sql, { schema, claim, pollIntervalMs: 25 }).pipe(memorySink(out)));
       await eventually(() => out.length === 3, "taken over", 10_000);
       // Taken over only once the lease ended, read on the clock that set it (the client's clock,
       // started after the update's round trip, ran up to a round trip late under load).
@@ -285,7 +285,7 @@ for (const claim of ["transaction", "lease"] as const) {
       const schema = await fresh();
       await outbox(sql, { schema }).write(sql, [ev("k", 1), ev("k", 2)]);
       const seen: unknown[] = [];
-      const sub = outboxRelay(sql, { schema, claim, pollInterval: 25 }).subscribe((d) => seen.push(d)); // never settles
+      const sub = outboxRelay(sql, { schema, claim, pollIntervalMs: 25 }).subscribe((d) => seen.push(d)); // never settles
       await eventually(() => seen.length === 1, "claimed", 5000);
       sub.unsubscribe();
       await eventually(async () => (await count(schema, "locked_by is null and attempts = 0")) === 2, "released", 5000);
@@ -303,9 +303,9 @@ for (const claim of ["transaction", "lease"] as const) {
       const bad: Array<Record<string, unknown>> = [
         { batchSize: 0 },
         { batchSize: 1.5 },
-        { pollInterval: 0 },
+        { pollIntervalMs: 0 },
         { maxAttempts: 0 },
-        { retention: -1 },
+        { retentionMs: -1 },
         { leaseMs: 10 },
         { maxInFlight: 0 },
         { backoff: { initialMs: -1 } },
@@ -336,14 +336,14 @@ describe('outboxRelay (claim: "transaction") specifics', () => {
     const schema = await fresh();
     await outbox(sql, { schema }).write(sql, [ev("k", 1), ev("x", 1), ev("k", 2)]);
     const held: Array<{ value: Envelope<unknown>; ack: () => void }> = [];
-    const a = outboxRelay(sql, { schema, pollInterval: 20 }).subscribe((d) => held.push(d)); // settles later
+    const a = outboxRelay(sql, { schema, pollIntervalMs: 20 }).subscribe((d) => held.push(d)); // settles later
     // One batch: k/1 and x/1 emitted, k/2 waits for k/1's ack inside the relay.
     await eventually(() => held.length === 2, "relay A holds k/1 and x/1", 5000);
     expect(held.map((d) => `${d.value.key}/${(d.value.data as { n: number }).n}`)).toEqual(["k/1", "x/1"]);
     const app = `evflow_turns_${schema}`;
     const bClient = await connect({ max: 2, connection: { application_name: app } });
     const out: Envelope<unknown>[] = [];
-    const b = settleAll(outboxRelay(bClient, { schema, pollInterval: 20 }).pipe(memorySink(out)));
+    const b = settleAll(outboxRelay(bClient, { schema, pollIntervalMs: 20 }).pipe(memorySink(out)));
     await eventually(
       async () =>
         (
@@ -379,7 +379,7 @@ describe('outboxRelay (claim: "transaction") specifics', () => {
     await outbox(sql, { schema }).write(sql, [ev("k", 1), ev("k", 2)]);
     const held: unknown[] = [];
     const errors: unknown[] = [];
-    const a = outboxRelay(doomed, { schema, pollInterval: 60_000, leaseMs: 60_000 }).subscribe({
+    const a = outboxRelay(doomed, { schema, pollIntervalMs: 60_000, leaseMs: 60_000 }).subscribe({
       next: (d) => held.push(d), // never settles
       error: (e) => errors.push(e),
     });
@@ -388,7 +388,7 @@ describe('outboxRelay (claim: "transaction") specifics', () => {
     await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${app}`;
     const out: Envelope<unknown>[] = [];
     const started = Date.now();
-    const b = settleAll(outboxRelay(other, { schema, pollInterval: 20, leaseMs: 60_000 }).pipe(memorySink(out)));
+    const b = settleAll(outboxRelay(other, { schema, pollIntervalMs: 20, leaseMs: 60_000 }).pipe(memorySink(out)));
     await eventually(() => out.length === 2, "taken over", 10_000);
     expect(Date.now() - started).toBeLessThan(30_000); // far below the 60 s lease/idle timeout
     expect(out.map((e) => (e.data as { n: number }).n)).toEqual([1, 2]);
@@ -404,7 +404,7 @@ describe('outboxRelay (claim: "transaction") specifics', () => {
     const out: Envelope<unknown>[] = [];
     let fails = 2;
     const sub = settleAll(
-      outboxRelay(sql, { schema, retention: 60_000, pollInterval: 20, backoff: { initialMs: 10, jitter: 0 } }).pipe(
+      outboxRelay(sql, { schema, retentionMs: 60_000, pollIntervalMs: 20, backoff: { initialMs: 10, jitter: 0 } }).pipe(
         memorySink(out, () => fails-- > 0),
       ),
     );

@@ -42,7 +42,7 @@ const setup = async (n: number, commit: { commitEvery: number; commitIntervalMs:
   const sub: Subscription = outboxRelay(one, {
     schema,
     claim: "lease",
-    pollInterval: 60_000,
+    pollIntervalMs: 60_000,
     scheduler,
     ...commit,
   }).subscribe((d) => held.push(d));

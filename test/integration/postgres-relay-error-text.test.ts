@@ -40,7 +40,7 @@ for (const claim of ["transaction", "lease"] as const) {
           outboxRelay(sql, {
             schema,
             claim,
-            pollInterval: 20,
+            pollIntervalMs: 20,
             maxAttempts: 2,
             backoff: { initialMs: 10, jitter: 0 },
           }).pipe(refuse),

@@ -50,8 +50,8 @@ for (const claim of ["transaction", "lease"] as const) {
         schema,
         claim,
         batchSize: 100,
-        pollInterval: 60_000,
-        retention: 3_600_000,
+        pollIntervalMs: 60_000,
+        retentionMs: 3_600_000,
         backoff: { initialMs: 60_000 },
       })
         .pipe(pullingSink(held))
@@ -111,7 +111,7 @@ for (const claim of ["transaction", "lease"] as const) {
       // Republished in order, from the failed row on.
       await sql`update ${sql(schema)}.outbox set next_attempt_at = now() where status = 'PENDING'`;
       const again: Array<Delivery<Envelope<unknown>>> = [];
-      const sub2 = outboxRelay(sql, { schema, claim, pollInterval: 20, retention: 3_600_000 })
+      const sub2 = outboxRelay(sql, { schema, claim, pollIntervalMs: 20, retentionMs: 3_600_000 })
         .pipe(pullingSink(again))
         .subscribe();
       await eventually(() => again.length === 6, "the tail again", 10_000);

@@ -42,7 +42,7 @@ describe("xmin wait", () => {
         await older`select pg_current_xact_id()`; // takes an xid: every later one is >= the snapshots' xmin
         await outbox(sql, { schema }).write(sql, [ev("k", 1)]);
         const got: number[] = [];
-        sub = outboxRelay(sql, { schema, claim, pollInterval: 60_000 }).subscribe((d) => {
+        sub = outboxRelay(sql, { schema, claim, pollIntervalMs: 60_000 }).subscribe((d) => {
           got.push((d.value.data as { n: number }).n);
           d.ack();
         });
