@@ -61,7 +61,13 @@ const logSize = async (topic: string) =>
 /** evflow: outboxRelay -> kafkaSink (KafkaJS) -> settle, until no row is pending. */
 const runEvflow = async (topic: string, retention: number) => {
   const client = postgres(url, { onnotice: () => {}, max: 2 });
-  const sub = outboxRelay(client, { schema, batchSize: BATCH, maxInFlight: 2 * BATCH, pollIntervalMs: 1000, retentionMs: retention })
+  const sub = outboxRelay(client, {
+    schema,
+    batchSize: BATCH,
+    maxInFlight: 2 * BATCH,
+    pollIntervalMs: 1000,
+    retentionMs: retention,
+  })
     .pipe(kafkaSink({ brokers, topic, client: "kafkajs" }), settle())
     .subscribe();
   while ((await pending()) > 0) await new Promise((r) => setTimeout(r, 2));

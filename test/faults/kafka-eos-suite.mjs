@@ -112,6 +112,13 @@ export const kafkaEosFaultsSuite = ({ t, client, testing, corePath, kafkaPath, c
       return { child, exited, stderr: () => stderr };
     };
 
+    // The same scenarios without transactions show the duplicates transactions prevent — on a broker
+    // that implements them. On the mock (no markers, offsets of a transaction dropped) both modes
+    // duplicate alike, so the comparison runs there only when asked (it doubles the suite's time).
+    const compares = () => !cluster.mock || process.env.EVFLOW_EOS_COMPARE === "1";
+    const COMPARE_SKIPPED =
+      "at-least-once comparison not run on the mock (it cannot show what transactions prevent there): EVFLOW_EOS_COMPARE=1 runs it";
+
     /** Runs `mode` killed ≥ 20 times at random points, then once to the end; returns the audit. */
     const killLoop = async (mode) => {
       const names = await fresh();
@@ -141,18 +148,21 @@ export const kafkaEosFaultsSuite = ({ t, client, testing, corePath, kafkaPath, c
       return { kills, ...audit(out.got) };
     };
 
-    it("SIGKILLed ≥ 20 times while 10k records flow: lost/duplicated/reordered, with and without transactions", async () => {
+    it("SIGKILLed ≥ 20 times while 10k records flow: lost/duplicated/reordered, with and without transactions (the latter on a real broker or EVFLOW_EOS_COMPARE=1)", async () => {
       const eos = await killLoop("eos");
       say(
         `transactional, ${eos.kills} kills: lost/duplicated/reordered = ${eos.lost}/${eos.duplicated}/${eos.reordered}`,
       );
-      const alo = await killLoop("alo");
-      say(
-        `at-least-once, ${alo.kills} kills: lost/duplicated/reordered = ${alo.lost}/${alo.duplicated}/${alo.reordered}`,
-      );
-      assert.ok(eos.kills >= 20 && alo.kills >= 20, "20 kills each, while records flowed");
+      assert.ok(eos.kills >= 20, "20 kills, while records flowed");
       assert.equal(eos.lost, 0, "transactional: lost");
-      assert.equal(alo.lost, 0, "at-least-once: lost");
+      if (compares()) {
+        const alo = await killLoop("alo");
+        say(
+          `at-least-once, ${alo.kills} kills: lost/duplicated/reordered = ${alo.lost}/${alo.duplicated}/${alo.reordered}`,
+        );
+        assert.ok(alo.kills >= 20, "20 kills, while records flowed (at-least-once)");
+        assert.equal(alo.lost, 0, "at-least-once: lost");
+      } else say(COMPARE_SKIPPED);
       assert.equal(eos.reordered, 0, "transactional: per-key order");
       if (cluster.mock) {
         say(
@@ -192,13 +202,15 @@ export const kafkaEosFaultsSuite = ({ t, client, testing, corePath, kafkaPath, c
         say(
           `rebalance 2 -> 3, transactional: lost/duplicated/reordered = ${eos.lost}/${eos.duplicated}/${eos.reordered}`,
         );
-        const alo = await rebalance("alo");
-        say(
-          `rebalance 2 -> 3, at-least-once: lost/duplicated/reordered = ${alo.lost}/${alo.duplicated}/${alo.reordered}`,
-        );
         assert.equal(eos.lost, 0);
         assert.equal(eos.reordered, 0);
-        assert.equal(alo.lost, 0);
+        if (compares()) {
+          const alo = await rebalance("alo");
+          say(
+            `rebalance 2 -> 3, at-least-once: lost/duplicated/reordered = ${alo.lost}/${alo.duplicated}/${alo.reordered}`,
+          );
+          assert.equal(alo.lost, 0);
+        } else say(COMPARE_SKIPPED);
         if (!cluster.mock) assert.equal(eos.duplicated, 0);
       },
       400_000,
