@@ -20,8 +20,9 @@ export interface ConsumeOptions {
   /**
    * `"read_committed"`: records written inside a transaction are emitted only once it committed
    * (aborted ones never), and a partition is read no further than its first open transaction —
-   * Kafka's `isolation.level`. A transport without transactions refuses it with an
-   * `InvalidOptionsError`. Default `"read_uncommitted"` (every record, as written).
+   * Kafka's `isolation.level`. `"read_uncommitted"`: every record, as written, aborted ones too.
+   * Default `"read_committed"` (Kafka consumers' own default; without transactions the two read
+   * the same).
    */
   readonly isolation?: Isolation;
 }

@@ -154,7 +154,7 @@ export const memoryBroker = (options: MemoryBrokerOptions = {}): MemoryBroker =>
       topics: [...new Set(c.topics)],
       maxInFlight: c.maxInFlight,
       fromBeginning: c.fromBeginning,
-      readCommitted: c.isolation === "read_committed",
+      readCommitted: c.isolation !== "read_uncommitted", // read_committed by default, like kafkaSource and both Kafka clients
     };
   };
 

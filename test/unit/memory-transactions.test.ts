@@ -14,9 +14,10 @@ const dec = new TextDecoder();
 const rec = (v: string, key = "k") => ({ key: enc.encode(key), value: enc.encode(v), headers: {} });
 
 /** A consumer of `topic` in its own group that acks and keeps the values it got, in order. */
-const reader = (broker: MemoryBroker, topic: string, isolation: Isolation, group = `r-${isolation}`) => {
+const reader = (broker: MemoryBroker, topic: string, isolation?: Isolation, group = `r-${isolation}`) => {
   const got: string[] = [];
-  const sub: Subscription = broker.consume({ groupId: group, topics: [topic], isolation }).subscribe((d) => {
+  const options = { groupId: group, topics: [topic], ...(isolation === undefined ? {} : { isolation }) };
+  const sub: Subscription = broker.consume(options).subscribe((d) => {
     got.push(dec.decode(d.value.value ?? new Uint8Array()));
     d.ack();
   });
@@ -24,6 +25,20 @@ const reader = (broker: MemoryBroker, topic: string, isolation: Isolation, group
 };
 
 describe("memory broker transactions", () => {
+  it("a consumer that names no isolation reads committed, like Kafka's consumers", async () => {
+    const broker = memoryBroker({ partitions: 1 });
+    const byDefault = reader(broker, "out");
+    const p = await broker.transactionalProducer("tx");
+    await broker.send("out", [rec("before")]);
+    await p.begin();
+    await p.send("out", [rec("t1")]);
+    await eventually(() => byDefault.got.length === 1, "what precedes the open transaction");
+    await p.commit();
+    await eventually(() => byDefault.got.length === 2, "the committed record", { observe: () => byDefault.got });
+    expect(byDefault.got).toEqual(["before", "t1"]);
+    byDefault.close();
+  });
+
   it("an open transaction is invisible to read_committed readers and blocks its partition; commit shows it in order", async () => {
     const broker = memoryBroker({ partitions: 1 });
     const committed = reader(broker, "out", "read_committed");
