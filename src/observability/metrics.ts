@@ -64,6 +64,8 @@ export interface EvflowMetrics {
   readonly parkTransitions: CounterLike;
   /** `evflow_crash_loops_total{group,topic}` */
   readonly crashLoops: CounterLike;
+  /** `evflow_events_replayed_total{type,service,outcome}` (deliveries carrying `evflow_replay_count`) */
+  readonly eventsReplayed: CounterLike;
 }
 
 /** The definition of one metric: its Prometheus name, kind, labels and help text. */
@@ -174,6 +176,13 @@ export const metricDefinitions: ReadonlyArray<MetricDefinition> = [
     kind: "counter",
     labelNames: ["group", "topic"],
     help: "Records that crashed maxDeliveries processes, sent to the dead-letter path by crashLoopGuard.",
+  },
+  {
+    key: "eventsReplayed",
+    name: "evflow_events_replayed_total",
+    kind: "counter",
+    labelNames: ["type", "service", "outcome"],
+    help: "Replayed deliveries (evflow dlq replay's evflow_replay_count header) settled, by outcome: success, failure, dead-lettered.",
   },
 ];
 

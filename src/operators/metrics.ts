@@ -10,6 +10,7 @@ import {
   schedulerLike,
   text,
 } from "../core/options.ts";
+import { isReplayed } from "../core/replay-header.ts";
 import {
   clockOf,
   instrumentedBy,
@@ -62,7 +63,8 @@ export const metricsSpec = {
  * its own, and when it is settled downstream the operator counts
  * `evflow_events_processed_total{outcome}` and observes `evflow_event_processing_seconds` (receipt ->
  * settlement): `ack` = `success`, `nack` = `failure`, `ack` after a FailedDelivery of it went past a
- * `metrics` or `trace` operator = `dead-lettered`. (Before `dedup`, the duplicates dedup acks would
+ * `metrics` or `trace` operator = `dead-lettered`. A delivery that carries `evflow dlq replay`'s
+ * `evflow_replay_count` header is also counted in `evflow_events_replayed_total{outcome}`. (Before `dedup`, the duplicates dedup acks would
  * count as successes on top of dedup's own `skipped`.)
  *
  * ```
@@ -103,10 +105,11 @@ export const metrics = (
   const { service, channels, scheduler } = resolveOptions("metrics", metricsSpec, options, metricsDefaults);
   const clock = clockOf(scheduler);
 
-  const processed = (type: string, outcome: string, seconds: number | undefined): void => {
+  const processed = (type: string, outcome: string, seconds: number | undefined, replayed = false): void => {
     const labels = { type, service, outcome };
     registry.eventsProcessed.inc(labels);
     if (seconds !== undefined) registry.processingSeconds.observe(labels, seconds);
+    if (replayed) registry.eventsReplayed.inc(labels);
   };
 
   const countProcessed = (v: unknown): unknown => {
@@ -115,19 +118,21 @@ export const metrics = (
         noteFailure(v);
         if (instrumentedBy(v.settlement, registry)) return v;
         const type = typeOf(v.value);
+        const replayed = isReplayed(v.value);
         if (v.settled) {
-          processed(type, "dead-lettered", undefined);
+          processed(type, "dead-lettered", undefined, replayed);
           return v;
         }
         // Counted when settled: acked = dead-lettered (deadLetter acks once the DLQ confirmed), nacked = failure.
         const m0 = clock.mono();
         const w = wrapSettlement(v as unknown as Delivery<unknown>, v.value, registry, (acked) => {
-          processed(type, acked ? "dead-lettered" : "failure", (clock.mono() - m0) / 1000);
+          processed(type, acked ? "dead-lettered" : "failure", (clock.mono() - m0) / 1000, replayed);
         });
         return failDelivery(w, v.error, v.attempts);
       }
       if (instrumentedBy(v.settlement, registry)) return v;
       const type = typeOf(v.value);
+      const replayed = isReplayed(v.value);
       const m0 = clock.mono();
       return wrapSettlement(v, v.value, registry, (acked, _error, failure, skipped) => {
         const seconds = (clock.mono() - m0) / 1000;
@@ -135,10 +140,11 @@ export const metrics = (
           type,
           !acked ? "failure" : failure !== undefined ? "dead-lettered" : skipped ? "skipped" : "success",
           seconds,
+          replayed,
         );
       });
     }
-    if (isEnvelopeLike(v)) processed(v.type, "success", undefined);
+    if (isEnvelopeLike(v)) processed(v.type, "success", undefined, isReplayed(v));
     return v;
   };
 

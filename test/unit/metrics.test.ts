@@ -1,6 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import * as prom from "prom-client";
 import { from, lastValueFrom, of, Subject, toArray, VirtualTimeScheduler } from "rxjs";
+import { REPLAY_COUNT_HEADER as CLI_REPLAY_COUNT_HEADER } from "../../src/cli/replay-header.ts";
 import {
   createDelivery,
   type Delivery,
@@ -10,6 +11,7 @@ import {
 } from "../../src/core/delivery.ts";
 import { type Envelope, envelope } from "../../src/core/envelope.ts";
 import { DecodeError, HandlerError, InvalidOptionsError } from "../../src/core/errors.ts";
+import { isReplayed, REPLAY_COUNT_HEADER } from "../../src/core/replay-header.ts";
 import type { Sink } from "../../src/core/sink.ts";
 import { ChannelName, channel, emit } from "../../src/observability/channels.ts";
 import {
@@ -61,12 +63,54 @@ describe("metric names", () => {
       "evflow_parked_keys",
       "evflow_parked_key_transitions_total",
       "evflow_crash_loops_total",
+      "evflow_events_replayed_total",
     ]);
     const labels = Object.fromEntries(metricDefinitions.map((d) => [d.name, d.labelNames]));
     expect(labels.evflow_events_published_total).toEqual(["type", "service"]);
     expect(labels.evflow_events_processed_total).toEqual(["type", "service", "outcome"]);
     expect(labels.evflow_consumer_lag).toEqual(["topic", "partition", "group"]);
     expect(labels.evflow_crash_loops_total).toEqual(["group", "topic"]);
+    expect(labels.evflow_events_replayed_total).toEqual(["type", "service", "outcome"]);
+  });
+});
+
+describe("metrics operator (replayed)", () => {
+  it("counts deliveries carrying evflow dlq replay's header in evflow_events_replayed_total, by outcome, and no other", async () => {
+    const m = memoryMetrics();
+    const replayed = (type: string) =>
+      deliveryOf(envelope({ type, data: {}, headers: { [REPLAY_COUNT_HEADER]: "1" } }));
+    const ok = replayed("order.placed");
+    const bad = replayed("order.placed");
+    const dead = replayed("order.cancelled");
+    const plain = deliveryOf(ev());
+    const out = await collect(flows(ok.d, bad.d, dead.d, plain.d), metrics(m, { service: "orders", channels: [] }));
+    const v = (type: string, outcome: string) =>
+      m.value("evflow_events_replayed_total", { type, service: "orders", outcome });
+    expect(v("order.placed", "success")).toBe(0); // counted when settled, not on receipt
+    out[0]!.ack();
+    out[1]!.nack(new Error("still broken"));
+    const [after] = await collect(
+      flows(failDelivery(out[2]!, new HandlerError("bad"), 1)),
+      metrics(m, { service: "orders", channels: [] }),
+    );
+    after!.ack();
+    out[3]!.ack();
+    expect(v("order.placed", "success")).toBe(1);
+    expect(v("order.placed", "failure")).toBe(1);
+    expect(v("order.cancelled", "dead-lettered")).toBe(1);
+    // the plain delivery is processed, not replayed
+    expect(
+      m.value("evflow_events_processed_total", { type: "order.placed", service: "orders", outcome: "success" }),
+    ).toBe(2);
+    expect(m.series("evflow_events_replayed_total").reduce((n, s) => n + s.value, 0)).toBe(3);
+  });
+
+  it("reads the header the CLI writes (one name for both)", () => {
+    expect(REPLAY_COUNT_HEADER).toBe(CLI_REPLAY_COUNT_HEADER);
+    expect(isReplayed({ headers: { [REPLAY_COUNT_HEADER]: "2" } })).toBe(true);
+    expect(isReplayed({ headers: {} })).toBe(false);
+    expect(isReplayed({ headers: Object.create({ [REPLAY_COUNT_HEADER]: "1" }) })).toBe(false);
+    expect(isReplayed(undefined)).toBe(false);
   });
 });
 
