@@ -121,6 +121,8 @@ export class SourceRun {
   /** The partition of the previous record (records come in runs of one partition). */
   #last: PartState | undefined;
   #assigned: TopicPartition[] = [];
+  /** Counts assignments: a revocation that outlived the next assignment leaves `#assigned` to it. */
+  #assignments = 0;
   #queue: ConsumedMessage[] = [];
   #head = 0;
   #pumping = false;
@@ -385,12 +387,14 @@ export class SourceRun {
 
   #onAssign(tps: ReadonlyArray<TopicPartition>): void {
     this.#assigned = [...tps];
+    this.#assignments++;
     const keep = new Set(tps.map((tp) => tpKey(tp.topic, tp.partition)));
     for (const [key, s] of this.#parts) {
       if (keep.has(key)) {
-        // Kept through the rebalance (KafkaJS rejoins eagerly): go on where we were.
+        // Kept through the rebalance (KafkaJS rejoins eagerly): go on where we were; a revocation
+        // still waiting for its in-flight deliveries stops waiting for this partition.
         s.revoking = false;
-        s.onIdle = undefined;
+        s.onIdle?.();
       } else if (!s.revoking) {
         s.offsets.release();
         this.#parts.delete(key);
@@ -404,6 +408,7 @@ export class SourceRun {
   /** Stop emitting for `tps`, wait (bounded) for their in-flight deliveries, commit, release. */
   async #onRevoke(tps: ReadonlyArray<TopicPartition>): Promise<void> {
     if (this.#closed) return;
+    const assignment = this.#assignments;
     const revoked = new Set(tps.map((tp) => tpKey(tp.topic, tp.partition)));
     const states: PartState[] = [];
     for (const key of revoked) {
@@ -442,7 +447,11 @@ export class SourceRun {
         if (this.#last === s) this.#last = undefined;
       }
     }
-    this.#assigned = this.#assigned.filter((tp) => !revoked.has(tpKey(tp.topic, tp.partition)));
+    // An assignment that came meanwhile (KafkaJS does not wait for this) set `#assigned` already:
+    // filtering it would drop the partitions kept, and pause/resume would skip them for good.
+    if (this.#assignments === assignment) {
+      this.#assigned = this.#assigned.filter((tp) => !revoked.has(tpKey(tp.topic, tp.partition)));
+    }
     this.#hooks?.revoked(tps);
   }
 

@@ -15,9 +15,4 @@ kafkaEosFaultsSuite({
   corePath: new URL("../../src/index.ts", import.meta.url).pathname,
   kafkaPath: new URL("../../src/kafka/index.ts", import.meta.url).pathname,
   childRuntime: { command: process.execPath, args: [] },
-  knownDefects: {
-    // the at-least-once pipeline (kafkaSource -> kafkaSink) stalls the same way: 9250/10000 after
-    // 120 s, twice of three runs; not kafkaTransactionalSink's (see /work/notes/eos.md)
-    rebalance: "kafkaSource with KafkaJS can stop consuming a partition after a 2 -> 3 rebalance on the mock",
-  },
 });
