@@ -5,7 +5,7 @@
  * @module
  */
 import { InvalidOptionsError } from "../core/errors.ts";
-import { type FlagSpecs, numberFlag, type ParsedArgs, stringFlag, stringsFlag } from "./args.ts";
+import { booleanFlag, type FlagSpecs, numberFlag, type ParsedArgs, stringFlag, stringsFlag } from "./args.ts";
 import type { DeadLetterView } from "./dead-letter-view.ts";
 
 /** The filter flags (all optional; given ones must all match). */
@@ -60,3 +60,15 @@ export const matches = (d: DeadLetterView, f: DeadLetterFilter): boolean =>
   (f.since === undefined || d.time >= f.since) &&
   (f.until === undefined || d.time < f.until) &&
   (f.ids === undefined || f.ids.some((id) => isNamed(d, id)));
+
+/** The selection of `purge`, `replay` and `move`: a filter, `--id`, or `--all` (none of them is bad input). */
+export const selectionOf = (a: ParsedArgs, command: string): DeadLetterFilter => {
+  const filter = filterOf(a);
+  if (isEmptyFilter(filter) && !booleanFlag(a, "all")) {
+    throw new InvalidOptionsError(
+      `${command} needs a selection: --id, --reason, --type, --key, --since, --until, or --all`,
+      { option: "all" },
+    );
+  }
+  return filter;
+};

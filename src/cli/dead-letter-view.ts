@@ -8,6 +8,7 @@
 import type { ConsumedMessage } from "../kafka/client-port.ts";
 import { DeadLetterHeader } from "../operators/dead-letter-record.ts";
 import { REPLAY_COUNT_HEADER } from "./replay-header.ts";
+import type { Resolution } from "./resolution-ledger.ts";
 
 /** One dead letter. */
 export interface DeadLetterView {
@@ -39,6 +40,8 @@ export interface DeadLetterView {
   readonly binaryHeaders: ReadonlyArray<string>;
   /** The record as read. */
   readonly record: ConsumedMessage;
+  /** What `dlq purge` / `dlq move` recorded for it in the ledger (read with `--include-resolved`). */
+  readonly resolved?: Resolution;
 }
 
 const strict = new TextDecoder("utf-8", { fatal: true });
@@ -142,4 +145,5 @@ export const summaryOf = (d: DeadLetterView) => ({
   message: d.message ?? null,
   attempts: d.attempts ?? null,
   replayCount: d.replayCount,
+  ...(d.resolved === undefined ? {} : { resolved: d.resolved }),
 });

@@ -37,7 +37,8 @@ export const dlqList: Command = {
     "Reads the topic from its beginning up to the end offsets it has when the command starts, " +
       "with a throwaway consumer group (evflow-cli-<uuid>) that commits nothing.",
     "--json prints one JSON object per line: time, dlq (topic:partition:offset in the DLQ), topic, " +
-      "partition, offset (the origin), key, id, type, reason, error, message, attempts, replayCount.",
+      "partition, offset (the origin), key, id, type, reason, error, message, attempts, replayCount " +
+      "(and resolved: {action, at, to} for a purged or moved one, with --include-resolved).",
   ],
   flags: { ...dlqFlags, ...filterFlags, json: { kind: "boolean", help: "JSON lines instead of a table" } },
   run: async (a, io) => {
@@ -46,7 +47,10 @@ export const dlqList: Command = {
     if (booleanFlag(a, "json")) io.out(jsonLines(selected.map(summaryOf)));
     else {
       const max = io.outIsTty ? TTY_CELL_WIDTH : undefined;
-      io.out(formatTable(LIST_HEADER, selected.map(listRow), max));
+      if (booleanFlag(a, "include-resolved")) {
+        const rows = selected.map((d) => [...listRow(d), d.resolved?.action ?? ""]);
+        io.out(formatTable([...LIST_HEADER, "resolved"], rows, max));
+      } else io.out(formatTable(LIST_HEADER, selected.map(listRow), max));
       io.err(`${selected.length} dead letter(s)\n`);
     }
     return EXIT_OK;

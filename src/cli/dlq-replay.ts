@@ -7,9 +7,9 @@
 import { InvalidOptionsError } from "../core/errors.ts";
 import type { KafkaConnectionOptions, ProduceRecord, ProducerClient } from "../kafka/client-port.ts";
 import { loadClient } from "../kafka/load-client.ts";
-import { booleanFlag, numberFlag, type ParsedArgs, stringFlag } from "./args.ts";
+import { booleanFlag, type FlagSpecs, numberFlag, type ParsedArgs, stringFlag } from "./args.ts";
 import { type Command, EXIT_FAILED, EXIT_OK } from "./command.ts";
-import { filterFlags, filterOf, isEmptyFilter, matches } from "./dead-letter-filter.ts";
+import { filterFlags, matches, selectionOf } from "./dead-letter-filter.ts";
 import { dlqFlags, readDeadLetters } from "./dlq-read.ts";
 import type { CliIo } from "./io.ts";
 import { kafkaConnection } from "./kafka-connection.ts";
@@ -24,9 +24,9 @@ const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
 const CHUNK = 100;
 
 /** What happened to one selected dead letter. */
-type Outcome = "sent" | "would send" | "refused" | "failed" | "not sent";
+export type Outcome = "sent" | "would send" | "refused" | "failed" | "not sent";
 
-interface Row {
+export interface Row {
   readonly plan: ReplayPlan;
   outcome: Outcome;
   why?: string;
@@ -124,20 +124,73 @@ const rowCells = (r: Row): string[] => {
   ];
 };
 
-const optionsOf = (a: ParsedArgs) => {
-  const filter = filterOf(a);
-  if (isEmptyFilter(filter) && !booleanFlag(a, "all")) {
-    throw new InvalidOptionsError(
-      `${NAME} needs a selection: --id, --reason, --type, --key, --since, --until, or --all`,
-      { option: "all" },
-    );
-  }
+const optionsOf = (a: ParsedArgs, command: string, toRequired: boolean) => {
+  const filter = selectionOf(a, command);
   const to = stringFlag(a, "to");
+  if (to === undefined && toRequired) {
+    throw new InvalidOptionsError(`${command} needs --to: the topic the dead letters move to`, { option: "to" });
+  }
   if (to !== undefined && !TOPIC.test(to)) {
     throw new InvalidOptionsError(`--to: ${JSON.stringify(to)} is not a valid topic name`, { option: "to" });
   }
   const maxReplays = numberFlag(a, "max-replays") ?? 3;
   return { filter, maxReplays, ...(to === undefined ? {} : { to }) };
+};
+
+/** The flags of `replay` and `move`. */
+export const replayFlags = {
+  ...dlqFlags,
+  ...filterFlags,
+  id: { kind: "strings", value: "ID", help: "event id, or topic:partition:offset in the DLQ or of the origin" },
+  all: { kind: "boolean", help: "every dead letter of the topic" },
+  to: { kind: "string", value: "TOPIC", help: "send here instead of the origin topic" },
+  "max-replays": { kind: "int", help: "refuse dead letters replayed this many times already", default: 3 },
+  "dry-run": { kind: "boolean", help: "print what would be sent; send nothing" },
+  json: { kind: "boolean", help: "JSON lines instead of a table (with --dry-run: with the headers)" },
+} as const satisfies FlagSpecs;
+
+/** What {@link runReplay} did. */
+export interface ReplayRun {
+  readonly rows: ReadonlyArray<Row>;
+  readonly dryRun: boolean;
+  readonly conn: KafkaConnectionOptions;
+}
+
+/**
+ * Reads, plans and (unless `--dry-run`) sends the selected dead letters: `replay` and `move`.
+ * `afterSend` runs once the sends are done, before the report is printed.
+ */
+export const runReplay = async (
+  a: ParsedArgs,
+  io: CliIo,
+  command: string,
+  toRequired: boolean,
+  afterSend?: (run: ReplayRun) => Promise<void>,
+): Promise<number> => {
+  const o = optionsOf(a, command, toRequired);
+  const conn = kafkaConnection(a, io, command);
+  const dryRun = booleanFlag(a, "dry-run");
+  const selected = (await readDeadLetters(a, io, command)).filter((d) => matches(d, o.filter));
+  const rows: Row[] = selected.map((d) => {
+    const plan = planReplay(d, o);
+    return plan.ok
+      ? { plan, outcome: dryRun ? "would send" : "not sent" }
+      : { plan, outcome: "refused", why: plan.why };
+  });
+  await requireTopics(conn, rows);
+  if (!dryRun) await send(conn, rows, io);
+  await afterSend?.({ rows, dryRun, conn });
+  if (booleanFlag(a, "json")) io.out(jsonLines(rows.map((r) => rowJson(r, dryRun))));
+  else {
+    const header = ["dlq", "to", "key", "type", "replays", "result"];
+    io.out(formatTable(header, rows.map(rowCells), io.outIsTty ? TTY_CELL_WIDTH * 2 : undefined));
+  }
+  const count = (x: Outcome) => rows.filter((r) => r.outcome === x).length;
+  const sent = dryRun ? `${count("would send")} would be sent` : `${count("sent")} sent`;
+  io.err(
+    `${rows.length} selected: ${sent}, ${count("refused")} refused, ${count("failed") + count("not sent")} not sent\n`,
+  );
+  return rows.every((r) => r.outcome === "sent" || r.outcome === "would send") ? EXIT_OK : EXIT_FAILED;
 };
 
 /** `evflow dlq replay`. */
@@ -155,40 +208,6 @@ export const dlqReplay: Command = {
       "rendering, binary headers). Records go out in dead-letter order, so per key in their original order.",
     "Exit code 1 when any selected dead letter was refused or not sent.",
   ],
-  flags: {
-    ...dlqFlags,
-    ...filterFlags,
-    id: { kind: "strings", value: "ID", help: "event id, or topic:partition:offset in the DLQ or of the origin" },
-    all: { kind: "boolean", help: "every dead letter of the topic" },
-    to: { kind: "string", value: "TOPIC", help: "send here instead of the origin topic" },
-    "max-replays": { kind: "int", help: "refuse dead letters replayed this many times already", default: 3 },
-    "dry-run": { kind: "boolean", help: "print what would be sent; send nothing" },
-    json: { kind: "boolean", help: "JSON lines instead of a table (with --dry-run: with the headers)" },
-  },
-  run: async (a, io) => {
-    const command = NAME;
-    const o = optionsOf(a);
-    const conn = kafkaConnection(a, io, command);
-    const dryRun = booleanFlag(a, "dry-run");
-    const selected = (await readDeadLetters(a, io, command)).filter((d) => matches(d, o.filter));
-    const rows: Row[] = selected.map((d) => {
-      const plan = planReplay(d, o);
-      return plan.ok
-        ? { plan, outcome: dryRun ? "would send" : "not sent" }
-        : { plan, outcome: "refused", why: plan.why };
-    });
-    await requireTopics(conn, rows);
-    if (!dryRun) await send(conn, rows, io);
-    if (booleanFlag(a, "json")) io.out(jsonLines(rows.map((r) => rowJson(r, dryRun))));
-    else {
-      const header = ["dlq", "to", "key", "type", "replays", "result"];
-      io.out(formatTable(header, rows.map(rowCells), io.outIsTty ? TTY_CELL_WIDTH * 2 : undefined));
-    }
-    const count = (x: Outcome) => rows.filter((r) => r.outcome === x).length;
-    const sent = dryRun ? `${count("would send")} would be sent` : `${count("sent")} sent`;
-    io.err(
-      `${rows.length} selected: ${sent}, ${count("refused")} refused, ${count("failed") + count("not sent")} not sent\n`,
-    );
-    return rows.every((r) => r.outcome === "sent" || r.outcome === "would send") ? EXIT_OK : EXIT_FAILED;
-  },
+  flags: replayFlags,
+  run: (a, io) => runReplay(a, io, NAME, false),
 };

@@ -9,6 +9,8 @@ import { InvalidOptionsError } from "../core/errors.ts";
 import { parseCommandArgs } from "./args.ts";
 import { type Command, commandHelp, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "./command.ts";
 import { dlqList } from "./dlq-list.ts";
+import { dlqMove } from "./dlq-move.ts";
+import { dlqPurge } from "./dlq-purge.ts";
 import { dlqReplay } from "./dlq-replay.ts";
 import { dlqShow } from "./dlq-show.ts";
 import type { CliIo } from "./io.ts";
@@ -22,6 +24,8 @@ export const COMMANDS: ReadonlyArray<Command> = [
   dlqList,
   dlqShow,
   dlqReplay,
+  dlqPurge,
+  dlqMove,
   outboxFailed,
   outboxRetry,
   parkedList,
@@ -37,7 +41,7 @@ export const overviewHelp = (group?: string): string => {
   return [
     `Usage: evflow ${group ?? "<command>"} ${group === undefined ? "" : "<command> "}[options]`,
     "",
-    "evflow's operations tool: inspect and replay dead letters, retry FAILED outbox rows and parked keys.",
+    "evflow's operations tool: inspect, replay, purge and move dead letters, retry FAILED outbox rows and parked keys.",
     "",
     "Commands:",
     ...shown.map((c) => `  evflow ${c.name.padEnd(width)}  ${c.summary}`),
