@@ -77,7 +77,7 @@ export const replayStep = async ({ brokers, runtime, deployFix, settled, deadlin
         `      ${row.dlq}  key=${row.key}  ${row.type}  replays=${row.replayCount}  ${row.result ?? `${row.reason}: ${row.message}`}${row.why ? `: ${row.why}` : ""}`,
       );
     const summary = r.stderr.trim().split("\n").at(-1);
-    if (summary) log(`      ${summary}   (exit ${r.code}, ${took} s)`);
+    log(`      ${summary ? `${summary}   ` : ""}(exit ${r.code}, ${took} s)`);
     return { ...r, rows };
   };
   const t0 = Date.now();
