@@ -12,7 +12,8 @@
  * fix" (restarts it with DEMO_CURRENCIES=EUR,GBP) and replays that dead letter with `evflow dlq replay`.
  *
  * Env: DATABASE_URL, TRACE_DATABASE_URL, KAFKA_BROKERS, DEMO_FLAKY (share of first attempts that fail,
- * default 0.05), DEMO_CURRENCIES (the currencies it has templates for, default EUR).
+ * default 0.05), DEMO_CURRENCIES (the currencies it has templates for, default EUR), DEMO_GBP_USER
+ * (the user whose order is replayed: not the one parked).
  */
 import { HandlerError, TransportError } from "evflow";
 import { runConsumer } from "./consumer.ts";
@@ -24,6 +25,7 @@ const PARK_FAILURES = 6;
 let parkVictim: string | undefined;
 let parkFailures = 0;
 const currencies = new Set((process.env.DEMO_CURRENCIES ?? "EUR").split(","));
+const gbpUser = process.env.DEMO_GBP_USER; // never the parked one: the park and replay steps stay apart
 
 await runConsumer({
   service: "email-service",
@@ -31,7 +33,7 @@ await runConsumer({
     await sql`create table if not exists emails (id bigserial primary key, kind text not null, event_id text not null, user_id text not null, order_seq int, amount_cents int)`;
   },
   handle: async (tx, event) => {
-    if (UserRegistered.is(event)) parkVictim ??= event.id;
+    if (UserRegistered.is(event) && event.data.userId !== gbpUser) parkVictim ??= event.id;
     if (event.id === parkVictim && parkFailures < PARK_FAILURES) {
       parkFailures++;
       throw new TransportError(`mail gateway down for this user (simulated, ${parkFailures}/${PARK_FAILURES})`);

@@ -11,7 +11,7 @@
 //   event id is processed exactly once through the inbox
 //
 // Options: --runtime node|bun|deno (default node; Bun and Deno services use the kafkajs client),
-//          --users N (default 200), --timeout S (default 120), --json FILE (the checks as JSON).
+//          --users N (default 200, at least 2), --timeout S (default 120), --json FILE (the checks as JSON).
 // Env: DATABASE_URL and KAFKA_BROKERS to use real servers instead of the embedded ones.
 // Exits 0 only if every check holds: no event lost, per-key order kept, exactly-once effects.
 import { mkdtempSync, rmSync } from "node:fs";
@@ -40,6 +40,12 @@ const ordersPerUser = 2;
 const poison = 2;
 const timeoutS = Number(opt("--timeout", 120));
 const jsonFile = opt("--json", undefined);
+if (!Number.isInteger(users) || users < 2) {
+  console.error(
+    `--users must be an integer of at least 2 (one user is parked, another's order replayed), got ${users}`,
+  );
+  process.exit(2);
+}
 if (!["node", "bun", "deno"].includes(runtime)) {
   console.error(`--runtime must be node, bun or deno, got ${runtime}`);
   process.exit(2);
@@ -56,6 +62,7 @@ const envOf = (name) => ({
   DATABASE_URL: infra.urls[name],
   ...(name === "user-service" ? { DEMO_USERS: String(users), DEMO_POISON: String(poison) } : {}),
   ...(name === "order-service" ? { DEMO_ORDERS_PER_USER: String(ordersPerUser), DEMO_GBP_USER: gbpUser } : {}),
+  ...(name === "email-service" ? { DEMO_GBP_USER: gbpUser } : {}),
 });
 const procs = SERVICES.map((name) => new ServiceProcess(name, runtime, envOf(name)));
 const fixedMetricsDir = mkdtempSync(path.join(os.tmpdir(), "evflow-demo-metrics-"));
