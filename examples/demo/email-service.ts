@@ -7,9 +7,15 @@
  * One user's welcome email fails its first 6 attempts: more than the retries in place, so the key is
  * parked (its later events too, acked meanwhile) and recovered by the scheduled retries, in order.
  *
- * Env: DATABASE_URL, TRACE_DATABASE_URL, KAFKA_BROKERS, DEMO_FLAKY (share of first attempts that fail, default 0.05).
+ * Its first build has confirmation templates for euros only: an order in another currency fails
+ * for good (not retryable: retrying cannot help) and is dead-lettered. The demo then "deploys the
+ * fix" (restarts it with DEMO_CURRENCIES=EUR,GBP) and replays that dead letter with `evflow dlq replay`.
+ *
+ * Env: DATABASE_URL, TRACE_DATABASE_URL, KAFKA_BROKERS, DEMO_FLAKY (share of first attempts that fail,
+ * default 0.05), DEMO_CURRENCIES (the currencies it has templates for, default EUR), DEMO_GBP_USER
+ * (the user whose order is replayed: not the one parked).
  */
-import { TransportError } from "evflow";
+import { HandlerError, TransportError } from "evflow";
 import { runConsumer } from "./consumer.ts";
 import { OrderCreatedV2, UserRegistered } from "./shared.ts";
 
@@ -18,6 +24,8 @@ const failedOnce = new Set<string>();
 const PARK_FAILURES = 6;
 let parkVictim: string | undefined;
 let parkFailures = 0;
+const currencies = new Set((process.env.DEMO_CURRENCIES ?? "EUR").split(","));
+const gbpUser = process.env.DEMO_GBP_USER; // never the parked one: the park and replay steps stay apart
 
 await runConsumer({
   service: "email-service",
@@ -25,7 +33,7 @@ await runConsumer({
     await sql`create table if not exists emails (id bigserial primary key, kind text not null, event_id text not null, user_id text not null, order_seq int, amount_cents int)`;
   },
   handle: async (tx, event) => {
-    if (UserRegistered.is(event)) parkVictim ??= event.id;
+    if (UserRegistered.is(event) && event.data.userId !== gbpUser) parkVictim ??= event.id;
     if (event.id === parkVictim && parkFailures < PARK_FAILURES) {
       parkFailures++;
       throw new TransportError(`mail gateway down for this user (simulated, ${parkFailures}/${PARK_FAILURES})`);
@@ -37,7 +45,10 @@ await runConsumer({
     if (UserRegistered.is(event)) {
       await tx`insert into emails (kind, event_id, user_id) values ('welcome', ${event.id}, ${event.data.userId})`;
     } else if (OrderCreatedV2.is(event)) {
-      const { userId, seq, amountCents } = event.data;
+      const { userId, seq, amountCents, currency } = event.data;
+      if (!currencies.has(currency)) {
+        throw new HandlerError(`no order confirmation template for ${currency}`, { retryable: false });
+      }
       await tx`insert into emails (kind, event_id, user_id, order_seq, amount_cents) values ('order', ${event.id}, ${userId}, ${seq}, ${amountCents})`;
     }
   },

@@ -157,7 +157,7 @@ export const countsTable = (stats, restarts = {}) => {
 export const deadLetterLines = (dlq) =>
   dlq.map(
     (r) =>
-      `  key=${r.key}  ${r.headers.evflow_dlq_service ?? "?"}: ${r.headers.evflow_dlq_reason ?? "?"} on ${r.headers.evflow_dlq_field ?? "?"} — ${r.headers.evflow_dlq_message ?? ""}`,
+      `  key=${r.key}  ${r.headers.evflow_dlq_service ?? "?"}: ${r.headers.evflow_dlq_reason ?? "?"}${r.headers.evflow_dlq_field ? ` on ${r.headers.evflow_dlq_field}` : ""} — ${r.headers.evflow_dlq_message ?? ""}`,
   );
 
 /**
@@ -229,11 +229,12 @@ export class ServiceProcess {
 
 /**
  * Shows the effects on the progress bar; returns true once every expected effect is in place
- * (a profile and a welcome email per user, each order and its confirmation).
+ * (a profile and a welcome email per user, each order and its confirmation), but `held`
+ * confirmations (dead-lettered, to be replayed).
  */
-export const showProgress = (bar, e, users, ordersPerUser) => {
+export const showProgress = (bar, e, users, ordersPerUser, held = 0) => {
   const orders = users * ordersPerUser;
-  const expected = 2 * users + 2 * orders;
+  const expected = 2 * users + 2 * orders - held;
   const done =
     Math.min(e.profiles, users) +
     Math.min(e.welcome, users) +
@@ -391,6 +392,45 @@ export const collect = async (urls) => {
 };
 
 /**
+ * The replay step's checks (`replay`: what replay-step.mjs returned): the event replayed after the
+ * fix has exactly one effect and one inbox row, its second copy was skipped as a duplicate, and
+ * the dead letter of the too-early replay carried evflow_replay_count 1 and was refused.
+ */
+const replayCheckRows = async (replay, emailsDb, email) => {
+  const id = replay.eventId;
+  const [{ n: effects }] = await emailsDb`select count(*)::int as n from emails where event_id = ${id}`;
+  const inboxRows = await q(
+    emailsDb,
+    (s) => s`select count(*)::int as n from evflow.inbox where consumer = 'email-service' and event_id = ${id}`,
+    [{ n: -1 }],
+  );
+  const sent = replay.fixed.rows.filter((r) => r.result === "sent");
+  const counts = sent.map((r) => r.replayCount).join(" and ");
+  const [refusal] = replay.refused.rows;
+  const early = replay.early.rows[0];
+  return [
+    [
+      "a dead letter replayed after the fix (evflow dlq replay): processed exactly once through the inbox",
+      replay.fixed.code === 0 &&
+        sent.length === 2 &&
+        effects === 1 &&
+        inboxRows[0]?.n === 1 &&
+        (email.duplicates_skipped ?? 0) >= 1,
+      `${id}: ${sent.length} copies sent (evflow_replay_count ${counts}), ${effects} confirmation, ${inboxRows[0]?.n} inbox row, ${email.duplicates_skipped ?? 0} duplicate skipped`,
+    ],
+    [
+      "the replay refuses to loop (evflow_replay_count)",
+      early?.result === "sent" &&
+        replay.deadLetteredAgain.replayCount === 1 &&
+        replay.refused.code === 1 &&
+        refusal?.result === "refused" &&
+        /refusing to loop/.test(refusal?.why ?? ""),
+      `replayed before the fix, dead-lettered again with evflow_replay_count ${replay.deadLetteredAgain.replayCount}; its replay at --max-replays 1: ${refusal?.result ?? "?"}`,
+    ],
+  ];
+};
+
+/**
  * Compares the sources of truth (users, orders) with the effects (profiles, emails), checks per-key
  * order and the dead-letter topic, prints the report; returns true when every check holds.
  */
@@ -403,6 +443,7 @@ export const checkAndReport = async ({
   restarts,
   jsonFile,
   chaos = false,
+  replay,
   extra = {},
 }) => {
   const usersDb = await db(infra.urls["user-service"]);
@@ -435,7 +476,8 @@ export const checkAndReport = async ({
   for (const list of sequence.values())
     for (let i = 1; i < list.length; i++) if (list[i] <= list[i - 1]) orderViolations++;
   const expectedOrders = userIds.length * ordersPerUser;
-  const expectedDlq = poison * 2; // each consuming service's group dead-letters each poison record
+  // Each consuming service's group dead-letters each poison record; the replay step adds its own.
+  const expectedDlq = poison * 2 + (replay?.deadLetters ?? 0);
   const dlq =
     expectedDlq > 0 ? await readTopic(infra.brokers, DLQ_TOPIC, expectedDlq, chaos ? 5000 : 15_000, chaos) : [];
   // Under chaos a poison record may be dead-lettered twice (a consumer killed after the DLQ write,
@@ -468,6 +510,7 @@ export const checkAndReport = async ({
     }
   }
 
+  const replayChecks = replay ? await replayCheckRows(replay, emailsDb, email) : [];
   const checks = [
     ["users registered", userIds.length === expectedUsers, `${userIds.length}/${expectedUsers}`],
     ["no event lost: every user has a profile", missingProfiles.length === 0, `${missingProfiles.length} missing`],
@@ -489,7 +532,14 @@ export const checkAndReport = async ({
       (chaos || (email.parked ?? 0) >= 1) && (email.recovered ?? 0) >= (chaos ? 0 : 1) && parkedLeft[0]?.n === 0,
       `email-service parked ${email.parked ?? 0}, recovered ${email.recovered ?? 0}, ${parkedLeft[0]?.n} still parked`,
     ],
-    ["poison records dead-lettered (and nothing else)", dlqOk, `${dlq.length}/${expectedDlq} in ${DLQ_TOPIC}`],
+    [
+      replay
+        ? "poison records and the GBP order (twice) dead-lettered (and nothing else)"
+        : "poison records dead-lettered (and nothing else)",
+      dlqOk,
+      `${dlq.length}/${expectedDlq} in ${DLQ_TOPIC}`,
+    ],
+    ...replayChecks,
     [
       "every delivery settled: offsets committed to the end of the topic",
       unsettled === 0,

@@ -2,8 +2,11 @@
  * order-service: consumes `user.registered`, creates the user's profile and two orders in one
  * inbox transaction (exactly-once), and emits `order.created` through its own outbox — odd orders
  * still as v1 (an older build's schema), even ones as v2 — routed by interest to the email service.
+ * The user DEMO_GBP_USER shops from the UK: their v2 orders are in pounds (the email service's first
+ * build has no GBP template: that confirmation is dead-lettered, then replayed after the fix).
  *
- * Env: DATABASE_URL, TRACE_DATABASE_URL, KAFKA_BROKERS, DEMO_ORDERS_PER_USER (default 2).
+ * Env: DATABASE_URL, TRACE_DATABASE_URL, KAFKA_BROKERS, DEMO_ORDERS_PER_USER (default 2),
+ * DEMO_GBP_USER (default none).
  */
 import { createInterests, route, settle, trace } from "evflow";
 import { kafkaSink } from "evflow/kafka";
@@ -13,6 +16,7 @@ import { configFor, OrderCreatedV1, OrderCreatedV2, UserRegistered } from "./sha
 
 const service = "order-service";
 const ordersPerUser = Number(process.env.DEMO_ORDERS_PER_USER ?? 2);
+const gbpUser = process.env.DEMO_GBP_USER;
 const config = configFor(service);
 
 // Interest routing (the Java SmartEventRouter): only services that declared interest get a copy.
@@ -38,7 +42,7 @@ await runConsumer({
         seq % 2 === 1
           ? OrderCreatedV1.create({ orderId, userId, seq, amount: amountCents / 100 }, { key: userId, source: service })
           : OrderCreatedV2.create(
-              { orderId, userId, seq, amountCents, currency: "EUR" },
+              { orderId, userId, seq, amountCents, currency: userId === gbpUser ? "GBP" : "EUR" },
               { key: userId, source: service },
             ),
       );

@@ -4,9 +4,14 @@
 //   user-service  --(outbox -> relay -> Kafka: user.registered)-->  order-service, email-service
 //   order-service --(inbox, exactly-once; outbox: order.created v1/v2, routed by interest)--> email-service
 //   a poison record (garbage bytes) and a schema violation are injected and land in app-events.dlq
+//   one user's welcome email fails for a while: the key is parked, acked meanwhile, and recovered in order
+//   the last user's second order is in GBP, which the email service's first build cannot confirm: it is
+//   dead-lettered; then `evflow dlq replay` (replay-step.mjs) replays it too early (dead-lettered again,
+//   the next replay refused: no loop), the fix is deployed (email-service restarted) and the replay by
+//   event id is processed exactly once through the inbox
 //
 // Options: --runtime node|bun|deno (default node; Bun and Deno services use the kafkajs client),
-//          --users N (default 200), --timeout S (default 120), --json FILE (the checks as JSON).
+//          --users N (default 200, at least 2), --timeout S (default 120), --json FILE (the checks as JSON).
 // Env: DATABASE_URL and KAFKA_BROKERS to use real servers instead of the embedded ones.
 // Exits 0 only if every check holds: no event lost, per-key order kept, exactly-once effects.
 import { mkdtempSync, rmSync } from "node:fs";
@@ -26,6 +31,7 @@ import {
   showProgress,
   startInfrastructure,
 } from "./orchestrator.mjs";
+import { replayStep } from "./replay-step.mjs";
 
 const opt = cliOption;
 const runtime = opt("--runtime", "node");
@@ -34,6 +40,12 @@ const ordersPerUser = 2;
 const poison = 2;
 const timeoutS = Number(opt("--timeout", 120));
 const jsonFile = opt("--json", undefined);
+if (!Number.isInteger(users) || users < 2) {
+  console.error(
+    `--users must be an integer of at least 2 (one user is parked, another's order replayed), got ${users}`,
+  );
+  process.exit(2);
+}
 if (!["node", "bun", "deno"].includes(runtime)) {
   console.error(`--runtime must be node, bun or deno, got ${runtime}`);
   process.exit(2);
@@ -44,15 +56,16 @@ ensureBuilt();
 const infra = await startInfrastructure();
 const metricsDir = mkdtempSync(path.join(os.tmpdir(), "evflow-demo-metrics-"));
 const common = { KAFKA_BROKERS: infra.brokers, TRACE_DATABASE_URL: infra.urls.traces, DEMO_METRICS_DIR: metricsDir };
-const procs = SERVICES.map(
-  (name) =>
-    new ServiceProcess(name, runtime, {
-      ...common,
-      DATABASE_URL: infra.urls[name],
-      ...(name === "user-service" ? { DEMO_USERS: String(users), DEMO_POISON: String(poison) } : {}),
-      ...(name === "order-service" ? { DEMO_ORDERS_PER_USER: String(ordersPerUser) } : {}),
-    }),
-);
+const gbpUser = `u-${String(users - 1).padStart(5, "0")}`; // one confirmation held in the DLQ until the replay
+const envOf = (name) => ({
+  ...common,
+  DATABASE_URL: infra.urls[name],
+  ...(name === "user-service" ? { DEMO_USERS: String(users), DEMO_POISON: String(poison) } : {}),
+  ...(name === "order-service" ? { DEMO_ORDERS_PER_USER: String(ordersPerUser), DEMO_GBP_USER: gbpUser } : {}),
+  ...(name === "email-service" ? { DEMO_GBP_USER: gbpUser } : {}),
+});
+const procs = SERVICES.map((name) => new ServiceProcess(name, runtime, envOf(name)));
+const fixedMetricsDir = mkdtempSync(path.join(os.tmpdir(), "evflow-demo-metrics-"));
 let exitCode = 1;
 try {
   for (const p of procs) p.start();
@@ -62,7 +75,7 @@ try {
   for (;;) {
     snapshot = await collect(infra.urls);
     const e = snapshot.effects;
-    if (showProgress(bar, e, users, ordersPerUser)) break;
+    if (showProgress(bar, e, users, ordersPerUser, 1)) break;
     const dead = procs.find((p) => p.child.exitCode !== null);
     if (dead) {
       bar.end();
@@ -77,9 +90,33 @@ try {
   }
   bar.end();
   await awaitCommitted(infra.brokers, deadline);
+  console.log();
+  const email = SERVICES.indexOf("email-service");
+  const replay = await replayStep({
+    brokers: infra.brokers,
+    runtime,
+    deadline: Date.now() + 60_000,
+    deployFix: async () => {
+      await procs[email].stop();
+      const env = { ...envOf("email-service"), DEMO_CURRENCIES: "EUR,GBP", DEMO_METRICS_DIR: fixedMetricsDir };
+      procs[email] = new ServiceProcess("email-service", runtime, env).start();
+    },
+    settled: () => awaitCommitted(infra.brokers, Date.now() + 60_000),
+  });
   for (const p of procs) await p.stop();
   const metricsText = Object.fromEntries(SERVICES.map((s) => [s, readOr(path.join(metricsDir, `${s}.prom`))]));
-  const ok = await checkAndReport({ infra, users, ordersPerUser, poison, metricsText, restarts: {}, jsonFile });
+  metricsText["email-service (fixed)"] = readOr(path.join(fixedMetricsDir, "email-service.prom"));
+  const ok = await checkAndReport({
+    infra,
+    users,
+    ordersPerUser,
+    poison,
+    metricsText,
+    restarts: { "email-service": 1 },
+    jsonFile,
+    replay,
+    extra: { replay },
+  });
   exitCode = ok ? 0 : 1;
   if (!ok) printStderr(procs);
 } catch (e) {
@@ -88,5 +125,6 @@ try {
   for (const p of procs) await p.stop(5000).catch(() => {});
   await infra.stop();
   rmSync(metricsDir, { recursive: true, force: true });
+  rmSync(fixedMetricsDir, { recursive: true, force: true });
 }
 process.exit(exitCode);

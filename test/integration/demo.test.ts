@@ -31,6 +31,13 @@ const run = (script: string, args: string[]) => {
     };
     restarts?: Record<string, number>;
     faults?: unknown[];
+    checks: Array<{ name: string; pass: boolean; detail: string }>;
+    replay?: {
+      eventId: string;
+      deadLetteredAgain: { replayCount: number };
+      refused: { code: number; rows: Array<{ result: string; why?: string }> };
+      fixed: { code: number; rows: Array<{ result: string; replayCount: number }> };
+    };
     stats: Record<string, Record<string, number>>;
   };
   try {
@@ -55,8 +62,25 @@ describe("demo (three services, Kafka mock cluster, PostgreSQL)", () => {
       duplicateEffects: 0,
       orderViolations: 0,
       unsettled: 0,
-      deadLettered: 4,
+      deadLettered: 4 + 2, // the poison records (by both groups), the GBP order twice (first, then replayed too early)
     });
+    // The replay step: refused at --max-replays 1 once dead-lettered again, processed once after the fix.
+    const names = r.report.checks.map((c) => c.name);
+    expect(names).toContain(
+      "a dead letter replayed after the fix (evflow dlq replay): processed exactly once through the inbox",
+    );
+    expect(names).toContain("the replay refuses to loop (evflow_replay_count)");
+    expect(r.report.replay?.deadLetteredAgain.replayCount).toBe(1);
+    expect(r.report.replay?.refused.code).toBe(1);
+    expect(r.report.replay?.refused.rows[0]?.why).toContain("refusing to loop");
+    expect(r.report.replay?.fixed.rows.map((x) => [x.result, x.replayCount])).toEqual([
+      ["sent", 1],
+      ["sent", 2],
+    ]);
+    expect(r.report.stats["email-service"]?.duplicates_skipped).toBeGreaterThanOrEqual(1);
+    expect(r.stdout).toMatch(
+      /\$ evflow dlq replay --id \S+ --max-replays 1 .*\n.*refused: replayed 1 time\(s\) already/,
+    );
     expect(r.stdout).toMatch(/Trace of user\.registered .*\n.*published +user-service/);
     // The counts table adds up: every record a consumer received was processed, skipped as not
     // addressed to it, skipped as a duplicate, or dead-lettered (order-service skips the orders).
@@ -65,7 +89,8 @@ describe("demo (three services, Kafka mock cluster, PostgreSQL)", () => {
       const n = (k: string) => s[k] ?? 0;
       expect(n("received")).toBe(n("processed") + n("skipped") + n("duplicates_skipped") + n("dead_lettered"));
     }
-    expect(r.report.stats["order-service"]?.skipped).toBe(60);
+    // Skipped by order-service: its 60 orders (addressed to email-service) and the 3 replayed copies.
+    expect(r.report.stats["order-service"]?.skipped).toBe(60 + 3);
     expect(r.stdout).toMatch(/^ {2}service +published +received +processed +skipped +duplicates /m);
     expect(r.stdout).not.toMatch(/service="unknown"/);
     expect(r.status).toBe(0);
