@@ -1,6 +1,6 @@
 // DeliveryFrontier (kafkaTransactionalSink's sourceOffsets: "none"): no offset prefix, per-key order of arrival.
 import { describe, expect, it } from "bun:test";
-import { createDelivery } from "../../src/core/delivery.ts";
+import { createDelivery, type Delivery } from "../../src/core/delivery.ts";
 import { DeliveryFrontier } from "../../src/kafka/delivery-frontier.ts";
 
 const row = (id: number, key: string | undefined, log: string[]) =>
@@ -13,7 +13,7 @@ const row = (id: number, key: string | undefined, log: string[]) =>
   );
 
 /** What the sink does on a send: the derived delivery acked while `sending`. */
-const send = (f: DeliveryFrontier, d: ReturnType<typeof row>) => {
+const send = (f: DeliveryFrontier, d: Delivery<unknown>) => {
   f.sending = true;
   f.inTransaction(f.entryOf(d.origin)!);
   d.ack();
