@@ -13,7 +13,8 @@ import type { SendGate, SinkItem } from "../operators/ordered-sink.ts";
 /** Registered, so the relay and the sink need no import from each other. */
 const KEY_SEQUENCE = Symbol.for("evflow.keySequence");
 
-const pullOf = (input: unknown): (() => void) | undefined => {
+/** The relay's "hand me this key's later rows" callback of a delivery, if it carries one. */
+export const pullOf = (input: unknown): (() => void) | undefined => {
   const f = (input as { [KEY_SEQUENCE]?: unknown })[KEY_SEQUENCE];
   return typeof f === "function" ? (f as () => void) : undefined;
 };

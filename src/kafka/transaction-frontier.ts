@@ -34,8 +34,37 @@ interface Part {
   maxInTxn: number;
 }
 
+/** What the transaction loop asks of a frontier: {@link TransactionFrontier} (Kafka offsets) or `DeliveryFrontier` (none). */
+export interface Frontier {
+  /** True while the sink acks the deliveries of a send: entries turning ready are in the transaction. */
+  sending: boolean;
+  /** Tracks a source delivery; returns the delivery the derive pipeline gets instead. */
+  track(d: Delivery<unknown>): Delivery<unknown>;
+  /** The live entry a derived delivery's origin belongs to (undefined: stale or unknown). */
+  entryOf(origin: Origin): FrontierEntry | undefined;
+  /** Marks `e` as having a record in the open transaction. */
+  inTransaction(e: FrontierEntry): void;
+  /** True when a derived record of `e` must go into the open transaction for it to commit. */
+  fillsGap(e: FrontierEntry): boolean;
+  /** True when the open transaction may commit. */
+  closed(): boolean;
+  /** The source offsets the transaction carries. */
+  offsets(): TopicPartitionOffset[];
+  /** True when a commit would settle something. */
+  hasReady(): boolean;
+  /** True when the transaction should commit now rather than wait for more (the source gives nothing more until acks). */
+  idle(): boolean;
+  /** The group the source deliveries were read by. */
+  group(): string | undefined;
+  /** After a commit of `offsets`: acks what it settled; returns how many. */
+  release(offsets: ReadonlyArray<TopicPartitionOffset>): number;
+  /** After an abort: nacks every entry. */
+  rewind(error: unknown): void;
+  readonly size: number;
+}
+
 /** The entries of the open pipeline, per partition. */
-export class TransactionFrontier {
+export class TransactionFrontier implements Frontier {
   readonly #parts = new Map<string, Part>();
   readonly #byOrigin = new Map<Origin, FrontierEntry>();
   readonly #onChange: () => void;
@@ -122,6 +151,15 @@ export class TransactionFrontier {
         out.push({ topic: first.topic, partition: first.partition, offset: next });
     }
     return out;
+  }
+
+  hasReady(): boolean {
+    return this.offsets().length > 0;
+  }
+
+  /** Never: a Kafka source keeps fetching, the transaction fills up to `maxBatch` or `maxIntervalMs`. */
+  idle(): boolean {
+    return false;
   }
 
   /** The group the source deliveries were read by (their origin's `group`). */

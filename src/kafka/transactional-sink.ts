@@ -21,9 +21,11 @@ import { type SinkFormat, sinkFormat, sinkFormatOption } from "../operators/orde
 import { type TopicPartitionOffset, type TransactionalProducerClient, validateConnection } from "./client.ts";
 import { trackClose } from "./closing.ts";
 import { kafkaConnectionDefaults, kafkaConnectionSpec } from "./connection-options.ts";
+import { DeliveryFrontier } from "./delivery-frontier.ts";
+import { pullOf } from "./key-sequences.ts";
 import { loadClient } from "./load-client.ts";
 import type { KafkaConnectionOptions } from "./security.ts";
-import { TransactionFrontier } from "./transaction-frontier.ts";
+import { type Frontier, type FrontierEntry, TransactionFrontier } from "./transaction-frontier.ts";
 
 /** Options of {@link kafkaTransactionalSink}. Connection fields as in {@link KafkaConnectionOptions}. */
 export interface KafkaTransactionalSinkOptions extends KafkaConnectionOptions {
@@ -47,6 +49,19 @@ export interface KafkaTransactionalSinkOptions extends KafkaConnectionOptions {
   readonly lingerMs?: number;
   /** Compression codec. Default `"none"`. */
   readonly compression?: "none" | "gzip" | "snappy" | "lz4" | "zstd";
+  /**
+   * Where the source deliveries' progress is committed. `"transaction"` (default): they come from a
+   * Kafka consumer group (`kafkaSource`), and their offsets are committed inside the transaction
+   * (`sendOffsetsToTransaction`): consume → transform → produce exactly once. `"none"`: they have no
+   * Kafka offsets (the outbox relay: `outboxRelay(sql).pipe(kafkaTransactionalSink({ ...,
+   * sourceOffsets: "none" }, derive))`): the records are produced in transactions and each source
+   * delivery is acked (a row marked published) only once the transaction carrying its records
+   * committed, nacked (rescheduled) when it aborted; per key (origin `key`) the order of arrival is
+   * kept; a transaction also commits as soon as every delivery given is in it (the relay gives no
+   * more until it is acked). Deliveries of a consumer group are refused with it (their offsets would
+   * be left out). What it buys is in docs/exactly-once.md, "Outbox → Kafka". Default `"transaction"`.
+   */
+  readonly sourceOffsets?: "transaction" | "none";
 }
 
 /** What {@link kafkaTransactionalSink} emits: one value per committed transaction. */
@@ -72,6 +87,7 @@ export const kafkaTransactionalSinkDefaults = Object.freeze({
   format: "cloudevents-binary",
   lingerMs: 5,
   compression: "none",
+  sourceOffsets: "transaction",
 }) satisfies Partial<KafkaTransactionalSinkOptions>;
 
 /** What each option of {@link kafkaTransactionalSink} accepts. */
@@ -85,6 +101,7 @@ export const kafkaTransactionalSinkSpec = {
   format: sinkFormatOption,
   lingerMs: int(),
   compression: oneOf("none", "gzip", "snappy", "lz4", "zstd"),
+  sourceOffsets: oneOf("transaction", "none"),
 } satisfies OptionsSpec<KafkaTransactionalSinkOptions>;
 
 type Resolved = ReturnType<typeof resolve>;
@@ -139,7 +156,11 @@ export const kafkaTransactionalSink = <A>(
         complete: () => run.finish(),
       });
       const src = source$.subscribe({
-        next: (d) => in$.next(run.frontier.track(d) as Delivery<A>),
+        next: (d) => {
+          in$.next(run.frontier.track(d) as Delivery<A>);
+          // The relay's key sequence: the key's later rows now (the frontier keeps their order).
+          if (o.sourceOffsets === "none") pullOf(d)?.();
+        },
         error: (e) => run.fatal(e),
         complete: () => in$.complete(),
       });
@@ -162,7 +183,7 @@ interface Out {
 
 /** One subscription's transaction loop: one transaction open at a time, one step at a time. */
 class TransactionalRun {
-  readonly frontier: TransactionFrontier;
+  readonly frontier: Frontier;
   readonly #o: Resolved;
   readonly #conn: KafkaConnectionOptions;
   readonly #format: WireFormat;
@@ -186,16 +207,18 @@ class TransactionalRun {
     this.#conn = conn;
     this.#format = format;
     this.#sub = sub;
-    this.frontier = new TransactionFrontier(
-      () => {
-        this.#arm();
-        this.#wake();
-      },
-      (e) => {
-        this.#failure ??= e ?? new TransportError("a derived delivery was nacked");
-        this.#wake();
-      },
-    );
+    const onChange = () => {
+      this.#arm();
+      this.#wake();
+    };
+    const onFailure = (e: unknown) => {
+      this.#failure ??= e ?? new TransportError("a derived delivery was nacked");
+      this.#wake();
+    };
+    this.frontier =
+      o.sourceOffsets === "none"
+        ? new DeliveryFrontier(onChange, onFailure)
+        : new TransactionFrontier(onChange, onFailure);
   }
 
   push(d: DeliveryOrFailure<Sinkable>): void {
@@ -294,8 +317,12 @@ class TransactionalRun {
       return false;
     }
     if (this.#queue.length === 0) {
-      if (!this.#finishing) return false;
-      if (this.#open || this.frontier.offsets().length > 0) {
+      if (!this.#finishing) {
+        if (!this.#open || !this.frontier.idle()) return false;
+        this.#beginCommit();
+        return true;
+      }
+      if (this.#open || this.frontier.hasReady()) {
         this.#beginCommit();
         return true;
       }
@@ -310,7 +337,7 @@ class TransactionalRun {
   }
 
   /** Takes queued deliveries (up to the batch's room) whose entry `admit`s; a failure flowing in is thrown. */
-  #take(admit: (e: NonNullable<ReturnType<TransactionFrontier["entryOf"]>>) => boolean): Array<Delivery<Sinkable>> {
+  #take(admit: (e: FrontierEntry) => boolean): Array<Delivery<Sinkable>> {
     const out: Array<Delivery<Sinkable>> = [];
     const kept: Array<DeliveryOrFailure<Sinkable>> = [];
     const room = Math.max(1, this.#o.maxBatch - this.#records);
@@ -380,7 +407,7 @@ class TransactionalRun {
 
   async #commit(): Promise<void> {
     const offsets = this.frontier.offsets();
-    if (!this.#open && offsets.length === 0) {
+    if (!this.#open && !this.frontier.hasReady()) {
       this.#committing = false;
       return;
     }
@@ -388,9 +415,12 @@ class TransactionalRun {
     if (offsets.length > 0) {
       const group = this.frontier.group();
       if (group === undefined) {
-        throw new TransportError("kafkaTransactionalSink: the source deliveries carry no consumer group", {
-          retryable: false,
-        });
+        throw new TransportError(
+          'kafkaTransactionalSink: the source deliveries carry no consumer group (deliveries without Kafka offsets, the outbox relay\'s: sourceOffsets: "none")',
+          {
+            retryable: false,
+          },
+        );
       }
       await p.sendOffsets(group, offsets);
     }

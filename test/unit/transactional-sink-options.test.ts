@@ -1,8 +1,10 @@
 // kafkaTransactionalSink refuses bad options at once, before any I/O, with an InvalidOptionsError naming the option.
 import { describe, expect, it } from "bun:test";
-import { InvalidOptionsError } from "../../src/core/errors.ts";
+import { lastValueFrom, of } from "rxjs";
+import { createDelivery } from "../../src/core/delivery.ts";
+import { InvalidOptionsError, TransportError } from "../../src/core/errors.ts";
 import { kafkaSource } from "../../src/kafka/source.ts";
-import { kafkaTransactionalSink } from "../../src/kafka/transactional-sink.ts";
+import { kafkaTransactionalSink, kafkaTransactionalSinkDefaults } from "../../src/kafka/transactional-sink.ts";
 
 const ok = { brokers: "localhost:9092", topic: "out", transactionalId: "app-0" };
 const refused = (f: () => unknown, option: string) => {
@@ -34,6 +36,33 @@ describe("kafkaTransactionalSink options", () => {
   });
   it("refuses a derive that is not a function", () => {
     refused(() => kafkaTransactionalSink(ok, undefined as never), "derive");
+  });
+  it("refuses an unknown sourceOffsets", () => {
+    refused(
+      () => kafkaTransactionalSink({ ...ok, sourceOffsets: "outbox" as never }, (in$) => in$ as never),
+      "sourceOffsets",
+    );
+  });
+  it("documents sourceOffsets' default", () => {
+    expect(kafkaTransactionalSinkDefaults.sourceOffsets).toBe("transaction");
+  });
+  it('sourceOffsets "none" refuses deliveries of a consumer group (their offsets would be left out), before any I/O, and nacks them', async () => {
+    let nacked: unknown;
+    const d = createDelivery(
+      { key: null, value: new Uint8Array(), headers: {} },
+      { topic: "in", partition: 0, offset: 3, group: "enricher" },
+      { ack: () => {}, nack: (e) => (nacked = e) },
+    );
+    const err = await lastValueFrom(
+      of(d).pipe(kafkaTransactionalSink({ ...ok, sourceOffsets: "none" }, (in$) => in$ as never)),
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(TransportError);
+    expect((err as TransportError).retryable).toBe(false);
+    expect(String(err)).toContain('consumer group "enricher"');
+    expect(nacked).toBe(err);
   });
   it("kafkaSource refuses an unknown isolation level", () => {
     refused(
