@@ -126,6 +126,21 @@ const effect = (): Promise<Result> =>
 
 const expected = hand();
 if (expected.acked !== N) throw new Error("hand: not every delivery acked");
+// Every member of every batch, in order (the timed cases compare sizes and first members only).
+{
+  const batches: number[][] = [];
+  await new Promise<void>((resolve) =>
+    from(values)
+      .pipe(
+        map((v, i) => createDelivery(v, origin(i), { ack() {}, nack() {} })),
+        batch<number>({ size: SIZE, timeMs: TIME }),
+        settle(),
+      )
+      .subscribe({ next: (b) => b.ok && batches.push(b.value as number[]), complete: resolve }),
+  );
+  const chunks = Array.from({ length: Math.ceil(N / SIZE) }, (_, i) => values.slice(i * SIZE, (i + 1) * SIZE));
+  assertSame("evflow batch members", batches, chunks);
+}
 assertSame("evflow batch", await evflow(), expected);
 assertSame("hand batching over the RxJS source", await handRx(), expected);
 assertSame("rxjs bufferTime", await rxjsBufferTime(), expected);

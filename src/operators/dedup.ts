@@ -121,6 +121,8 @@ class DedupRun<A> extends Subscriber<DeliveryOrFailure<A>> {
   sourceDone = false;
   /** Completed, failed or unsubscribed: nothing more is emitted. */
   ended = false;
+  /** The key is the default (the envelope id): read it in place, without a call per event. */
+  readonly byEnvelopeId: boolean;
 
   constructor(
     readonly store: DedupStore,
@@ -129,6 +131,7 @@ class DedupRun<A> extends Subscriber<DeliveryOrFailure<A>> {
     readonly out: Subscriber<DeliveryOrFailure<A>>,
   ) {
     super();
+    this.byEnvelopeId = key === envelopeId;
   }
 
   protected override _next(d: DeliveryOrFailure<A>): void {
@@ -172,7 +175,8 @@ class DedupRun<A> extends Subscriber<DeliveryOrFailure<A>> {
     }
     let id: string;
     try {
-      id = this.key(d.value);
+      // the same read as envelopeId (a TypeError for a null value, caught below), without the call
+      id = this.byEnvelopeId ? (d.value as Envelope<unknown>).id : this.key(d.value);
     } catch (e) {
       this.out.next(failDelivery(d, toEvflowError(e, { topic: d.origin.topic, offset: d.origin.offset })));
       return;

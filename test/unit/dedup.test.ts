@@ -114,6 +114,15 @@ describe("dedup", () => {
     expect(out[1]!.ok === false && out[1]!.error).toBeInstanceOf(DecodeError);
   });
 
+  it("the default key on a value without an id (null, a number) fails that delivery, in order", async () => {
+    const tr = tracked([null, ev("a"), 7] as unknown as Envelope<unknown>[]);
+    const out = await lastValueFrom(from(tr.deliveries).pipe(dedup(), toArray()));
+    expect(out.map((d) => d.ok)).toEqual([false, true, false]);
+    expect(out[0]!.ok === false && out[0]!.error.context).toMatchObject({ topic: "t", offset: 0 });
+    expect(out[2]!.ok === false && out[2]!.error).toBeInstanceOf(DecodeError);
+    expect(tr.outcomes()).toEqual(["pending", "pending", "pending"]);
+  });
+
   it("keeps arrival order with an asynchronous store, and a failing lookup is a TransportError", async () => {
     const seen = new Set(["b"]);
     const added: string[] = [];
