@@ -129,6 +129,12 @@ export class SourceRun {
   #drainWaiters: Array<() => void> = [];
   #inFlight = 0;
   #paused = false;
+  /**
+   * The partitions this source told the client to pause and has not resumed. KafkaJS keeps a
+   * partition's pause across assignments: one paused, revoked and assigned again later is still
+   * paused in the client, so a new assignment resumes the ones it brings back (see `#onAssign`).
+   */
+  readonly #clientPaused = new Map<string, TopicPartition>();
   #closed = false;
   /** When the frontiers are committed (`commitEvery`, `commitIntervalMs`): {@link SourceRun.#commit}. */
   readonly #committer: Committer;
@@ -302,13 +308,27 @@ export class SourceRun {
       if (this.#paused && this.#inFlight <= max >> 1) {
         this.#paused = false;
         this.#stall.clear();
-        this.#consumer?.resume(this.#assigned);
+        this.#resumeClient(this.#assigned);
       }
     } else if (!this.#paused && !this.#closed) {
       this.#paused = true;
       this.#stall.blocked();
-      this.#consumer?.pause(this.#assigned);
+      this.#pauseClient(this.#assigned);
     }
+  }
+
+  #pauseClient(tps: ReadonlyArray<TopicPartition>): void {
+    const consumer = this.#consumer;
+    if (consumer === undefined) return;
+    for (const tp of tps) this.#clientPaused.set(tpKey(tp.topic, tp.partition), tp);
+    consumer.pause(tps);
+  }
+
+  #resumeClient(tps: ReadonlyArray<TopicPartition>): void {
+    const consumer = this.#consumer;
+    if (consumer === undefined) return;
+    for (const tp of tps) this.#clientPaused.delete(tpKey(tp.topic, tp.partition));
+    consumer.resume(tps);
   }
 
   #emit(m: ConsumedMessage): void {
@@ -401,7 +421,14 @@ export class SourceRun {
         if (this.#last === s) this.#last = undefined;
       }
     }
-    if (this.#paused && !this.#closed) this.#consumer?.pause(this.#assigned);
+    if (!this.#closed) {
+      if (this.#paused) this.#pauseClient(this.#assigned);
+      else {
+        // Paused under an earlier assignment and back now: resume it, or it is never fetched again.
+        const back = this.#assigned.filter((tp) => this.#clientPaused.has(tpKey(tp.topic, tp.partition)));
+        if (back.length > 0) this.#resumeClient(back);
+      }
+    }
     this.#hooks?.assigned(tps);
   }
 

@@ -13,6 +13,7 @@
  * @internal
  */
 import { createDelivery, type Delivery, type Origin } from "../core/delivery.ts";
+import { TransportError } from "../core/errors.ts";
 import type { TopicPartitionOffset } from "./client.ts";
 
 /** One source delivery in the transactional pipeline. */
@@ -90,7 +91,7 @@ export class TransactionFrontier implements Frontier {
       this.#parts.set(key, part);
     }
     const last = part.entries[part.entries.length - 1];
-    if (last !== undefined && offset <= last.offset) this.#dropFrom(part, offset);
+    if (last !== undefined && offset <= last.offset) this.#supersede(part, offset);
     const entry: FrontierEntry = { topic, partition, offset, source: d, ready: false, stale: false };
     part.entries.push(entry);
     this.#byOrigin.set(d.origin, entry);
@@ -204,12 +205,30 @@ export class TransactionFrontier implements Frontier {
   }
 
   /** A re-read from `offset`: the entries at and after it are replaced. */
-  #dropFrom(part: Part, offset: number): void {
+  /**
+   * The source re-reads `part` from `offset` (it released the partition and has it again): the
+   * entries from there on are superseded. Their source deliveries are nacked (the source counts
+   * them out of flight: left unsettled they would hold its `maxInFlight` slots for good), and if
+   * one of them has a record in the open transaction, the transaction fails (it is aborted and
+   * re-read: committing it would publish a derived record whose offset is being read again).
+   * Settled after the current emission (never re-entering the source while it emits).
+   */
+  #supersede(part: Part, offset: number): void {
+    const dropped: FrontierEntry[] = [];
     while (part.entries.length > 0 && part.entries[part.entries.length - 1]!.offset >= offset) {
       const e = part.entries.pop()!;
       e.stale = true;
       this.#byOrigin.delete(e.source.origin);
+      dropped.push(e);
     }
-    if (part.maxInTxn >= offset) part.maxInTxn = offset - 1;
+    const inTransaction = part.maxInTxn >= offset;
+    if (inTransaction) part.maxInTxn = offset - 1;
+    const error = new TransportError(
+      `offsets from ${offset} of ${dropped[0]?.topic}/${dropped[0]?.partition} are read again: their earlier deliveries are superseded`,
+    );
+    queueMicrotask(() => {
+      for (const e of dropped) e.source.nack(error);
+      if (inTransaction) this.#onFailure(error);
+    });
   }
 }

@@ -15,10 +15,4 @@ kafkaEosFaultsSuite({
   corePath: new URL("../../src/index.ts", import.meta.url).pathname,
   kafkaPath: new URL("../../src/kafka/index.ts", import.meta.url).pathname,
   childRuntime: { command: process.execPath, args: [] },
-  knownDefects: {
-    // Session 7 fixed one cause (kafka/source.ts: a revocation overtaken by the next assignment
-    // dropped the kept partitions; test/unit/kafka-source-rebalance.test.ts), 5 of 5 local runs
-    // passed, but CI-14 still stalled once (7750/10000 after 120 s): a second cause remains.
-    rebalance: "kafkaSource with KafkaJS can still stop consuming a partition after a 2 -> 3 rebalance on the mock",
-  },
 });

@@ -110,3 +110,29 @@ describe("kafkaSource: an eager rebalance that keeps partitions", () => {
     sub.unsubscribe();
   });
 });
+
+/** The client's pause state as KafkaJS keeps it: per partition, whoever is assigned it now. */
+const pausedAfter = (calls: ReadonlyArray<{ op: "pause" | "resume"; tps: string[] }>): Set<string> => {
+  const paused = new Set<string>();
+  for (const c of calls) for (const tp of c.tps) c.op === "pause" ? paused.add(tp) : paused.delete(tp);
+  return paused;
+};
+
+describe("kafkaSource: a partition paused, revoked, then assigned again", () => {
+  it("is resumed when it comes back while the source is not paused (KafkaJS keeps the pause across assignments)", async () => {
+    const { c, h, held, revoked, sub } = await rebalanced(1_000);
+    // p2 was paused with the old assignment and is not the member's any more.
+    for (const d of held.splice(0)) d.ack();
+    await revoked;
+    void h.onMessages([message(0, 1)]);
+    for (const d of held.splice(0)) d.ack();
+    expect(pausedAfter(c.calls).has("t/0")).toBe(false);
+    // The next rebalance hands p2 back while the source has room: it must be consumable.
+    const again = h.onRevoke([p0, p1]);
+    h.onAssign([p0, p1, p2]);
+    await again;
+    const stuck = [...pausedAfter(c.calls)].filter((tp) => ["t/0", "t/1", "t/2"].includes(tp));
+    expect(stuck).toEqual([]);
+    sub.unsubscribe();
+  });
+});

@@ -71,4 +71,39 @@ describe("TransactionFrontier", () => {
     expect(f.entryOf(a.origin)).toBeUndefined();
     expect(f.size).toBe(0);
   });
+
+  it("a re-read of offsets still tracked (the partition was released and assigned again): the old deliveries are settled, never left in flight", async () => {
+    const log: string[] = [];
+    const failures: unknown[] = [];
+    const f = new TransactionFrontier(
+      () => {},
+      (e) => failures.push(e),
+    );
+    f.track(source(0, log));
+    f.track(source(1, log));
+    // The source re-reads from 0: offsets 0 and 1 come again with new deliveries.
+    f.track(source(0, log));
+    // The old ones are nacked (the source counts them out of flight; a released partition's
+    // entries only free their slot), nothing was in the transaction: no failure.
+    await Promise.resolve();
+    expect(log).toEqual(["nack 1", "nack 0"]);
+    expect(failures).toEqual([]);
+    expect(f.size).toBe(1);
+  });
+
+  it("a re-read of offsets whose records are in the open transaction fails the transaction (no derived record without its offset)", async () => {
+    const log: string[] = [];
+    const failures: unknown[] = [];
+    const f = new TransactionFrontier(
+      () => {},
+      (e) => failures.push(e),
+    );
+    const a = f.track(source(0, log));
+    f.track(source(1, log));
+    sent(f, a);
+    f.track(source(0, log));
+    await Promise.resolve();
+    expect(log).toEqual(["nack 1", "nack 0"]);
+    expect(failures.length).toBe(1);
+  });
 });
