@@ -87,15 +87,12 @@ export class ConsumeLoop {
     const got = err || messages === undefined ? 0 : messages.length;
     // A full call: more may be waiting in librdkafka's queue, take it without waiting.
     this.#draining = got === n;
+    if (got > 0 && !this.#stopped) this.#deliver(messages!);
     if (err && !this.#stopped) {
       // A transient error (broker down, ...): librdkafka recovers by itself; do not spin on it.
       setTimeout(() => this.#next(), Math.min(100, this.#s.waitMs));
       return;
     }
-    // The next call first, then the batch: librdkafka fills the next batch on node-rdkafka's worker
-    // thread while this one is processed. Its callback runs in a later turn, so batches are still
-    // handed over one at a time and in order.
     this.#next();
-    if (got > 0 && !this.#stopped) this.#deliver(messages!);
   }
 }
