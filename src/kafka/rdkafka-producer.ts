@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import { TransportError } from "../core/errors.ts";
 import { type ProduceRecord, type ProducerClient, type ProducerSettings, transportError } from "./client.ts";
 import {
   baseConf,
@@ -36,15 +37,55 @@ const toBuffer = (u: Uint8Array): Buffer =>
 const keyFor = (key: Uint8Array | null): Buffer | string | null =>
   key === null ? null : key.byteLength === 0 ? "" : toBuffer(key);
 
-/** The headers as node-rdkafka takes them (a list of one-entry objects), or none. */
-const headersFor = (headers: Readonly<Record<string, string>>): Array<Record<string, string>> | undefined => {
-  let out: Array<Record<string, string>> | undefined;
-  for (const name in headers) {
-    if (out === undefined) out = [];
-    out.push({ [name]: headers[name]! });
+/**
+ * The headers as node-rdkafka takes them (a list of one-entry objects), or none. node-rdkafka
+ * copies them into librdkafka's own headers inside `produce`, before it returns, so the list and its
+ * objects are reused while records carry the same header names in the same order (an encoder's
+ * records all do): per record, only the values are written, no list and no objects built.
+ */
+class HeaderLists {
+  #names: string[] = [];
+  #list: Array<Record<string, string>> = [];
+
+  /** The list for `headers`; valid until the next call. */
+  of(headers: Readonly<Record<string, string>>): Array<Record<string, string>> | undefined {
+    const names = this.#names;
+    const list = this.#list;
+    let i = 0;
+    for (const name in headers) {
+      if (i < names.length && names[i] === name) list[i]![name] = headers[name]!;
+      else return this.#rebuild(headers);
+      i++;
+    }
+    if (i !== names.length) return this.#rebuild(headers);
+    return i === 0 ? undefined : list;
   }
-  return out;
-};
+
+  #rebuild(headers: Readonly<Record<string, string>>): Array<Record<string, string>> | undefined {
+    const names: string[] = [];
+    const list: Array<Record<string, string>> = [];
+    for (const name in headers) {
+      names.push(name);
+      list.push({ [name]: headers[name]! });
+    }
+    this.#names = names;
+    this.#list = list;
+    return names.length === 0 ? undefined : list;
+  }
+}
+
+/**
+ * At most this many records in librdkafka's queue at once (produced, no delivery report yet); the
+ * rest waits, in order, in the queue's backlog and goes out as delivery reports come in (once at
+ * most half are left in flight, so they go out in runs). Handing librdkafka all of a large send
+ * at once cost more CPU in `produce` and in `poll`'s delivery reports than feeding it in runs
+ * (bench/kafka-paths: ~10% less process CPU at 2,000 than unbounded, wall time no worse;
+ * docs/benchmarks.md, Session 8). 2,000 = two sends of kafkaSink's default `maxBatch`. The
+ * user's `rdkafka` setting `queue.buffering.max.messages` (librdkafka's own bound on the same
+ * records), when given, replaces it: raise it for brokers far away (at most this many records per
+ * round trip).
+ */
+export const RDKAFKA_MAX_IN_FLIGHT_RECORDS = 2_000;
 
 interface SendCall {
   readonly results: Array<Error | undefined>;
@@ -52,6 +93,14 @@ interface SendCall {
   readonly resolve: (r: ReadonlyArray<Error | undefined>) => void;
 }
 /** One record of a send call: its delivery report's opaque. */
+/** What node-rdkafka's `delivery-report` event carries (the fields read here). */
+interface DeliveryReport {
+  readonly opaque: Slot;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset?: number;
+}
+
 interface Slot {
   readonly call: SendCall;
   readonly index: number;
@@ -87,26 +136,35 @@ class ProduceQueue {
   readonly #p: RdProducer;
   readonly #conn: KafkaConnectionOptions;
   readonly #backlog: Backlogged[] = [];
+  readonly #headers = new HeaderLists();
+  /** Records produced and not yet reported; at {@link ProduceQueue.#max} the rest waits in the backlog. */
   #inFlight = 0;
+  readonly #max: number;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   /** A fatal producer error: every later send fails with it. */
   #fatal: Error | undefined;
 
-  constructor(p: RdProducer, conn: KafkaConnectionOptions) {
+  constructor(p: RdProducer, conn: KafkaConnectionOptions, maxInFlight: number) {
     this.#p = p;
     this.#conn = conn;
-    p.on("delivery-report", ((err: RdError | null, report: { opaque: Slot; topic: string; partition: number }) => {
+    this.#max = maxInFlight;
+    p.on("delivery-report", ((err: RdError | null, report: DeliveryReport) => {
       this.#inFlight--;
-      // Nothing allocated for a delivered record: the error's context only when it failed.
+      // Nothing allocated for a delivered record: the error's context only when it failed. A
+      // report without an error but without an offset either is not a confirmation (DESIGN §5).
       this.#settle(
         report.opaque,
         err
           ? transportError("produce failed", err, conn, {
               context: { topic: report.topic, partition: report.partition },
             })
-          : undefined,
+          : report.offset === undefined || !(report.offset >= 0)
+            ? new TransportError("produce: a delivery report without an offset is not a confirmation", {
+                context: { topic: report.topic, partition: report.partition },
+              })
+            : undefined,
       );
-      if (this.#backlog.length > 0) this.drain();
+      if (this.#backlog.length > 0 && this.#inFlight <= this.#max >> 1) this.drain();
     }) as never);
     p.on("event.error", ((err: RdError) => {
       if (err.isFatal) this.#fatal = err;
@@ -133,7 +191,7 @@ class ProduceQueue {
       }
       for (let i = 0; i < records.length; i++) {
         const slot: Slot = { call, index: i };
-        if (this.#backlog.length > 0 || !this.#produceOne(records[i]!, slot)) {
+        if (this.#backlog.length > 0 || this.#inFlight >= this.#max || !this.#produceOne(records[i]!, slot)) {
           this.#backlog.push({ record: records[i]!, slot });
         }
       }
@@ -143,8 +201,9 @@ class ProduceQueue {
   /** Produces backlogged records while librdkafka takes them. */
   drain(): void {
     const backlog = this.#backlog;
-    while (backlog.length > 0) {
-      const b = backlog[0]!;
+    let taken = 0;
+    while (taken < backlog.length && this.#inFlight < this.#max) {
+      const b = backlog[taken]!;
       if (!this.#produceOne(b.record, b.slot)) {
         // Still full: delivery reports will call us again; a timer covers a queue with nothing in flight.
         if (this.#inFlight === 0 && this.#drainTimer === undefined) {
@@ -153,10 +212,12 @@ class ProduceQueue {
             this.drain();
           }, 5);
         }
-        return;
+        break;
       }
-      backlog.shift();
+      taken++;
     }
+    // One splice per run, not a shift per record.
+    if (taken > 0) backlog.splice(0, taken);
   }
 
   /** Cancels the drain timer. */
@@ -173,7 +234,7 @@ class ProduceQueue {
   /** Produces one record; returns false when librdkafka's queue is full. */
   #produceOne(r: ProduceRecord, slot: Slot): boolean {
     try {
-      this.#p.produce(r.topic, null, toBuffer(r.value), keyFor(r.key), null, slot, headersFor(r.headers));
+      this.#p.produce(r.topic, null, toBuffer(r.value), keyFor(r.key), null, slot, this.#headers.of(r.headers));
       this.#inFlight++;
       return true;
     } catch (e) {
@@ -214,6 +275,12 @@ const closeProducer = (p: RdProducer, queue: ProduceQueue) =>
     p.disconnect(() => resolve());
   });
 
+/** The user's `queue.buffering.max.messages`, else {@link RDKAFKA_MAX_IN_FLIGHT_RECORDS}. */
+const maxInFlightRecords = (conn: KafkaConnectionOptions): number => {
+  const q = Number(conn.rdkafka?.["queue.buffering.max.messages"]);
+  return Number.isInteger(q) && q > 0 ? q : RDKAFKA_MAX_IN_FLIGHT_RECORDS;
+};
+
 /** A connected node-rdkafka producer behind evflow's client interface. */
 export const createProducer = async (
   rd: RdModule,
@@ -228,7 +295,7 @@ export const createProducer = async (
     throw transportError("producer: invalid librdkafka configuration", e, conn, { retryable: false });
   }
   const p = producer;
-  const queue = new ProduceQueue(p, conn);
+  const queue = new ProduceQueue(p, conn, maxInFlightRecords(conn));
   await connect(p, conn.connectionTimeoutMs ?? 10_000, "producer", conn);
   p.setPollInterval(5);
   return {

@@ -344,6 +344,67 @@ export const kafkaSuite = ({ t, client, lib, testing, core }) => {
       assert.equal(out[0], wire);
     }, 60_000);
 
+    const boundedSink = client === "rdkafka" ? it : (name) => skip(name, "node-rdkafka's in-flight bound only");
+    boundedSink(
+      "kafkaSink past its in-flight bound (queue.buffering.max.messages 7): every record once, per-key order, headers as given",
+      async () => {
+        const { topic, groupId } = await fresh(3);
+        // Header sets change from record to record (names, order, none): the reused header lists must follow.
+        const headersOf = (i) =>
+          i % 5 === 0
+            ? {}
+            : i % 5 === 1
+              ? { "x-a": `a${i}` }
+              : i % 5 === 2
+                ? { "x-a": `a${i}`, "x-b": `b${i}` }
+                : i % 5 === 3
+                  ? { "x-b": `b${i}`, "x-a": `a${i}` }
+                  : { "x-a": `a${i}`, "x-b": `b${i}`, "x-c": "" };
+        const wire = Array.from({ length: 300 }, (_, i) => ({
+          key: enc.encode(`k${i % 10}`),
+          value: enc.encode(String(i)),
+          headers: headersOf(i),
+        }));
+        const out = await lastValueFrom(
+          from(wire).pipe(
+            lib.kafkaSink({
+              brokers: cluster.bootstrap,
+              topic,
+              client,
+              maxBatch: 40,
+              rdkafka: { "queue.buffering.max.messages": 7 },
+            }),
+            toArray(),
+          ),
+        );
+        assert.deepEqual(out, wire, "every input confirmed once, in input order");
+        const got = await lastValueFrom(
+          lib.kafkaSource(base({ groupId, topics: [topic] })).pipe(
+            tap((d) => d.ack()),
+            take(300),
+            toArray(),
+          ),
+        );
+        const lastOfKey = new Map();
+        const seen = new Set();
+        for (const d of got) {
+          const i = Number(dec.decode(d.value.value));
+          assert.ok(!seen.has(i), `record ${i} once`);
+          seen.add(i);
+          const key = dec.decode(d.value.key);
+          assert.equal(key, `k${i % 10}`);
+          assert.ok(i > (lastOfKey.get(key) ?? -1), `per-key order for ${key}: ${i}`);
+          lastOfKey.set(key, i);
+          const headers = Object.fromEntries(
+            Object.entries(d.value.headers).map(([k, v]) => [k, typeof v === "string" ? v : dec.decode(v)]),
+          );
+          assert.deepEqual(headers, headersOf(i), `headers of record ${i}`);
+        }
+        assert.equal(seen.size, 300);
+      },
+      60_000,
+    );
+
     itWithFaults(
       "kafkaSink emits a FailedDelivery when the broker refuses (and errors a stream of plain values)",
       async () => {

@@ -1,0 +1,183 @@
+/**
+ * Profiling driver (not a benchmark): one side of bench/kafka-paths.bench.ts's node-rdkafka rows,
+ * run `RUNS` times alone, so a CPU profile shows where that side's time goes (Node only).
+ *   bun build bench/profile-rdkafka.ts --target=node --packages=external --format=esm --outfile=/tmp/p/p.mjs
+ *   ln -s $PWD/node_modules /tmp/p/node_modules
+ *   EVFLOW_MOCK_KAFKA_BIN=$PWD/native/build/mock-kafka node --cpu-prof --cpu-prof-dir=/tmp/p /tmp/p/p.mjs ev-consume
+ * Sides: ev-consume (kafkaSource -> decode -> settle), ev-consume-raw (kafkaSource -> settle, no
+ * decode), raw-batch (consume(1000) + hand commits, no decode), ev-produce (kafkaSink), raw-produce.
+ */
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector";
+import { createRequire } from "node:module";
+import * as E from "fp-ts/lib/Either.js";
+import { from, lastValueFrom, type Observable, tap } from "rxjs";
+import { cloudEventsBinary } from "../src/codec/cloudevents.ts";
+import { envelope } from "../src/core/envelope.ts";
+import { decode } from "../src/index.ts";
+import { kafkaSink, kafkaSource, whenKafkaClosed } from "../src/kafka/index.ts";
+import { settle } from "../src/operators/settle.ts";
+import { startMockKafka } from "../src/testing/index.ts";
+import { registry, uniformKeys } from "./fixtures.ts";
+
+const which = process.argv[2] ?? "ev-consume";
+// Consume sides profile only from the first record to the last (PROFILE_DIR set): no join, no close.
+const profileDir = process.env.PROFILE_DIR;
+const session = new Session();
+session.connect();
+const post = (m: string, params?: object) =>
+  new Promise<unknown>((r, j) =>
+    session.post(m, params ?? {}, (e: Error | null, res?: unknown) => (e ? j(e) : r(res))),
+  );
+if (profileDir !== undefined) {
+  await post("Profiler.enable");
+  await post("Profiler.setSamplingInterval", { interval: 200 });
+}
+let window0 = 0;
+let profiles = 0;
+const windowStart = () => {
+  window0 = performance.now();
+  if (profileDir !== undefined) void post("Profiler.start");
+};
+const windowEnd = () => {
+  console.log(`${which}: first to last record ${(performance.now() - window0).toFixed(0)} ms`);
+  if (profileDir !== undefined)
+    void post("Profiler.stop").then((r) =>
+      writeFileSync(
+        `${profileDir}/${which}-${profiles++}.cpuprofile`,
+        JSON.stringify((r as { profile: unknown }).profile),
+      ),
+    );
+};
+const N = 50_000;
+const RUNS = Number(process.env.RUNS ?? 3);
+// biome-ignore lint/suspicious/noExplicitAny: node-rdkafka's own typings are not used here.
+const rd: any = createRequire(import.meta.url)("node-rdkafka");
+const mock = await startMockKafka({ brokers: 1 });
+const brokers = mock.bootstrap;
+let seq = 0;
+const newTopic = async () => {
+  const t = `pr-${Date.now().toString(36)}-${seq++}`;
+  await mock.createTopic(t, 16);
+  return t;
+};
+const wire = uniformKeys(N, 1_000, 11).map((key, i) => {
+  const w = cloudEventsBinary.encode(
+    envelope({
+      id: `00000000-0000-7000-8000-${String(i).padStart(12, "0")}`,
+      type: "payment.settled",
+      source: "pay",
+      key,
+      time: 1_700_000_000_000 + i,
+      data: { orderId: `o${i}`, amount: i % 100 },
+    }),
+  );
+  if (E.isLeft(w)) throw w.left;
+  return { key: Buffer.from(w.right.key!), value: Buffer.from(w.right.value), headers: w.right.headers };
+});
+
+const evProduce = (topic: string) => lastValueFrom(from(wire).pipe(kafkaSink({ brokers, topic, client: "rdkafka" })));
+const rawProduce = async (topic: string) => {
+  const p = new rd.Producer(
+    {
+      "metadata.broker.list": brokers,
+      "enable.idempotence": true,
+      "request.required.acks": -1,
+      "linger.ms": 5,
+      dr_cb: true,
+    },
+    { partitioner: "murmur2_random" },
+  );
+  await new Promise<void>((r, j) => p.connect({}, (e: Error | null) => (e ? j(e) : r())));
+  p.setPollInterval(5);
+  let waiting = 0;
+  let wake: (() => void) | undefined;
+  p.on("delivery-report", () => {
+    if (--waiting === 0) wake?.();
+  });
+  for (let i = 0; i < N; i += 1000) {
+    const done = new Promise<void>((r) => {
+      wake = r;
+    });
+    waiting = Math.min(N, i + 1000) - i;
+    for (let j = i; j < i + waiting; j++) {
+      const w = wire[j]!;
+      const headers: Array<Record<string, string>> = [];
+      for (const k in w.headers) headers.push({ [k]: w.headers[k]! });
+      p.produce(topic, null, w.value, w.key, null, null, headers);
+    }
+    await done;
+  }
+  p.setPollInterval(0);
+  await new Promise((r) => p.disconnect(r));
+};
+const evConsume = (topic: string, withDecode: boolean) =>
+  new Promise<void>((resolve, reject) => {
+    let n = 0;
+    const src = kafkaSource({ brokers, client: "rdkafka", groupId: `g${seq++}`, topics: [topic], maxWaitMs: 100 });
+    const settled: Observable<unknown> = withDecode ? src.pipe(decode(registry), settle()) : src.pipe(settle());
+    const sub = settled
+      .pipe(
+        tap(() => {
+          if (n === 0) windowStart();
+          if (++n === N) {
+            windowEnd();
+            sub.unsubscribe();
+            resolve();
+          }
+        }),
+      )
+      .subscribe({ error: reject });
+  });
+const rawBatch = async (topic: string) => {
+  const c = new rd.KafkaConsumer(
+    {
+      "metadata.broker.list": brokers,
+      "group.id": `g${seq++}`,
+      "enable.auto.commit": false,
+      "enable.auto.offset.store": false,
+      "fetch.wait.max.ms": 100,
+    },
+    { "auto.offset.reset": "earliest" },
+  );
+  await new Promise<void>((r, j) => c.connect({}, (e: Error | null) => (e ? j(e) : r())));
+  c.subscribe([topic]);
+  c.setDefaultConsumeTimeout(100);
+  let n = 0;
+  const next = new Map<number, number>();
+  await new Promise<void>((resolve) => {
+    const loop = () =>
+      c.consume(1000, (_e: unknown, ms: Array<{ partition: number; offset: number }>) => {
+        if (n === 0 && ms.length > 0) windowStart();
+        for (const m of ms) next.set(m.partition, m.offset + 1);
+        n += ms.length;
+        if (n >= N) {
+          windowEnd();
+          resolve();
+        } else loop();
+      });
+    loop();
+  });
+  c.commitSync([...next].map(([partition, offset]) => ({ topic, partition, offset })));
+  await new Promise((r) => c.disconnect(r));
+};
+
+const consumeTopic = which.includes("consume") || which === "raw-batch" ? await newTopic() : "";
+if (consumeTopic !== "") await rawProduce(consumeTopic);
+for (let r = 0; r < RUNS; r++) {
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  if (which === "ev-produce") await evProduce(await newTopic());
+  else if (which === "raw-produce") await rawProduce(await newTopic());
+  else if (which === "ev-consume") await evConsume(consumeTopic, true);
+  else if (which === "ev-consume-raw") await evConsume(consumeTopic, false);
+  else if (which === "raw-batch") await rawBatch(consumeTopic);
+  else throw new Error(`unknown side ${which}`);
+  const c = process.cpuUsage(c0);
+  console.log(
+    `${which} run ${r + 1}: ${(performance.now() - t0).toFixed(0)} ms wall, ${((c.user + c.system) / 1000).toFixed(0)} ms CPU`,
+  );
+  await whenKafkaClosed();
+}
+await mock.stop();
+process.exit(0);
