@@ -90,16 +90,17 @@ const headersOf = (o: Record<string, unknown>): Record<string, unknown> | Decode
   if (own !== undefined && (typeof own !== "object" || own === null || Array.isArray(own))) {
     return new DecodeError("headers: expected an object of strings", { field: "headers" });
   }
-  const headers: Record<string, unknown> = { ...(own as Record<string, unknown> | undefined) };
-  for (const name of Object.keys(headers)) {
+  // a copy (an own "__proto__" stays a key, refused by the envelope check); `{}` for none
+  const headers: Record<string, unknown> = own === undefined ? {} : { ...(own as Record<string, unknown>) };
+  for (const name in headers) {
     if (isReservedHeader(name) || extensionAttribute(name) !== undefined) {
       return new DecodeError(`headers.${name}: an attribute name; extensions are top-level members`, {
         field: `headers.${name}`,
       });
     }
   }
-  for (const name of Object.keys(o)) {
-    if (MEMBERS.has(name)) continue;
+  for (const name in o) {
+    if (!Object.hasOwn(o, name) || MEMBERS.has(name)) continue;
     const v = o[name];
     if (v === null) continue; // CloudEvents JSON: a null attribute is an absent one
     const header = `ce_${name}`;
@@ -143,7 +144,12 @@ export const fromJsonEnvelope = (
   }
   const headers = headersOf(o);
   if (headers instanceof DecodeError) return E.left(headers);
-  if (Object.values(headers).every((v) => typeof v === "string"))
+  // only a trace extension without a plain traceparent is adopted: the value check runs only then
+  if (
+    headers.ce_traceparent !== undefined &&
+    headers.traceparent === undefined &&
+    Object.values(headers).every((v) => typeof v === "string")
+  )
     adoptTraceExtension(headers as Record<string, string>);
   // `headers` is a fresh copy: owned whatever `o` is
   return envelopeFromFields(
