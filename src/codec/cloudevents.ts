@@ -140,10 +140,22 @@ const encode = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
   return E.right({ key: e.key === undefined ? null : toBytes(e.key), value: toBytes(text), headers });
 };
 
+const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\b/i;
+
+/** A DecodeError when the content-type header `name` is present and not JSON. */
+const contentTypeProblem = (ce: Record<string, string>, name: string): DecodeError | undefined => {
+  const ct = ce[name];
+  if (ct === undefined || ct === "application/json" || JSON_TYPE.test(ct)) return undefined;
+  return new DecodeError(`headers.${name}: only JSON data is supported, got "${ct}"`, { field: `headers.${name}` });
+};
+
 const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
   const ce: Record<string, string> = {};
   const headers: Record<string, string> = {};
-  for (const [name, raw] of Object.entries(r.headers)) {
+  const rawHeaders = r.headers;
+  for (const name in rawHeaders) {
+    if (!Object.hasOwn(rawHeaders, name)) continue;
+    const raw = rawHeaders[name];
     if (name === "__proto__") {
       return E.left(
         new DecodeError("headers.__proto__: a prototype key is not accepted", { field: "headers.__proto__" }),
@@ -171,14 +183,8 @@ const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
       }),
     );
   }
-  for (const name of [CeHeader.contentType, "ce_datacontenttype"]) {
-    const ct = ce[name];
-    if (ct !== undefined && !/^application\/([a-z0-9.+-]*\+)?json\b/i.test(ct)) {
-      return E.left(
-        new DecodeError(`headers.${name}: only JSON data is supported, got "${ct}"`, { field: `headers.${name}` }),
-      );
-    }
-  }
+  const badType = contentTypeProblem(ce, CeHeader.contentType) ?? contentTypeProblem(ce, "ce_datacontenttype");
+  if (badType !== undefined) return E.left(badType);
   const rawTime = ce[CeHeader.time];
   const time = rawTime === undefined ? r.timestamp : parseRfc3339(rawTime);
   if (time === undefined) {

@@ -84,22 +84,28 @@ const MEMBERS: ReadonlySet<string> = new Set([
   "data",
 ]);
 
-/** evflow's headers plus the extension members as `ce_<name>` headers, or the member that is wrong. */
-const headersOf = (o: Record<string, unknown>): Record<string, unknown> | DecodeError => {
+/**
+ * evflow's headers plus the extension members as `ce_<name>` headers, or the member that is wrong;
+ * `undefined` for none (the envelope's shared empty headers: no object per record).
+ */
+const headersOf = (o: Record<string, unknown>): Record<string, unknown> | undefined | DecodeError => {
   const own = o.evflowheaders;
   if (own !== undefined && (typeof own !== "object" || own === null || Array.isArray(own))) {
     return new DecodeError("headers: expected an object of strings", { field: "headers" });
   }
-  const headers: Record<string, unknown> = { ...(own as Record<string, unknown> | undefined) };
-  for (const name of Object.keys(headers)) {
-    if (isReservedHeader(name) || extensionAttribute(name) !== undefined) {
-      return new DecodeError(`headers.${name}: an attribute name; extensions are top-level members`, {
-        field: `headers.${name}`,
-      });
+  // a copy (an own "__proto__" stays a key, refused by the envelope check)
+  let headers: Record<string, unknown> | undefined =
+    own === undefined ? undefined : { ...(own as Record<string, unknown>) };
+  if (headers !== undefined)
+    for (const name in headers) {
+      if (isReservedHeader(name) || extensionAttribute(name) !== undefined) {
+        return new DecodeError(`headers.${name}: an attribute name; extensions are top-level members`, {
+          field: `headers.${name}`,
+        });
+      }
     }
-  }
-  for (const name of Object.keys(o)) {
-    if (MEMBERS.has(name)) continue;
+  for (const name in o) {
+    if (!Object.hasOwn(o, name) || MEMBERS.has(name)) continue;
     const v = o[name];
     if (v === null) continue; // CloudEvents JSON: a null attribute is an absent one
     const header = `ce_${name}`;
@@ -108,6 +114,7 @@ const headersOf = (o: Record<string, unknown>): Record<string, unknown> | Decode
       return new DecodeError(`${name}: ${why}`, { field: name });
     }
     // CloudEvents types: String, URI, Timestamp, Binary (base64) are strings; Integer and Boolean have a canonical string
+    headers ??= {};
     if (typeof v === "string") headers[header] = v;
     else if ((typeof v === "number" && Number.isSafeInteger(v)) || typeof v === "boolean") headers[header] = String(v);
     else return new DecodeError(`${name}: expected a string, an integer or a boolean`, { field: name });
@@ -143,7 +150,13 @@ export const fromJsonEnvelope = (
   }
   const headers = headersOf(o);
   if (headers instanceof DecodeError) return E.left(headers);
-  if (Object.values(headers).every((v) => typeof v === "string"))
+  // only a trace extension without a plain traceparent is adopted: the value check runs only then
+  if (
+    headers !== undefined &&
+    headers.ce_traceparent !== undefined &&
+    headers.traceparent === undefined &&
+    Object.values(headers).every((v) => typeof v === "string")
+  )
     adoptTraceExtension(headers as Record<string, string>);
   // `headers` is a fresh copy: owned whatever `o` is
   return envelopeFromFields(

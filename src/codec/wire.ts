@@ -23,35 +23,86 @@ export const headerText = (v: string | Uint8Array | undefined, name: string): st
   return new DecodeError(`headers.${name}: expected a string or bytes, got ${typeof v}`, { field: `headers.${name}` });
 };
 
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+/** The digit at `i` of `s` (0-9), or -1 for anything else (also past the end). */
+const digitAt = (s: string, i: number): number => {
+  const d = s.charCodeAt(i) - 48; // NaN past the end: the comparison below is false
+  return d >= 0 && d <= 9 ? d : -1;
+};
+
+/** The two-digit number at `i` of `s`, or -1 when either is not a digit. */
+const twoDigits = (s: string, i: number): number => {
+  const a = digitAt(s, i);
+  const b = digitAt(s, i + 1);
+  return a < 0 || b < 0 ? -1 : a * 10 + b;
+};
+
+/** Days in month `mo` (1-12) of the proleptic Gregorian year `y`. */
+const daysInMonth = (y: number, mo: number): number =>
+  mo === 2
+    ? y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)
+      ? 29
+      : 28
+    : mo === 4 || mo === 6 || mo === 9 || mo === 11
+      ? 30
+      : 31;
+
+/** Days from 1970-01-01 to `y`-`mo`-`d` (proleptic Gregorian, any year >= 0; H. Hinnant's days_from_civil). */
+const daysFromCivil = (y: number, mo: number, d: number): number => {
+  const yy = mo <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (mo > 2 ? mo - 3 : mo + 9) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146_097 + doe - 719_468;
+};
 
 /**
  * Epoch milliseconds of an RFC 3339 `date-time` (the CloudEvents `time` type): a full date, `T`
  * (or `t`), a time with optional fraction (digits beyond milliseconds are truncated) and a zone —
  * `Z` or `±hh:mm`, never omitted (a zoneless time would be read in the reader's local zone).
  * Impossible dates (February 30th, hour 24, a leap second) are `undefined`, as is anything else.
- * Computed by hand, so every runtime reads the same text the same way.
+ * Computed by hand on character codes (no regex, no `Date`: this runs once per decoded record), so
+ * every runtime reads the same text the same way.
  */
 export const parseRfc3339 = (s: string): number | undefined => {
-  const m = RFC3339.exec(s);
-  if (m === null) return undefined;
-  const [y, mo, d, h, mi, sec] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as number[] as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const ms = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, "0"));
-  const offH = m[8] === undefined ? Number(m[10]) : 0;
-  const offM = m[8] === undefined ? Number(m[11]) : 0;
-  if (h > 23 || mi > 59 || sec > 59 || offH > 23 || offM > 59) return undefined;
-  const date = new Date(0);
-  date.setUTCFullYear(y, mo - 1, d); // not Date.UTC: it maps years 0-99 to 1900-1999
-  if (date.getUTCFullYear() !== y || date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d) return undefined;
-  const sign = m[9] === "-" ? -1 : 1;
-  return date.getTime() + ((h * 60 + mi - sign * (offH * 60 + offM)) * 60 + sec) * 1000 + ms;
+  // yyyy-mm-ddThh:mm:ss — fixed positions
+  if (s.length < 20 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return undefined; // "-"
+  const t = s.charCodeAt(10);
+  if ((t !== 84 && t !== 116) || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return undefined; // T t ":"
+  const hi = twoDigits(s, 0);
+  const lo = twoDigits(s, 2);
+  const mo = twoDigits(s, 5);
+  const d = twoDigits(s, 8);
+  const h = twoDigits(s, 11);
+  const mi = twoDigits(s, 14);
+  const sec = twoDigits(s, 17);
+  if (hi < 0 || lo < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59)
+    return undefined;
+  const y = hi * 100 + lo;
+  if (d > daysInMonth(y, mo)) return undefined;
+  let i = 19;
+  let ms = 0;
+  if (s.charCodeAt(i) === 46) {
+    // "." and at least one digit; the first three are milliseconds, the rest only have to be digits
+    i++;
+    const from = i;
+    for (let c = digitAt(s, i); c >= 0; c = digitAt(s, ++i)) if (i - from < 3) ms = ms * 10 + c;
+    if (i === from) return undefined;
+    for (let n = i - from; n < 3; n++) ms *= 10;
+  }
+  let offset = 0; // minutes east of UTC
+  const z = s.charCodeAt(i);
+  if (z === 90 || z === 122) {
+    if (i + 1 !== s.length) return undefined; // Z z
+  } else if (z === 43 || z === 45) {
+    // +hh:mm / -hh:mm
+    if (i + 6 !== s.length || s.charCodeAt(i + 3) !== 58) return undefined;
+    const offH = twoDigits(s, i + 1);
+    const offM = twoDigits(s, i + 4);
+    if (offH < 0 || offH > 23 || offM < 0 || offM > 59) return undefined;
+    offset = (z === 45 ? -1 : 1) * (offH * 60 + offM);
+  } else return undefined;
+  return daysFromCivil(y, mo, d) * 86_400_000 + ((h * 60 + mi - offset) * 60 + sec) * 1000 + ms;
 };
 
 /**
@@ -192,8 +243,8 @@ export const encodeProblem = (
  * (`<prefix>.a.b.__proto__`); a plain `"constructor"` or `"prototype"` key is ordinary data.
  * Refused rather than dropped, so the record reaches the dead-letter path unchanged.
  *
- * The object walk runs only when the text could spell one of those keys (`proto`, `constructor` or
- * a `\u` escape), so ordinary payloads pay one substring scan.
+ * The object walk runs only when the text could spell one of those keys (`"__proto__"`,
+ * `"constructor"` or a `\u` escape), so ordinary payloads pay one substring scan.
  *
  * @param prefix - prepended to the path in `field` (`"data"` for a binary-mode value); `rename`
  *   maps a first path segment (the JSON envelope's `evflowheaders` is reported as `headers`)
@@ -245,7 +296,13 @@ const prototypeKeyPath = (
   return [...(prefix === "" ? [] : [prefix]), head, ...rest].join(".");
 };
 
-const MAYBE_HOSTILE = /proto|constructor|\\u/;
+/**
+ * What the text of a hostile key must contain: a JSON key is a quoted string whose characters are
+ * literal or `\\uXXXX` escapes (no other escape yields a letter or `_`), so without a `\\u` a
+ * `__proto__` or `constructor` key is spelt out with its quotes. Ordinary payloads (and keys such
+ * as `"protocol"` or `"prototype"` alone) skip the walk.
+ */
+const MAYBE_HOSTILE = /"(?:__proto__|constructor)"|\\u/;
 
 /** A node of the walk: the value, its key and its parent (the path is rebuilt only on a hit). */
 interface Node {

@@ -25,8 +25,14 @@ export const MAX_SOURCE_LENGTH = 1024;
  * one valid code point).
  */
 const UNPRINTABLE = /[\p{Cc}\p{Cs}\p{Noncharacter_Code_Point}]/u;
-/** The common case, tested first: printable ASCII only (much cheaper than the Unicode-property regex). */
-const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+/** The common case, tested first: printable ASCII only (U+0020–U+007E; much cheaper than the Unicode-property regex). */
+const printableAscii = (v: string): boolean => {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+};
 
 /**
  * Checks one text attribute read off the wire: a non-empty string of at most `max` code units,
@@ -37,7 +43,7 @@ const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 const checkText = (field: string, v: unknown, max: number): { field: string; message: string } | undefined => {
   if (typeof v !== "string" || v.length === 0) return { field, message: `${field}: expected a non-empty string` };
   if (v.length > max) return { field, message: `${field}: ${v.length} characters exceed the limit of ${max}` };
-  if (!PRINTABLE_ASCII.test(v) && UNPRINTABLE.test(v))
+  if (!printableAscii(v) && UNPRINTABLE.test(v))
     return { field, message: `${field}: control characters, noncharacters and lone surrogates are not accepted` };
   return undefined;
 };
