@@ -12,6 +12,7 @@
  * executions per connection (docs/benchmarks.md, "Relay").
  */
 import type postgres from "postgres";
+import { claimableWalk, FIRST_WALK, walkUntilFull } from "./relay-claim-walk.ts";
 import { type ClaimedRow, type RelayConfig, toRow, withTimeout } from "./relay-common.ts";
 
 /** A claim's rows in id order, and whether committed rows are held back by an older running transaction. */
@@ -99,39 +100,28 @@ export const claimInTransaction = async (tx: TxSql, cfg: RelayConfig, limit: num
   /** Below the client-side bound of the claim (leaseMs / 2): a wait for the lock ends server-side first. */
   const lockTimeout = String(Math.ceil(leaseMs / 4));
   const T = tx(schema);
-  const [, , rows] = await withTimeout(
+  const walk = (m: number) => tx`
+    with ${claimableWalk(tx, schema, m, limit)}
+    select b.last is not null as cut, r.* from b left join lateral (
+      select o.ctid::text as tid, o.id as id, o.event_id as eventid, o.event_type as eventtype,
+             o.event_version as eventversion, o.source as source, o.time_ms as timems, o.key as key,
+             o.destination as destination, o.headers as headers, o.data as data, o.attempts + 1 as attempts
+      from ${T}.outbox o where o.ctid = any(array(select c.tid from c))
+    ) r on true`;
+  const asWalk = (got: postgres.Row[]) => ({ rows: got.filter((r) => r.id !== null), cut: got[0]?.cut === true });
+  const [, , first] = await withTimeout(
     Promise.all([
       tx`select set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
                 set_config('jit', 'off', true),
                 set_config('idle_in_transaction_session_timeout', ${idleTimeout}, true),
                 set_config('lock_timeout', ${lockTimeout}, true)`,
       tx`select pg_advisory_xact_lock(hashtext(${lock}))`,
-      tx`
-        with s as materialized (
-          select pg_snapshot_xmin(pg_current_snapshot()) as xmin, statement_timestamp() as now
-        )
-        select o.ctid::text as tid, o.id as id, o.event_id as eventid, o.event_type as eventtype,
-               o.event_version as eventversion, o.source as source, o.time_ms as timems, o.key as key,
-               o.destination as destination, o.headers as headers, o.data as data, o.attempts + 1 as attempts
-        from ${T}.outbox o, s
-        where o.status = 'PENDING'
-          and o.next_attempt_at <= s.now
-          and (o.locked_until is null or o.locked_until < s.now)
-          and o.xid < s.xmin
-          -- Every earlier row of the key not yet PUBLISHED is claimable (so claimed here, before
-          -- this one). A scalar subquery with LIMIT 1: an index probe per candidate, never an
-          -- anti-join over the whole table when statistics are stale.
-          and (o.key is null or (
-            select 1 from ${T}.outbox p
-            where p.key = o.key and p.id < o.id and p.status <> 'PUBLISHED'
-              and not (p.status = 'PENDING' and p.next_attempt_at <= s.now
-                       and (p.locked_until is null or p.locked_until < s.now) and p.xid < s.xmin)
-            limit 1) is null)
-        order by o.id
-        limit ${limit}`,
+      walk(Math.max(1, FIRST_WALK * limit)),
     ]),
     leaseMs / 2,
   );
+  // A further walk only when rows held behind a blocker cut the first one short (claimableWalk).
+  const rows = await walkUntilFull(limit, asWalk(first), async (m) => asWalk(await withTimeout(walk(m), leaseMs / 2)));
   const blocked = rows.length < limit ? await withTimeout(xminBlocked(tx, schema), leaseMs / 2) : false;
   const claimed = rows.map((r) => ({ row: toRow(r), tid: r.tid as string })).sort((x, y) => x.row.id - y.row.id);
   return { rows: claimed, xminBlocked: blocked };
