@@ -36,49 +36,72 @@ const xminBlocked = async (tx: TxSql, schema: string): Promise<boolean> => {
 
 /**
  * `claim: "lease"`: one short transaction that leases up to `limit` claimable rows to `me`
- * (`locked_until`, `locked_by`, `attempts + 1`) and returns them.
+ * (`locked_until`, `locked_by`, `attempts + 1`) and returns them. The claimable rows are those of
+ * `claimableWalk` (in the lock's round trip); {@link leaseWalked} locks and leases them.
  */
 export const claimLeased = (cfg: RelayConfig, me: string, limit: number): Promise<Claim<ClaimedRow>> => {
-  const { sql, schema, lock, leaseMs } = cfg;
+  const { sql, schema, lock } = cfg;
   return sql.begin(async (tx) => {
+    const walk = (m: number) => tx`
+      with ${claimableWalk(tx, schema, m, limit)}
+      select b.last is not null as cut, c.id from b left join c on true`;
+    const asWalk = (got: postgres.Row[]) => ({ rows: got.filter((r) => r.id !== null), cut: got[0]?.cut === true });
     // Same round trip as the claim's settings (see the module comment).
-    await tx`select pg_advisory_xact_lock(hashtext(${lock})),
-                    set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
-                    set_config('jit', 'off', true)`;
-    const T = tx(schema);
-    const rows = await tx`
-      with s as materialized (
-        select pg_snapshot_xmin(pg_current_snapshot()) as xmin, statement_timestamp() as now
-      ),
-      c as (
-        select o.id from ${T}.outbox o, s
-        where o.status = 'PENDING'
-          and o.next_attempt_at <= s.now
-          and (o.locked_until is null or o.locked_until < s.now)
-          and o.xid < s.xmin
-          -- A scalar subquery with LIMIT 1 (not NOT EXISTS): always an index probe per candidate,
-          -- never an anti-join over the whole table when statistics are stale.
-          and (o.key is null or (
-            select 1 from ${T}.outbox p
-            where p.key = o.key and p.id < o.id and p.status <> 'PUBLISHED'
-              and not (p.status = 'PENDING' and p.next_attempt_at <= s.now
-                       and (p.locked_until is null or p.locked_until < s.now) and p.xid < s.xmin)
-            limit 1) is null)
-        order by o.id
-        limit ${limit}
-        for update of o skip locked
-      )
-      update ${T}.outbox o
-      set locked_until = s.now + ${leaseMs} * interval '1 millisecond', locked_by = ${me},
-          attempts = o.attempts + 1
-      from s
-      where o.id = any(array(select id from c))
-      returning o.id as id, o.event_id as eventid, o.event_type as eventtype, o.event_version as eventversion,
-                o.source as source, o.time_ms as timems, o.key as key, o.destination as destination,
-                o.headers as headers, o.data as data, o.attempts as attempts`;
+    const [, first] = await Promise.all([
+      tx`select pg_advisory_xact_lock(hashtext(${lock})),
+                set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
+                set_config('jit', 'off', true)`,
+      walk(Math.max(1, FIRST_WALK * limit)),
+    ]);
+    const ids = await walkUntilFull(limit, asWalk(first), async (m) => asWalk(await walk(m)));
+    const rows =
+      ids.length === 0
+        ? []
+        : await leaseWalked(
+            tx,
+            cfg,
+            me,
+            ids.map((r) => String(r.id)),
+          );
     const blocked = rows.length < limit ? await xminBlocked(tx, schema) : false;
     return { rows: rows.map(toRow).sort((x, y) => x.id - y.id), xminBlocked: blocked };
   });
+};
+
+/**
+ * Locks the walked claimable rows `ids` (`FOR UPDATE SKIP LOCKED`, still claimable themselves:
+ * the lock sees the latest version) and leases them, but none behind a row of its key that was
+ * skipped (locked by another relay's settlement, or no longer claimable): per-key order.
+ */
+const leaseWalked = (tx: TxSql, cfg: RelayConfig, me: string, ids: ReadonlyArray<string>) => {
+  const T = tx(cfg.schema);
+  const list = `{${ids.join(",")}}`;
+  return tx`
+    with n as materialized (select statement_timestamp() as now),
+    l as materialized (
+      select o.id, o.key from ${T}.outbox o, n
+      where o.id = any(${list}::bigint[]) and o.status = 'PENDING' and o.next_attempt_at <= n.now
+        and (o.locked_until is null or o.locked_until < n.now)
+      order by o.id
+      for update of o skip locked
+    ),
+    skipped as (
+      select o.key, min(o.id) as first from ${T}.outbox o
+      where o.id = any(${list}::bigint[]) and o.key is not null and o.id not in (select l.id from l)
+      group by o.key
+    ),
+    keep as (
+      select l.id from l
+      where l.key is null or not exists (select 1 from skipped k where k.key = l.key and k.first < l.id)
+    )
+    update ${T}.outbox o
+    set locked_until = n.now + ${cfg.leaseMs} * interval '1 millisecond', locked_by = ${me},
+        attempts = o.attempts + 1
+    from n
+    where o.id = any(array(select keep.id from keep))
+    returning o.id as id, o.event_id as eventid, o.event_type as eventtype, o.event_version as eventversion,
+              o.source as source, o.time_ms as timems, o.key as key, o.destination as destination,
+              o.headers as headers, o.data as data, o.attempts as attempts`;
 };
 
 /** A row claimed inside a batch's transaction, with its `ctid` (the settlement finds it by it). */
