@@ -55,6 +55,13 @@ const write = async (n: number, key: (i: number) => string) => {
 await write(BACKLOG, (i) => `k${i % KEYS}`);
 await sql`update ${sql(schema)}.outbox set attempts = 1, last_error = 'x', next_attempt_at = now() + interval '1 hour'`;
 await write(LIMIT, (i) => `c${i}`);
+// Another session's transaction older than the writes (the server may be shared) keeps them
+// unclaimable (xid >= xmin) until it ends: wait for that.
+while (
+  !(await sql`select max(xid) < pg_snapshot_xmin(pg_current_snapshot()) as ok from ${sql(schema)}.outbox`)[0]?.ok
+) {
+  await new Promise((r) => setTimeout(r, 50));
+}
 const cfg = { sql, schema, lock: lockName("claim", schema), leaseMs: 60_000 } as unknown as RelayConfig;
 const times: number[] = [];
 for (let r = 0; r < RUNS; r++) {

@@ -12,7 +12,7 @@
  * 1. `b`: the walk's end, the id of the `m`-th pending row that is itself claimable (a scan of
  *    `outbox_pending_idx` in id order that stops there; null when there are fewer);
  * 2. `w`: the walk, every pending row up to that id (again in id order, by the same index);
- * 3. `h`: per key, the first row of the walk that is not itself claimable (a hash aggregate);
+ * 3. `h`: per key of a row claimable itself, the first row of the walk that is not (a hash aggregate);
  * 4. `FAILED` rows (outside the walk) through `outbox_failed_idx`, probed only when one exists;
  * 5. the first `limit` rows of the walk that are claimable.
  *
@@ -63,7 +63,11 @@ export const claimableWalk = (tx: TxSql, schema: string, m: number, limit: numbe
       order by o.id
     ),
     h as (
-      select w.key, min(w.id) as held from w where not w.ok and w.key is not null group by w.key
+      -- Only the keys of rows claimable themselves (a backlog's held keys are many, its claimable
+      -- rows' keys few: a hash of those, probed by the held rows, then aggregated).
+      select w.key, min(w.id) as held from w
+      where not w.ok and w.key in (select v.key from w v where v.ok)
+      group by w.key
     ),
     f as materialized (
       select exists (select 1 from ${T}.outbox where status = 'FAILED') as any
