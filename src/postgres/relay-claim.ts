@@ -4,12 +4,12 @@
  * `"transaction"` reads them inside the batch's transaction. Not part of the public API.
  *
  * Both take the outbox's claim lock (a transaction-scoped advisory lock, by a statement of its own,
- * so the claim's snapshot sees everything the previous holder committed) and plan the claim with
- * the bitmap scan, the sort and JIT off: the claim must walk the pending index in id order and stop
- * at the limit (with stale statistics the planner would rather bitmap-scan and sort every pending
- * row), and the per-key probe makes the planner's estimate large (~772k at 100k pending rows, above
- * `jit_above_cost`) though the claim runs in ms — compiling it took ~400 ms on each of the first
- * executions per connection (docs/benchmarks.md, "Relay").
+ * so the claim's snapshot sees everything the previous holder committed) and find the claimable
+ * rows by the same walk (`relay-claim-walk.ts`), planned with the bitmap scan, the sort and JIT off:
+ * the walk must scan the pending index in id order and stop at its end (with stale statistics the
+ * planner would rather bitmap-scan and sort every pending row; the walk's own sort of its
+ * candidates has no alternative and stays), and JIT compiling a claim took ~400 ms on each of the
+ * first executions per connection while the claim runs in ms (docs/benchmarks.md, "Relay").
  */
 import type postgres from "postgres";
 import { claimableWalk, FIRST_WALK, walkUntilFull } from "./relay-claim-walk.ts";
