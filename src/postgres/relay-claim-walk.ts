@@ -73,7 +73,7 @@ export const claimableWalk = (tx: TxSql, schema: string, m: number, limit: numbe
       select exists (select 1 from ${T}.outbox where status = 'FAILED') as any
     ),
     c as (
-      select w.id, w.tid from w left join h on h.key = w.key, f
+      select w.id, w.tid, w.key from w left join h on h.key = w.key, f
       where w.ok and (w.key is null or (
         (h.held is null or w.id < h.held)
         and (not f.any or not exists (

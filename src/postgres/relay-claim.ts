@@ -44,7 +44,7 @@ export const claimLeased = (cfg: RelayConfig, me: string, limit: number): Promis
   return sql.begin(async (tx) => {
     const walk = (m: number) => tx`
       with ${claimableWalk(tx, schema, m, limit)}
-      select b.last is not null as cut, c.id from b left join c on true`;
+      select b.last is not null as cut, c.id, c.tid::text as tid, c.key from b left join c on true`;
     const asWalk = (got: postgres.Row[]) => ({ rows: got.filter((r) => r.id !== null), cut: got[0]?.cut === true });
     // Same round trip as the claim's settings (see the module comment).
     const [, first] = await Promise.all([
@@ -54,51 +54,49 @@ export const claimLeased = (cfg: RelayConfig, me: string, limit: number): Promis
       walk(Math.max(1, FIRST_WALK * limit)),
     ]);
     const ids = await walkUntilFull(limit, asWalk(first), async (m) => asWalk(await walk(m)));
-    const rows =
-      ids.length === 0
-        ? []
-        : await leaseWalked(
-            tx,
-            cfg,
-            me,
-            ids.map((r) => String(r.id)),
-          );
+    const rows = ids.length === 0 ? [] : await leaseWalked(tx, cfg, me, ids as unknown as Walked[]);
     const blocked = rows.length < limit ? await xminBlocked(tx, schema) : false;
     return { rows: rows.map(toRow).sort((x, y) => x.id - y.id), xminBlocked: blocked };
   });
 };
 
+/** A walked claimable row: its id, its tid in the walk's snapshot, its key. */
+interface Walked {
+  readonly id: string;
+  readonly tid: string;
+  readonly key: string | null;
+}
+
 /**
- * Locks the walked claimable rows `ids` (`FOR UPDATE SKIP LOCKED`, still claimable themselves:
- * the lock sees the latest version) and leases them, but none behind a row of its key that was
- * skipped (locked by another relay's settlement, or no longer claimable): per-key order.
+ * Locks the walked claimable rows (`FOR UPDATE SKIP LOCKED` by their tids, still claimable
+ * themselves) and leases them, but none behind a row of its key that was not locked (locked by
+ * another relay's settlement, updated since the walk, or no longer claimable): per-key order. By
+ * tid, not id: a TID scan whatever the statistics (with stale ones the planner seq-scanned the
+ * table for `id = any(...)`: measured 100-300 ms per claim at 5k rows).
  */
-const leaseWalked = (tx: TxSql, cfg: RelayConfig, me: string, ids: ReadonlyArray<string>) => {
+const leaseWalked = async (tx: TxSql, cfg: RelayConfig, me: string, walked: ReadonlyArray<Walked>) => {
   const T = tx(cfg.schema);
-  const list = `{${ids.join(",")}}`;
+  const tids = (rows: ReadonlyArray<Walked>) => `{${rows.map((r) => `"${r.tid}"`).join(",")}}`;
+  const locked = await tx`
+    select o.id::text as id from ${T}.outbox o
+    where o.ctid = any(${tids(walked)}::tid[]) and o.status = 'PENDING'
+      and o.next_attempt_at <= statement_timestamp()
+      and (o.locked_until is null or o.locked_until < statement_timestamp())
+    for update of o skip locked`;
+  const got = new Set(locked.map((r) => r.id as string));
+  const stopped = new Set<string>();
+  const keep = walked.filter((r) => {
+    if (r.key !== null && stopped.has(r.key)) return false;
+    if (got.has(String(r.id))) return true;
+    if (r.key !== null) stopped.add(r.key);
+    return false;
+  });
+  if (keep.length === 0) return [];
   return tx`
-    with n as materialized (select statement_timestamp() as now),
-    l as materialized (
-      select o.id, o.key from ${T}.outbox o, n
-      where o.id = any(${list}::bigint[]) and o.status = 'PENDING' and o.next_attempt_at <= n.now
-        and (o.locked_until is null or o.locked_until < n.now)
-      order by o.id
-      for update of o skip locked
-    ),
-    skipped as (
-      select o.key, min(o.id) as first from ${T}.outbox o
-      where o.id = any(${list}::bigint[]) and o.key is not null and o.id not in (select l.id from l)
-      group by o.key
-    ),
-    keep as (
-      select l.id from l
-      where l.key is null or not exists (select 1 from skipped k where k.key = l.key and k.first < l.id)
-    )
     update ${T}.outbox o
-    set locked_until = n.now + ${cfg.leaseMs} * interval '1 millisecond', locked_by = ${me},
+    set locked_until = statement_timestamp() + ${cfg.leaseMs} * interval '1 millisecond', locked_by = ${me},
         attempts = o.attempts + 1
-    from n
-    where o.id = any(array(select keep.id from keep))
+    where o.ctid = any(${tids(keep)}::tid[])
     returning o.id as id, o.event_id as eventid, o.event_type as eventtype, o.event_version as eventversion,
               o.source as source, o.time_ms as timems, o.key as key, o.destination as destination,
               o.headers as headers, o.data as data, o.attempts as attempts`;
