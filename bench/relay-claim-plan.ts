@@ -50,7 +50,7 @@ const drain = async (explain: boolean): Promise<Claim[]> => {
     max: 2,
     onnotice: (n) => {
       const m = String(n.message ?? "");
-      if (!m.includes("with s as materialized") || !m.includes("ctid::text as tid")) return;
+      if (!m.includes("pg_snapshot_xmin(pg_current_snapshot())") || !m.includes("ctid::text as tid")) return;
       const ms = Number(/duration: ([\d.]+) ms/.exec(m)?.[1] ?? Number.NaN);
       const hits = Number(/Buffers: shared hit=(\d+)/.exec(m)?.[1] ?? 0);
       claims.push({ ms, hits, plan: m });

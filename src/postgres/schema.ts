@@ -1,6 +1,7 @@
 import { type OptionsSpec, requireOption, resolveOptions } from "../core/options.ts";
 import { DEFAULT_SCHEMA, lockName, type Sql, schemaOption, sqlClient } from "./internals.ts";
 import { deliveryCountsMigration } from "./schema-deliveries.ts";
+import { outboxFailedMigration } from "./schema-outbox-failed.ts";
 import { parkingStatements } from "./schema-parking.ts";
 
 /** Options of {@link migrate}. */
@@ -102,6 +103,7 @@ const MIGRATIONS: ReadonlyArray<Migration> = [
   },
   { version: 2, name: "parked_keys, parked_events", statements: parkingStatements },
   deliveryCountsMigration,
+  outboxFailedMigration,
 ];
 
 /** The latest schema version {@link migrate} installs. */

@@ -50,8 +50,8 @@ describe("migrate", () => {
   it("is idempotent and versioned", async () => {
     const schema = freshSchema();
     schemas.push(schema);
-    expect(await migrate(sql, { schema })).toEqual({ applied: [1, 2, 3], version: 3 });
-    expect(await migrate(sql, { schema })).toEqual({ applied: [], version: 3 });
+    expect(await migrate(sql, { schema })).toEqual({ applied: [1, 2, 3, 4], version: 4 });
+    expect(await migrate(sql, { schema })).toEqual({ applied: [], version: 4 });
     const tables =
       await sql`select table_name from information_schema.tables where table_schema = ${schema} order by 1`;
     expect(tables.map((t) => t.table_name)).toEqual([
@@ -69,7 +69,7 @@ describe("migrate", () => {
     const schema = freshSchema();
     schemas.push(schema);
     const results = await Promise.all([migrate(sql, { schema }), migrate(other, { schema })]);
-    expect(results.map((r) => r.applied.length).sort()).toEqual([0, 3]);
+    expect(results.map((r) => r.applied.length).sort()).toEqual([0, 4]);
   });
 
   it("rejects invalid schema names before any I/O", async () => {
