@@ -39,6 +39,7 @@ import { settle } from "../src/operators/settle.ts";
 import { startMockKafka } from "../src/testing/index.ts";
 import { PaymentData, registry, uniformKeys } from "./fixtures.ts";
 import { assertSame, note, record, runBench, runtime, size, smoke, type Target } from "./harness.ts";
+import { rawRdkafkaProduceLoop } from "./raw-rdkafka-produce.ts";
 
 const N = size(50_000, 2_000);
 const PARTITIONS = 16;
@@ -324,42 +325,10 @@ const rawRdkafkaConsume = async (topic: string, check: boolean, mode: "flowing" 
 const rawRdkafkaProduce = async (topic: string): Promise<Timing> => {
   const t0 = performance.now();
   const c0 = cpuMs();
-  const p = new rd.Producer(
-    {
-      "metadata.broker.list": brokers,
-      "enable.idempotence": true,
-      "request.required.acks": -1,
-      "linger.ms": 5,
-      dr_cb: true,
-    },
-    { partitioner: "murmur2_random" },
-  );
-  await new Promise<void>((r, j) => p.connect({}, (e: Error | null) => (e ? j(e) : r())));
-  p.setPollInterval(5);
-  let waiting = 0;
-  let wake: (() => void) | undefined;
-  p.on("delivery-report", (err: Error | null) => {
-    if (err) throw err;
-    if (--waiting === 0) wake?.();
-  });
-  for (let i = 0; i < N; i += 1000) {
-    const end = Math.min(N, i + 1000);
-    const batchDone = new Promise<void>((r) => {
-      wake = r;
-    });
-    waiting = end - i;
-    for (let j = i; j < end; j++) {
-      const w = wire[j]!;
-      const headers: Array<Record<string, string>> = [];
-      for (const k in w.headers) headers.push({ [k]: w.headers[k]! });
-      p.produce(topic, null, w.value, w.key, null, null, headers);
-    }
-    await batchDone;
-  }
+  const { close } = await rawRdkafkaProduceLoop(rd, brokers, topic, wire);
   const t1 = performance.now();
   const c1 = cpuMs();
-  p.setPollInterval(0);
-  await new Promise((r) => p.disconnect(r));
+  await close();
   return { wallMs: t1 - t0, cpuMs: c1 - c0 };
 };
 

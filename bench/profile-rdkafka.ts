@@ -19,6 +19,7 @@ import { kafkaSink, kafkaSource, whenKafkaClosed } from "../src/kafka/index.ts";
 import { settle } from "../src/operators/settle.ts";
 import { startMockKafka } from "../src/testing/index.ts";
 import { registry, uniformKeys } from "./fixtures.ts";
+import { rawRdkafkaProduceLoop } from "./raw-rdkafka-produce.ts";
 
 const which = process.argv[2] ?? "ev-consume";
 // Consume sides profile only from the first record to the last (PROFILE_DIR set): no join, no close.
@@ -78,38 +79,8 @@ const wire = uniformKeys(N, 1_000, 11).map((key, i) => {
 
 const evProduce = (topic: string) => lastValueFrom(from(wire).pipe(kafkaSink({ brokers, topic, client: "rdkafka" })));
 const rawProduce = async (topic: string) => {
-  const p = new rd.Producer(
-    {
-      "metadata.broker.list": brokers,
-      "enable.idempotence": true,
-      "request.required.acks": -1,
-      "linger.ms": 5,
-      dr_cb: true,
-    },
-    { partitioner: "murmur2_random" },
-  );
-  await new Promise<void>((r, j) => p.connect({}, (e: Error | null) => (e ? j(e) : r())));
-  p.setPollInterval(5);
-  let waiting = 0;
-  let wake: (() => void) | undefined;
-  p.on("delivery-report", () => {
-    if (--waiting === 0) wake?.();
-  });
-  for (let i = 0; i < N; i += 1000) {
-    const done = new Promise<void>((r) => {
-      wake = r;
-    });
-    waiting = Math.min(N, i + 1000) - i;
-    for (let j = i; j < i + waiting; j++) {
-      const w = wire[j]!;
-      const headers: Array<Record<string, string>> = [];
-      for (const k in w.headers) headers.push({ [k]: w.headers[k]! });
-      p.produce(topic, null, w.value, w.key, null, null, headers);
-    }
-    await done;
-  }
-  p.setPollInterval(0);
-  await new Promise((r) => p.disconnect(r));
+  const { close } = await rawRdkafkaProduceLoop(rd, brokers, topic, wire);
+  await close();
 };
 const evConsume = (topic: string, withDecode: boolean) =>
   new Promise<void>((resolve, reject) => {
