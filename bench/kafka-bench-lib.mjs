@@ -3,8 +3,11 @@
 // and KafkaJS, built dist/). Produce rates run from before connecting (raw) or subscribing (evflow) to
 // the last confirmation, raw in batches of 1,000 awaiting their acks/delivery reports, no copies on
 // either side. Consume rates run from the first to the last delivery (group join left out); the raw
-// consumers commit like evflow (every 10k records or 1 s). issue 13's ratio rows, with decoding and
-// per-key order checks: bench/kafka-paths.bench.ts.
+// consumers commit like evflow (every 10k records or 1 s). Rates are medians of the repeats (ratios:
+// the median of each repeat's ratio). Before a figure counts, the log is checked: every produce grew
+// the end offsets by exactly n with the same per-partition counts on both sides, and every consume
+// side read each partition from 0 to its end offset, each offset once and in order. issue 13's ratio
+// rows, with decoding and per-key order checks: bench/kafka-paths.bench.ts.
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { Kafka, logLevel, Partitioners } from "kafkajs";
@@ -24,6 +27,46 @@ const records = (n, size) => {
 };
 
 const rate = (n, t0, t1) => (n - 1) / ((t1 - t0) / 1000);
+
+/**
+ * What a consume side must have seen: every partition read from offset 0 up, each offset once and in
+ * order (so no loss, no duplicate, and per-key order, a key living on one partition). Two array
+ * operations per record, the same on every side; checked against the log's end offsets after timing.
+ */
+const sequence = () => {
+  const next = [];
+  let broken;
+  return {
+    saw: (partition, offset) => {
+      const want = next[partition] ?? 0;
+      if (offset !== want && broken === undefined)
+        broken = `partition ${partition}: offset ${offset}, expected ${want}`;
+      next[partition] = offset + 1;
+    },
+    /** Throws unless the side saw exactly the log: `ends[p]` = partition p's end offset. */
+    check: (label, ends) => {
+      if (broken !== undefined) throw new Error(`${label}: ${broken}`);
+      for (const [p, end] of ends.entries()) {
+        if ((next[p] ?? 0) !== end)
+          throw new Error(`${label}: partition ${p} read to ${next[p] ?? 0}, end offset ${end}`);
+      }
+    },
+  };
+};
+
+/** The topic's end offset per partition (an admin client of its own, raw KafkaJS). */
+const endOffsets = async (bootstrap, topic) => {
+  const admin = new Kafka({ brokers: bootstrap.split(","), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const ends = [];
+    for (const o of await admin.fetchTopicOffsets(topic)) ends[o.partition] = Number(o.high);
+    return ends;
+  } finally {
+    await admin.disconnect();
+  }
+};
+const total = (ends) => ends.reduce((s, e) => s + e, 0);
 
 /** Manual commits as a user writes them: next offset per partition, every 10k records or 1 s (evflow's defaults). */
 const handCommits = (topic) => {
@@ -108,7 +151,7 @@ const rawProduceKafkajs = async (bootstrap, topic, recs) => {
   return recs.length / ((t1 - t0) / 1000);
 };
 
-const rawConsumeRdkafka = async (bootstrap, topic, n) => {
+const rawConsumeRdkafka = async (bootstrap, topic, n, seq) => {
   const rd = require("node-rdkafka");
   const c = new rd.KafkaConsumer(
     {
@@ -127,6 +170,7 @@ const rawConsumeRdkafka = async (bootstrap, topic, n) => {
   const commits = handCommits(topic);
   await new Promise((resolve) => {
     c.on("data", (m) => {
+      seq.saw(m.partition, m.offset);
       commits.saw(m.partition, m.offset);
       if (commits.due()) c.commit(commits.list());
       last = performance.now();
@@ -140,7 +184,7 @@ const rawConsumeRdkafka = async (bootstrap, topic, n) => {
   return rate(n, first, last);
 };
 
-const rawConsumeKafkajs = async (bootstrap, topic, n) => {
+const rawConsumeKafkajs = async (bootstrap, topic, n, seq) => {
   const kafka = new Kafka({ brokers: bootstrap.split(","), logLevel: logLevel.NOTHING });
   const c = kafka.consumer({ groupId: `raw-${suffix()}`, maxWaitTimeInMs: 100 });
   await c.connect();
@@ -156,6 +200,7 @@ const rawConsumeKafkajs = async (bootstrap, topic, n) => {
       eachBatch: async ({ batch, resolveOffset }) => {
         for (const m of batch.messages) {
           resolveOffset(m.offset);
+          seq.saw(batch.partition, Number(m.offset));
           commits.saw(batch.partition, Number(m.offset));
           last = performance.now();
           if (got === 0) first = last;
@@ -185,13 +230,14 @@ const evflowProduce = async (lib, client, bootstrap, topic, recs) => {
   return recs.length / ((t1 - t0) / 1000);
 };
 
-const evflowConsume = async (lib, client, bootstrap, topic, n) => {
+const evflowConsume = async (lib, client, bootstrap, topic, n, seq) => {
   let got = 0;
   let first = 0;
   let last = 0;
   await lastValueFrom(
     lib.kafkaSource({ brokers: bootstrap, client, groupId: `ev-${suffix()}`, topics: [topic], maxWaitMs: 100 }).pipe(
       tap((d) => {
+        seq.saw(d.origin.partition, d.origin.offset);
         d.ack();
         last = performance.now();
         if (got++ === 0) first = last;
@@ -265,8 +311,14 @@ const evflowLatency = async (lib, client, bootstrap, topic, perSecond, seconds, 
   return { p50: sorted[Math.floor(sorted.length * 0.5)], p99: sorted[Math.floor(sorted.length * 0.99)] };
 };
 
-// Best of the repeats: on a shared 2-core machine the peak is far steadier than the median.
-const best = (xs) => Math.max(...xs);
+// Medians of the repeats; a ratio is the median of each repeat's own ratio (its two sides ran back to
+// back, so they saw the same load), not a ratio of medians.
+const median = (xs) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const m = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+};
+const ratios = (evflow, raw) => evflow.map((e, i) => e / raw[i]);
 
 /** Runs the benchmark for `clients`; prints a table and returns the rows. */
 export const runKafkaBench = async ({ lib, testing, clients, n = 20_000, repeats = 5, runtime }) => {
@@ -292,11 +344,26 @@ export const runKafkaBench = async ({ lib, testing, clients, n = 20_000, repeats
           res.rawProduce.push(await rawP(mock.bootstrap, t1, recs));
           step("evflow produce");
           res.evProduce.push(await evflowProduce(lib, client, mock.bootstrap, t2, recs));
-          // Same input on both sides: both topics hold n records; consume each with both paths.
+          // Checked from the log itself before a figure counts: each produce grew the end offsets by
+          // exactly n, and both put the same number of records on each partition (one key, one
+          // partition: the same murmur2 placement whoever produced).
+          const ends = await endOffsets(mock.bootstrap, t1);
+          assert.equal(total(ends), count, `raw produce: end offsets ${total(ends)}, expected ${count}`);
+          assert.deepEqual(
+            await endOffsets(mock.bootstrap, t2),
+            ends,
+            "evflow produce: per-partition end offsets differ from raw's",
+          );
+          // Same input on both sides: consume t1 with both paths; each must read every partition
+          // from 0 to its end offset, every offset once, in order.
           step("raw consume");
-          res.rawConsume.push(await rawC(mock.bootstrap, t1, count));
+          const rawSeq = sequence();
+          res.rawConsume.push(await rawC(mock.bootstrap, t1, count, rawSeq));
+          rawSeq.check(`raw ${client} consume`, ends);
           step("evflow consume");
-          res.evConsume.push(await evflowConsume(lib, client, mock.bootstrap, t1, count));
+          const evSeq = sequence();
+          res.evConsume.push(await evflowConsume(lib, client, mock.bootstrap, t1, count, evSeq));
+          evSeq.check(`evflow ${client} consume`, ends);
         }
         const latTopic = `l-${suffix()}`;
         await mock.createTopic(latTopic, 3);
@@ -306,12 +373,12 @@ export const runKafkaBench = async ({ lib, testing, clients, n = 20_000, repeats
           client,
           size,
           records: count,
-          rawProduce: Math.round(best(res.rawProduce)),
-          evflowProduce: Math.round(best(res.evProduce)),
-          produceRatio: +(best(res.evProduce) / best(res.rawProduce)).toFixed(2),
-          rawConsume: Math.round(best(res.rawConsume)),
-          evflowConsume: Math.round(best(res.evConsume)),
-          consumeRatio: +(best(res.evConsume) / best(res.rawConsume)).toFixed(2),
+          rawProduce: Math.round(median(res.rawProduce)),
+          evflowProduce: Math.round(median(res.evProduce)),
+          produceRatio: +median(ratios(res.evProduce, res.rawProduce)).toFixed(2),
+          rawConsume: Math.round(median(res.rawConsume)),
+          evflowConsume: Math.round(median(res.evConsume)),
+          consumeRatio: +median(ratios(res.evConsume, res.rawConsume)).toFixed(2),
           p50ms: +lat.p50.toFixed(1),
           p99ms: +lat.p99.toFixed(1),
         };
