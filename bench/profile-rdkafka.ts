@@ -5,12 +5,15 @@
  *   ln -s $PWD/node_modules /tmp/p/node_modules
  *   EVFLOW_MOCK_KAFKA_BIN=$PWD/native/build/mock-kafka node --cpu-prof --cpu-prof-dir=/tmp/p /tmp/p/p.mjs ev-consume
  * Sides: ev-consume (kafkaSource -> decode -> settle), ev-consume-raw (kafkaSource -> settle, no
- * decode), raw-batch (consume(1000) + hand commits, no decode), ev-produce (kafkaSink), raw-produce.
+ * decode), raw-batch (consume(1000) + hand commits, no decode), ev-produce (kafkaSink), raw-produce;
+ * KafkaJS: kjs-consume-raw (kafkaSource client "kafkajs" -> settle, no decode), kjs-raw-batch (eachBatch
+ * with resolveOffset per message and hand commits, no decode).
  */
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
 import { createRequire } from "node:module";
 import * as E from "fp-ts/lib/Either.js";
+import { Kafka, logLevel } from "kafkajs";
 import { from, lastValueFrom, type Observable, tap } from "rxjs";
 import { cloudEventsBinary } from "../src/codec/cloudevents.ts";
 import { envelope } from "../src/core/envelope.ts";
@@ -82,10 +85,10 @@ const rawProduce = async (topic: string) => {
   const { close } = await rawRdkafkaProduceLoop(rd, brokers, topic, wire);
   await close();
 };
-const evConsume = (topic: string, withDecode: boolean) =>
+const evConsume = (topic: string, withDecode: boolean, client: "rdkafka" | "kafkajs" = "rdkafka") =>
   new Promise<void>((resolve, reject) => {
     let n = 0;
-    const src = kafkaSource({ brokers, client: "rdkafka", groupId: `g${seq++}`, topics: [topic], maxWaitMs: 100 });
+    const src = kafkaSource({ brokers, client, groupId: `g${seq++}`, topics: [topic], maxWaitMs: 100 });
     const settled: Observable<unknown> = withDecode ? src.pipe(decode(registry), settle()) : src.pipe(settle());
     const sub = settled
       .pipe(
@@ -108,6 +111,8 @@ const rawBatch = async (topic: string) => {
       "enable.auto.commit": false,
       "enable.auto.offset.store": false,
       "fetch.wait.max.ms": 100,
+      // RAW_CONF: extra librdkafka settings as JSON (to try evflow's consumer settings on the raw loop).
+      ...(process.env.RAW_CONF === undefined ? {} : JSON.parse(process.env.RAW_CONF)),
     },
     { "auto.offset.reset": "earliest" },
   );
@@ -116,9 +121,15 @@ const rawBatch = async (topic: string) => {
   c.setDefaultConsumeTimeout(100);
   let n = 0;
   const next = new Map<number, number>();
+  // RAW_DRAIN_TIMEOUT=t: evflow's loop shape (consume(1, 100) waiting, consume(1000, t) draining).
+  const drainT = process.env.RAW_DRAIN_TIMEOUT === undefined ? undefined : Number(process.env.RAW_DRAIN_TIMEOUT);
+  let draining = false;
   await new Promise<void>((resolve) => {
-    const loop = () =>
-      c.consume(1000, (_e: unknown, ms: Array<{ partition: number; offset: number }>) => {
+    const loop = () => {
+      const size = drainT === undefined || draining ? 1000 : 1;
+      if (drainT !== undefined) c.setDefaultConsumeTimeout(draining ? drainT : 100);
+      c.consume(size, (_e: unknown, ms: Array<{ partition: number; offset: number }>) => {
+        draining = ms.length === size;
         if (n === 0 && ms.length > 0) windowStart();
         for (const m of ms) next.set(m.partition, m.offset + 1);
         n += ms.length;
@@ -127,13 +138,52 @@ const rawBatch = async (topic: string) => {
           resolve();
         } else loop();
       });
+    };
     loop();
   });
   c.commitSync([...next].map(([partition, offset]) => ({ topic, partition, offset })));
   await new Promise((r) => c.disconnect(r));
 };
 
-const consumeTopic = which.includes("consume") || which === "raw-batch" ? await newTopic() : "";
+const kjsRawBatch = async (topic: string) => {
+  const c = new Kafka({ brokers: brokers.split(","), logLevel: logLevel.NOTHING }).consumer({
+    groupId: `g${seq++}`,
+    maxWaitTimeInMs: 100,
+  });
+  await c.connect();
+  await c.subscribe({ topic, fromBeginning: true });
+  let n = 0;
+  let since = 0;
+  const next = new Map<number, number>();
+  const commit = () =>
+    c.commitOffsets([...next].map(([partition, offset]) => ({ topic, partition, offset: String(offset) })));
+  await new Promise<void>((resolve, reject) => {
+    void c
+      .run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset }) => {
+          if (n === 0 && batch.messages.length > 0) windowStart();
+          for (const m of batch.messages) {
+            resolveOffset(m.offset);
+            next.set(batch.partition, Number(m.offset) + 1);
+            since++;
+            if (++n === N) windowEnd();
+          }
+          if (since >= 10_000) {
+            since = 0;
+            await commit();
+          }
+          if (n >= N) resolve();
+        },
+      })
+      .catch(reject);
+  });
+  await commit();
+  await c.disconnect();
+};
+
+const consumeTopic = which.includes("consume") || which.endsWith("raw-batch") ? await newTopic() : "";
 if (consumeTopic !== "") await rawProduce(consumeTopic);
 for (let r = 0; r < RUNS; r++) {
   const t0 = performance.now();
@@ -143,6 +193,8 @@ for (let r = 0; r < RUNS; r++) {
   else if (which === "ev-consume") await evConsume(consumeTopic, true);
   else if (which === "ev-consume-raw") await evConsume(consumeTopic, false);
   else if (which === "raw-batch") await rawBatch(consumeTopic);
+  else if (which === "kjs-consume-raw") await evConsume(consumeTopic, false, "kafkajs");
+  else if (which === "kjs-raw-batch") await kjsRawBatch(consumeTopic);
   else throw new Error(`unknown side ${which}`);
   const c = process.cpuUsage(c0);
   console.log(
