@@ -30,6 +30,9 @@ export interface OffsetEntry {
   state: EntryState;
 }
 
+/** What an acked entry's slot holds once the frontier passed it (below `#head`: never read). */
+const PASSED: OffsetEntry = Object.freeze({ offset: -1, state: EntryState.acked });
+
 /**
  * The emitted-but-not-committable offsets of one partition, as a queue in offset order.
  *
@@ -93,10 +96,14 @@ export class PartitionOffsets {
     entry.state = EntryState.acked;
     this.#pending--;
     let moved = false;
-    while (this.#head < this.#queue.length) {
-      const first = this.#queue[this.#head]!;
+    const q = this.#queue;
+    while (this.#head < q.length) {
+      const first = q[this.#head]!;
       if (first.state !== EntryState.acked) break;
-      this.#head++;
+      // Let go of the entry now (the caller's object: a source's delivery origin, its key bytes):
+      // held until the next compaction, up to ~2k entries per partition outlived young-generation
+      // collections and were promoted (issue 13: GC 58 vs 11 ms per 50k records against a raw loop).
+      q[this.#head++] = PASSED;
       this.#position = first.offset + 1;
       moved = true;
     }
