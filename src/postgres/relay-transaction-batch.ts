@@ -151,8 +151,13 @@ const publish = async (host: BatchHost, tx: TxSql, claimed: ReadonlyArray<BatchR
 /** One statement: delete (or mark `PUBLISHED`) the acked rows by `ctid` and id, reschedule (or fail) the nacked ones. */
 const settlementStatement = (tx: TxSql, cfg: RelayConfig, batch: Batch) => {
   const T = tx(cfg.schema);
-  const { acks, ackTids, nacks } = batch;
+  const { nacks } = batch;
   const nackJson = JSON.stringify(nacks);
+  // Array literals built here, one join each: the driver's array serializer escapes every element
+  // (two regex replaces per tid; 1-2 % of the relay's CPU at 500 rows a batch). A tid's text is
+  // `(block,offset)`, an id digits: nothing to escape; the tids are quoted (the comma).
+  const ackTids = batch.ackTids.length === 0 ? "{}" : `{"${batch.ackTids.join('","')}"}`;
+  const acks = `{${batch.acks.join(",")}}`;
   return cfg.retention === 0
     ? tx`
       with a as (

@@ -1,0 +1,176 @@
+/**
+ * Profiling companion of relay-kafka.bench.ts: one side only (PROFILE_SIDE=evflow|hand), PROFILE_ROUNDS
+ * runs of PROFILE_ROWS rows (default 20k) on PROFILE_KEYS keys, delete mode (PROFILE_RETENTION=1: mark
+ * published), PROFILE_RELAYS relays at once (default 1; each its own connections and producer), no
+ * checks, prints each run's time and CPU time and, with PROFILE_ACTIVITY=1, what the relays' server
+ * sessions waited on (pg_stat_activity sampled every 5 ms: counts per state / wait event). Run under a profiler:
+ *
+ *   DATABASE_URL=... bun --cpu-prof --cpu-prof-dir=/tmp/prof bench/relay-kafka-profile.ts
+ */
+import { Kafka, logLevel, Partitioners } from "kafkajs";
+import postgres from "postgres";
+import { tap } from "rxjs";
+
+import { envelope } from "../src/core/envelope.ts";
+import { kafkaSink } from "../src/kafka/index.ts";
+import { settle } from "../src/operators/settle.ts";
+import { migrate, outbox, outboxRelay } from "../src/postgres/index.ts";
+import { testDatabaseUrl } from "../src/testing/embedded-postgres.ts";
+import { startMockKafka } from "../src/testing/index.ts";
+
+const url = await testDatabaseUrl();
+const SIDE = process.env.PROFILE_SIDE ?? "evflow";
+const N = Number(process.env.PROFILE_ROWS ?? 20_000);
+const KEYS = Number(process.env.PROFILE_KEYS ?? 1000);
+const ROUNDS = Number(process.env.PROFILE_ROUNDS ?? 3);
+const RETENTION = process.env.PROFILE_RETENTION === "1" ? 3_600_000 : 0;
+const BATCH = 500;
+const RELAYS = Number(process.env.PROFILE_RELAYS ?? 1);
+const ACTIVITY = process.env.PROFILE_ACTIVITY === "1";
+const admin = postgres(url, { onnotice: () => {}, max: 4 });
+const schema = `evflow_prof_${Math.random().toString(36).slice(2, 8)}`;
+await migrate(admin, { schema });
+const mock = await startMockKafka({ brokers: 1 });
+const brokers = mock.bootstrap;
+const kafka = new Kafka({ brokers: brokers.split(","), logLevel: logLevel.NOTHING });
+
+const fill = async () => {
+  const box = outbox(admin, { schema });
+  for (let i = 0; i < N; i += 1000) {
+    const evs = Array.from({ length: Math.min(1000, N - i) }, (_, j) =>
+      envelope({ type: "order.placed", key: `k${(i + j) % KEYS}`, source: "bench", data: { n: i + j } }),
+    );
+    await admin.begin((tx) => box.write(tx, evs));
+  }
+};
+const pending = async () =>
+  Number((await admin`select count(*)::int as n from ${admin(schema)}.outbox where status = 'PENDING'`)[0]?.n);
+
+const runEvflow = async (topic: string) => {
+  const client = postgres(url, { onnotice: () => {}, max: 2, connection: { application_name: "relay-prof" } });
+  let settled = 0;
+  let allSettled!: () => void;
+  const everyRowSettled = new Promise<void>((resolve) => {
+    allSettled = resolve;
+  });
+  const subs = Array.from({ length: RELAYS }, () =>
+    outboxRelay(client, {
+      schema,
+      batchSize: BATCH,
+      maxInFlight: 2 * BATCH,
+      pollIntervalMs: 1000,
+      retentionMs: RETENTION,
+    })
+      .pipe(
+        kafkaSink({ brokers, topic, client: "kafkajs" }),
+        settle(),
+        tap(() => {
+          if (++settled === N) allSettled();
+        }),
+      )
+      .subscribe(),
+  );
+  const sub = {
+    unsubscribe: () => {
+      for (const s of subs) s.unsubscribe();
+    },
+  };
+  await everyRowSettled;
+  while ((await pending()) > 0) await new Promise((r) => setTimeout(r, 2));
+  sub.unsubscribe();
+  await client.end({ timeout: 1 });
+};
+
+const runHand = async (topic: string) => {
+  await Promise.all(Array.from({ length: RELAYS }, () => handLoop(topic)));
+};
+
+const handLoop = async (topic: string) => {
+  const client = postgres(url, { onnotice: () => {}, max: 2, connection: { application_name: "relay-prof" } });
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  await producer.connect();
+  for (;;) {
+    const n = await client.begin(async (tx) => {
+      const rows = await tx`
+        select id, event_id, event_type, event_version, source, time_ms, key, headers, data
+        from ${tx(schema)}.outbox where status = 'PENDING' order by id
+        for update skip locked limit ${BATCH}`;
+      if (rows.length === 0) return 0;
+      await producer.sendBatch({
+        acks: -1,
+        topicMessages: [
+          {
+            topic,
+            messages: rows.map((r) => ({
+              key: r.key as string,
+              value: JSON.stringify(r.data),
+              headers: {
+                ce_id: r.event_id as string,
+                ce_type: r.event_type as string,
+                ce_source: r.source as string,
+                ce_specversion: "1.0",
+                ce_time: new Date(Number(r.time_ms)).toISOString(),
+                "content-type": "application/json",
+              },
+            })),
+          },
+        ],
+      });
+      const ids = rows.map((r) => r.id as string);
+      if (RETENTION > 0) {
+        await tx`update ${tx(schema)}.outbox set status = 'PUBLISHED', published_at = now() where id = any(${ids}::bigint[])`;
+      } else await tx`delete from ${tx(schema)}.outbox where id = any(${ids}::bigint[])`;
+      return rows.length;
+    });
+    if (n === 0) break;
+  }
+  await producer.disconnect();
+  await client.end({ timeout: 1 });
+};
+
+for (let r = 0; r < ROUNDS; r++) {
+  await admin`delete from ${admin(schema)}.outbox`;
+  await fill();
+  const topic = `relay-prof-${Date.now().toString(36)}-${r}`;
+  await mock.createTopic(topic, 32);
+  const waits = new Map<string, number>();
+  let sampling = ACTIVITY;
+  const sampler = (async () => {
+    while (sampling) {
+      const rows = await admin`select state, coalesce(wait_event_type || ':' || wait_event, 'on cpu') as w
+                               from pg_stat_activity where application_name = 'relay-prof'`;
+      for (const r of rows) {
+        const k = `${r.state} / ${r.w}`;
+        waits.set(k, (waits.get(k) ?? 0) + 1);
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await (SIDE === "hand" ? runHand(topic) : runEvflow(topic));
+  const ms = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  sampling = false;
+  await sampler;
+  if (ACTIVITY) {
+    const total = [...waits.values()].reduce((a, b) => a + b, 0);
+    console.log(
+      [...waits]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `  ${k}: ${((100 * v) / total).toFixed(0)} %`)
+        .join("\n"),
+    );
+  }
+  console.log(
+    `${SIDE} x${RELAYS} ${N} rows ${KEYS} keys: ${ms.toFixed(0)} ms, ${(N / ms).toFixed(1)}k ev/s, cpu ${((c.user + c.system) / 1000).toFixed(0)} ms, load ${(await import("node:fs")).readFileSync("/proc/loadavg", "utf8").split(" ")[0]}`,
+  );
+}
+await admin.unsafe(`drop schema "${schema}" cascade`);
+await admin.end();
+await mock.stop();
+process.exit(0);
