@@ -160,6 +160,17 @@ for (const relays of [1, 4]) {
   });
 }
 
+// Issue 13: more relays faster than one (x4 at >= 1.5x x1's events/s on 2 cores), each claim mode:
+// ns/event of x1 over ns/event of x4, from the rounds above (same process, same run).
+for (const mode of ["", ' claim: "lease"']) {
+  targets.push({
+    label: `relay${mode === "" ? "" : ' (claim: "lease")'} x4 / x1 events/s (>= 1.5x)`,
+    subject: `outboxRelay x1${mode} -> memory sink (batch ${BATCH})`,
+    baseline: `outboxRelay x4${mode} -> memory sink (batch ${BATCH})`,
+    min: 1.5,
+  });
+}
+
 // ---- hot keys: 10 keys (2000 events each), one relay, both modes (a note, no target) ---------
 {
   const hot: string[] = [];
