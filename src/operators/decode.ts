@@ -1,5 +1,5 @@
 import * as E from "fp-ts/lib/Either.js";
-import { Observable, type OperatorFunction, Subscriber } from "rxjs";
+import { map, type OperatorFunction } from "rxjs";
 import { type FormatName, formatOption, resolveFormat } from "../codec/index.ts";
 import { checkLimits, DEFAULT_WIRE_LIMITS, type LimitProblem, utf8Length } from "../codec/wire.ts";
 import {
@@ -155,36 +155,8 @@ export const decode = <Events extends Envelope<unknown> = Envelope<unknown>>(
     if (E.isLeft(valid)) return fail(d, valid.left);
     return replaceValue(d, valid.right);
   };
-  return (source) =>
-    new Observable<DeliveryOrFailure<Events>>((subscriber) => {
-      source.subscribe(new DecodeSubscriber(subscriber, step));
-    });
+  return (source) => source.pipe(map(step));
 };
-
-/**
- * decode's subscription to its source: a `Subscriber` subclass chained to the downstream one (its
- * unsubscription unsubscribes this), so each record costs one call into `_next` where `map` costs
- * two (OperatorSubscriber's wrapper and map's closure; `step` is called by both). As with `map`, an
- * exception thrown while decoding or emitting errors the output.
- */
-class DecodeSubscriber<I, O> extends Subscriber<I> {
-  readonly out: Subscriber<O>;
-  constructor(
-    out: Subscriber<O>,
-    readonly step: (d: I) => O,
-  ) {
-    super(out);
-    this.out = out;
-  }
-
-  protected override _next(d: I): void {
-    try {
-      this.out.next(this.step(d));
-    } catch (e) {
-      this.out.error(e);
-    }
-  }
-}
 
 const limitError = (p: LimitProblem): DecodeError => new DecodeError(p.message, { field: p.field, context: p.context });
 

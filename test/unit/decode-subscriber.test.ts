@@ -10,7 +10,7 @@ const record = (): RawRecord => {
   return { ...w.right, timestamp: 1_700_000_000_000 };
 };
 
-/** decode subscribes with its own Subscriber (session 9): the stream contract `map` gave must hold. */
+/** The stream contract of decode (it maps with `map`): a throwing registry, completion, errors, unsubscription. */
 describe("decode: stream contract", () => {
   it("a registry that throws errors the output and unsubscribes the source", () => {
     const registry = testRegistry();
