@@ -159,14 +159,20 @@ class KeyedWorkRun implements AttemptHost, ParkHost, RecoveryHost {
   pump(): void {
     if (this.pumping || this.closed) return;
     this.pumping = true;
-    while (!this.closed) {
-      const j = this.ready.take();
-      if (j === undefined) break;
-      this.queued--;
-      if (this.park !== undefined && j.ks !== undefined && j.attempt === 0) startParkable(this, this.park, j, j.ks.id);
-      else runAttempt(this, j);
+    try {
+      while (!this.closed) {
+        const j = this.ready.take();
+        if (j === undefined) break;
+        this.queued--;
+        if (this.park !== undefined && j.ks !== undefined && j.attempt === 0)
+          startParkable(this, this.park, j, j.ks.id);
+        else runAttempt(this, j);
+      }
+    } finally {
+      // a downstream that throws from `next` (reported as unhandled by the caller) must not leave
+      // the run marked as pumping: every later pump would return at once and the run would stall
+      this.pumping = false;
     }
-    this.pumping = false;
     if (this.queued === 0 && this.reportedSize !== 0) this.report();
     if (this.sourceDone && this.outstanding === 0 && !this.closed && this.recovery?.busy !== true) {
       this.closed = true;

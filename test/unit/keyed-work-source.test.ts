@@ -35,9 +35,22 @@ describe("orderedByKey: source subscription", () => {
     const tr = tracked(["a", "b"]);
     for (const d of tr.deliveries) src.next(d);
     expect(out.seen).toEqual(["a", "b"]);
-    // (what follows such an exception is not pinned here: the run's pump is left marked busy, as
-    // before session 9 — see docs/decisions.md, "Session 9 — operator chain")
     expect(reported).toEqual([]); // reported from a timer, not synchronously
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    expect(reported).toEqual([new Error("downstream b")]);
+  });
+
+  it("regression: after a downstream exception the run goes on (later deliveries run, the output completes)", async () => {
+    const reported: unknown[] = [];
+    config.onUnhandledError = (e) => reported.push(e);
+    const src = new Subject<DeliveryOrFailure<string>>();
+    const out = new Throwing(new Set(["b"]));
+    src.pipe(orderedByKey((d: Delivery<string>) => d.value, { key: (v) => v })).subscribe(out);
+    const tr = tracked(["a", "b", "c"]);
+    for (const d of tr.deliveries) src.next(d);
+    src.complete();
+    expect(out.seen).toEqual(["a", "b", "c"]);
+    expect(out.completed).toBe(true);
     await new Promise<void>((resolve) => setTimeout(resolve, 0));
     expect(reported).toEqual([new Error("downstream b")]);
   });
