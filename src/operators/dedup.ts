@@ -112,6 +112,13 @@ class DedupRun<A> extends Subscriber<DeliveryOrFailure<A>> {
    * settles synchronously never touches the map (two Map operations less per event).
    */
   emitting: InFlight<A> | undefined = undefined;
+  /**
+   * An entry whose copy settled while it was being emitted (acked or nacked, released, never in
+   * `inFlight`, nothing held behind it): nothing refers to it any more but the settled settlement,
+   * which ignores further calls, so the next fresh id reuses it (one allocation less per event in a
+   * pipeline that settles synchronously).
+   */
+  spare: InFlight<A> | undefined = undefined;
   /** Arrivals waiting behind an asynchronous lookup. */
   queue: DeliveryOrFailure<A>[] = [];
   /** An asynchronous lookup is running. */
@@ -228,11 +235,18 @@ class DedupRun<A> extends Subscriber<DeliveryOrFailure<A>> {
       this.skip(d);
       return;
     }
-    const entry = new InFlight(this, id);
+    let entry = this.spare;
+    if (entry === undefined) entry = new InFlight(this, id);
+    else {
+      this.spare = undefined;
+      entry.id = id;
+    }
     this.emitting = entry;
     this.emitThrough(entry, d);
     if (this.emitting === entry) this.emitting = undefined;
-    entry.register();
+    if (entry.done) {
+      if (!entry.registered && entry.waiting === undefined) this.spare = entry.reset();
+    } else entry.register();
   }
 
   /**
@@ -277,8 +291,17 @@ class InFlight<A> implements SettleInterceptor {
 
   constructor(
     readonly run: DedupRun<A>,
-    readonly id: string,
+    /** Not readonly: a spare entry is reused for another id (see `DedupRun.spare`). */
+    public id: string,
   ) {}
+
+  /** Back to a new entry's state, for reuse once it is finished (see `DedupRun.spare`). */
+  reset(): this {
+    this.acked = false;
+    this.done = false;
+    this.previous = undefined;
+    return this;
+  }
 
   /** Puts this entry in `run.inFlight` unless it is already there, finished, or the run closed. */
   register(): void {

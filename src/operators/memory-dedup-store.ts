@@ -11,7 +11,11 @@ export interface MemoryDedupStoreOptions {
    * `Infinity`: no age limit, only `maxSize` bounds the window (and the clock is never read).
    */
   readonly ttlMs?: number;
-  /** The clock, as a scheduler (`scheduler.now()`). Default: `now`, or `Date.now`. */
+  /**
+   * The clock, as a scheduler (`scheduler.now()`). Default: `now`, or `Date.now`. An injected clock
+   * (`scheduler` or `now`) is read on every add and every hit; the default `Date.now` once per
+   * synchronous run of code (see {@link memoryDedupStore}).
+   */
   readonly scheduler?: SchedulerLike;
   /** The clock, as a function. Default `Date.now` (ignored when `scheduler` is given). */
   readonly now?: () => number;
@@ -47,6 +51,11 @@ export interface MemoryDedupStore extends DedupStore {
  * grow with the number of events seen. Single-process: two consumers in two processes do not see
  * each other's ids, and a restart forgets everything — use the Postgres inbox for that.
  *
+ * TTL precision, with the default clock: the adds and hits of one synchronous run of code (up to
+ * the next microtask checkpoint after the first of them) share one `Date.now()` reading, so an id
+ * may be remembered for `ttlMs` minus up to that run's length, and a hit may find an id up to that
+ * run's length after its `ttlMs` passed. With `scheduler` or `now` every add and hit reads the clock.
+ *
  * @param options - {@link MemoryDedupStoreOptions}: `maxSize` (default 100_000), `ttlMs` (default 1 h), `scheduler`/`now` (default `Date.now`)
  *
  * @example
@@ -71,7 +80,7 @@ export const memoryDedupStore = (options: MemoryDedupStoreOptions = {}): MemoryD
    * epoch milliseconds (~1.7e12) would be a heap-allocated number per add on V8.
    */
   const epoch = aged ? clock() : 0;
-  const now = (): number => clock() - epoch;
+  const now = scheduler === undefined && o.now === undefined ? jobClock(epoch) : (): number => clock() - epoch;
 
   // Map iteration order is insertion order: re-inserting on use makes the first key the least recently seen.
   const added = new Map<string, number>();
@@ -143,5 +152,26 @@ export const memoryDedupStore = (options: MemoryDedupStoreOptions = {}): MemoryD
       evictCursor = added.keys();
       nextSweepAt = Number.NEGATIVE_INFINITY;
     },
+  };
+};
+
+/**
+ * `Date.now() - epoch`, read at most once per synchronous run: the first call reads it and queues a
+ * microtask that forgets it, so calls until that microtask runs (the rest of the current task and
+ * the microtasks queued before it) share the reading. One clock read (~40 ns on V8 and JSC) per
+ * batch of adds instead of one per add.
+ */
+const jobClock = (epoch: number): (() => number) => {
+  let t = 0;
+  let fresh = false;
+  const forget = (): void => {
+    fresh = false;
+  };
+  return () => {
+    if (fresh) return t;
+    t = Date.now() - epoch;
+    fresh = true;
+    queueMicrotask(forget);
+    return t;
   };
 };
