@@ -3,6 +3,7 @@
 import * as core from "../src/index.ts";
 import * as lib from "../src/kafka/index.ts";
 import * as testing from "../src/testing/index.ts";
+import { runtime } from "./harness.ts";
 // @ts-expect-error: plain-JS bench library shared with Node (no declarations).
 import { runKafkaEosBench } from "./kafka-eos-bench-lib.mjs";
 
@@ -13,6 +14,6 @@ await runKafkaEosBench({
   testing,
   client: "kafkajs",
   n: smoke ? 2000 : 10_000,
-  runtime: `bun ${Bun.version}`,
+  runtime: `${runtime().name} ${runtime().version}`,
 });
 process.exit(0);

@@ -2,6 +2,7 @@
 // Usage: bun bench/kafka.bench.ts [--smoke]
 import * as lib from "../src/kafka/index.ts";
 import * as testing from "../src/testing/index.ts";
+import { runtime } from "./harness.ts";
 // @ts-expect-error: plain-JS bench shared with Node (no declarations).
 import { runKafkaBench } from "./kafka-bench-lib.mjs";
 
@@ -12,7 +13,7 @@ await runKafkaBench({
   clients: ["kafkajs"],
   n: smoke ? 2000 : 20_000,
   repeats: smoke ? 1 : 5,
-  runtime: `bun ${Bun.version}`,
+  runtime: `${runtime().name} ${runtime().version}`,
 });
 // Clients closing after the cluster stopped may hold the event loop: a bench ends here.
 process.exit(0);

@@ -76,6 +76,8 @@ let nodeBundleDir;
 const commandFor = (runtime, file) => {
   const abs = path.join(root, "bench", file);
   if (file.endsWith(".mjs")) return runtime === "node" ? ["node", [abs]] : undefined; // node-only (native clients)
+  // A `.bench.ts` with a `.bench.mjs` twin is that bench's Bun side (KafkaJS on the sources); Node runs the twin.
+  if (runtime === "node" && existsSync(abs.replace(/\.ts$/, ".mjs"))) return undefined;
   if (runtime === "bun") return [bin("bun"), [abs]];
   if (runtime === "deno") return [bin("deno"), ["run", "--allow-all", "--no-check", "--v8-flags=--expose-gc", abs]];
   // Node 20 cannot run TypeScript: bundle the bench with Bun for the node target (dependencies stay external).
@@ -96,6 +98,20 @@ const commandFor = (runtime, file) => {
   return ["node", ["--expose-gc", out]];
 };
 
+// A Node bundle lives in a temp directory, so the mock cluster's helper cannot find its build script
+// or fallback child from `import.meta.url` there: hand it the helper binary, built once from the
+// project's script when missing (kafka-paths did this for itself; every Kafka bench needs it).
+let mockKafkaBin;
+const mockKafkaEnv = () => {
+  if (process.env.EVFLOW_MOCK_KAFKA_BIN !== undefined) return {};
+  if (mockKafkaBin === undefined) {
+    const bin = path.join(root, "native", "build", "mock-kafka");
+    if (!existsSync(bin)) spawnSync("node", [path.join(root, "scripts", "build-mock-kafka.mjs")], { stdio: "inherit" });
+    mockKafkaBin = existsSync(bin) ? bin : null;
+  }
+  return mockKafkaBin === null ? {} : { EVFLOW_MOCK_KAFKA_BIN: mockKafkaBin };
+};
+
 const runOne = (runtime, file) =>
   new Promise((resolve) => {
     const cmd = commandFor(runtime, file);
@@ -103,6 +119,7 @@ const runOne = (runtime, file) =>
     const env = {
       ...process.env,
       EVFLOW_BENCH_OUT: outFile,
+      ...(runtime === "node" ? mockKafkaEnv() : {}),
       ...(smoke ? { EVFLOW_BENCH_SMOKE: "1" } : {}),
       ...(json ? { EVFLOW_BENCH_JSON: "1" } : {}),
       ...(filter ? { EVFLOW_BENCH_FILTER: filter } : {}),
