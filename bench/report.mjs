@@ -98,7 +98,7 @@ export function markdown(date, machine, reports, sources = []) {
         `- ${s.date}: ${machineText(s.machine)}${s.mode ? `; ${s.mode}` : ""}; ${s.benches.join(", ") || "none kept"}`,
       );
     lines.push("");
-  } else lines.push(`Machine: ${machineText(machine)}.`);
+  } else lines.push(`Machine: ${machineText(machine)}${sources[0]?.mode ? `; ${sources[0].mode}` : ""}.`);
   lines.push(
     "Every ratio is subject ÷ baseline, both measured in the same process in the same run. For a time",
     "ratio (`time`: ns/event) lower means the subject is faster; a figure ratio compares two values of",
