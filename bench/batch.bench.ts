@@ -97,6 +97,20 @@ const evflow = (): Promise<Result> =>
       });
   });
 
+/**
+ * The RxJS source alone (`from` + `map` making the deliveries, acked in a bare `subscribe`, no
+ * batching): the floor under every operator pipeline, measured so the report shows how much of
+ * "evflow / hand loop" is the source (not a target).
+ */
+const rxjsSourceOnly = (): Promise<Result> =>
+  new Promise((resolve) => {
+    const r: Result = { sizes: [], firsts: 0, acked: 0 };
+    const handlers = { ack: () => r.acked++, nack() {} };
+    from(values)
+      .pipe(map((v, i) => createDelivery(v, origin(i), handlers)))
+      .subscribe({ next: (d) => d.ack(), complete: () => resolve(r) });
+  });
+
 const rxjsBufferTime = (): Promise<Result> =>
   new Promise((resolve) => {
     const r: Result = { sizes: [], firsts: 0, acked: N };
@@ -145,12 +159,14 @@ assertSame("evflow batch", await evflow(), expected);
 assertSame("hand batching over the RxJS source", await handRx(), expected);
 assertSame("rxjs bufferTime", await rxjsBufferTime(), expected);
 assertSame("effect groupedWithin", await effect(), expected);
+if ((await rxjsSourceOnly()).acked !== N) throw new Error("rxjs source only: not every delivery acked");
 
 bench("hand loop: arrays of 100 + ack members", N, hand);
 bench("hand batching in subscribe, same RxJS source", N, handRx);
 bench("evflow batch({size:100,time:50}) -> settle", N, evflow);
 bench("rxjs bufferTime(50, null, 100) (bare values)", N, rxjsBufferTime);
 bench("effect Stream.groupedWithin(100, 50 millis)", N, effect);
+bench("rxjs source alone: from + map (deliveries) + ack, no batching", N, rxjsSourceOnly);
 
 await runBench({
   file: "batch",
