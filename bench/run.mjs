@@ -106,7 +106,8 @@ const mockKafkaEnv = () => {
   if (process.env.EVFLOW_MOCK_KAFKA_BIN !== undefined) return {};
   if (mockKafkaBin === undefined) {
     const bin = path.join(root, "native", "build", "mock-kafka");
-    if (!existsSync(bin)) spawnSync("node", [path.join(root, "scripts", "build-mock-kafka.mjs")], { stdio: "inherit" });
+    if (!existsSync(bin))
+      spawnSync("node", [path.join(root, "scripts", "build-mock-kafka.mjs")], { stdio: ["ignore", 2, 2] }); // its report to stderr: stdout may be --json;
     mockKafkaBin = existsSync(bin) ? bin : null;
   }
   return mockKafkaBin === null ? {} : { EVFLOW_MOCK_KAFKA_BIN: mockKafkaBin };
