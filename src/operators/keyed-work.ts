@@ -17,7 +17,7 @@
  * @internal
  * @module
  */
-import { config, Observable, type SchedulerLike, Subscriber } from "rxjs";
+import { Observable, type SchedulerLike, type Subscriber } from "rxjs";
 import { type Delivery, type DeliveryOrFailure, failDelivery } from "../core/delivery.ts";
 import { HandlerError, toEvflowError } from "../core/errors.ts";
 import { ChannelName, emit } from "../observability/channels.ts";
@@ -99,26 +99,24 @@ class KeyedWorkRun implements AttemptHost, ParkHost, RecoveryHost {
 
   /** Subscribes to the source; returns the teardown. */
   start(source: Observable<DeliveryOrFailure<unknown>>): () => void {
-    const srcSub = source.subscribe(new KeyedWorkSource(this));
+    const srcSub = source.subscribe({
+      next: (d) => this.arrive(d),
+      error: (e: unknown) => {
+        if (this.closed) return;
+        this.closed = true;
+        this.out.error(e);
+      },
+      complete: () => {
+        this.sourceDone = true;
+        this.pump();
+      },
+    });
     this.recovery?.start();
     return () => {
       this.closed = true;
       srcSub.unsubscribe();
       this.teardown();
     };
-  }
-
-  /** The source failed: the output fails (once). */
-  sourceFailed(e: unknown): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.out.error(e);
-  }
-
-  /** The source completed: the output completes once every job left. */
-  sourceCompleted(): void {
-    this.sourceDone = true;
-    this.pump();
   }
 
   /** A delivery arrives: failures pass through, others become a job of their key (or unordered). */
@@ -300,53 +298,3 @@ class KeyedWorkRun implements AttemptHost, ParkHost, RecoveryHost {
     this.ready.clear();
   }
 }
-
-/**
- * The run's subscription to its source: a `Subscriber` subclass, so each delivery costs one call
- * into `_next` where a partial observer costs three more (RxJS wraps it in a SafeSubscriber and a
- * ConsumerObserver with a try/catch). What that wrapper did with an exception thrown while a
- * delivery is taken in (report it as unhandled, keep the subscription) is done here the same way:
- * `config.onUnhandledError`, else rethrown from a timer.
- */
-class KeyedWorkSource extends Subscriber<DeliveryOrFailure<unknown>> {
-  constructor(readonly run: KeyedWorkRun) {
-    super();
-  }
-
-  protected override _next(d: DeliveryOrFailure<unknown>): void {
-    try {
-      this.run.arrive(d);
-    } catch (e) {
-      reportUnhandled(e);
-    }
-  }
-
-  protected override _error(e: unknown): void {
-    try {
-      this.run.sourceFailed(e);
-    } catch (err) {
-      reportUnhandled(err);
-    } finally {
-      this.unsubscribe();
-    }
-  }
-
-  protected override _complete(): void {
-    try {
-      this.run.sourceCompleted();
-    } catch (err) {
-      reportUnhandled(err);
-    } finally {
-      this.unsubscribe();
-    }
-  }
-}
-
-/** As RxJS reports an error thrown by an observer: to `config.onUnhandledError`, else thrown from a timer. */
-const reportUnhandled = (e: unknown): void => {
-  setTimeout(() => {
-    const { onUnhandledError } = config;
-    if (onUnhandledError) onUnhandledError(e);
-    else throw e;
-  });
-};
