@@ -7,16 +7,13 @@
  *
  *   DATABASE_URL=... bun --cpu-prof --cpu-prof-dir=/tmp/prof bench/relay-kafka-profile.ts
  */
-import { Kafka, logLevel, Partitioners } from "kafkajs";
+import { Kafka, logLevel } from "kafkajs";
 import postgres from "postgres";
-import { tap } from "rxjs";
 
-import { envelope } from "../src/core/envelope.ts";
-import { kafkaSink } from "../src/kafka/index.ts";
-import { settle } from "../src/operators/settle.ts";
-import { migrate, outbox, outboxRelay } from "../src/postgres/index.ts";
+import { migrate } from "../src/postgres/index.ts";
 import { testDatabaseUrl } from "../src/testing/embedded-postgres.ts";
 import { startMockKafka } from "../src/testing/index.ts";
+import { fillOutbox, type RelaySetup, runEvflowRelay, runHandRelay } from "./relay-kafka-sides.ts";
 
 const url = await testDatabaseUrl();
 const SIDE = process.env.PROFILE_SIDE ?? "evflow";
@@ -34,107 +31,15 @@ const mock = await startMockKafka({ brokers: 1 });
 const brokers = mock.bootstrap;
 const kafka = new Kafka({ brokers: brokers.split(","), logLevel: logLevel.NOTHING });
 
-const fill = async () => {
-  const box = outbox(admin, { schema });
-  for (let i = 0; i < N; i += 1000) {
-    const evs = Array.from({ length: Math.min(1000, N - i) }, (_, j) =>
-      envelope({ type: "order.placed", key: `k${(i + j) % KEYS}`, source: "bench", data: { n: i + j } }),
-    );
-    await admin.begin((tx) => box.write(tx, evs));
-  }
-};
-const pending = async () =>
-  Number((await admin`select count(*)::int as n from ${admin(schema)}.outbox where status = 'PENDING'`)[0]?.n);
-
-const runEvflow = async (topic: string) => {
-  const client = postgres(url, { onnotice: () => {}, max: 2, connection: { application_name: "relay-prof" } });
-  let settled = 0;
-  let allSettled!: () => void;
-  const everyRowSettled = new Promise<void>((resolve) => {
-    allSettled = resolve;
-  });
-  const subs = Array.from({ length: RELAYS }, () =>
-    outboxRelay(client, {
-      schema,
-      batchSize: BATCH,
-      maxInFlight: 2 * BATCH,
-      pollIntervalMs: 1000,
-      retentionMs: RETENTION,
-    })
-      .pipe(
-        kafkaSink({ brokers, topic, client: "kafkajs" }),
-        settle(),
-        tap(() => {
-          if (++settled === N) allSettled();
-        }),
-      )
-      .subscribe(),
-  );
-  const sub = {
-    unsubscribe: () => {
-      for (const s of subs) s.unsubscribe();
-    },
-  };
-  await everyRowSettled;
-  while ((await pending()) > 0) await new Promise((r) => setTimeout(r, 2));
-  sub.unsubscribe();
-  await client.end({ timeout: 1 });
-};
-
+const setup: RelaySetup = { url, admin, schema, brokers, kafka, batch: BATCH, appName: "relay-prof" };
+const runEvflow = (topic: string) => runEvflowRelay(setup, topic, N, RETENTION, RELAYS);
 const runHand = async (topic: string) => {
-  await Promise.all(Array.from({ length: RELAYS }, () => handLoop(topic)));
-};
-
-const handLoop = async (topic: string) => {
-  const client = postgres(url, { onnotice: () => {}, max: 2, connection: { application_name: "relay-prof" } });
-  const producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    createPartitioner: Partitioners.DefaultPartitioner,
-  });
-  await producer.connect();
-  for (;;) {
-    const n = await client.begin(async (tx) => {
-      const rows = await tx`
-        select id, event_id, event_type, event_version, source, time_ms, key, headers, data
-        from ${tx(schema)}.outbox where status = 'PENDING' order by id
-        for update skip locked limit ${BATCH}`;
-      if (rows.length === 0) return 0;
-      await producer.sendBatch({
-        acks: -1,
-        topicMessages: [
-          {
-            topic,
-            messages: rows.map((r) => ({
-              key: r.key as string,
-              value: JSON.stringify(r.data),
-              headers: {
-                ce_id: r.event_id as string,
-                ce_type: r.event_type as string,
-                ce_source: r.source as string,
-                ce_specversion: "1.0",
-                ce_time: new Date(Number(r.time_ms)).toISOString(),
-                "content-type": "application/json",
-              },
-            })),
-          },
-        ],
-      });
-      const ids = rows.map((r) => r.id as string);
-      if (RETENTION > 0) {
-        await tx`update ${tx(schema)}.outbox set status = 'PUBLISHED', published_at = now() where id = any(${ids}::bigint[])`;
-      } else await tx`delete from ${tx(schema)}.outbox where id = any(${ids}::bigint[])`;
-      return rows.length;
-    });
-    if (n === 0) break;
-  }
-  await producer.disconnect();
-  await client.end({ timeout: 1 });
+  await Promise.all(Array.from({ length: RELAYS }, () => runHandRelay(setup, topic, RETENTION > 0)));
 };
 
 for (let r = 0; r < ROUNDS; r++) {
   await admin`delete from ${admin(schema)}.outbox`;
-  await fill();
+  await fillOutbox(setup, N, KEYS);
   const topic = `relay-prof-${Date.now().toString(36)}-${r}`;
   await mock.createTopic(topic, 32);
   const waits = new Map<string, number>();

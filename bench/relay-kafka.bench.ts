@@ -11,17 +11,14 @@
  * run checks the topic's end offsets grew by exactly N (the mock keeps every record: 32 partitions,
  * far below its ~100k records / 5 MiB per partition).
  */
-import { Kafka, logLevel, Partitioners } from "kafkajs";
+import { Kafka, logLevel } from "kafkajs";
 import postgres from "postgres";
-import { tap } from "rxjs";
 
-import { envelope } from "../src/core/envelope.ts";
-import { kafkaSink } from "../src/kafka/index.ts";
-import { settle } from "../src/operators/settle.ts";
-import { migrate, outbox, outboxRelay } from "../src/postgres/index.ts";
+import { migrate } from "../src/postgres/index.ts";
 import { testDatabaseUrl } from "../src/testing/embedded-postgres.ts";
 import { startMockKafka } from "../src/testing/index.ts";
 import { assertSame, record, runBench, size, smoke, type Target } from "./harness.ts";
+import { fillOutbox, type RelaySetup, runEvflowRelay, runHandRelay } from "./relay-kafka-sides.ts";
 
 const url = await testDatabaseUrl();
 const admin = postgres(url, { onnotice: () => {}, max: 4 });
@@ -44,105 +41,11 @@ const newTopic = async (): Promise<string> => {
   return t;
 };
 
-const fill = async (keys: number) => {
-  const box = outbox(admin, { schema });
-  for (let i = 0; i < N; i += 1000) {
-    const evs = Array.from({ length: Math.min(1000, N - i) }, (_, j) =>
-      envelope({ type: "order.placed", key: `k${(i + j) % keys}`, source: "bench", data: { n: i + j } }),
-    );
-    await admin.begin((tx) => box.write(tx, evs));
-  }
-};
-
-const pending = async () =>
-  Number((await admin`select count(*)::int as n from ${admin(schema)}.outbox where status = 'PENDING'`)[0]?.n);
+const setup: RelaySetup = { url, admin, schema, brokers, kafka, batch: BATCH };
+const fill = (keys: number) => fillOutbox(setup, N, keys);
 
 const logSize = async (topic: string) =>
   (await kadmin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high) - Number(p.low), 0);
-
-/**
- * evflow: outboxRelay -> kafkaSink (KafkaJS) -> settle, until no row is pending. It waits for the
- * N-th settlement first and only then polls the table for the last batch's commit: polling
- * `count(*)` every 2 ms for the whole run (as this bench did until session 6) kept a database
- * connection busy that the hand relay does not have (1.56x -> 1.42x at 1k keys, 1.71x -> 1.35x with
- * retention, docs/benchmarks.md "Session 6").
- */
-const runEvflow = async (topic: string, retention: number) => {
-  const client = postgres(url, { onnotice: () => {}, max: 2 });
-  let settled = 0;
-  let allSettled!: () => void;
-  const everyRowSettled = new Promise<void>((resolve) => {
-    allSettled = resolve;
-  });
-  const sub = outboxRelay(client, {
-    schema,
-    batchSize: BATCH,
-    maxInFlight: 2 * BATCH,
-    pollIntervalMs: 1000,
-    retentionMs: retention,
-  })
-    .pipe(
-      kafkaSink({ brokers, topic, client: "kafkajs" }),
-      settle(),
-      tap(() => {
-        if (++settled === N) allSettled();
-      }),
-    )
-    .subscribe();
-  await everyRowSettled;
-  while ((await pending()) > 0) await new Promise((r) => setTimeout(r, 2));
-  sub.unsubscribe();
-  await client.end({ timeout: 1 });
-};
-
-/** The hand relay: claim 500 with SKIP LOCKED, one sendBatch, delete (or mark), commit. */
-const runHand = async (topic: string, mark: boolean) => {
-  const client = postgres(url, { onnotice: () => {}, max: 2 });
-  const producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    createPartitioner: Partitioners.DefaultPartitioner,
-  });
-  await producer.connect();
-  for (;;) {
-    const n = await client.begin(async (tx) => {
-      const rows = await tx`
-        select id, event_id, event_type, event_version, source, time_ms, key, headers, data
-        from ${tx(schema)}.outbox where status = 'PENDING' order by id
-        for update skip locked limit ${BATCH}`;
-      if (rows.length === 0) return 0;
-      await producer.sendBatch({
-        acks: -1,
-        topicMessages: [
-          {
-            topic,
-            messages: rows.map((r) => ({
-              key: r.key as string,
-              value: JSON.stringify(r.data),
-              headers: {
-                ce_id: r.event_id as string,
-                ce_type: r.event_type as string,
-                ce_source: r.source as string,
-                ce_specversion: "1.0",
-                ce_time: new Date(Number(r.time_ms)).toISOString(),
-                "content-type": "application/json",
-              },
-            })),
-          },
-        ],
-      });
-      const ids = rows.map((r) => r.id as string);
-      if (mark) {
-        await tx`update ${tx(schema)}.outbox set status = 'PUBLISHED', published_at = now()
-                 where id = any(${ids}::bigint[])`;
-      } else await tx`delete from ${tx(schema)}.outbox where id = any(${ids}::bigint[])`;
-      return rows.length;
-    });
-    if (n === 0) break;
-  }
-  await producer.disconnect();
-  await client.end({ timeout: 1 });
-};
 
 /** Reads a topic back (raw KafkaJS): per key, the `n`s in log order. */
 const readBack = async (topic: string): Promise<Record<string, number[]>> => {
@@ -172,7 +75,9 @@ const clean = async () => {
 
 type Side = "evflow" | "hand";
 const run = async (side: Side, topic: string, retention: boolean) =>
-  side === "evflow" ? runEvflow(topic, retention ? 3_600_000 : 0) : runHand(topic, retention);
+  side === "evflow"
+    ? runEvflowRelay(setup, topic, N, retention ? 3_600_000 : 0)
+    : runHandRelay(setup, topic, retention);
 
 const cases = [
   { label: "1k keys", keys: 1000, retention: false },
