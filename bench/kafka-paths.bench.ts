@@ -37,7 +37,8 @@ import { decode } from "../src/index.ts";
 import { kafkaSink, kafkaSource, whenKafkaClosed } from "../src/kafka/index.ts";
 import { settle } from "../src/operators/settle.ts";
 import { startMockKafka } from "../src/testing/index.ts";
-import { PaymentData, registry, uniformKeys } from "./fixtures.ts";
+import { registry, uniformKeys } from "./fixtures.ts";
+import { type HeaderValue, handBinaryDecode } from "./hand-binary-decode.ts";
 import { assertSame, note, record, runBench, runtime, size, smoke, type Target } from "./harness.ts";
 import { rawRdkafkaProduceLoop } from "./raw-rdkafka-produce.ts";
 
@@ -102,37 +103,6 @@ const assertCommitted = async (group: string, topic: string) => {
   const high = Object.fromEntries(ends.map((p) => [p.partition, p.high]));
   const committed = Object.fromEntries((got[0]?.partitions ?? []).map((p) => [p.partition, p.offset]));
   assertSame(`committed offsets of ${group}`, committed, high);
-};
-
-// --- the hand decoder: the checks evflow's CloudEvents binary decode makes, for this one type ---
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-type HeaderValue = Buffer | string | Uint8Array | undefined | Array<Buffer | string>;
-const text = (v: HeaderValue): string | undefined =>
-  v === undefined ? undefined : typeof v === "string" ? v : Array.isArray(v) ? undefined : utf8.decode(v);
-interface Decoded {
-  readonly id: string;
-  readonly key: string;
-  readonly orderId: string;
-}
-const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\b/i;
-const handDecode = (
-  headers: Record<string, HeaderValue> | undefined,
-  key: Uint8Array | null | undefined,
-  value: Uint8Array | null,
-): Decoded => {
-  const h = headers ?? {};
-  const id = text(h.ce_id);
-  const type = text(h.ce_type);
-  const source = text(h.ce_source);
-  const time = Date.parse(text(h.ce_time) ?? "");
-  const ct = text(h["content-type"]);
-  const version = Number(text(h.ce_dataversion) ?? "1");
-  if (text(h.ce_specversion) !== "1.0" || !id || !source || Number.isNaN(time)) throw new Error("bad record");
-  if (ct !== undefined && !JSON_TYPE.test(ct)) throw new Error("bad content type");
-  if (type !== "payment.settled" || version !== 1 || value === null || !key) throw new Error("bad record");
-  const data = PaymentData.decode(JSON.parse(utf8.decode(value)));
-  if (E.isLeft(data)) throw new Error("bad data");
-  return { id, key: utf8.decode(key), orderId: data.right.orderId };
 };
 
 /** This process's CPU time (user + system, every thread: librdkafka's too), ms. */
@@ -209,7 +179,7 @@ const rawKafkajsConsume = async (topic: string, check: boolean): Promise<Seen> =
         eachBatchAutoResolve: false,
         eachBatch: async ({ batch, resolveOffset }) => {
           for (const m of batch.messages as KafkaMessage[]) {
-            const e = handDecode(m.headers as Record<string, HeaderValue>, m.key, m.value);
+            const e = handBinaryDecode(m.headers as Record<string, HeaderValue>, m.key, m.value);
             seen.add(e.key, e.orderId);
             resolveOffset(m.offset);
             commits.saw(batch.partition, Number(m.offset));
@@ -288,7 +258,7 @@ const rawRdkafkaConsume = async (topic: string, check: boolean, mode: "flowing" 
   const seen = new Seen(check);
   const commits = new HandCommits(topic);
   const one = (m: RdMsg) => {
-    const e = handDecode(rdHeaders(m), m.key, m.value);
+    const e = handBinaryDecode(rdHeaders(m), m.key, m.value);
     seen.add(e.key, e.orderId);
     commits.saw(m.partition, m.offset);
   };

@@ -23,7 +23,8 @@ import { decode } from "../src/index.ts";
 import { kafkaSink, kafkaSource, whenKafkaClosed } from "../src/kafka/index.ts";
 import { settle } from "../src/operators/settle.ts";
 import { startMockKafka } from "../src/testing/index.ts";
-import { PaymentData, registry, uniformKeys } from "./fixtures.ts";
+import { registry, uniformKeys } from "./fixtures.ts";
+import { type HeaderValue, handBinaryDecode } from "./hand-binary-decode.ts";
 import { rawRdkafkaProduceLoop } from "./raw-rdkafka-produce.ts";
 
 const which = process.argv[2] ?? "ev-consume";
@@ -184,26 +185,7 @@ const rawBatch = async (topic: string) => {
   await new Promise((r) => c.disconnect(r));
 };
 
-// kjs-raw-decode: kjs-raw-batch plus kafka-paths.bench.ts's hand decoder (the same checks, this one type).
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-type HeaderValue = Buffer | string | Uint8Array | undefined | Array<Buffer | string>;
-const text = (v: HeaderValue): string | undefined =>
-  v === undefined ? undefined : typeof v === "string" ? v : Array.isArray(v) ? undefined : utf8.decode(v);
-const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\b/i;
-const handDecode = (h: Record<string, HeaderValue>, key: Uint8Array | null, value: Uint8Array | null): string => {
-  const id = text(h.ce_id);
-  const type = text(h.ce_type);
-  const source = text(h.ce_source);
-  const time = Date.parse(text(h.ce_time) ?? "");
-  const ct = text(h["content-type"]);
-  const version = Number(text(h.ce_dataversion) ?? "1");
-  if (text(h.ce_specversion) !== "1.0" || !id || !source || Number.isNaN(time)) throw new Error("bad record");
-  if (ct !== undefined && !JSON_TYPE.test(ct)) throw new Error("bad content type");
-  if (type !== "payment.settled" || version !== 1 || value === null || !key) throw new Error("bad record");
-  const data = PaymentData.decode(JSON.parse(utf8.decode(value)));
-  if (E.isLeft(data)) throw new Error("bad data");
-  return utf8.decode(key) + data.right.orderId;
-};
+// kjs-raw-decode: kjs-raw-batch plus the benches' hand decoder (hand-binary-decode.ts: the same checks, this one type).
 const kjsRawBatch = async (topic: string, withDecode = false) => {
   const c = new Kafka({ brokers: brokers.split(","), logLevel: logLevel.NOTHING }).consumer({
     groupId: `g${seq++}`,
@@ -224,7 +206,8 @@ const kjsRawBatch = async (topic: string, withDecode = false) => {
         eachBatch: async ({ batch, resolveOffset }) => {
           if (n === 0 && batch.messages.length > 0) windowStart();
           for (const m of batch.messages) {
-            if (withDecode) keep.last = handDecode(m.headers as Record<string, HeaderValue>, m.key, m.value);
+            if (withDecode)
+              keep.last = handBinaryDecode(m.headers as Record<string, HeaderValue>, m.key, m.value).orderId;
             resolveOffset(m.offset);
             next.set(batch.partition, Number(m.offset) + 1);
             since++;
