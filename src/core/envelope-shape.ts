@@ -40,10 +40,15 @@ const printableAscii = (v: string): boolean => {
  * over-long key of its btree index with 54000: such an id would fail every inbox attempt).
  * The message never echoes the value.
  */
-const checkText = (field: string, v: unknown, max: number): { field: string; message: string } | undefined => {
+const checkText = (
+  field: string,
+  v: unknown,
+  max: number,
+  printable = false,
+): { field: string; message: string } | undefined => {
   if (typeof v !== "string" || v.length === 0) return { field, message: `${field}: expected a non-empty string` };
   if (v.length > max) return { field, message: `${field}: ${v.length} characters exceed the limit of ${max}` };
-  if (!printableAscii(v) && UNPRINTABLE.test(v))
+  if (!printable && !printableAscii(v) && UNPRINTABLE.test(v))
     return { field, message: `${field}: control characters, noncharacters and lone surrogates are not accepted` };
   return undefined;
 };
@@ -68,7 +73,9 @@ export const checkAttributes = (
 /**
  * Validates envelope fields read off the wire and builds the frozen envelope in one step (the
  * decoders' hot path). `owned` = `headers` is a fresh object nobody else holds (e.g. straight from
- * `JSON.parse`), so it is frozen in place instead of copied.
+ * `JSON.parse`), so it is frozen in place instead of copied. `printable` = the caller knows every
+ * string among the fields is printable ASCII (a JSON text that proves it: see `printableJsonText`
+ * in codec/wire.ts), so `id`, `type` and `source` are checked for length only.
  *
  * @internal
  */
@@ -84,16 +91,17 @@ export const envelopeFromFields = (
   hasData: boolean,
   data: unknown,
   owned: boolean,
+  printable = false,
 ): E.Either<DecodeError, Envelope<unknown>> => {
-  const idProblem = checkText("id", id, MAX_ID_LENGTH);
+  const idProblem = checkText("id", id, MAX_ID_LENGTH, printable);
   if (idProblem !== undefined) return E.left(new DecodeError(idProblem.message, { field: "id" }));
-  const typeProblem = checkText("type", type, MAX_ID_LENGTH);
+  const typeProblem = checkText("type", type, MAX_ID_LENGTH, printable);
   if (typeProblem !== undefined)
     return E.left(new DecodeError(typeProblem.message, { field: "type", context: { eventId: id as string } }));
   if (typeof version !== "number" || !Number.isInteger(version) || version < 1) {
     return fail("version", `expected an integer >= 1, got ${JSON.stringify(version)}`, id);
   }
-  const sourceProblem = checkText("source", source, MAX_SOURCE_LENGTH);
+  const sourceProblem = checkText("source", source, MAX_SOURCE_LENGTH, printable);
   if (sourceProblem !== undefined)
     return E.left(new DecodeError(sourceProblem.message, { field: "source", context: { eventId: id as string } }));
   if (typeof time !== "number" || !Number.isFinite(time)) return fail("time", "expected epoch milliseconds", id);

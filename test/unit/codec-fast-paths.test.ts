@@ -7,7 +7,8 @@
 import { describe, expect, it } from "bun:test";
 import fc from "fast-check";
 import * as E from "fp-ts/lib/Either.js";
-import { parseJson, parseRfc3339 } from "../../src/codec/wire.ts";
+import { parseJson, parseRfc3339, printableJsonText } from "../../src/codec/wire.ts";
+import { checkAttributes } from "../../src/core/envelope-shape.ts";
 import { cloudEventsBinary, envelope, jsonFormat, toBytes } from "../../src/index.ts";
 
 /** The parser before session 8 (regex + Date), kept as the oracle. */
@@ -236,5 +237,84 @@ describe("binary mode content types", () => {
       const r = cloudEventsBinary.decode(rec(ct));
       expect(E.isLeft(r) && r.left.field).toBe("headers.content-type");
     }
+  });
+});
+
+describe("JSON envelope: the printable-text shortcut and the record key (session 10)", () => {
+  const utf8 = new TextEncoder();
+  /** Every string in a parsed JSON value, keys included. */
+  const strings = (v: unknown, out: string[] = []): string[] => {
+    if (typeof v === "string") out.push(v);
+    else if (Array.isArray(v)) for (const x of v) strings(x, out);
+    else if (v !== null && typeof v === "object")
+      for (const [k, x] of Object.entries(v)) {
+        out.push(k);
+        strings(x, out);
+      }
+    return out;
+  };
+  const printable = (s: string) => /^[\x20-\x7e]*$/.test(s);
+  /** Strings that mix printable ASCII with what the shortcut must not let through. */
+  const text = fc
+    .array(
+      fc.oneof(
+        fc.constantFrom("a", "Z", " ", "~", "\x7f", "\x01", "\t", "é", "\uFFFE", "\uD800", "\uD83D\uDE00", "\\", '"'),
+        fc.string({ maxLength: 3 }),
+      ),
+      { maxLength: 8 },
+    )
+    .map((xs) => xs.join(""));
+
+  it("printableJsonText holds only when every string JSON.parse makes of the text is printable ASCII", () => {
+    const json = fc.oneof(
+      fc.dictionary(text, text, { maxKeys: 3 }).map((o) => JSON.stringify(o)),
+      // raw (unescaped) characters inside a string, as a producer other than JSON.stringify may write them
+      text.map((s) => `{"id":"${[...s].filter((c) => c !== '"' && c !== "\\" && c >= " ").join("")}"}`),
+    );
+    fc.assert(
+      fc.property(json, (t) => {
+        if (printableJsonText(t, utf8.encode(t).length)) expect(strings(JSON.parse(t)).every(printable)).toBe(true);
+      }),
+      { numRuns: 5_000 },
+    );
+    expect(printableJsonText('{"id":"a\x7fb"}', 12)).toBe(false);
+    expect(printableJsonText('{"id":"a\\u0001"}', 15)).toBe(false);
+    expect(printableJsonText('{"id":"é"}', 11)).toBe(false);
+    expect(printableJsonText('{"id":"ab"}', 11)).toBe(true);
+  });
+
+  const recordOf = (members: Record<string, unknown>, key: Uint8Array | null = null) => {
+    const w = jsonFormat.encode(envelope({ id: "e1", type: "t", source: "s", time: 5, data: 1 }));
+    if (E.isLeft(w)) throw w.left;
+    const o = JSON.parse(new TextDecoder().decode(w.right.value as Uint8Array)) as Record<string, unknown>;
+    return { key, value: utf8.encode(JSON.stringify({ ...o, ...members })), headers: w.right.headers, timestamp: 0 };
+  };
+
+  it("id, type and source are refused or accepted exactly as checkAttributes says, shortcut or not", () => {
+    fc.assert(
+      fc.property(fc.constantFrom("id", "type", "source"), text, (field, v) => {
+        const r = jsonFormat.decode(recordOf({ [field]: v }));
+        const attrs = { id: "e1", type: "t", source: "s", [field]: v };
+        const problem = checkAttributes(attrs.id, attrs.type, attrs.source);
+        expect({ v, ok: E.isRight(r) }).toEqual({ v, ok: problem === undefined });
+        if (E.isLeft(r) && problem !== undefined) expect(r.left.field).toBe(problem.field);
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
+  it("the record key: the partitionkey member wins; a key that is not UTF-8 is still refused", () => {
+    const decodeKey = (members: Record<string, unknown>, key: Uint8Array) => {
+      const r = jsonFormat.decode(recordOf(members, key));
+      return E.isRight(r) ? { key: r.right.key } : { field: r.left.field };
+    };
+    expect(decodeKey({ partitionkey: "k1" }, utf8.encode("k1"))).toEqual({ key: "k1" });
+    expect(decodeKey({ partitionkey: "k2" }, utf8.encode("k1"))).toEqual({ key: "k2" });
+    expect(decodeKey({ partitionkey: "ключ" }, utf8.encode("ключ"))).toEqual({ key: "ключ" });
+    expect(decodeKey({}, utf8.encode("ключ"))).toEqual({ key: "ключ" });
+    // bytes whose values equal the member's UTF-16 code units are not its UTF-8 encoding
+    expect(decodeKey({ partitionkey: "é" }, Uint8Array.of(0xe9))).toEqual({ field: "key" });
+    expect(decodeKey({ partitionkey: "k1" }, Uint8Array.of(0x6b, 0xff))).toEqual({ field: "key" });
+    expect(decodeKey({}, Uint8Array.of(0xc3))).toEqual({ field: "key" });
   });
 });
