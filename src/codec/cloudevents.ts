@@ -49,12 +49,63 @@ const MODELLED_ATTRIBUTES: ReadonlySet<string> = new Set([
   "data",
 ]);
 
-/** The headers binary mode reads into envelope fields (the SDKs also write `ce_datacontenttype`, `ce_partitionkey`). */
-const BINARY_HEADERS: ReadonlySet<string> = new Set([
-  ...Object.values(CeHeader),
-  "ce_datacontenttype",
-  "ce_partitionkey",
-]);
+/**
+ * The headers binary mode reads into envelope fields (the {@link CeHeader}s, and
+ * `ce_datacontenttype` and `ce_partitionkey`, which the SDKs also write), as read off one record.
+ * One object of a fixed shape per record, and a `switch` on the name: names read as property keys
+ * are interned strings, so each case is mostly a pointer compare (a `Set` lookup and a store under
+ * a computed key into a fresh object cost ~150 ns per record on Node).
+ */
+class BinaryAttributes {
+  specversion: string | undefined = undefined;
+  id: string | undefined = undefined;
+  type: string | undefined = undefined;
+  source: string | undefined = undefined;
+  time: string | undefined = undefined;
+  dataversion: string | undefined = undefined;
+  destination: string | undefined = undefined;
+  contentType: string | undefined = undefined;
+  datacontenttype: string | undefined = undefined;
+  partitionkey: string | undefined = undefined;
+
+  /** Takes the header `name` when binary mode reads it into a field; `false` for any other name. */
+  take(name: string, v: string): boolean {
+    switch (name) {
+      case "ce_specversion":
+        this.specversion = v;
+        return true;
+      case "ce_id":
+        this.id = v;
+        return true;
+      case "ce_type":
+        this.type = v;
+        return true;
+      case "ce_source":
+        this.source = v;
+        return true;
+      case "ce_time":
+        this.time = v;
+        return true;
+      case "ce_dataversion":
+        this.dataversion = v;
+        return true;
+      case "ce_destination":
+        this.destination = v;
+        return true;
+      case "content-type":
+        this.contentType = v;
+        return true;
+      case "ce_datacontenttype":
+        this.datacontenttype = v;
+        return true;
+      case "ce_partitionkey":
+        this.partitionkey = v;
+        return true;
+      default:
+        return false;
+    }
+  }
+}
 
 /** A CloudEvents attribute name: lower-case ASCII letters and digits (CloudEvents 1.0, section 2). */
 const ATTRIBUTE_NAME = /^[a-z0-9]+$/;
@@ -142,16 +193,15 @@ const encode = (e: Envelope<unknown>): E.Either<EncodeError, WireRecord> => {
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\b/i;
 
-/** A DecodeError when the content-type header `name` is present and not JSON. */
-const contentTypeProblem = (ce: Record<string, string>, name: string): DecodeError | undefined => {
-  const ct = ce[name];
+/** A DecodeError when the content-type header `name` is present (`ct`) and not JSON. */
+const contentTypeProblem = (ct: string | undefined, name: string): DecodeError | undefined => {
   if (ct === undefined || ct === "application/json" || JSON_TYPE.test(ct)) return undefined;
   return new DecodeError(`headers.${name}: only JSON data is supported, got "${ct}"`, { field: `headers.${name}` });
 };
 
 const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
-  const ce: Record<string, string> = {};
-  const headers: Record<string, string> = {};
+  const ce = new BinaryAttributes();
+  let headers: Record<string, string> | undefined; // none: the envelope's shared empty headers
   const rawHeaders = r.headers;
   for (const name in rawHeaders) {
     if (!Object.hasOwn(rawHeaders, name)) continue;
@@ -164,9 +214,11 @@ const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
     const v = headerText(raw, name);
     if (v instanceof DecodeError) return E.left(v);
     if (v === undefined) continue;
-    if (BINARY_HEADERS.has(name)) ce[name] = v;
-    else if (!name.startsWith(RESERVED_PREFIX) || extensionAttribute(name) !== undefined) headers[name] = v;
-    else {
+    if (ce.take(name, v)) continue;
+    if (!name.startsWith(RESERVED_PREFIX) || extensionAttribute(name) !== undefined) {
+      headers ??= {};
+      headers[name] = v;
+    } else {
       return E.left(
         new DecodeError(`headers.${name}: not a CloudEvents extension attribute (lower-case letters and digits)`, {
           field: `headers.${name}`,
@@ -174,8 +226,8 @@ const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
       );
     }
   }
-  adoptTraceExtension(headers);
-  const spec = ce[CeHeader.specversion];
+  if (headers !== undefined) adoptTraceExtension(headers);
+  const spec = ce.specversion;
   if (spec !== "1.0") {
     return E.left(
       new DecodeError(`headers.ce_specversion: expected "1.0", got ${JSON.stringify(spec)}`, {
@@ -183,9 +235,11 @@ const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
       }),
     );
   }
-  const badType = contentTypeProblem(ce, CeHeader.contentType) ?? contentTypeProblem(ce, "ce_datacontenttype");
+  const badType =
+    contentTypeProblem(ce.contentType, CeHeader.contentType) ??
+    contentTypeProblem(ce.datacontenttype, "ce_datacontenttype");
   if (badType !== undefined) return E.left(badType);
-  const rawTime = ce[CeHeader.time];
+  const rawTime = ce.time;
   const time = rawTime === undefined ? r.timestamp : parseRfc3339(rawTime);
   if (time === undefined) {
     return E.left(
@@ -194,33 +248,21 @@ const decode = (r: RawRecord): E.Either<DecodeError, Envelope<unknown>> => {
       }),
     );
   }
-  const rawVersion = ce[CeHeader.dataversion];
+  const rawVersion = ce.dataversion;
   const version = rawVersion === undefined ? 1 : /^[0-9]+$/.test(rawVersion) ? Number(rawVersion) : Number.NaN;
   let key: string | undefined;
   if (r.key !== null) {
     const k = toText(r.key, "key");
     if (k instanceof DecodeError) return E.left(k);
     key = k;
-  } else key = ce.ce_partitionkey; // the binding maps partitionkey to the record key; a copy in a header is a fallback
+  } else key = ce.partitionkey; // the binding maps partitionkey to the record key; a copy in a header is a fallback
   if (r.value === null) return E.left(new DecodeError("value: empty record (tombstone)", { field: "value" }));
   const text = toText(r.value, "value");
   if (text instanceof DecodeError) return E.left(text);
   const parsed = parseJson(text, "data");
   if (parsed instanceof DecodeError) return E.left(parsed);
   const data = parsed.value;
-  return envelopeFromFields(
-    ce[CeHeader.id],
-    ce[CeHeader.type],
-    version,
-    ce[CeHeader.source],
-    time,
-    key,
-    ce[CeHeader.destination],
-    headers,
-    true,
-    data,
-    true,
-  );
+  return envelopeFromFields(ce.id, ce.type, version, ce.source, time, key, ce.destination, headers, true, data, true);
 };
 
 /**
