@@ -44,10 +44,18 @@ export const toTextKnown = (b: Uint8Array, known: unknown, field: string): strin
 export const printableJsonText = (text: string, byteLength: number): boolean =>
   text.length === byteLength && !text.includes("\\") && !text.includes("\x7f");
 
-/** The header value as text (Kafka header values are bytes); invalid UTF-8 is a DecodeError. */
-export const headerText = (v: string | Uint8Array | undefined, name: string): string | undefined | DecodeError => {
+/**
+ * The header value as text (Kafka header values are bytes); invalid UTF-8 is a DecodeError.
+ * `known`: a text the bytes are likely the ASCII encoding of, returned without decoding when they
+ * are ({@link toTextKnown}).
+ */
+export const headerText = (
+  v: string | Uint8Array | undefined,
+  name: string,
+  known?: string,
+): string | undefined | DecodeError => {
   if (v === undefined || typeof v === "string") return v;
-  if (v instanceof Uint8Array) return toText(v, `headers.${name}`);
+  if (v instanceof Uint8Array) return toTextKnown(v, known, `headers.${name}`);
   return new DecodeError(`headers.${name}: expected a string or bytes, got ${typeof v}`, { field: `headers.${name}` });
 };
 

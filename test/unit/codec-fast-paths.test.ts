@@ -318,3 +318,59 @@ describe("JSON envelope: the printable-text shortcut and the record key (session
     expect(decodeKey({}, Uint8Array.of(0xc3))).toEqual({ field: "key" });
   });
 });
+
+describe("CloudEvents binary decode: the repeated-attribute memo (session 10)", () => {
+  const utf8 = new TextEncoder();
+  const base = () => {
+    const w = cloudEventsBinary.encode(envelope({ id: "e1", type: "t", source: "s", key: "k", data: 1 }));
+    if (E.isLeft(w)) throw w.left;
+    return w.right;
+  };
+  /** A record of `base()` with header values as bytes (as Kafka clients give them), `set` applied. */
+  const record = (set: Record<string, Uint8Array>) => {
+    const w = base();
+    const headers: Record<string, Uint8Array> = {};
+    for (const [k, v] of Object.entries(w.headers)) headers[k] = utf8.encode(v as string);
+    return { key: w.key, value: w.value, headers: { ...headers, ...set }, timestamp: 0 };
+  };
+  const view = (r: ReturnType<typeof record>) => {
+    const d = cloudEventsBinary.decode(r);
+    return E.isRight(d)
+      ? { type: d.right.type, source: d.right.source, version: d.right.version, destination: d.right.destination }
+      : { field: d.left.field };
+  };
+
+  it("each record decodes to its own attributes, whatever the record before held", () => {
+    const texts = ["t", "tt", "t2", "é", "ключ", "a.b", "a.bc", "payment.settled"];
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom(...texts), fc.constantFrom(...texts), fc.constantFrom("1", "2", "10")), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        (rows) => {
+          for (const [type, source, version] of rows) {
+            const r = record({
+              ce_type: utf8.encode(type),
+              ce_source: utf8.encode(source),
+              ce_dataversion: utf8.encode(version),
+              ce_destination: utf8.encode(source),
+            });
+            expect(view(r)).toEqual({ type, source, version: Number(version), destination: source });
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("bytes that match the last text's code units but are not its UTF-8 are decoded (and refused when invalid)", () => {
+    expect(view(record({ ce_type: utf8.encode("é") }))).toMatchObject({ type: "é" });
+    // 0xE9 alone: the code unit of "é", but not valid UTF-8
+    expect(view(record({ ce_type: Uint8Array.of(0xe9) }))).toEqual({ field: "headers.ce_type" });
+    expect(view(record({ ce_type: utf8.encode("t") }))).toMatchObject({ type: "t" });
+    expect(view(record({ ce_type: Uint8Array.of(0x74, 0xff) }))).toEqual({ field: "headers.ce_type" });
+    expect(view(record({ ce_specversion: utf8.encode("1.1") }))).toEqual({ field: "headers.ce_specversion" });
+    expect(view(record({}))).toMatchObject({ type: "t" });
+  });
+});
