@@ -6,6 +6,7 @@
  */
 import { from, map } from "rxjs";
 import * as here from "../src/index.ts";
+import { roundRobin } from "./ab-rounds.ts";
 import { HandWindow, handDecode, paymentRecords } from "./fixtures.ts";
 
 const which = process.argv[2] ?? "dedup";
@@ -117,24 +118,9 @@ const cases: Array<[string, () => unknown]> =
       ];
 const only = process.env.EVFLOW_AB_ONLY;
 if (only) cases.splice(0, cases.length, ...cases.filter(([n]) => n === "hand" || n === only));
-const gc = () => {
-  const g = globalThis as { Bun?: { gc(f: boolean): void }; gc?: () => void };
-  if (g.Bun) g.Bun.gc(true);
-  else g.gc?.();
-};
-const times = cases.map(() => [] as number[]);
-for (let r = -2; r < rounds; r++) {
-  for (const [i, [, f]] of cases.entries()) {
-    gc();
-    const t0 = process.cpuUsage();
-    await f();
-    const t = process.cpuUsage(t0);
-    if (r >= 0) times[i]!.push(t.user + t.system);
-  }
-}
-const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-const h = med(times[0]!);
+const medians = await roundRobin(cases, rounds);
+const h = medians[0]!;
 for (const [i, [name]] of cases.entries()) {
-  const m = med(times[i]!);
+  const m = medians[i]!;
   console.log(`${name.padEnd(8)} ${(m / 1000).toFixed(1)} ms  ${(m / h).toFixed(2)}x hand`);
 }

@@ -6,7 +6,7 @@
  * On Node, bundle both trees statically (a dynamic import of `.ts` does not run there), from a
  * copy under node_modules/.cache (so packages resolve and the linter does not see it):
  *   sed -e 's#"../src/index.ts"; // the other#"/path/to/other/worktree/src/index.ts"; //#' \
- *       -e "s#\"\.\./src/#\"$PWD/src/#" -e "s#\"\./fixtures.ts\"#\"$PWD/bench/fixtures.ts\"#" \
+ *       -e "s#\"\.\./src/#\"$PWD/src/#" -e "s#\"\./#\"$PWD/bench/#" \
  *       bench/decode-ab.ts > node_modules/.cache/dab.ts
  *   bun build node_modules/.cache/dab.ts --target=node --packages=external --format=esm --outfile=node_modules/.cache/dab.mjs
  *   node --expose-gc node_modules/.cache/dab.mjs [rounds]
@@ -16,6 +16,7 @@ import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import * as here from "../src/index.ts";
 import * as baseTree from "../src/index.ts"; // the other tree, for the Node bundle (see above)
+import { roundRobin } from "./ab-rounds.ts";
 import { handDecode, paymentRecords } from "./fixtures.ts";
 
 const rounds = Number(process.argv[2] ?? 15);
@@ -54,24 +55,9 @@ const cases: Array<[string, () => number]> = [
 ];
 const expected = hand();
 for (const [name, f] of cases) if (f() !== expected) throw new Error(`${name}: wrong sum`);
-const gc = () => {
-  const g = globalThis as { Bun?: { gc(f: boolean): void }; gc?: () => void };
-  if (g.Bun) g.Bun.gc(true);
-  else g.gc?.();
-};
-const times = cases.map(() => [] as number[]);
-for (let r = -2; r < rounds; r++) {
-  for (const [i, [, f]] of cases.entries()) {
-    gc();
-    const t0 = process.cpuUsage();
-    f();
-    const dt = process.cpuUsage(t0);
-    if (r >= 0) times[i]!.push(dt.user + dt.system);
-  }
-}
-const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-const h = med(times[0]!);
+const medians = await roundRobin(cases, rounds);
+const h = medians[0]!;
 for (const [i, [name]] of cases.entries()) {
-  const m = med(times[i]!);
+  const m = medians[i]!;
   console.log(`${name.padEnd(6)} ${((m * 1000) / records.length).toFixed(0)} ns/record  ${(m / h).toFixed(2)}x hand`);
 }
