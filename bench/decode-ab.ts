@@ -1,6 +1,6 @@
 /**
  * A/B driver (not a benchmark, not run by run.mjs): times this tree's JSON codec
- * (`jsonFormat.decode` + `registry.validate`) against another tree's
+ * (`jsonFormat.decode` + `registry.validate`, and the `decode` operator: "op") against another tree's
  * (EVFLOW_AB_BASE=/path/to/other/worktree) in one process, round-robin, CPU time per record.
  *   bun bench/decode-ab.ts [rounds]
  * On Node, bundle both trees statically (a dynamic import of `.ts` does not run there), from a
@@ -14,6 +14,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
+import { from, map } from "rxjs";
 import * as here from "../src/index.ts";
 import * as baseTree from "../src/index.ts"; // the other tree, for the Node bundle (see above)
 import { roundRobin } from "./ab-rounds.ts";
@@ -43,21 +44,44 @@ const codecRun = (lib: typeof here) => {
     return sum;
   };
 };
+/** The `decode` operator over deliveries of the records (from + map + decode), as json-decode.bench.ts times it. */
+const operatorRun = (lib: typeof here) => {
+  const registry = registryOf(lib);
+  const handlers = { ack() {}, nack() {} };
+  return (): Promise<number> =>
+    new Promise((resolve, reject) => {
+      let sum = 0;
+      from(records)
+        .pipe(
+          map((r, i) => lib.createDelivery(r, { topic: "t", partition: 0, offset: i }, handlers)),
+          lib.decode(registry, { format: "json" }),
+        )
+        .subscribe({
+          next: (d) => {
+            if (d.ok) sum += (d.value.data as { amount: number }).amount;
+            else reject(d.error);
+          },
+          complete: () => resolve(sum),
+        });
+    });
+};
 const hand = (): number => {
   let sum = 0;
   for (let i = 0; i < records.length; i++) sum += handDecode(records[i]!)!.data.amount;
   return sum;
 };
-const cases: Array<[string, () => number]> = [
+const cases: Array<[string, () => number | Promise<number>]> = [
   ["hand", hand],
   ["new", codecRun(here)],
   ["old", codecRun(there)],
+  ["new op", operatorRun(here)],
+  ["old op", operatorRun(there)],
 ];
 const expected = hand();
-for (const [name, f] of cases) if (f() !== expected) throw new Error(`${name}: wrong sum`);
+for (const [name, f] of cases) if ((await f()) !== expected) throw new Error(`${name}: wrong sum`);
 const medians = await roundRobin(cases, rounds);
 const h = medians[0]!;
 for (const [i, [name]] of cases.entries()) {
   const m = medians[i]!;
-  console.log(`${name.padEnd(6)} ${((m * 1000) / records.length).toFixed(0)} ns/record  ${(m / h).toFixed(2)}x hand`);
+  console.log(`${name.padEnd(7)} ${((m * 1000) / records.length).toFixed(0)} ns/record  ${(m / h).toFixed(2)}x hand`);
 }
