@@ -11,7 +11,7 @@ import { backoffDelay } from "../core/backoff.ts";
 import { type Delivery, type DeliveryOrFailure, failDelivery, isDelivery, replaceValue } from "../core/delivery.ts";
 import { type EvflowError, HandlerError, RetryExhausted, TimeoutError, toEvflowError } from "../core/errors.ts";
 import { contextOf, type Job } from "./keyed-work-keys.ts";
-import { isSyncResult, type RetryPolicy, runWork, shouldRetry } from "./work-internals.ts";
+import { isSyncResult, type RetryPolicy, reportUnhandled, runWork, shouldRetry } from "./work-internals.ts";
 
 /** The run an attempt belongs to, and how the attempt reports back to it. */
 export interface AttemptHost {
@@ -26,6 +26,8 @@ export interface AttemptHost {
   failed(j: Job, e: unknown): void;
   /** `j` holds a timer or an inner subscription now (cancelled on teardown). */
   hold(j: Job): void;
+  /** Starts what is ready and completes when done: after a downstream threw out of `succeeded` or `failed`. */
+  idle(): void;
 }
 
 /**
@@ -49,15 +51,28 @@ export const runAttempt = (host: AttemptHost, j: Job): void => {
     host.succeeded(j, r);
     return;
   }
+  // Called from a promise reaction or a timer (or at once by an odd thenable): an exception of the
+  // downstream's `next` has no caller to go to there, so it is reported as RxJS reports one, and the
+  // run goes on (the throw cut short the finish that starts the key's next job and completes).
   const ok = (v: unknown) => {
     if (j.token !== t || host.closed) return;
     j.token++;
-    host.succeeded(j, v);
+    try {
+      host.succeeded(j, v);
+    } catch (e) {
+      reportUnhandled(e);
+      host.idle();
+    }
   };
   const fail = (e: unknown) => {
     if (j.token !== t || host.closed) return;
     j.token++;
-    host.failed(j, e);
+    try {
+      host.failed(j, e);
+    } catch (thrown) {
+      reportUnhandled(thrown);
+      host.idle();
+    }
   };
   if (host.timeoutMs !== undefined) startTimeout(host, j, host.timeoutMs, fail);
   const inner = runWork(r, ok, fail);

@@ -7,7 +7,7 @@
  * @module
  */
 import type { TaskEither } from "fp-ts/lib/TaskEither.js";
-import { isObservable, type Observable, type Subscription } from "rxjs";
+import { config, isObservable, type Observable, type Subscription } from "rxjs";
 import { type Backoff, type BackoffOptions, backoffDefaults, backoffSpec } from "../core/backoff.ts";
 import { isDelivery } from "../core/delivery.ts";
 import { HandlerError, isRetryable } from "../core/errors.ts";
@@ -49,6 +49,21 @@ export const isSyncResult = (r: unknown): boolean => {
     return false;
   }
   return !isObservable(r) && !isDelivery(r);
+};
+
+/**
+ * Reports an exception thrown by a downstream subscriber from a callback that has no caller to
+ * throw to (a promise reaction, a timer), the way RxJS reports one thrown by a `subscribe`
+ * callback: RxJS's `config.onUnhandledError` when set, else thrown from a timer (an uncaught
+ * exception). Thrown from inside a promise reaction it would reject a promise nobody holds instead:
+ * an unhandled rejection, which skips `config.onUnhandledError`.
+ */
+export const reportUnhandled = (e: unknown): void => {
+  setTimeout(() => {
+    const { onUnhandledError } = config;
+    if (onUnhandledError) onUnhandledError(e);
+    else throw e;
+  });
 };
 
 /**

@@ -55,6 +55,46 @@ describe("orderedByKey: source subscription", () => {
     expect(reported).toEqual([new Error("downstream b")]);
   });
 
+  it("regression: a downstream exception after asynchronous work is reported as unhandled (RxJS's way), not a rejected promise", async () => {
+    const reported: unknown[] = [];
+    config.onUnhandledError = (e) => reported.push(e);
+    const rejections: unknown[] = [];
+    const onRejection = (e: unknown) => rejections.push(e);
+    process.on("unhandledRejection", onRejection);
+    try {
+      const src = new Subject<DeliveryOrFailure<string>>();
+      const out = new Throwing(new Set(["b"]));
+      src.pipe(orderedByKey((d: Delivery<string>) => Promise.resolve(d.value), { key: (v) => v })).subscribe(out);
+      const tr = tracked(["a", "b", "c"]);
+      for (const d of tr.deliveries) src.next(d);
+      src.complete();
+      for (let i = 0; i < 5 && !out.completed; i++) await new Promise<void>((resolve) => setTimeout(resolve, 0));
+      expect(out.seen).toEqual(["a", "b", "c"]);
+      expect(out.completed).toBe(true);
+      await new Promise<void>((resolve) => setTimeout(resolve, 0));
+      expect(reported).toEqual([new Error("downstream b")]);
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onRejection);
+    }
+  });
+
+  it("regression: one key, asynchronous work: after a downstream exception the key's next job runs and the output completes", async () => {
+    const reported: unknown[] = [];
+    config.onUnhandledError = (e) => reported.push(e);
+    const src = new Subject<DeliveryOrFailure<string>>();
+    const out = new Throwing(new Set(["b", "c"]));
+    src.pipe(orderedByKey((d: Delivery<string>) => Promise.resolve(d.value), { key: () => "k" })).subscribe(out);
+    const tr = tracked(["a", "b", "c"]);
+    for (const d of tr.deliveries) src.next(d);
+    src.complete();
+    for (let i = 0; i < 10 && !out.completed; i++) await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    expect(out.seen).toEqual(["a", "b", "c"]);
+    expect(out.completed).toBe(true);
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    expect(reported).toEqual([new Error("downstream b"), new Error("downstream c")]);
+  });
+
   it("source errors and completion reach the output; unsubscription reaches the source", () => {
     const src = new Subject<DeliveryOrFailure<string>>();
     const events: string[] = [];
