@@ -15,7 +15,7 @@ import {
 import { ChannelName, emit } from "../observability/channels.ts";
 import type { Gate } from "./gate.ts";
 import type { WorkValue } from "./ordered-by-key.ts";
-import { isSyncResult, Ring, runWork, type WorkResult } from "./work-internals.ts";
+import { isSyncResult, Ring, reportUnhandled, runWork, type WorkResult } from "./work-internals.ts";
 
 /** What happens when an item arrives and `capacity` items are already waiting. */
 export type OverflowPolicy = "block" | "drop-newest" | "drop-oldest" | "error";
@@ -254,9 +254,13 @@ class BackpressureRun {
   /** A worked item leaves as `value`. */
   done(value: unknown): void {
     this.inFlight--;
-    this.out.next(value);
-    this.release();
-    this.pump();
+    try {
+      this.out.next(value);
+    } finally {
+      // a downstream that throws from `next` must not keep the slot (the source would stay paused)
+      this.release();
+      this.pump();
+    }
   }
 
   /** The work for `item` (`d` when it is a delivery) returned `v`. */
@@ -296,15 +300,24 @@ class BackpressureRun {
       return;
     }
     let settledOnce = false;
+    // Called from a promise reaction or a timer: a downstream's exception has no caller there.
     const ok = (v: unknown) => {
       if (settledOnce || this.closed) return;
       settledOnce = true;
-      this.succeeded(d, v);
+      try {
+        this.succeeded(d, v);
+      } catch (e) {
+        reportUnhandled(e);
+      }
     };
     const fail = (e: unknown) => {
       if (settledOnce || this.closed) return;
       settledOnce = true;
-      this.failed(d, e);
+      try {
+        this.failed(d, e);
+      } catch (thrown) {
+        reportUnhandled(thrown);
+      }
     };
     const s = runWork(r, ok, fail);
     if (s !== undefined && !s.closed && !settledOnce) {
@@ -318,11 +331,15 @@ class BackpressureRun {
   pump(): void {
     if (this.pumping || this.closed) return;
     this.pumping = true;
-    while (this.inFlight < this.concurrency && !this.closed) {
-      if (this.size() === 0) break;
-      this.run(this.high.length > 0 ? this.high.shift() : this.normal.shift());
+    try {
+      while (this.inFlight < this.concurrency && !this.closed) {
+        if (this.size() === 0) break;
+        this.run(this.high.length > 0 ? this.high.shift() : this.normal.shift());
+      }
+    } finally {
+      // a downstream that throws (reported by the caller) must not leave the run marked as pumping
+      this.pumping = false;
     }
-    this.pumping = false;
     if (this.reported !== 0 && this.size() === 0) this.report();
     if (this.sourceDone && this.inFlight === 0 && this.size() === 0 && !this.closed) {
       this.closed = true;

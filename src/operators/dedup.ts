@@ -1,4 +1,4 @@
-import { Observable, type OperatorFunction, Subscriber } from "rxjs";
+import { noop, Observable, type OperatorFunction, Subscriber } from "rxjs";
 import type { DedupStore } from "../core/dedup-store.ts";
 import {
   createDelivery,
@@ -14,6 +14,7 @@ import { DecodeError, TransportError, toEvflowError } from "../core/errors.ts";
 import { custom, fn, type OptionsSpec, requireOption, resolveOptions, text } from "../core/options.ts";
 import { reportProcessed } from "../observability/instrument-internals.ts";
 import { memoryDedupStore } from "./memory-dedup-store.ts";
+import { reportUnhandled } from "./work-internals.ts";
 
 /** Options of {@link dedup}. */
 export interface DedupOptions<A> {
@@ -222,12 +223,24 @@ class DedupRun<A> extends Subscriber<DeliveryOrFailure<A>> {
     );
   }
 
+  /** After the store answered (a promise reaction): `f`, then the deliveries queued meanwhile. */
   resume(f: () => void): void {
     this.busy = false;
     if (this.ended) return;
-    f();
-    while (!this.busy && !this.ended && this.queue.length > 0) this.process(this.queue.shift()!);
-    this.maybeComplete();
+    let step = f;
+    for (;;) {
+      try {
+        step();
+        while (!this.busy && !this.ended && this.queue.length > 0) this.process(this.queue.shift()!);
+        this.maybeComplete();
+        return;
+      } catch (e) {
+        // a downstream's exception has no caller here: reported as RxJS reports one, and the queue
+        // drains on (each pass took one delivery off it, so this ends)
+        reportUnhandled(e);
+        step = noop;
+      }
+    }
   }
 
   decide(d: Delivery<A>, id: string, seen: boolean): void {

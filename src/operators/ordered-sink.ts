@@ -18,6 +18,7 @@ import { type Check, custom, requireOption } from "../core/options.ts";
 import type { WireFormat, WireRecord } from "../core/record.ts";
 import { isWireRecord, type Sinkable } from "../core/sink.ts";
 import { ChannelName, channel, publishedMessage } from "../observability/channels.ts";
+import { reportUnhandled } from "./work-internals.ts";
 
 /**
  * The `format` option of every sink: a format name (`"cloudevents-binary"`, `"json"`, `"auto"` —
@@ -362,7 +363,23 @@ class OrderedSinkRun {
       });
     }
     this.dispatch();
-    this.flushOut();
+    this.flushOutReporting();
+  }
+
+  /**
+   * {@link flushOut} from a promise reaction: a downstream's exception has no caller there, so it
+   * is reported as RxJS reports one and the rest is emitted (each throw came after one item left
+   * the order, so this ends).
+   */
+  private flushOutReporting(): void {
+    for (;;) {
+      try {
+        this.flushOut();
+        return;
+      } catch (e) {
+        reportUnhandled(e);
+      }
+    }
   }
 
   /** Reports each written record on the published channel (one check when nobody listens). */
@@ -414,14 +431,16 @@ class OrderedSinkRun {
       if (!this.done) this.out.complete();
       return;
     }
-    flush.then(
-      () => {
-        if (!this.done) this.out.complete();
-      },
-      (e: unknown) => {
-        if (!this.done) this.out.error(e);
-      },
-    );
+    flush
+      .then(
+        () => {
+          if (!this.done) this.out.complete();
+        },
+        (e: unknown) => {
+          if (!this.done) this.out.error(e);
+        },
+      )
+      .then(undefined, reportUnhandled);
   }
 
   private teardown(): void {
