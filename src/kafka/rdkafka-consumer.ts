@@ -179,7 +179,7 @@ const closeConsumer = (c: RdConsumer, s: ConsumerSettings, state: Closing, commi
 const WAKE_TIMEOUT_MS = 1000;
 
 /**
- * Wakes the fetchers of resumed partitions, which librdkafka does not do (2.12, and its master of
+ * The function that wakes the fetchers of resumed partitions, which librdkafka does not do (2.12, and its master of
  * 2026-07): a resume only clears the partition's pause flag, on librdkafka's main thread; the
  * broker thread that fetches the partition looks at the flag again when something wakes it. With
  * every partition it fetches paused no Fetch is in flight, so nothing does until its fixed 1 s
@@ -192,13 +192,34 @@ const WAKE_TIMEOUT_MS = 1000;
  * result is of no use and its errors are ignored: at worst the fetch restarts at librdkafka's own
  * tick, as before. Not reached this way: a partition fetched from a follower (KIP-392, `client.rack`).
  */
-const wakeFetchers = (c: RdConsumer, tps: ReadonlyArray<TopicPartition>): void => {
-  const latest = tps.map((tp) => ({ topic: tp.topic, partition: tp.partition, offset: -1 }));
-  try {
-    c.offsetsForTimes(latest, WAKE_TIMEOUT_MS, () => {});
-  } catch {
-    // Disconnected meanwhile.
-  }
+const fetcherWaker = (c: RdConsumer): ((tps: ReadonlyArray<TopicPartition>) => void) => {
+  // One ListOffsets at a time per consumer: node-rdkafka runs it on a libuv worker thread, which it
+  // holds until the answer (or WAKE_TIMEOUT_MS against an unreachable broker), and the consume loop
+  // needs those threads too. Partitions resumed meanwhile go in the next one, sent on the answer.
+  let inFlight = false;
+  let pending: Map<string, TopicPartition> | undefined;
+  const send = (tps: ReadonlyArray<TopicPartition>): void => {
+    const latest = tps.map((tp) => ({ topic: tp.topic, partition: tp.partition, offset: -1 }));
+    inFlight = true;
+    try {
+      c.offsetsForTimes(latest, WAKE_TIMEOUT_MS, () => {
+        inFlight = false;
+        const next = pending;
+        pending = undefined;
+        if (next !== undefined) send([...next.values()]);
+      });
+    } catch {
+      inFlight = false; // disconnected meanwhile
+    }
+  };
+  return (tps) => {
+    if (!inFlight) {
+      send(tps);
+      return;
+    }
+    pending ??= new Map();
+    for (const tp of tps) pending.set(`${tp.topic}\u0000${tp.partition}`, tp);
+  };
 };
 
 /** The connected consumer behind evflow's client interface. */
@@ -207,37 +228,40 @@ const consumerClient = (
   conn: KafkaConnectionOptions,
   close: () => Promise<void>,
   commits: CommitWaiters,
-): ConsumerClient => ({
-  pause: (tps) => {
-    try {
-      c.pause([...tps]);
-    } catch {
-      // Not assigned any more.
-    }
-  },
-  resume: (tps) => {
-    try {
-      c.resume([...tps]);
-    } catch {
-      // Not assigned any more.
-      return;
-    }
-    wakeFetchers(c, tps);
-  },
-  seek: (tp) => {
-    c.seek({ topic: tp.topic, partition: tp.partition, offset: tp.offset }, 0, () => {});
-  },
-  commit: (offsets) => commits.commit(c, offsets, conn),
-  highWatermark: (tp) => {
-    try {
-      const w = c.getWatermarkOffsets(tp.topic, tp.partition);
-      return w.highOffset >= 0 ? w.highOffset : undefined;
-    } catch {
-      return undefined;
-    }
-  },
-  close,
-});
+): ConsumerClient => {
+  const wakeFetchers = fetcherWaker(c);
+  return {
+    pause: (tps) => {
+      try {
+        c.pause([...tps]);
+      } catch {
+        // Not assigned any more.
+      }
+    },
+    resume: (tps) => {
+      try {
+        c.resume([...tps]);
+      } catch {
+        // Not assigned any more.
+        return;
+      }
+      wakeFetchers(tps);
+    },
+    seek: (tp) => {
+      c.seek({ topic: tp.topic, partition: tp.partition, offset: tp.offset }, 0, () => {});
+    },
+    commit: (offsets) => commits.commit(c, offsets, conn),
+    highWatermark: (tp) => {
+      try {
+        const w = c.getWatermarkOffsets(tp.topic, tp.partition);
+        return w.highOffset >= 0 ? w.highOffset : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    close,
+  };
+};
 
 /** A connected node-rdkafka consumer, subscribed to `s.topics` (joining the group). */
 export const createConsumer = async (
