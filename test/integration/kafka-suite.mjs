@@ -305,6 +305,34 @@ export const kafkaSuite = ({ t, client, lib, testing, core }) => {
       assert.ok(median < 4 * maxWaitMs, `from resume to the next record: median ${Math.round(median)} ms (${shown})`);
     }, 60_000);
 
+    it("regression: a consumer holding maxInFlight - 1 deliveries still gets the next record (no deadlock at the resume threshold)", async () => {
+      // A sliding window the size of maxInFlight (as `bufferCount(max, 1)` with the oldest acked
+      // once the window is full): it settles one delivery only when it holds maxInFlight. The source
+      // pauses with a queue at maxInFlight and resumed only at half of it, so once its queue
+      // drained, with maxInFlight - 1 unsettled, it stayed paused and the window never filled:
+      // records in the log were never delivered (the transport suite's "bounds unsettled deliveries
+      // by maxInFlight" failed this way when the first fetch brought only part of its records).
+      const maxInFlight = 4;
+      const { topic, groupId } = await fresh(1);
+      await produce(lib, core, cluster.bootstrap, client, topic, 6);
+      const held = [];
+      const sub = lib.kafkaSource(base({ groupId, topics: [topic], maxInFlight, maxWaitMs: 100 })).subscribe((d) => {
+        held.push(d);
+        if (held.filter((h) => !h.settled).length >= maxInFlight)
+          queueMicrotask(() => held.find((h) => !h.settled)?.ack());
+      });
+      try {
+        await eventually(() => held.length === 6, "the first 6 records", { observe: () => held.length });
+        // Paused (its queue drained at maxInFlight), maxInFlight - 1 unsettled: these must still arrive.
+        await produce(lib, core, cluster.bootstrap, client, topic, 6);
+        await eventually(() => held.length === 12, "the 6 records produced after the pause", {
+          observe: () => `${held.length} delivered, ${held.filter((h) => !h.settled).length} unsettled`,
+        });
+      } finally {
+        sub.unsubscribe();
+      }
+    }, 60_000);
+
     it("unsubscribing commits the frontier; the next member resumes there", async () => {
       const { topic, groupId } = await fresh(1);
       await produce(lib, core, cluster.bootstrap, client, topic, 10);
