@@ -55,6 +55,8 @@ export interface RdConsumer extends RdClient {
   seek(tp: TopicPartitionOffset, timeout: number, cb: (err?: RdError | null) => void): void;
   commit(tps: TopicPartitionOffset[]): void;
   getWatermarkOffsets(topic: string, partition: number): { highOffset: number; lowOffset: number };
+  /** ListOffsets by timestamp (each `offset` carries one; -1 = latest). evflow uses it to wake fetchers: see rdkafka-consumer.ts. */
+  offsetsForTimes(tps: TopicPartitionOffset[], timeout: number, cb: (err?: RdError | null) => void): void;
 }
 export interface RdAdmin {
   createTopic(

@@ -11,6 +11,7 @@ import {
   type ConsumerClient,
   type ConsumerHandlers,
   type ConsumerSettings,
+  type TopicPartition,
   type TopicPartitionOffset,
   transportError,
 } from "./client.ts";
@@ -174,41 +175,93 @@ const closeConsumer = (c: RdConsumer, s: ConsumerSettings, state: Closing, commi
     }
   });
 
+/** How long a fetcher wake-up waits for its ListOffsets answer, ms: librdkafka's idle wait, after which it is moot. */
+const WAKE_TIMEOUT_MS = 1000;
+
+/**
+ * The function that wakes the fetchers of resumed partitions, which librdkafka does not do (2.12, and its master of
+ * 2026-07): a resume only clears the partition's pause flag, on librdkafka's main thread; the
+ * broker thread that fetches the partition looks at the flag again when something wakes it. With
+ * every partition it fetches paused no Fetch is in flight, so nothing does until its fixed 1 s
+ * idle wait ends (`rd_kafka_max_block_ms`): a source paused at `maxInFlight` sat idle up to 1 s
+ * after each resume (docs/benchmarks.md, Session 11: ~0.75 s per ~2,000 records behind
+ * kafkaTransactionalSink, whatever `fetch.wait.max.ms`). Any request queued on that broker thread
+ * wakes it. A ListOffsets of the resumed partitions goes to their leaders, one per broker, the
+ * brokers that fetch them; it changes no consumer state, and its answer one round trip later wakes
+ * the thread again, in case the first wake-up came before the main thread applied the resume. Its
+ * result is of no use and its errors are ignored: at worst the fetch restarts at librdkafka's own
+ * tick, as before. Not reached this way: a partition fetched from a follower (KIP-392, `client.rack`).
+ */
+const fetcherWaker = (c: RdConsumer): ((tps: ReadonlyArray<TopicPartition>) => void) => {
+  // One ListOffsets at a time per consumer: node-rdkafka runs it on a libuv worker thread, which it
+  // holds until the answer (or WAKE_TIMEOUT_MS against an unreachable broker), and the consume loop
+  // needs those threads too. Partitions resumed meanwhile go in the next one, sent on the answer.
+  let inFlight = false;
+  let pending: Map<string, TopicPartition> | undefined;
+  const send = (tps: ReadonlyArray<TopicPartition>): void => {
+    const latest = tps.map((tp) => ({ topic: tp.topic, partition: tp.partition, offset: -1 }));
+    inFlight = true;
+    try {
+      c.offsetsForTimes(latest, WAKE_TIMEOUT_MS, () => {
+        inFlight = false;
+        const next = pending;
+        pending = undefined;
+        if (next !== undefined) send([...next.values()]);
+      });
+    } catch {
+      inFlight = false; // disconnected meanwhile
+    }
+  };
+  return (tps) => {
+    if (!inFlight) {
+      send(tps);
+      return;
+    }
+    pending ??= new Map();
+    for (const tp of tps) pending.set(`${tp.topic}\u0000${tp.partition}`, tp);
+  };
+};
+
 /** The connected consumer behind evflow's client interface. */
 const consumerClient = (
   c: RdConsumer,
   conn: KafkaConnectionOptions,
   close: () => Promise<void>,
   commits: CommitWaiters,
-): ConsumerClient => ({
-  pause: (tps) => {
-    try {
-      c.pause([...tps]);
-    } catch {
-      // Not assigned any more.
-    }
-  },
-  resume: (tps) => {
-    try {
-      c.resume([...tps]);
-    } catch {
-      // Not assigned any more.
-    }
-  },
-  seek: (tp) => {
-    c.seek({ topic: tp.topic, partition: tp.partition, offset: tp.offset }, 0, () => {});
-  },
-  commit: (offsets) => commits.commit(c, offsets, conn),
-  highWatermark: (tp) => {
-    try {
-      const w = c.getWatermarkOffsets(tp.topic, tp.partition);
-      return w.highOffset >= 0 ? w.highOffset : undefined;
-    } catch {
-      return undefined;
-    }
-  },
-  close,
-});
+): ConsumerClient => {
+  const wakeFetchers = fetcherWaker(c);
+  return {
+    pause: (tps) => {
+      try {
+        c.pause([...tps]);
+      } catch {
+        // Not assigned any more.
+      }
+    },
+    resume: (tps) => {
+      try {
+        c.resume([...tps]);
+      } catch {
+        // Not assigned any more.
+        return;
+      }
+      wakeFetchers(tps);
+    },
+    seek: (tp) => {
+      c.seek({ topic: tp.topic, partition: tp.partition, offset: tp.offset }, 0, () => {});
+    },
+    commit: (offsets) => commits.commit(c, offsets, conn),
+    highWatermark: (tp) => {
+      try {
+        const w = c.getWatermarkOffsets(tp.topic, tp.partition);
+        return w.highOffset >= 0 ? w.highOffset : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    close,
+  };
+};
 
 /** A connected node-rdkafka consumer, subscribed to `s.topics` (joining the group). */
 export const createConsumer = async (

@@ -1,4 +1,4 @@
-import { Observable, type Subscriber } from "rxjs";
+import { Observable, type Subscriber, type Subscription } from "rxjs";
 import { Committer } from "../core/commit-policy.ts";
 import { createDelivery, type Delivery, type Origin } from "../core/delivery.ts";
 import { TransportError } from "../core/errors.ts";
@@ -129,6 +129,8 @@ export class SourceRun {
   #drainWaiters: Array<() => void> = [];
   #inFlight = 0;
   #paused = false;
+  /** {@link SourceRun.#resumeLater}'s timer. */
+  #resumeTimer: Subscription | undefined;
   /**
    * The partitions this source told the client to pause and has not resumed. KafkaJS keeps a
    * partition's pause across assignments: one paused, revoked and assigned again later is still
@@ -213,6 +215,8 @@ export class SourceRun {
       this.#dropQueue(() => true);
       this.#committer.close();
       this.#stall.clear();
+      this.#resumeTimer?.unsubscribe();
+      this.#resumeTimer = undefined;
       for (const s of this.#parts.values()) s.onIdle?.();
       // Still connecting: close once connected (the consumer joins its group before it returns).
       const shutdown = this.#consumer
@@ -305,16 +309,36 @@ export class SourceRun {
       }
       if (this.#drainWaiters.length > 0) for (const w of this.#drainWaiters.splice(0)) w();
       // Resume below half the bound: resuming at every freed slot would refetch at every slot.
-      if (this.#paused && this.#inFlight <= max >> 1) {
-        this.#paused = false;
-        this.#stall.clear();
-        this.#resumeClient(this.#assigned);
-      }
+      if (this.#paused && this.#inFlight <= max >> 1) this.#resume();
+      else if (this.#paused && this.#inFlight < max) this.#resumeLater();
     } else if (!this.#paused && !this.#closed) {
       this.#paused = true;
       this.#stall.blocked();
       this.#pauseClient(this.#assigned);
     }
+  }
+
+  #resume(): void {
+    this.#resumeTimer?.unsubscribe();
+    this.#resumeTimer = undefined;
+    this.#paused = false;
+    this.#stall.clear();
+    this.#resumeClient(this.#assigned);
+  }
+
+  /**
+   * Paused with room left but above half the bound, nothing queued: resume after `maxWaitMs` unless
+   * settlements bring it to half first. A consumer that settles only once it holds `maxInFlight`
+   * deliveries (a sliding window of that size) would otherwise never see another record: the
+   * source waits for settlements, the consumer for a delivery. One refetch per fetch wait at most.
+   */
+  #resumeLater(): void {
+    if (this.#resumeTimer !== undefined || this.#closed) return;
+    this.#resumeTimer = this.#o.scheduler.schedule(() => {
+      this.#resumeTimer = undefined;
+      const idle = this.#head >= this.#queue.length;
+      if (this.#paused && !this.#closed && idle && this.#inFlight < this.#o.maxInFlight) this.#resume();
+    }, this.#o.maxWaitMs);
   }
 
   #pauseClient(tps: ReadonlyArray<TopicPartition>): void {

@@ -246,6 +246,93 @@ export const kafkaSuite = ({ t, client, lib, testing, core }) => {
       }
     }, 60_000);
 
+    it("fetches a resumed partition again within a fetch wait, not at the client's idle tick", async () => {
+      // A consumer that settles in bursts, as kafkaTransactionalSink does (it holds every delivery
+      // until its transaction commits): the source pauses at maxInFlight and the burst of acks
+      // resumes it. librdkafka does not wake the fetcher of a resumed partition; with all its
+      // partitions paused that broker thread sleeps to its fixed 1 s tick before it fetches again
+      // (docs/benchmarks.md, Session 11). The records are in the log already, so a resumed source
+      // must see the next one within about one fetch wait (maxWaitMs 100: a long poll sent before
+      // the pause may have to come back first), far below that tick; the median of a few resumes
+      // is taken so that one slow scheduling does not decide.
+      const maxInFlight = 50;
+      const maxWaitMs = 100;
+      const resumes = 4;
+      const n = 12_000;
+      const { topic, groupId } = await fresh(1);
+      await produce(lib, core, cluster.bootstrap, client, topic, n);
+      let held = [];
+      let received = 0;
+      let settling = false;
+      let resumedAt;
+      const gaps = [];
+      let finish;
+      const finished = new Promise((resolve) => {
+        finish = resolve;
+      });
+      const burst = () => {
+        // Deliveries the source had queued are emitted synchronously while these acks run.
+        settling = true;
+        const batch = held;
+        held = [];
+        for (const d of batch) d.ack();
+        settling = false;
+        if (gaps.length >= resumes || received === n) finish();
+        else if (held.length > 0) setTimeout(burst, 0);
+        // Nothing in flight, nothing queued: the source resumed and has to fetch.
+        else resumedAt = performance.now();
+      };
+      const sub = lib.kafkaSource(base({ groupId, topics: [topic], maxInFlight, maxWaitMs })).subscribe((d) => {
+        received++;
+        if (resumedAt !== undefined) {
+          gaps.push(performance.now() - resumedAt);
+          resumedAt = undefined;
+        }
+        held.push(d);
+        // A slow consumer: it settles a full batch after longer than a fetch wait, so the fetcher
+        // has seen the pause (its long poll came back) before the source resumes.
+        if (!settling && (held.length === maxInFlight || received === n)) setTimeout(burst, 2 * maxWaitMs);
+      });
+      try {
+        await finished;
+      } finally {
+        sub.unsubscribe();
+      }
+      const sorted = [...gaps].sort((a, b) => a - b);
+      const median = sorted[sorted.length >> 1];
+      const shown = gaps.map((g) => Math.round(g)).join(", ");
+      assert.ok(gaps.length > 0, `no resume seen in ${received} records`);
+      assert.ok(median < 4 * maxWaitMs, `from resume to the next record: median ${Math.round(median)} ms (${shown})`);
+    }, 60_000);
+
+    it("regression: a consumer holding maxInFlight - 1 deliveries still gets the next record (no deadlock at the resume threshold)", async () => {
+      // A sliding window the size of maxInFlight (as `bufferCount(max, 1)` with the oldest acked
+      // once the window is full): it settles one delivery only when it holds maxInFlight. The source
+      // pauses with a queue at maxInFlight and resumed only at half of it, so once its queue
+      // drained, with maxInFlight - 1 unsettled, it stayed paused and the window never filled:
+      // records in the log were never delivered (the transport suite's "bounds unsettled deliveries
+      // by maxInFlight" failed this way when the first fetch brought only part of its records).
+      const maxInFlight = 4;
+      const { topic, groupId } = await fresh(1);
+      await produce(lib, core, cluster.bootstrap, client, topic, 6);
+      const held = [];
+      const sub = lib.kafkaSource(base({ groupId, topics: [topic], maxInFlight, maxWaitMs: 100 })).subscribe((d) => {
+        held.push(d);
+        if (held.filter((h) => !h.settled).length >= maxInFlight)
+          queueMicrotask(() => held.find((h) => !h.settled)?.ack());
+      });
+      try {
+        await eventually(() => held.length === 6, "the first 6 records", { observe: () => held.length });
+        // Paused (its queue drained at maxInFlight), maxInFlight - 1 unsettled: these must still arrive.
+        await produce(lib, core, cluster.bootstrap, client, topic, 6);
+        await eventually(() => held.length === 12, "the 6 records produced after the pause", {
+          observe: () => `${held.length} delivered, ${held.filter((h) => !h.settled).length} unsettled`,
+        });
+      } finally {
+        sub.unsubscribe();
+      }
+    }, 60_000);
+
     it("unsubscribing commits the frontier; the next member resumes there", async () => {
       const { topic, groupId } = await fresh(1);
       await produce(lib, core, cluster.bootstrap, client, topic, 10);
