@@ -32,7 +32,10 @@ export interface KafkaSourceOptions extends KafkaConnectionOptions {
   readonly topics: string | ReadonlyArray<string>;
   /** Start from the earliest offset when the group has no committed offset (else the latest). Default `true`. */
   readonly fromBeginning?: boolean;
-  /** At most this many emitted, unsettled deliveries; the partitions pause at the bound and resume as slots free. Default 1024. */
+  /**
+   * At most this many emitted, unsettled deliveries; the partitions pause at the bound and resume at
+   * half of it, or after `maxWaitMs` with any slot free. Default 1024.
+   */
   readonly maxInFlight?: number;
   /**
    * Commit the settled frontier at most this long after the first ack since the last commit, ms
