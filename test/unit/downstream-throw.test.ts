@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "bun:test";
-import { config, type OperatorFunction, Subject, Subscriber } from "rxjs";
+import { config, type OperatorFunction, Subject } from "rxjs";
 import {
   backpressure,
   type Delivery,
@@ -10,7 +10,7 @@ import {
   memoryBroker,
   transportSink,
 } from "../../src/index.ts";
-import { tracked } from "./flow-helpers.ts";
+import { Throwing, tracked } from "./flow-helpers.ts";
 
 // A downstream whose `next` throws (a raw `Subscriber`, used as is by `subscribe`: RxJS's own
 // operators and `subscribe` callbacks catch such a throw, a hand-written Subscriber does not).
@@ -21,25 +21,6 @@ const saved = config.onUnhandledError;
 afterEach(() => {
   config.onUnhandledError = saved;
 });
-
-class Throwing extends Subscriber<DeliveryOrFailure<unknown>> {
-  readonly seen: unknown[] = [];
-  completed = false;
-  constructor(
-    readonly bad: ReadonlySet<unknown>,
-    readonly name: (v: unknown) => unknown = (v) => v,
-  ) {
-    super();
-  }
-  protected override _next(d: DeliveryOrFailure<unknown>): void {
-    const v = this.name(d.value);
-    this.seen.push(v);
-    if (this.bad.has(v)) throw new Error(`downstream ${String(v)}`);
-  }
-  protected override _complete(): void {
-    this.completed = true;
-  }
-}
 
 const turns = async (until: () => boolean) => {
   for (let i = 0; i < 20 && !until(); i++) await new Promise<void>((resolve) => setTimeout(resolve, 0));

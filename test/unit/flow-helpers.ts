@@ -1,6 +1,14 @@
 // Test helpers for operator tests: deliveries whose settlement is recorded.
 import * as t from "io-ts";
-import { createDelivery, type Delivery, defineEvent, EventRegistry, type Origin } from "../../src/index.ts";
+import { Subscriber } from "rxjs";
+import {
+  createDelivery,
+  type Delivery,
+  type DeliveryOrFailure,
+  defineEvent,
+  EventRegistry,
+  type Origin,
+} from "../../src/index.ts";
 
 export type Outcome = { readonly outcome: "ack" } | { readonly outcome: "nack"; readonly error: unknown };
 
@@ -33,3 +41,27 @@ export const UserRegistered = defineEvent("user.registered", 1, t.type({ userId:
 export const OrderPlaced = defineEvent("order.placed", 1, t.type({ orderId: t.string, amount: t.number }));
 
 export const testRegistry = (): EventRegistry => new EventRegistry().register(UserRegistered, OrderPlaced);
+
+/**
+ * A downstream subscriber (used as is by `subscribe`) whose `next` throws for the values named
+ * (`name` maps a delivery's value to what is compared and recorded; the value itself by default).
+ * RxJS's own operators and `subscribe` callbacks catch such a throw; a hand-written Subscriber does not.
+ */
+export class Throwing extends Subscriber<DeliveryOrFailure<unknown>> {
+  readonly seen: unknown[] = [];
+  completed = false;
+  constructor(
+    readonly bad: ReadonlySet<unknown>,
+    readonly name: (v: unknown) => unknown = (v) => v,
+  ) {
+    super();
+  }
+  protected override _next(d: DeliveryOrFailure<unknown>): void {
+    const v = this.name(d.value);
+    this.seen.push(v);
+    if (this.bad.has(v)) throw new Error(`downstream ${String(v)}`);
+  }
+  protected override _complete(): void {
+    this.completed = true;
+  }
+}

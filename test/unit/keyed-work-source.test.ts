@@ -1,28 +1,12 @@
 import { afterEach, describe, expect, it } from "bun:test";
-import { config, Subject, Subscriber } from "rxjs";
+import { config, Subject } from "rxjs";
 import { type Delivery, type DeliveryOrFailure, orderedByKey } from "../../src/index.ts";
-import { tracked } from "./flow-helpers.ts";
+import { Throwing, tracked } from "./flow-helpers.ts";
 
 const saved = config.onUnhandledError;
 afterEach(() => {
   config.onUnhandledError = saved;
 });
-
-/** A downstream subscriber (used as is by `subscribe`) whose `next` throws for the values named. */
-class Throwing extends Subscriber<DeliveryOrFailure<unknown>> {
-  readonly seen: unknown[] = [];
-  completed = false;
-  constructor(readonly bad: ReadonlySet<unknown>) {
-    super();
-  }
-  protected override _next(d: DeliveryOrFailure<unknown>): void {
-    this.seen.push(d.value);
-    if (this.bad.has(d.value)) throw new Error(`downstream ${String(d.value)}`);
-  }
-  protected override _complete(): void {
-    this.completed = true;
-  }
-}
 
 /** orderedByKey's subscription to its source is its own Subscriber (session 9): the contract of a partial observer holds. */
 describe("orderedByKey: source subscription", () => {
