@@ -17,8 +17,8 @@
  */
 import { createInterface } from "node:readline";
 import postgres from "postgres";
-import { envelope } from "../src/core/envelope.ts";
 import { outboxRelay, type RelayClaimMode } from "../src/postgres/index.ts";
+import { handRelayLoop } from "./relay-hand-loop.ts";
 
 /** What the parent hands a child (JSON in `EVFLOW_RELAY_CHILD`). */
 export interface RelayChildConfig {
@@ -46,32 +46,9 @@ export interface RelayChildReport {
 
 const send = (msg: unknown) => process.stdout.write(`${JSON.stringify(msg)}\n`);
 
-/** The hand loop of `relay.bench.ts`: claim+delete a batch in one statement, push to the sink, until empty. */
-const handLoop = async (sql: postgres.Sql, cfg: RelayChildConfig, push: (key: string, n: number) => void) => {
-  for (;;) {
-    const rows = await sql`
-      with c as (select id from ${sql(cfg.schema)}.outbox where status = 'PENDING' order by id
-                 for update skip locked limit ${cfg.batch})
-      delete from ${sql(cfg.schema)}.outbox o using c where o.id = c.id
-      returning o.id, o.event_id, o.event_type, o.event_version, o.source, o.time_ms, o.key, o.destination,
-                o.headers, o.data`;
-    if (rows.length === 0) return;
-    rows.sort((a, b) => Number(a.id) - Number(b.id));
-    for (const r of rows) {
-      const e = envelope({
-        id: r.event_id as string,
-        type: r.event_type as string,
-        version: r.event_version as number,
-        source: r.source as string,
-        time: r.time_ms as number,
-        key: (r.key as string | null) ?? undefined,
-        headers: r.headers as Record<string, string>,
-        data: r.data,
-      });
-      push(e.key ?? "", (e.data as { n: number }).n);
-    }
-  }
-};
+/** The hand loop (`relay-hand-loop.ts`, as `relay.bench.ts` times it), pushing each event's key and `data.n`. */
+const handLoop = (sql: postgres.Sql, cfg: RelayChildConfig, push: (key: string, n: number) => void) =>
+  handRelayLoop(sql, cfg.schema, cfg.batch, (e) => push(e.key ?? "", (e.data as { n: number }).n));
 
 /** Runs one child: connect, say ready, run on `go`, report on `stop`, exit. */
 export const runRelayChild = async (cfg: RelayChildConfig): Promise<void> => {

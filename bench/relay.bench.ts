@@ -16,6 +16,7 @@ import { type Envelope, envelope } from "../src/core/envelope.ts";
 import { migrate, outbox, outboxRelay, type RelayClaimMode } from "../src/postgres/index.ts";
 import { testDatabaseUrl } from "../src/testing/embedded-postgres.ts";
 import { assertSame, note, record, runBench, size, smoke, type Target } from "./harness.ts";
+import { handRelayLoop } from "./relay-hand-loop.ts";
 
 const url = await testDatabaseUrl();
 const admin = postgres(url, { onnotice: () => {}, max: 4 });
@@ -74,30 +75,7 @@ const runHand = async (relays: number): Promise<Envelope<unknown>[]> => {
   const clients = Array.from({ length: relays }, () => postgres(url, { onnotice: () => {}, max: 2 }));
   await Promise.all(
     clients.map(async (c) => {
-      for (;;) {
-        const rows = await c`
-          with c as (select id from ${c(schema)}.outbox where status = 'PENDING' order by id
-                     for update skip locked limit ${BATCH})
-          delete from ${c(schema)}.outbox o using c where o.id = c.id
-          returning o.id, o.event_id, o.event_type, o.event_version, o.source, o.time_ms, o.key, o.destination,
-                    o.headers, o.data`;
-        if (rows.length === 0) break;
-        rows.sort((a, b) => Number(a.id) - Number(b.id));
-        for (const r of rows) {
-          out.push(
-            envelope({
-              id: r.event_id as string,
-              type: r.event_type as string,
-              version: r.event_version as number,
-              source: r.source as string,
-              time: r.time_ms as number,
-              key: (r.key as string | null) ?? undefined,
-              headers: r.headers as Record<string, string>,
-              data: r.data,
-            }),
-          );
-        }
-      }
+      await handRelayLoop(c, schema, BATCH, (e) => out.push(e));
     }),
   );
   await Promise.all(clients.map((c) => c.end({ timeout: 1 })));
