@@ -71,6 +71,65 @@ const cell = (s) => String(s).replace(/\|/g, "\\|");
 const benchName = (f) => String(f ?? "?").replace(/\.bench\.(?:ts|mjs)$/, "");
 const rt = (r) => `${r.runtime ?? "?"} ${r.runtimeVersion ?? ""}`.trim();
 
+/** The median of the finite numbers in `xs` (the mean of the middle two for an even count), or undefined. */
+export function median(xs) {
+  const s = xs.filter((v) => typeof v === "number" && Number.isFinite(v)).sort((a, b) => a - b);
+  if (s.length === 0) return undefined;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** One report of a bench and runtime from several runs of it: medians of every figure and ratio. */
+function medianReport(runs) {
+  const [first] = runs;
+  const caseOf = (r, name) => (r.cases ?? []).find((c) => c.name === name);
+  const cases = (first.cases ?? []).map((c) => {
+    const same = runs.map((r) => caseOf(r, c.name)).filter((x) => x !== undefined);
+    const m = (field) => median(same.map((x) => x[field])) ?? c[field];
+    return {
+      ...c,
+      nsPerEvent: m("nsPerEvent"),
+      eventsPerSec: m("eventsPerSec"),
+      ...(c.value === undefined ? {} : { value: m("value") }),
+    };
+  });
+  const key = (t) => `${t.label}\u0000${t.subject}\u0000${t.baseline}`;
+  const targets = (first.targets ?? []).map((t) => {
+    const ratios = runs.map((r) => (r.targets ?? []).find((x) => key(x) === key(t))?.ratio);
+    const ratio = median(ratios);
+    const { ok: _firstRunsVerdict, ...rest } = t; // recomputed from the bounds by `status`
+    return { ...rest, ratio, runs: ratios.filter((v) => typeof v === "number" && Number.isFinite(v)) };
+  });
+  return {
+    ...first,
+    cases,
+    targets,
+    peakRssMiB: runs.reduce(
+      (m, r) => (Number.isFinite(r.peakRssMiB) && !(m >= r.peakRssMiB) ? r.peakRssMiB : m),
+      undefined,
+    ),
+    runs: runs.length,
+  };
+}
+
+/**
+ * Reports of one bench and runtime from several runs (`run.mjs --runs N`, or saved runs rendered
+ * with `--median`) pooled into one, in first-seen order: each case's figures and each target's
+ * ratio are the medians over the runs (a target keeps every run's ratio in `runs`, the spread the
+ * report prints; met/missed is decided on the median), the peak RSS is the highest, the notes are
+ * the first run's. A (bench, runtime) measured once is kept as it is.
+ */
+export function pooled(reports) {
+  const groups = new Map();
+  for (const r of reports) {
+    const k = `${r.file}\u0000${r.runtime}`;
+    const g = groups.get(k);
+    if (g === undefined) groups.set(k, [r]);
+    else g.push(r);
+  }
+  return [...groups.values()].map((g) => (g.length === 1 ? g[0] : medianReport(g)));
+}
+
 /** Every target of every report, with what the report shows about it. */
 export function targetRows(reports) {
   return reports.flatMap((r) =>
@@ -81,18 +140,33 @@ export function targetRows(reports) {
   );
 }
 
+/** A target's ratio as the table prints it: "1.12×", or "1.12× [1.05–1.20]" for the median of several runs. */
+const ratioText = (x) => {
+  if (x.ratio === undefined) return "—";
+  const runs = x.t.runs ?? [];
+  if (runs.length < 2) return `${x.ratio.toFixed(2)}×`;
+  return `${x.ratio.toFixed(2)}× [${Math.min(...runs).toFixed(2)}–${Math.max(...runs).toFixed(2)}]`;
+};
+
 const machineText = (m = {}) =>
   `${m.cpu ?? "unknown CPU"}, ${m.cores ?? "?"} cores, ${m.memGiB ?? "?"} GiB, ${m.os ?? "unknown OS"}`;
 
 /**
  * The markdown report. `sources` (optional): the saved runs merged into `reports`, each
- * `{ date, machine, mode?, benches }`, listed so a reader knows which figures come from where.
+ * `{ date, machine, mode?, benches }`, listed so a reader knows which figures come from where;
+ * `merge`: how they were merged, `"replace"` (a later run's reports replace an earlier one's) or
+ * `"median"` (pooled).
  */
-export function markdown(date, machine, reports, sources = []) {
+export function markdown(date, machine, reports, sources = [], merge = "replace") {
   const rows = targetRows(reports);
   const lines = [`# evflow benchmarks — ${date}`, ""];
   if (sources.length > 1) {
-    lines.push("Merged from several runs (a later run's report of a bench and runtime replaces an earlier one's):", "");
+    lines.push(
+      merge === "median"
+        ? "Pooled from several runs (every run of a bench and runtime counts towards its medians):"
+        : "Merged from several runs (a later run's report of a bench and runtime replaces an earlier one's):",
+      "",
+    );
     for (const s of sources)
       lines.push(
         `- ${s.date}: ${machineText(s.machine)}${s.mode ? `; ${s.mode}` : ""}; ${s.benches.join(", ") || "none kept"}`,
@@ -106,6 +180,13 @@ export function markdown(date, machine, reports, sources = []) {
   );
   if (reports.some((r) => r.smoke))
     lines.push("", "**Smoke run** (tiny sizes, each case once): the ratios are not measurements.");
+  if (reports.some((r) => r.runs > 1))
+    lines.push(
+      "",
+      "Benches run several times (`runs` in the tables) show medians: each ratio is the median of its",
+      "runs' ratios, with their range in brackets, and met/missed is decided on the median; each timed",
+      "case is the median of its runs' figures; the peak RSS is the highest; the notes are the first run's.",
+    );
   lines.push("", "## Summary", "", "| runtime | met | missed | not measured |", "|---|---:|---:|---:|");
   for (const name of [...new Set(rows.map((x) => rt(x.r)))]) {
     const of = rows.filter((x) => rt(x.r) === name);
@@ -122,7 +203,7 @@ export function markdown(date, machine, reports, sources = []) {
   for (const x of rows) {
     const verdict = x.status === "missed" ? "**missed**" : x.status;
     lines.push(
-      `| ${cell(benchName(x.r.file))} | ${cell(label(x.t))} | ${rt(x.r)} | ${x.unit} | ${x.ratio === undefined ? "—" : `${x.ratio.toFixed(2)}×`} | ${bound(x.t, x.unit)} | ${verdict} |`,
+      `| ${cell(benchName(x.r.file))} | ${cell(label(x.t))} | ${rt(x.r)} | ${x.unit} | ${ratioText(x)} | ${bound(x.t, x.unit)} | ${verdict} |`,
     );
   }
   const met = rows.filter((x) => x.status === "met").length;
@@ -155,8 +236,15 @@ export function markdown(date, machine, reports, sources = []) {
     for (const [r, c] of figures)
       lines.push(`| ${cell(benchName(r.file))} | ${rt(r)} | ${cell(c.name)} | ${num(c.value)} | ${c.unit} |`);
   }
-  lines.push("", "## Peak RSS per bench process", "", "| bench | runtime | peak RSS (MiB) |", "|---|---|---:|");
-  for (const r of reports) lines.push(`| ${cell(benchName(r.file))} | ${rt(r)} | ${num(r.peakRssMiB)} |`);
+  lines.push(
+    "",
+    "## Peak RSS per bench process",
+    "",
+    "| bench | runtime | peak RSS (MiB) | runs |",
+    "|---|---|---:|---:|",
+  );
+  for (const r of reports)
+    lines.push(`| ${cell(benchName(r.file))} | ${rt(r)} | ${num(r.peakRssMiB)} | ${r.runs ?? 1} |`);
   const notes = reports.flatMap((r) => (r.notes ?? []).map((n) => `- ${r.file} (${r.runtime}): ${n}`));
   if (notes.length) lines.push("", "## Notes", "", ...notes);
   return `${lines.join("\n")}\n`;

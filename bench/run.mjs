@@ -12,12 +12,14 @@
 //   node bench/run.mjs --render bench/results/2026-11-26.json   # rewrite latest.{md,svg} from a saved run
 //   node bench/run.mjs --render a.json,b.json                    # b's reports replace a's for the same bench and runtime
 //   node bench/run.mjs --file dedup --save-as bench/results/x.json  # save this run (any subset) without touching latest
+//   node bench/run.mjs --runtime all --runs 3 --save                 # each bench 3 times (files in turn); the report shows medians
+//   node bench/run.mjs --render a.json,b.json --median               # pool the runs of a bench and runtime across files (medians)
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { markdown, svg } from "./report.mjs";
+import { markdown, pooled, svg } from "./report.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => path.join(root, "node_modules", ".bin", name);
@@ -34,6 +36,11 @@ const only = opt("--file");
 const skip = opt("--skip");
 const runtimeArg = opt("--runtime") ?? "bun";
 const runtimes = runtimeArg === "all" ? ["bun", "node", "deno"] : [runtimeArg];
+// `--runs N` (default 1): every bench file N times, one file after another in each pass, so a
+// bench's runs are spread over the whole run's time; the report shows each target's median.
+const passes = Number(opt("--runs") ?? 1);
+if (!Number.isInteger(passes) || passes < 1)
+  throw new Error(`--runs: expected a whole number >= 1, got ${opt("--runs")}`);
 
 const files = readdirSync(path.join(root, "bench"))
   .filter((f) => f.endsWith(".bench.ts") || f.endsWith(".bench.mjs"))
@@ -42,16 +49,25 @@ const files = readdirSync(path.join(root, "bench"))
   .sort();
 
 // `--render <results.json>[,<more.json>...]`: rewrite latest.{md,svg} from saved runs (no benchmark
-// is run). With several, a later run's report of a (bench, runtime) replaces an earlier one's, so a
-// re-measured bench can be laid over a full run; the date line lists every run used.
+// is run). With several, a later run's reports of a (bench, runtime) replace an earlier one's, so a
+// re-measured bench can be laid over a full run; with `--median` they are pooled instead (the report
+// shows the median of every run of that bench and runtime). The date line lists every run used.
 const render = opt("--render");
 if (render !== undefined) {
   const runs = render.split(",").map((f) => JSON.parse(readFileSync(path.resolve(f), "utf8")));
   const byKey = new Map();
-  for (const run of runs) for (const r of run.reports ?? []) byKey.set(`${r.file}\u0000${r.runtime}`, r);
+  for (const run of runs) {
+    const mine = new Map();
+    for (const r of run.reports ?? []) {
+      const k = `${r.file}\u0000${r.runtime}`;
+      mine.set(k, [...(mine.get(k) ?? []), r]);
+    }
+    for (const [k, rs] of mine) byKey.set(k, args.includes("--median") ? [...(byKey.get(k) ?? []), ...rs] : rs);
+  }
   const date = [...new Set(runs.map((r) => r.date))].join(" + ");
   const dir = path.join(root, "bench", "results");
-  const reports = [...byKey.values()];
+  const kept = [...byKey.values()].flat();
+  const reports = pooled(kept);
   const sources = runs.map((run) => ({
     date: run.date,
     machine: run.machine,
@@ -59,12 +75,13 @@ if (render !== undefined) {
     benches: [
       ...new Set(
         (run.reports ?? [])
-          .filter((r) => reports.includes(r))
+          .filter((r) => kept.includes(r))
           .map((r) => `${r.file.replace(/\.bench\.(ts|mjs)$/, "")} (${r.runtime})`),
       ),
     ],
   }));
-  writeFileSync(path.join(dir, "latest.md"), markdown(date, runs.at(-1)?.machine, reports, sources));
+  const merge = args.includes("--median") ? "median" : "replace";
+  writeFileSync(path.join(dir, "latest.md"), markdown(date, runs.at(-1)?.machine, reports, sources, merge));
   writeFileSync(path.join(dir, "latest.svg"), svg(reports));
   console.log(`rendered bench/results/latest.{md,svg} from ${render}`);
   process.exit(0);
@@ -142,15 +159,17 @@ const runOne = (runtime, file) =>
 
 let failures = 0;
 for (const runtime of runtimes) {
-  for (const file of files) {
-    const r = await runOne(runtime, file);
-    if (!r.skipped && r.code !== 0) {
-      failures++;
-      console.error(`✗ ${file} on ${runtime} exited with ${r.code}`);
+  for (let pass = 0; pass < passes; pass++)
+    for (const file of files) {
+      const r = await runOne(runtime, file);
+      if (!r.skipped && r.code !== 0) {
+        failures++;
+        console.error(`✗ ${file} on ${runtime} exited with ${r.code}`);
+      }
     }
-  }
 }
 
+// every run's report as written (saved as such); the report a person reads pools them
 const reports = existsSync(outFile)
   ? readFileSync(outFile, "utf8")
       .trim()
@@ -183,10 +202,11 @@ if (save) {
     os: `${os.type()} ${os.release()}`,
   };
   writeFileSync(path.join(dir, `${date}.json`), `${JSON.stringify({ date, machine, reports }, null, 2)}\n`);
-  writeFileSync(path.join(dir, `${date}.md`), markdown(date, machine, reports));
-  writeFileSync(path.join(dir, `${date}.svg`), svg(reports));
-  writeFileSync(path.join(dir, "latest.md"), markdown(date, machine, reports));
-  writeFileSync(path.join(dir, "latest.svg"), svg(reports));
+  const shown = pooled(reports);
+  writeFileSync(path.join(dir, `${date}.md`), markdown(date, machine, shown));
+  writeFileSync(path.join(dir, `${date}.svg`), svg(shown));
+  writeFileSync(path.join(dir, "latest.md"), markdown(date, machine, shown));
+  writeFileSync(path.join(dir, "latest.svg"), svg(shown));
   console.log(`wrote bench/results/${date}.{json,md,svg} and latest.{md,svg}`);
 }
 if (nodeBundleDir) rmSync(nodeBundleDir, { recursive: true, force: true });

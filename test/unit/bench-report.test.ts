@@ -1,6 +1,6 @@
 import { describe, expect, it } from "bun:test";
 // @ts-expect-error: a plain ES module of the bench tooling, no types
-import { bound, clean, label, markdown, status, svg } from "../../bench/report.mjs";
+import { bound, clean, label, markdown, median, pooled, status, svg } from "../../bench/report.mjs";
 
 /** The benchmark report renderer (bench/report.mjs): each unit its own column, every target met/missed. */
 describe("bench report", () => {
@@ -44,5 +44,50 @@ describe("bench report", () => {
     expect(md).toContain("| kafka | consume | node | time | — | ≤ 1.1× | not measured |");
     expect(md).toContain("| peak RSS, 1M backlog | 190.8 | MiB |");
     expect(svg(reports)).toContain("not measured");
+  });
+
+  it("pools several runs of a bench and runtime: medians, the spread, met/missed on the median", () => {
+    const run = (ratio: number, ns: number, rss: number) => ({
+      file: "dedup.bench.ts",
+      runtime: "bun",
+      runtimeVersion: "1.4.5",
+      peakRssMiB: rss,
+      cases: [
+        { name: "evflow", events: 10, nsPerEvent: ns, eventsPerSec: 1e9 / ns },
+        { name: "heap", events: 0, value: rss / 2, unit: "MiB", nsPerEvent: null, eventsPerSec: null },
+      ],
+      // each run decided its own verdict; the pooled one is decided again on the median
+      targets: [{ label: "dedup / hand", subject: "evflow", baseline: "hand", max: 1.3, ratio, ok: ratio <= 1.3 }],
+      notes: [`run at ${ratio}`],
+    });
+    const other = { file: "batch.bench.ts", runtime: "bun", targets: [{ label: "b", max: 2, ratio: 1.5, ok: true }] };
+    const [dedup, batch, ...rest] = pooled([run(1.2, 300, 100), other, run(1.5, 400, 140), run(1.4, 350, 120)]);
+    expect(rest).toEqual([]);
+    expect(batch).toBe(other); // measured once: kept as it is
+    expect(dedup.runs).toBe(3);
+    expect(dedup.targets[0].ratio).toBe(1.4);
+    expect(dedup.targets[0].runs).toEqual([1.2, 1.5, 1.4]);
+    expect(status(dedup.targets[0])).toBe("missed"); // the first run met it; the median does not
+    expect(dedup.cases[0].nsPerEvent).toBe(350);
+    expect(dedup.cases[1].value).toBe(60);
+    expect(dedup.peakRssMiB).toBe(140);
+    expect(dedup.notes).toEqual(["run at 1.2"]);
+    const md = markdown("2026-12-04", undefined, [dedup, batch]);
+    expect(md).toContain("| dedup | dedup / hand | bun 1.4.5 | time | 1.40× [1.20–1.50] | ≤ 1.3× | **missed** |");
+    expect(md).toContain("| batch | b | bun | time | 1.50× | ≤ 2× | met |");
+    expect(md).toContain("| dedup | bun 1.4.5 | 140 | 3 |");
+    expect(md).toContain("each ratio is the median of its");
+    const source = { date: "2026-12-04", machine: undefined, benches: ["dedup (bun)"] };
+    expect(markdown("2026-12-04", undefined, [dedup], [source, source], "median")).toContain(
+      "Pooled from several runs",
+    );
+    expect(markdown("2026-12-04", undefined, [dedup], [source, source])).toContain("replaces an earlier one's");
+  });
+
+  it("takes the median of the finite numbers only", () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([Number.NaN, undefined, 5])).toBe(5);
+    expect(median([])).toBeUndefined();
   });
 });
