@@ -100,16 +100,8 @@ function medianReport(runs) {
     const { ok: _firstRunsVerdict, ...rest } = t; // recomputed from the bounds by `status`
     return { ...rest, ratio, runs: ratios.filter((v) => typeof v === "number" && Number.isFinite(v)) };
   });
-  return {
-    ...first,
-    cases,
-    targets,
-    peakRssMiB: runs.reduce(
-      (m, r) => (Number.isFinite(r.peakRssMiB) && !(m >= r.peakRssMiB) ? r.peakRssMiB : m),
-      undefined,
-    ),
-    runs: runs.length,
-  };
+  const rss = runs.map((r) => r.peakRssMiB).filter((v) => Number.isFinite(v));
+  return { ...first, cases, targets, peakRssMiB: rss.length ? Math.max(...rss) : undefined, runs: runs.length };
 }
 
 /**
