@@ -164,7 +164,7 @@ export function markdown(date, machine, reports, sources = [], merge = "replace"
         `- ${s.date}: ${machineText(s.machine)}${s.mode ? `; ${s.mode}` : ""}; ${s.benches.join(", ") || "none kept"}`,
       );
     lines.push("");
-  } else lines.push(`Machine: ${machineText(machine)}${sources[0]?.mode ? `; ${sources[0].mode}` : ""}.`);
+  } else lines.push(`Machine: ${machineText(machine)}${sources[0]?.mode ? `; ${sources[0].mode}` : ""}.`, "");
   lines.push(
     "Every ratio is subject ÷ baseline, both measured in the same process in the same run. For a time",
     "ratio (`time`: ns/event) lower means the subject is faster; a figure ratio compares two values of",
