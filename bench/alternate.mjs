@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { median } from "./report.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -52,11 +53,6 @@ for (let i = 0; i < Number(runs); i++) {
       }
   }
 }
-const med = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 console.log(
   `## ${file} on ${runtime}: ${runs} alternating pairs, interleaved x${interleave}; 1-min load at each run start: ${loads.join(" ")}`,
 );
@@ -64,6 +60,6 @@ for (const label of new Set([...ratios.before.keys(), ...ratios.after.keys()])) 
   const b = ratios.before.get(label) ?? [],
     a = ratios.after.get(label) ?? [];
   console.log(
-    `  ${label}: before ${b.length ? med(b).toFixed(2) : "-"}x [${b.map((x) => x.toFixed(2)).join(" ")}] -> after ${a.length ? med(a).toFixed(2) : "-"}x [${a.map((x) => x.toFixed(2)).join(" ")}]`,
+    `  ${label}: before ${b.length ? median(b).toFixed(2) : "-"}x [${b.map((x) => x.toFixed(2)).join(" ")}] -> after ${a.length ? median(a).toFixed(2) : "-"}x [${a.map((x) => x.toFixed(2)).join(" ")}]`,
   );
 }
